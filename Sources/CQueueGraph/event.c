@@ -1,0 +1,68 @@
+#define _GNU_SOURCE
+#include "CQueueGraph.h"
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdatomic.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+void qg_event_init(qg_event *event) {
+    atomic_init(&event->epoch, 0);
+    atomic_init(&event->waiters, 0);
+}
+
+uint32_t qg_event_prepare(qg_event *event) {
+    atomic_fetch_add(&event->waiters, 1);
+    return atomic_load(&event->epoch);
+}
+
+void qg_event_cancel(qg_event *event) {
+    atomic_fetch_sub(&event->waiters, 1);
+}
+
+int qg_event_wait(qg_event *event, uint32_t epoch, int64_t timeout_ns) {
+    struct timespec ts = { timeout_ns / 1000000000, timeout_ns % 1000000000 };
+    syscall(SYS_futex, &event->epoch, FUTEX_WAIT_PRIVATE, epoch, &ts, NULL, 0);
+    atomic_fetch_sub(&event->waiters, 1);
+    return atomic_load(&event->epoch) != epoch;
+}
+
+void qg_event_notify(qg_event *event) {
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&event->waiters, memory_order_relaxed) != 0) {
+        atomic_fetch_add(&event->epoch, 1);
+        syscall(SYS_futex, &event->epoch, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+    }
+}
+
+void qg_event_notify_after_seq_cst(qg_event *event) {
+    if (atomic_load(&event->waiters) != 0) {
+        atomic_fetch_add(&event->epoch, 1);
+        syscall(SYS_futex, &event->epoch, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+    }
+}
+
+uint64_t qg_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void qg_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+void qg_set_thread_name(const char *name) {
+    char short_name[16];
+    strncpy(short_name, name, 15);
+    short_name[15] = 0;
+    pthread_setname_np(pthread_self(), short_name);
+}

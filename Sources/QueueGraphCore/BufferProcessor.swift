@@ -1,0 +1,82 @@
+/// The work a queue does on each buffer it receives (the seed's
+/// `BufferProcessor`): a decoder, a mixer, a sink.
+///
+/// Threading: every method is called on the scheduler thread that owns the
+/// processor's queue, one call at a time; a processor needs no locks for its
+/// own state. `context` is valid only during the call.
+///
+/// Holding rule: when `process` is called the processor holds the buffer. It
+/// must give the hold up exactly once — by sending it on
+/// (`context.sendTo`), by `context.doneBuffer`, or by returning `.failed` —
+/// now or in a later call.
+public protocol BufferProcessor: AnyObject {
+    /// Processes one buffer taken from the queue.
+    func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult
+    /// A queue with `ack` sync that this processor sent `buffer` to is done
+    /// with it. Return -1 when not implemented (the default).
+    func recvAck(_ buffer: Buffer, context: ProcessContext) -> Int
+    /// A queue with `nak` sync that this processor sent `buffer` to dropped it
+    /// or failed it. Return -1 when not implemented (the default).
+    func recvNak(_ buffer: Buffer, reason: DropReason, context: ProcessContext) -> Int
+    /// Every upstream has ended and the queue is empty: send or release any
+    /// buffer still held. After an abandoning stop, sends are refused and
+    /// buffers are released as abandoned.
+    func endOfStream(context: ProcessContext)
+}
+
+extension BufferProcessor {
+    public func recvAck(_ buffer: Buffer, context: ProcessContext) -> Int { -1 }
+    public func recvNak(_ buffer: Buffer, reason: DropReason, context: ProcessContext) -> Int { -1 }
+    public func endOfStream(context: ProcessContext) {}
+}
+
+/// A processor that makes buffers instead of receiving them (a capture
+/// device, a test pattern). Its queue has no upstream; the scheduler calls
+/// `produce` whenever the queue may run.
+///
+/// Threading: as `BufferProcessor`.
+public protocol BufferSource: BufferProcessor {
+    /// Makes and sends at most a few buffers.
+    func produce(context: ProcessContext) -> ProduceResult
+}
+
+extension BufferSource {
+    /// Sources receive nothing: a buffer sent to one is released.
+    public func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
+        context.doneBuffer(buffer)
+        return .ok
+    }
+}
+
+/// The outcome of `BufferProcessor.process`.
+public enum ProcessResult: Sendable, Equatable {
+    /// The processor took care of the buffer's hold.
+    case ok
+    /// The processor could not process the buffer and did not keep it: the
+    /// runtime drops it (reason `.failed`) and naks the sender on a `nak` queue.
+    case failed
+}
+
+/// The outcome of `BufferSource.produce`.
+public enum ProduceResult: Sendable, Equatable {
+    /// Produced (or tried to and should be called again soon).
+    case produced
+    /// No buffer could be had from the creator; call again when one comes back.
+    case waitingForBuffer
+    /// Not time yet; call again after the given monotonic time in nanoseconds.
+    case waitingUntil(UInt64)
+    /// The source has ended; end-of-stream flows downstream.
+    case endOfStream
+}
+
+/// The outcome of offering a buffer to a queue.
+public enum PushResult: Sendable, Equatable {
+    /// The queue took the buffer and its hold.
+    case accepted
+    /// The queue dropped the buffer (counted; its hold was released, the sender naked on a `nak` queue).
+    case dropped(DropReason)
+    /// A `default` queue is full: the buffer and its hold stay with the caller.
+    case full
+    /// The queue has ended or the graph has stopped: the buffer was released.
+    case closed
+}

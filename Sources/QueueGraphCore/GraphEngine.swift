@@ -1,0 +1,195 @@
+import Synchronization
+
+/// The running state of one graph, shared by its scheduler threads: queues,
+/// processors, creators and schedulers, wired from a validated config.
+/// It creates no threads: `QueueGraph` (QueueGraphRuntime) gives each
+/// scheduler a thread, `SteppedGraph` runs them all on the caller's.
+///
+/// Threading: `run` and `finish` run on the queue's scheduler thread;
+/// `statistics`, `postFeedback`, input and state flags from any thread;
+/// `abandon` only once every scheduler thread has stopped.
+public final class GraphEngine: @unchecked Sendable {
+    public let config: QueueGraphConfig
+    public let plan: GraphPlan
+    let queues: [RunningQueue]
+    let schedulers: [GroupScheduler]
+    let creators: [any BufferCreator]
+    /// Set by a draining stop: sources end and inputs close.
+    let draining = Atomic<Bool>(false)
+
+    /// Builds a graph from `config`. With `singleThread`, every queue runs on
+    /// one scheduler (stepping mode) whatever its threading.
+    public init(config: QueueGraphConfig, singleThread: Bool) throws {
+        let plan: GraphPlan
+        do { plan = try config.validate() } catch { throw error }
+        self.config = config
+        self.plan = plan
+        let group = singleThread ? plan.group.map { _ in 0 } : plan.group
+        let groupCount = singleThread ? 1 : plan.groupCount
+
+        var queues: [RunningQueue] = []
+        for (i, q) in config.queues.enumerated() {
+            queues.append(RunningQueue(index: i, config: q, group: group[i], predecessors: plan.preds[i].count,
+                                       processor: q.processor(q), sampleInterval: config.residencySampleInterval))
+        }
+        var problems: [ConfigError] = []
+        for q in queues where q.source != nil && (q.config.buffers == .forward || q.config.buffers == .reuse) {
+            problems.append(.init(.sourceWithoutBuffers, queue: q.name, field: "buffers",
+                                  "a source's buffers must come from 'provider', 'upstream' or 'downstream', found '\(q.config.buffers.rawValue)'"))
+        }
+        if !problems.isEmpty { throw ConfigErrors(errors: problems) }
+
+        var creators: [any BufferCreator] = []
+        for q in queues {
+            if let make = q.config.creator {
+                q.ownCreator = make(q.config)
+                creators.append(q.ownCreator!)
+            }
+        }
+        schedulers = (0..<groupCount).map { g in GroupScheduler(index: g, queues: queues.filter { $0.group == g }) }
+        for q in queues {
+            q.outs = plan.outs[q.index].map { queues[$0] }
+            q.consumerEvent = schedulers[q.group].event
+            var events: [WakeEvent] = q.isInput ? [q.spaceEvent] : []
+            for p in Set(plan.preds[q.index].map { queues[$0].group }) where p != q.group {
+                events.append(schedulers[p].event)
+            }
+            q.producerEvents = events
+            switch q.config.buffers {
+            case .provider: q.acquireCreators = [q.ownCreator!]
+            case .upstream: q.acquireCreators = [queues[plan.upstreamProvider[q.index]!].ownCreator!]
+            case .downstream: q.acquireCreators = plan.downstreamProviders[q.index].map { queues[$0].ownCreator! }
+            case .forward, .reuse: break
+            }
+            for creator in q.acquireCreators { creator.addAvailabilityObserver(schedulers[q.group].event) }
+            q.context = ProcessContext(queue: q)
+        }
+        self.queues = queues
+        self.creators = creators
+        for q in queues { q.engine = self }
+    }
+
+    // MARK: Running one invocation (scheduler thread)
+
+    func run(_ queue: RunningQueue, tier: Int) -> StepReport {
+        if let source = queue.source {
+            if draining.load(ordering: .relaxed) {
+                finish(queue)
+                return StepReport(queue: queue.name, action: .endOfStream, tier: tier)
+            }
+            queue.sourceWaitUntil = 0
+            switch source.produce(context: queue.context) {
+            case .produced: break
+            case .waitingForBuffer: queue.sourceBlockedOnBuffer = true
+            case .waitingUntil(let time): queue.sourceWaitUntil = max(time, 1)
+            case .endOfStream: finish(queue)
+            }
+            return StepReport(queue: queue.name, action: .produced, tier: tier)
+        }
+        guard let entry = queue.pop() else {
+            finish(queue)
+            return StepReport(queue: queue.name, action: .endOfStream, tier: tier)
+        }
+        var buffer = entry.buffer.takeUnretainedValue()
+        if queue.config.buffers == .reuse && buffer.holderCount > 1 {
+            guard let copy = exclusiveCopy(of: buffer) else {
+                queue.counters.dropped(.noBuffer).add()
+                queue.release(buffer, droppedFor: .noBuffer, from: entry.from)
+                return StepReport(queue: queue.name, action: .processed, tier: tier)
+            }
+            buffer.dropHold(fate: .consumed)
+            buffer = copy
+        }
+        if queue.config.sync == .ack { queue.holding.append((.passUnretained(buffer), entry.from)) }
+        if queue.processor.process(buffer, context: queue.context) == .failed {
+            if queue.config.sync == .ack {
+                queue.holding.removeAll { $0.buffer.toOpaque() == Unmanaged.passUnretained(buffer).toOpaque() }
+            }
+            queue.counters.dropped(.failed).add()
+            queue.release(buffer, droppedFor: .failed, from: entry.from)
+        }
+        return StepReport(queue: queue.name, action: .processed, tier: tier)
+    }
+
+    /// A private copy of a shared buffer for a `reuse` queue, from the same creator.
+    private func exclusiveCopy(of buffer: Buffer) -> Buffer? {
+        guard let copy = buffer.creator.createBuffer(payloadSize: buffer.size, pad: -1) else { return nil }
+        copy.bytes.copyMemory(from: UnsafeRawBufferPointer(buffer.bytes))
+        copy.priority = buffer.priority
+        copy.sequence = buffer.sequence
+        copy.timestamp = buffer.timestamp
+        return copy
+    }
+
+    /// Ends a queue: its processor flushes, then each downstream connection closes.
+    func finish(_ queue: RunningQueue) {
+        guard !queue.finished else { return }
+        queue.processor.endOfStream(context: queue.context)
+        queue.finished = true
+        queue.ended.store(true, ordering: .releasing)
+        for out in queue.outs {
+            out.pendingUpstream.wrappingSubtract(1, ordering: .sequentiallyConsistent)
+            out.consumerEvent.notify()
+        }
+    }
+
+    func postFeedback(_ feedback: Feedback, buffer: Buffer, to queue: Int) {
+        schedulers[queues[queue].group].post(feedback, buffer: buffer, to: queue)
+    }
+
+    // MARK: Any thread
+
+    /// True when every queue has ended.
+    public var isFinished: Bool { queues.allSatisfy { $0.ended.load(ordering: .acquiring) } }
+
+    /// Names of the queues each scheduler group runs, by group.
+    public var groupQueues: [[String]] { schedulers.map { $0.queues.map(\.name) } }
+
+    public func statistics() -> GraphStatistics {
+        GraphStatistics(
+            queues: queues.map { $0.statistics() },
+            pools: creators.map { $0.statistics() },
+            threads: schedulers.map { s in
+                ThreadStatistics(group: s.index, queues: s.queues.map(\.name), invocations: s.invocations.value,
+                                 busyNanoseconds: s.busyNanoseconds.value, idleNanoseconds: s.idleNanoseconds.value,
+                                 wakeups: s.wakeups.value)
+            }
+        )
+    }
+
+    /// A handle for pushing buffers into a queue that has no upstream connection.
+    public func input(_ name: String) throws(QueueGraphError) -> GraphInput {
+        guard let queue = queues.first(where: { $0.name == name }) else { throw .unknownQueue(name) }
+        guard queue.isInput else { throw .notAnInputQueue(name) }
+        return GraphInput(queue: queue)
+    }
+
+    /// Asks every source to end and every input to close; the graph then
+    /// drains to end-of-stream.
+    public func beginDrain() {
+        draining.store(true, ordering: .sequentiallyConsistent)
+        for queue in queues where queue.isInput { GraphInput(queue: queue).endOfStream() }
+        wakeAll()
+    }
+
+    public func wakeAll() {
+        for scheduler in schedulers { scheduler.event.notify() }
+        for queue in queues { queue.spaceEvent.notify() }
+    }
+
+    /// Releases every buffer still queued or held, as abandoned. Call only
+    /// when no scheduler thread runs.
+    public func abandon() {
+        for queue in queues {
+            queue.ended.store(true, ordering: .releasing)
+            queue.abandonQueued()
+        }
+        for queue in queues where !queue.finished {
+            queue.context.abandoning = true
+            queue.processor.endOfStream(context: queue.context)
+            queue.finished = true
+        }
+        for scheduler in schedulers { scheduler.discardFeedback() }
+        wakeAll()
+    }
+}

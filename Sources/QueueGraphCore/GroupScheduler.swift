@@ -1,0 +1,198 @@
+import DequeModule
+import Synchronization
+
+/// What one scheduler step did.
+public struct StepReport: Sendable, Equatable, CustomStringConvertible {
+    public enum Action: String, Sendable {
+        /// A buffer was popped and processed.
+        case processed
+        /// A source produced (or tried to).
+        case produced
+        /// The queue ended: its processor's `endOfStream` ran and its downstream was told.
+        case endOfStream
+        /// An ack or a nak was delivered to the queue's processor.
+        case ack, nak
+    }
+
+    public var queue: String
+    public var action: Action
+    /// The fill-level tier the queue was picked from (0 first; see `GroupScheduler`).
+    public var tier: Int
+
+    public var description: String { "\(queue):\(action.rawValue)@\(tier)" }
+}
+
+/// Feedback travelling back to a sender's thread.
+enum Feedback {
+    case ack
+    case nak(DropReason)
+}
+
+/// The scheduler of one thread group (the seed's per-thread scheduler).
+///
+/// It runs one processor invocation at a time, choosing by the fill level
+/// of each queue's downstream queues:
+///
+///     tier 0  downstream empty (or a sink)      ← goes first
+///     tier 1  downstream under half full
+///     tier 2  downstream half full or more
+///     tier 3  downstream full but it drops (taildrop, headdrop, red)
+///     —       downstream full and `default`     ← never goes
+///
+/// Ties go to the queue declared first. Acks and naks for the group's
+/// processors are delivered before any other work.
+///
+/// Threading: `runOnce` and everything else except `post` run on the
+/// group's thread (or the test's thread in stepping mode).
+@_spi(Runtime) public final class GroupScheduler: @unchecked Sendable {
+    let index: Int
+    let queues: [RunningQueue]
+    @_spi(Runtime) public let event = WakeEvent()
+    private let inbox = Mutex<Deque<(feedback: Feedback, buffer: Unmanaged<Buffer>, queue: Int32)>>(Deque())
+    private let inboxCount = Atomic<Int>(0)
+
+    let invocations = Counter()
+    let busyNanoseconds = Counter()
+    let idleNanoseconds = Counter()
+    let wakeups = Counter()
+
+    init(index: Int, queues: [RunningQueue]) {
+        self.index = index
+        self.queues = queues
+    }
+
+    /// True when every queue of the group has ended.
+    @_spi(Runtime) public var isFinished: Bool { queues.allSatisfy(\.finished) }
+
+    // MARK: Feedback
+
+    /// Queues an ack or nak for a processor of this group. Any thread.
+    func post(_ feedback: Feedback, buffer: Buffer, to queue: Int) {
+        inbox.withLock { $0.append((feedback, .passUnretained(buffer), Int32(queue))) }
+        inboxCount.wrappingAdd(1, ordering: .sequentiallyConsistent)
+        event.notifyAfterSequentiallyConsistentStore()
+    }
+
+    var hasFeedback: Bool { inboxCount.load(ordering: .relaxed) > 0 }
+
+    private func deliverFeedback(engine: GraphEngine) -> StepReport? {
+        guard let item = inbox.withLock({ $0.popFirst() }) else { return nil }
+        inboxCount.wrappingSubtract(1, ordering: .relaxed)
+        let queue = engine.queues[Int(item.queue)]
+        let buffer = item.buffer.takeUnretainedValue()
+        invocations.bump()
+        switch item.feedback {
+        case .ack:
+            _ = queue.processor.recvAck(buffer, context: queue.context)
+            buffer.dropHold(fate: .consumed)
+            return StepReport(queue: queue.name, action: .ack, tier: 0)
+        case .nak(let reason):
+            _ = queue.processor.recvNak(buffer, reason: reason, context: queue.context)
+            buffer.dropHold(fate: .dropped)
+            return StepReport(queue: queue.name, action: .nak, tier: 0)
+        }
+    }
+
+    /// Releases undelivered feedback (after an abandoning stop).
+    func discardFeedback() {
+        let items = inbox.withLock { inbox in defer { inbox.removeAll() }; return Array(inbox) }
+        inboxCount.store(0, ordering: .relaxed)
+        for item in items {
+            if case .nak = item.feedback { item.buffer.takeUnretainedValue().dropHold(fate: .dropped) } else {
+                item.buffer.takeUnretainedValue().dropHold(fate: .consumed)
+            }
+        }
+    }
+
+    // MARK: Picking
+
+    /// The tier `queue` may run in now, or nil when it may not run.
+    @inline(__always)
+    func tier(of queue: RunningQueue, now: UInt64) -> Int? {
+        if queue.finished { return nil }
+        if let _ = queue.source {
+            if queue.sourceBlockedOnBuffer || queue.sourceWaitUntil > now { return nil }
+        } else if queue.depth == 0 && queue.pendingUpstream.load(ordering: .acquiring) != 0 {
+            return nil
+        }
+        var worst = -1
+        for out in queue.outs {
+            let depth = out.depth
+            let tier: Int
+            if out.isFull {
+                guard out.config.management.drops else { return nil }
+                tier = 3
+            } else if depth == 0 {
+                tier = 0
+            } else {
+                tier = depth * 2 < out.config.size ? 1 : 2
+            }
+            worst = max(worst, tier)
+        }
+        return max(worst, 0)
+    }
+
+    /// The queue to run next and its tier.
+    @inline(__always)
+    func pick(now: UInt64) -> (queue: RunningQueue, tier: Int)? {
+        var best: (queue: RunningQueue, tier: Int)?
+        for queue in queues {
+            guard let tier = tier(of: queue, now: now) else { continue }
+            if tier == 0 { return (queue, 0) }
+            if best == nil || tier < best!.tier { best = (queue, tier) }
+        }
+        return best
+    }
+
+    /// The earliest time a waiting source wants to run again, if any.
+    @_spi(Runtime) public func nextSourceDeadline() -> UInt64? {
+        queues.lazy.filter { !$0.finished && $0.sourceWaitUntil != 0 }.map(\.sourceWaitUntil).min()
+    }
+
+    /// Lets sources that waited for a buffer try again.
+    @_spi(Runtime) public func retryBlockedSources() {
+        for queue in queues { queue.sourceBlockedOnBuffer = false }
+    }
+
+    // MARK: Running
+
+    /// Runs one invocation: pending feedback first, then the best queue.
+    /// Returns nil when nothing can run now.
+    @_spi(Runtime) public func runOnce(engine: GraphEngine) -> StepReport? {
+        if hasFeedback, let report = deliverFeedback(engine: engine) { return report }
+        let now = queues.contains { $0.sourceWaitUntil != 0 } ? monotonicNanoseconds() : 0
+        guard let (queue, tier) = pick(now: now) else { return nil }
+        invocations.bump()
+        return engine.run(queue, tier: tier)
+    }
+}
+
+extension GroupScheduler {
+    /// Whether anything could run now: feedback, a runnable queue, or a
+    /// source blocked on a creator that has buffers again. For the idle check
+    /// before sleeping; not for the hot path.
+    @_spi(Runtime) public func hasWork(now: UInt64) -> Bool {
+        if hasFeedback || pick(now: now) != nil { return true }
+        return queues.contains { q in
+            q.sourceBlockedOnBuffer && q.acquireCreators.contains { $0.statistics().inUse < $0.statistics().capacity }
+        }
+    }
+}
+
+extension GraphEngine {
+    /// How many scheduler groups the graph has (one thread each when running).
+    public var schedulerCount: Range<Int> { 0..<schedulers.count }
+    /// How many queues a group runs.
+    public func schedulerQueueCount(_ group: Int) -> Int { schedulers[group].queues.count }
+
+    @_spi(Runtime) public func scheduler(_ group: Int) -> GroupScheduler { schedulers[group] }
+
+    /// Adds to a group's busy time; only that group's thread calls it.
+    @_spi(Runtime) public func recordBusy(group: Int, nanoseconds: Int) { schedulers[group].busyNanoseconds.bump(nanoseconds) }
+
+    /// Adds to a group's idle time; only that group's thread calls it.
+    @_spi(Runtime) public func recordIdle(group: Int, nanoseconds: Int, woke: Bool) {
+        schedulers[group].idleNanoseconds.bump(nanoseconds)
+        if woke { schedulers[group].wakeups.bump() }
+    }
+}

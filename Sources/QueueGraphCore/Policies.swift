@@ -1,0 +1,134 @@
+/// What a queue does with a buffer that arrives when it is full (the seed's
+/// `QueueManagementType`, plus `headdrop`).
+public enum QueueManagement: Sendable, Equatable {
+    /// Never drop: a full queue back-pressures its producer.
+    case `default`
+    /// Drop the arriving buffer when full.
+    case taildrop
+    /// Drop the oldest buffer to make room for the arriving one (live video).
+    case headdrop
+    /// Random early drop (Floyd & Jacobson 1993) with the given parameters.
+    case red(RED)
+
+    /// The policy's name as written in graph files, docs and traces.
+    public var name: String {
+        switch self {
+        case .default: "default"
+        case .taildrop: "taildrop"
+        case .headdrop: "headdrop"
+        case .red: "red"
+        }
+    }
+
+    /// Whether the queue can ever refuse or discard a buffer.
+    public var drops: Bool { self != .default }
+}
+
+/// Parameters of random early drop.
+///
+/// On every arrival the average fill `avg` moves toward the current depth:
+/// `avg += weight * (depth - avg)`. Below `minThreshold` nothing is dropped;
+/// at or above `maxThreshold` (and always at capacity) the arrival is dropped;
+/// in between it is dropped with probability `pb / (1 - count * pb)`, where
+/// `pb = maxProbability * (avg - minThreshold) / (maxThreshold - minThreshold)`
+/// and `count` is the number of arrivals since the last drop.
+public struct RED: Sendable, Equatable {
+    /// Average depth (in buffers) below which nothing is dropped.
+    public var minThreshold: Double
+    /// Average depth at or above which every arrival is dropped.
+    public var maxThreshold: Double
+    /// Drop probability as the average reaches `maxThreshold`, in (0, 1].
+    public var maxProbability: Double
+    /// EWMA weight of the current depth, in (0, 1].
+    public var weight: Double
+    /// Seed of the queue's random source; the same seed gives the same drops.
+    public var seed: UInt64
+
+    public init(minThreshold: Double, maxThreshold: Double, maxProbability: Double = 0.1,
+                weight: Double = 0.02, seed: UInt64 = 0x9E37_79B9_7F4A_7C15) {
+        self.minThreshold = minThreshold
+        self.maxThreshold = maxThreshold
+        self.maxProbability = maxProbability
+        self.weight = weight
+        self.seed = seed
+    }
+
+    /// Thresholds at a quarter and three quarters of `size`.
+    public static func forSize(_ size: Int, seed: UInt64 = 0x9E37_79B9_7F4A_7C15) -> RED {
+        RED(minThreshold: Double(size) / 4, maxThreshold: Double(size) * 3 / 4, seed: seed)
+    }
+}
+
+/// The order in which a queue gives out its buffers (the seed's `QueueDisciplineType`).
+public enum QueueDiscipline: String, Sendable, CaseIterable {
+    /// Oldest first.
+    case fifo
+    /// Newest first.
+    case lifo
+    /// Highest `Buffer.priority` first; equal priorities in arrival order.
+    case prio
+}
+
+/// Whether the sender hears back about buffers (the seed's `BufferSyncType`).
+public enum BufferSync: String, Sendable, CaseIterable {
+    /// No feedback.
+    case none
+    /// The sender's `recvAck` runs once per buffer after the receiving processor is done with it.
+    case ack
+    /// The sender's `recvNak` runs once per buffer dropped here or failed by the receiving processor.
+    case nak
+}
+
+/// Where a queue's processor runs (the seed's `QueueThreadingType`).
+public enum QueueThreading: String, Sendable, CaseIterable {
+    /// On the thread of its upstream queue.
+    case none
+    /// On a new thread with its own scheduler; buffers cross threads to reach it.
+    case thread
+    /// In a new process. Declared and validated; a graph using it does not start yet.
+    case process
+}
+
+/// Where a queue's processor gets the buffers it sends (the seed's `BufferManagementType`).
+public enum BufferManagement: String, Sendable, CaseIterable {
+    /// Passes incoming buffers on unchanged.
+    case forward
+    /// Changes incoming buffers in place; the runtime gives it sole ownership (copying a shared buffer first).
+    case reuse
+    /// New buffers come from the nearest upstream queue that is a `provider`.
+    case upstream
+    /// New buffers come from the nearest downstream queue (through the pad) that is a `provider`.
+    case downstream
+    /// New buffers come from the queue's own `BufferCreator`.
+    case provider
+}
+
+/// Why a buffer was dropped.
+public enum DropReason: Int, Sendable, CaseIterable, CustomStringConvertible {
+    /// A `taildrop` queue (or a full queue pushed with `.fail`) refused it.
+    case taildrop
+    /// A `headdrop` queue discarded it, the oldest, for a newer one.
+    case headdrop
+    /// Random early drop.
+    case red
+    /// The queue's byte bound would have been exceeded (taildrop of a bounded queue).
+    case bytes
+    /// The processor reported it could not process it.
+    case failed
+    /// A shared buffer had to be copied for a `reuse` queue and no buffer was available.
+    case noBuffer
+    /// It arrived after the queue had seen end-of-stream or the graph stopped.
+    case closed
+
+    public var description: String {
+        switch self {
+        case .taildrop: "taildrop"
+        case .headdrop: "headdrop"
+        case .red: "red"
+        case .bytes: "bytes"
+        case .failed: "failed"
+        case .noBuffer: "no-buffer"
+        case .closed: "closed"
+        }
+    }
+}

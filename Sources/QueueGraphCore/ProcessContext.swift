@@ -1,0 +1,68 @@
+/// What a processor can do while it runs: send buffers on, share, release
+/// and acquire them. One per queue of a running graph.
+///
+/// Threading: only the processor's own scheduler thread may use it, and only
+/// from inside a `BufferProcessor` call.
+public final class ProcessContext: @unchecked Sendable {
+    unowned let queue: RunningQueue
+    /// Set by an abandoning stop: sends are refused and buffers released as abandoned.
+    var abandoning = false
+
+    init(queue: RunningQueue) { self.queue = queue }
+
+    /// The queue's name.
+    public var queueName: String { queue.name }
+    /// How many outgoing pads the queue has.
+    public var outPadCount: Int { queue.outs.count }
+    /// `CLOCK_MONOTONIC` in nanoseconds.
+    public var now: UInt64 { monotonicNanoseconds() }
+
+    /// Sends a buffer out of `pad`, handing over the processor's hold unless
+    /// the result is `.full` (a `default` queue at capacity: the hold stays
+    /// with the caller, who keeps the buffer and tries again in a later call).
+    @discardableResult
+    public func sendTo(_ pad: Int, _ buffer: Buffer) -> PushResult {
+        precondition(pad >= 0 && pad < queue.outs.count, "queue '\(queue.name)' has no pad \(pad)")
+        if abandoning {
+            finishedWith(buffer)
+            buffer.dropHold(fate: .abandoned)
+            return .closed
+        }
+        let result = queue.outs[pad].push(buffer, from: Int32(queue.index), fromGroup: queue.group)
+        if result != .full { finishedWith(buffer) }
+        return result
+    }
+
+    /// Adds a hold so that the same buffer can be sent to several pads (a tee):
+    /// call it once per extra `sendTo`. A shared buffer is read-only.
+    public func share(_ buffer: Buffer) { buffer.addHold() }
+
+    /// The processor is done with the buffer (the seed's `doneBuffer`): its
+    /// hold is released and the buffer goes back to its creator when it was the last.
+    public func doneBuffer(_ buffer: Buffer) {
+        finishedWith(buffer)
+        buffer.dropHold(fate: abandoning ? .abandoned : .consumed)
+    }
+
+    /// A new buffer of `size` bytes from the creator the queue's buffer
+    /// management names (own, upstream or, for `pad`, downstream), or nil
+    /// when none is available now or the queue creates no buffers.
+    public func acquireBuffer(size: Int, pad: Int = 0) -> Buffer? {
+        let creators = queue.acquireCreators
+        guard !creators.isEmpty else { return nil }
+        return creators[creators.count == 1 ? 0 : pad].createBuffer(payloadSize: size, pad: pad)
+    }
+
+    /// On an `ack` queue, the first release of a popped buffer acks its sender.
+    @inline(__always)
+    private func finishedWith(_ buffer: Buffer) {
+        guard queue.config.sync == .ack else { return }
+        guard let i = queue.holding.firstIndex(where: { $0.buffer.toOpaque() == Unmanaged.passUnretained(buffer).toOpaque() }) else { return }
+        let from = queue.holding.remove(at: i).from
+        if from >= 0 && !abandoning {
+            queue.counters.acks.bump()
+            buffer.addHold()
+            queue.engine.postFeedback(.ack, buffer: buffer, to: Int(from))
+        }
+    }
+}

@@ -1,0 +1,73 @@
+/// Makes a queue's processor; called once per running graph, before it starts.
+public typealias BufferProcessorFactory = @Sendable (QueueConfig) -> any BufferProcessor
+/// Makes a queue's buffer creator; called once per running graph, before it starts.
+public typealias BufferCreatorFactory = @Sendable (QueueConfig) -> any BufferCreator
+
+/// The declaration of one queue (the seed's `QueueConfig`): its size, its
+/// five policies and the factories of its processor and buffer creator.
+///
+/// A value type: build it on any thread, copy it freely, use it in any number
+/// of graphs.
+public struct QueueConfig: Sendable {
+    /// Unique within its graph; used in connections, statistics and errors.
+    public var name: String
+    /// Capacity in buffers (at least 1).
+    public var size: Int
+    /// What happens when it is full.
+    public var management: QueueManagement
+    /// The order buffers leave in.
+    public var discipline: QueueDiscipline
+    /// Feedback to the sender.
+    public var sync: BufferSync
+    /// Which thread runs its processor.
+    public var threading: QueueThreading
+    /// Where its processor's new buffers come from.
+    public var buffers: BufferManagement
+    /// Optional bound on the queued payload bytes.
+    public var byteBound: Int?
+    /// Number of outgoing pads (0 for a sink).
+    public var outPads: Int
+    /// Makes the processor.
+    public var processor: BufferProcessorFactory
+    /// Makes the buffer creator; required for (and only for) `buffers: .provider`.
+    public var creator: BufferCreatorFactory?
+
+    public init(
+        name: String,
+        size: Int = 64,
+        management: QueueManagement = .default,
+        discipline: QueueDiscipline = .fifo,
+        sync: BufferSync = .none,
+        threading: QueueThreading = .none,
+        buffers: BufferManagement = .forward,
+        byteBound: Int? = nil,
+        outPads: Int = 1,
+        processor: @escaping BufferProcessorFactory,
+        creator: BufferCreatorFactory? = nil
+    ) {
+        self.name = name
+        self.size = size
+        self.management = management
+        self.discipline = discipline
+        self.sync = sync
+        self.threading = threading
+        self.buffers = buffers
+        self.byteBound = byteBound
+        self.outPads = outPads
+        self.processor = processor
+        self.creator = creator
+    }
+}
+
+/// A connection from one queue's outgoing pad to another queue.
+public struct Connection: Sendable, Hashable {
+    public var from: String
+    public var pad: Int
+    public var to: String
+
+    public init(from: String, pad: Int = 0, to: String) {
+        self.from = from
+        self.pad = pad
+        self.to = to
+    }
+}

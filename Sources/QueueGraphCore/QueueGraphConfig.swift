@@ -1,0 +1,39 @@
+/// A graph declared as queues and connections (the seed's
+/// `QueueGraphConfig`). A value and a template: every graph made from it is
+/// independent, with its own processors, creators and threads.
+///
+/// Build and validate it on any thread.
+public struct QueueGraphConfig: Sendable {
+    public var queues: [QueueConfig]
+    public var connections: [Connection]
+    /// Every n-th buffer through a queue has its residency timed (1 times all).
+    public var residencySampleInterval: Int
+
+    public init(queues: [QueueConfig] = [], connections: [Connection] = [], residencySampleInterval: Int = 16) {
+        self.queues = queues
+        self.connections = connections
+        self.residencySampleInterval = max(1, residencySampleInterval)
+    }
+
+    /// Adds a queue and returns self, for building in one expression.
+    public func adding(_ queue: QueueConfig) -> Self {
+        var copy = self
+        copy.queues.append(queue)
+        return copy
+    }
+
+    /// Connects `from`'s pad to `to` and returns self.
+    public func connecting(_ from: String, pad: Int = 0, to: String) -> Self {
+        var copy = self
+        copy.connections.append(Connection(from: from, pad: pad, to: to))
+        return copy
+    }
+
+    /// Throws every problem at once, or returns the resolved topology.
+    @discardableResult
+    public func validate() throws(ConfigErrors) -> GraphPlan {
+        let (plan, errors) = GraphPlan.resolve(self)
+        if !errors.isEmpty { throw ConfigErrors(errors: errors) }
+        return plan
+    }
+}

@@ -1,0 +1,44 @@
+import CQueueGraph
+
+/// Wakes threads that sleep until something changes (a queue gained a buffer,
+/// a full queue gained room, a pool got a buffer back, the graph changed state).
+///
+/// Waiters follow the prepare / re-check / wait protocol so that no notify is
+/// lost. Any thread may call any method. A notify with no waiter costs one
+/// fence and one load.
+public final class WakeEvent: @unchecked Sendable {
+    private let event: UnsafeMutablePointer<qg_event>
+
+    public init() {
+        event = .allocate(capacity: 1)
+        qg_event_init(event)
+    }
+
+    deinit { event.deallocate() }
+
+    /// Wakes every thread waiting now.
+    @inline(__always)
+    public func notify() { qg_event_notify(event) }
+
+    /// `notify()` for a caller whose change was published by a sequentially
+    /// consistent store (or read-modify-write) just before: skips the fence.
+    @inline(__always)
+    func notifyAfterSequentiallyConsistentStore() { qg_event_notify_after_seq_cst(event) }
+
+    /// Sleeps until notified or until `timeoutNanoseconds`, unless `ready()`
+    /// already holds after announcing the wait. Returns true when it slept.
+    @discardableResult
+    public func wait(timeoutNanoseconds: Int64, unless ready: () -> Bool) -> Bool {
+        let epoch = qg_event_prepare(event)
+        if ready() {
+            qg_event_cancel(event)
+            return false
+        }
+        qg_event_wait(event, epoch, timeoutNanoseconds)
+        return true
+    }
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds.
+@inline(__always)
+public func monotonicNanoseconds() -> UInt64 { qg_now_ns() }

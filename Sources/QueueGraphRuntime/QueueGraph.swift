@@ -1,0 +1,124 @@
+@_spi(Runtime) import QueueGraphCore
+import Synchronization
+
+/// A running graph made from a `QueueGraphConfig`: one thread per scheduler
+/// group (the queues that start no thread share the graph's first one).
+///
+///     created ──start()──▶ running ──pause()──▶ paused ──start()──▶ running
+///                             │                    │
+///                             └──── stop(.drain / .abandon) ───▶ stopped
+///
+/// End-of-stream flows through by itself when every source and input has
+/// ended; `waitUntilFinished` waits for it. `stop` accounts for every buffer
+/// either way: drained to the sinks, or released unprocessed as abandoned.
+///
+/// Threading: the control methods (`start`, `pause`, `stop`) may be called
+/// from any thread but not concurrently with each other; `statistics` and
+/// `input` from any thread at any time. Processors run on the graph's threads.
+public final class QueueGraph: @unchecked Sendable {
+    /// How `stop` treats buffers still in the graph.
+    public enum StopMode: Sendable, Equatable {
+        /// End sources and inputs and let every queued buffer reach its sink,
+        /// waiting up to the given nanoseconds; what is left then is abandoned.
+        case drain(timeoutNanoseconds: Int64)
+        /// Stop the threads at once and release what is queued or held as abandoned.
+        case abandon
+    }
+
+    private enum State { case created, running, paused, stopped }
+
+    public let engine: GraphEngine
+    private let state = Mutex<State>(.created)
+    private let control = ThreadControl()
+    private var threads: [SchedulerThread] = []
+
+    init(config: QueueGraphConfig) throws {
+        engine = try GraphEngine(config: config, singleThread: false)
+    }
+
+    /// Starts the threads, or resumes a paused graph.
+    public func start() throws {
+        try state.withLock { state in
+            switch state {
+            case .created:
+                if let q = engine.config.queues.first(where: { $0.threading == .process }) {
+                    throw QueueGraphError.processThreadingUnavailable(queue: q.name)
+                }
+                threads = engine.schedulerCount.indices.compactMap { group in
+                    engine.schedulerQueueCount(group) == 0 ? nil : SchedulerThread(engine: engine, group: group, control: control)
+                }
+                control.running.store(threads.count, ordering: .sequentiallyConsistent)
+                for thread in threads { thread.start() }
+            case .paused:
+                control.paused.store(false, ordering: .sequentiallyConsistent)
+                engine.wakeAll()
+            case .running:
+                break
+            case .stopped:
+                throw QueueGraphError.invalidState("a stopped graph cannot start again; create a new one from its config")
+            }
+            state = .running
+        }
+    }
+
+    /// Stops running processors after their current invocation; `start()` resumes.
+    public func pause() {
+        state.withLock { state in
+            guard state == .running else { return }
+            control.paused.store(true, ordering: .sequentiallyConsistent)
+            state = .paused
+        }
+    }
+
+    /// Waits until end-of-stream has reached every queue; false on timeout.
+    @discardableResult
+    public func waitUntilFinished(timeoutNanoseconds: Int64 = .max) -> Bool {
+        let deadline = monotonicNanoseconds() &+ UInt64(max(0, timeoutNanoseconds))
+        while control.running.load(ordering: .acquiring) > 0 {
+            let now = monotonicNanoseconds()
+            guard now < deadline else { return false }
+            control.exited.wait(timeoutNanoseconds: Int64(min(deadline - now, 100_000_000))) {
+                control.running.load(ordering: .acquiring) == 0
+            }
+        }
+        return true
+    }
+
+    /// Stops the graph and returns its final statistics, with every buffer
+    /// accounted for (`GraphStatistics.ledgerProblems()` is empty unless a
+    /// processor kept buffers it never released).
+    @discardableResult
+    public func stop(_ mode: StopMode = .drain(timeoutNanoseconds: 5_000_000_000)) -> GraphStatistics {
+        let wasStarted = state.withLock { state -> Bool in
+            defer { state = .stopped }
+            return state == .running || state == .paused
+        }
+        if wasStarted {
+            if case .drain(let timeout) = mode {
+                control.paused.store(false, ordering: .sequentiallyConsistent)
+                engine.beginDrain()
+                waitUntilFinished(timeoutNanoseconds: timeout)
+            }
+            control.stopping.store(true, ordering: .sequentiallyConsistent)
+            engine.wakeAll()
+            for thread in threads { thread.join() }
+        }
+        engine.abandon()
+        return engine.statistics()
+    }
+
+    /// A handle for pushing buffers into a queue without upstream connections.
+    public func input(_ name: String) throws(QueueGraphError) -> GraphInput { try engine.input(name) }
+
+    /// A snapshot of every counter; any thread, any time.
+    public func statistics() -> GraphStatistics { engine.statistics() }
+
+    deinit {
+        if state.withLock({ $0 == .running || $0 == .paused }) { stop(.abandon) }
+    }
+}
+
+extension QueueGraphConfig {
+    /// Makes an independent running graph (not yet started) from this template.
+    public func createQueueGraph() throws -> QueueGraph { try QueueGraph(config: self) }
+}

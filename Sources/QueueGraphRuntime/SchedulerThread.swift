@@ -1,0 +1,108 @@
+import CQueueGraph
+@_spi(Runtime) import QueueGraphCore
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Flags every scheduler thread of a graph watches.
+final class ThreadControl: Sendable {
+    let paused = Atomic<Bool>(false)
+    let stopping = Atomic<Bool>(false)
+    /// Threads still running; `exited` is notified as each one ends.
+    let running = Atomic<Int>(0)
+    let exited = WakeEvent()
+}
+
+/// The thread that runs one scheduler group: it runs invocations while there
+/// is work, spins briefly when there is none, then sleeps until a queue of
+/// its group gains a buffer, a full downstream queue gains room, a pool gets
+/// a buffer back, a waiting source's time comes, or the graph changes state.
+///
+/// Threading: created and joined by `QueueGraph`; the loop runs on its own thread.
+final class SchedulerThread: @unchecked Sendable {
+    private let engine: GraphEngine
+    private let group: Int
+    private let control: ThreadControl
+    private var thread: pthread_t?
+
+    /// Longest sleep before re-checking everything (a safety net, not a poll).
+    private static let maxSleepNanoseconds: UInt64 = 50_000_000
+    private static let spinRounds = 64
+    private static let yieldRounds = 4
+
+    init(engine: GraphEngine, group: Int, control: ThreadControl) {
+        self.engine = engine
+        self.group = group
+        self.control = control
+    }
+
+    func start() {
+        let box = Unmanaged.passRetained(self).toOpaque()
+        var thread = pthread_t()
+        let rc = pthread_create(&thread, nil, { raw in
+            let me = Unmanaged<SchedulerThread>.fromOpaque(raw!).takeRetainedValue()
+            me.loop()
+            return nil
+        }, box)
+        precondition(rc == 0, "pthread_create failed: \(rc)")
+        self.thread = thread
+    }
+
+    func join() {
+        if let thread { pthread_join(thread, nil) }
+        thread = nil
+    }
+
+    private func loop() {
+        qg_set_thread_name("qg-\(group)")
+        let scheduler = engine.scheduler(group)
+        var busySince = monotonicNanoseconds()
+        defer {
+            engine.recordBusy(group: group, nanoseconds: Int(monotonicNanoseconds() &- busySince))
+            control.running.wrappingSubtract(1, ordering: .sequentiallyConsistent)
+            control.exited.notify()
+        }
+        var idleRounds = 0
+        while !control.stopping.load(ordering: .relaxed) {
+            if control.paused.load(ordering: .relaxed) {
+                let start = monotonicNanoseconds()
+                engine.recordBusy(group: group, nanoseconds: Int(start &- busySince))
+                scheduler.event.wait(timeoutNanoseconds: Int64(Self.maxSleepNanoseconds)) {
+                    !control.paused.load(ordering: .sequentiallyConsistent) || control.stopping.load(ordering: .sequentiallyConsistent)
+                }
+                busySince = monotonicNanoseconds()
+                engine.recordIdle(group: group, nanoseconds: Int(busySince &- start), woke: true)
+                continue
+            }
+            if scheduler.runOnce(engine: engine) != nil {
+                idleRounds = 0
+                continue
+            }
+            if scheduler.isFinished { return }
+            idleRounds += 1
+            if idleRounds <= Self.spinRounds {
+                qg_cpu_relax()
+                continue
+            }
+            if idleRounds <= Self.spinRounds + Self.yieldRounds {
+                sched_yield()
+                continue
+            }
+            idleRounds = 0
+            let start = monotonicNanoseconds()
+            engine.recordBusy(group: group, nanoseconds: Int(start &- busySince))
+            var sleep = Self.maxSleepNanoseconds
+            if let deadline = scheduler.nextSourceDeadline() { sleep = min(sleep, deadline > start ? deadline - start : 0) }
+            let slept = sleep > 0 && scheduler.event.wait(timeoutNanoseconds: Int64(sleep)) {
+                control.stopping.load(ordering: .sequentiallyConsistent)
+                    || control.paused.load(ordering: .sequentiallyConsistent)
+                    || scheduler.hasWork(now: monotonicNanoseconds())
+            }
+            scheduler.retryBlockedSources()
+            busySince = monotonicNanoseconds()
+            engine.recordIdle(group: group, nanoseconds: Int(busySince &- start), woke: slept)
+        }
+    }
+}
+
