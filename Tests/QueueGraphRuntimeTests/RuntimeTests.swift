@@ -1,0 +1,213 @@
+import Foundation
+import Synchronization
+import QueueGraphCore
+import QueueGraphRuntime
+import QueueGraphTestKit
+import Testing
+
+/// Under Thread Sanitizer (QG_TSAN=1) the big runs are scaled down: TSan is ~20× slower.
+private let scale = ProcessInfo.processInfo.environment["QG_TSAN"] == "1" ? 100 : 1
+
+/// Checks every buffer it receives arrives in order and releases it.
+final class OrderedSink: BufferProcessor, @unchecked Sendable {
+    var received = 0
+    var outOfOrder = 0
+    func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
+        if buffer.sequence != UInt64(received) { outOfOrder += 1 }
+        received += 1
+        context.doneBuffer(buffer)
+        return .ok
+    }
+}
+
+/// Busy-waits a little per buffer: a slow consumer.
+final class SlowSink: BufferProcessor, @unchecked Sendable {
+    var received = 0
+    func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
+        let until = context.now + 20_000
+        while context.now < until {}
+        received += 1
+        context.doneBuffer(buffer)
+        return .ok
+    }
+}
+
+private func pool(_ count: Int, size: Int = 64) -> BufferCreatorFactory {
+    { q in BufferPool(name: q.name, count: count, payloadCapacity: size) }
+}
+
+private func chain(count: Int, middle: QueueConfig, sink: some BufferProcessor & Sendable,
+                   sinkQueue: (QueueConfig) -> QueueConfig = { $0 }) -> QueueGraphConfig {
+    QueueGraphConfig()
+        .adding(QueueConfig(name: "src", buffers: .provider, processor: { _ in CountingSource(count: count) }, creator: pool(256)))
+        .adding(middle)
+        .adding(sinkQueue(QueueConfig(name: "sink", size: 64, threading: .thread, outPads: 0, processor: { _ in sink })))
+        .connecting("src", to: middle.name)
+        .connecting(middle.name, to: "sink")
+}
+
+@Suite("Threaded runtime")
+struct RuntimeTests {
+    @Test("10 million buffers through two thread boundaries, in order, ledger balanced")
+    func tenMillion() throws {
+        let count = 10_000_000 / scale
+        let sink = OrderedSink()
+        let graph = try chain(count: count, middle: QueueConfig(name: "mid", size: 64, threading: .thread,
+                                                                processor: { _ in Forwarder() }), sink: sink).createQueueGraph()
+        try graph.start()
+        #expect(graph.waitUntilFinished(timeoutNanoseconds: 600_000_000_000))
+        let stats = graph.stop()
+        #expect(sink.received == count)
+        #expect(sink.outOfOrder == 0)
+        #expect(stats.ledgerProblems().isEmpty, "\(stats.ledgerProblems())")
+        #expect(stats.pools[0].consumed == count)
+        #expect(stats.threads.count == 3)
+    }
+
+    @Test("default never drops and never exceeds its size when the consumer is slow")
+    func backPressureAcrossThreads() throws {
+        let sink = SlowSink()
+        let graph = try chain(count: 2_000 / min(scale, 10), middle: QueueConfig(name: "mid", size: 4, threading: .thread,
+                                                                processor: { _ in Forwarder() }), sink: sink,
+                              sinkQueue: { var q = $0; q.size = 3; return q }).createQueueGraph()
+        try graph.start()
+        #expect(graph.waitUntilFinished(timeoutNanoseconds: 120_000_000_000))
+        let stats = graph.stop()
+        #expect(stats.queues.allSatisfy { $0.totalDropped == 0 })
+        #expect(stats[queue: "mid"]!.maxDepth <= 4)
+        #expect(stats[queue: "sink"]!.maxDepth <= 3)
+        #expect(sink.received == 2_000 / min(scale, 10))
+        #expect(stats.ledgerProblems().isEmpty)
+    }
+
+    @Test("headdrop and taildrop across a thread count every drop and balance")
+    func droppingAcrossThreads() throws {
+        for management in [QueueManagement.headdrop, .taildrop] {
+            let sink = SlowSink()
+            let graph = try chain(count: 3_000 / min(scale, 10), middle: QueueConfig(name: "mid", size: 4, management: management,
+                                                                    threading: .thread, processor: { _ in Forwarder() }),
+                                  sink: sink).createQueueGraph()
+            try graph.start()
+            #expect(graph.waitUntilFinished(timeoutNanoseconds: 120_000_000_000))
+            let stats = graph.stop()
+            let mid = stats[queue: "mid"]!
+            #expect(mid.arrived == 3_000 / min(scale, 10))
+            #expect(mid.popped + mid.totalDropped == mid.arrived)
+            #expect(stats.ledgerProblems().isEmpty)
+        }
+    }
+
+    @Test("ack across threads: every buffer acked exactly once on the sender's thread")
+    func ackAcrossThreads() throws {
+        final class AckSource: BufferSource, @unchecked Sendable {
+            let count: Int
+            var sent = 0
+            var acks: [Int]
+            let thread = Mutex<pthread_t?>(nil)
+            var wrongThread = 0
+            init(count: Int) { self.count = count; acks = Array(repeating: 0, count: count) }
+            func produce(context: ProcessContext) -> ProduceResult {
+                thread.withLock { if $0 == nil { $0 = pthread_self() } }
+                guard sent < count else { return .endOfStream }
+                guard let b = context.acquireBuffer(size: 8) else { return .waitingForBuffer }
+                b.sequence = UInt64(sent)
+                if context.sendTo(0, b) == .full { context.doneBuffer(b); return .produced }
+                sent += 1
+                return .produced
+            }
+            func recvAck(_ buffer: Buffer, context: ProcessContext) -> Int {
+                if thread.withLock({ $0.map { pthread_equal($0, pthread_self()) == 0 } ?? true }) { wrongThread += 1 }
+                acks[Int(buffer.sequence)] += 1
+                return 0
+            }
+        }
+        let count = 20_000 / min(scale, 10)
+        let source = AckSource(count: count)
+        let graph = try QueueGraphConfig()
+            .adding(QueueConfig(name: "src", buffers: .provider, processor: { _ in source }, creator: pool(32)))
+            .adding(QueueConfig(name: "sink", size: 8, sync: .ack, threading: .thread, outPads: 0, processor: { _ in CountingSink() }))
+            .connecting("src", to: "sink")
+            .createQueueGraph()
+        try graph.start()
+        #expect(graph.waitUntilFinished(timeoutNanoseconds: 120_000_000_000))
+        let stats = graph.stop()
+        #expect(source.acks.allSatisfy { $0 == 1 })
+        #expect(source.wrongThread == 0)
+        #expect(stats.ledgerProblems().isEmpty)
+    }
+
+    @Test("pause holds the graph, start resumes, abandon accounts for every buffer")
+    func pauseResumeAbandon() throws {
+        let sink = SlowSink()
+        let graph = try chain(count: 1_000_000, middle: QueueConfig(name: "mid", size: 16, threading: .thread,
+                                                                    processor: { _ in Forwarder() }), sink: sink).createQueueGraph()
+        try graph.start()
+        while graph.statistics()[queue: "sink"]!.popped < 20 { usleep(1_000) }
+        graph.pause()
+        usleep(20_000)
+        let paused = graph.statistics()[queue: "sink"]!.popped
+        usleep(50_000)
+        #expect(graph.statistics()[queue: "sink"]!.popped <= paused + 1)
+        try graph.start()
+        while graph.statistics()[queue: "sink"]!.popped < paused + 20 { usleep(1_000) }
+        let stats = graph.stop(.abandon)
+        #expect(stats.queues.map(\.abandoned).reduce(0, +) > 0)
+        #expect(stats.ledgerProblems().isEmpty, "\(stats.ledgerProblems())")
+    }
+
+    @Test("external input: push with wait, end-of-stream flows to the sink")
+    func externalInput() throws {
+        let inputPool = TrackingPool(name: "app", count: 8, payloadCapacity: 16)
+        let sink = OrderedSink()
+        let graph = try QueueGraphConfig()
+            .adding(QueueConfig(name: "in", size: 2, processor: { _ in Forwarder() }))
+            .adding(QueueConfig(name: "sink", size: 2, threading: .thread, outPads: 0, processor: { _ in sink }))
+            .connecting("in", to: "sink")
+            .createQueueGraph()
+        let input = try graph.input("in")
+        try graph.start()
+        for n in 0..<5_000 {
+            let buffer = inputPool.createBuffer(payloadSize: 16, pad: -1, whenExhaustedWait: true)
+            buffer.sequence = UInt64(n)
+            #expect(input.push(buffer, whenFull: .wait(timeoutNanoseconds: 10_000_000_000)) == .accepted)
+        }
+        input.endOfStream()
+        #expect(graph.waitUntilFinished(timeoutNanoseconds: 60_000_000_000))
+        let stats = graph.stop()
+        #expect(sink.received == 5_000 && sink.outOfOrder == 0)
+        #expect(Ledger.problems(stats, pools: [inputPool]).isEmpty)
+    }
+
+    @Test("threading: process fails to start with a clear error")
+    func processThreading() throws {
+        let graph = try QueueGraphConfig()
+            .adding(QueueConfig(name: "in", threading: .process, outPads: 0, processor: { _ in CountingSink() }))
+            .createQueueGraph()
+        #expect(throws: QueueGraphError.processThreadingUnavailable(queue: "in")) { try graph.start() }
+        #expect(graph.stop().ledgerProblems().isEmpty)
+    }
+
+    @Test("a config is a template: two graphs from it run independently")
+    func template() throws {
+        let config = QueueGraphConfig()
+            .adding(QueueConfig(name: "src", buffers: .provider, processor: { _ in CountingSource(count: 10_000) }, creator: pool(16)))
+            .adding(QueueConfig(name: "sink", threading: .thread, outPads: 0, processor: { _ in CountingSink() }))
+            .connecting("src", to: "sink")
+        let a = try config.createQueueGraph(), b = try config.createQueueGraph()
+        try a.start(); try b.start()
+        a.waitUntilFinished(); b.waitUntilFinished()
+        let (sa, sb) = (a.stop(), b.stop())
+        #expect(sa.pools[0].consumed == 10_000 && sb.pools[0].consumed == 10_000)
+        #expect(sa.ledgerProblems().isEmpty && sb.ledgerProblems().isEmpty)
+    }
+}
+
+extension TrackingPool {
+    /// Acquires, waiting for a buffer to come back.
+    func createBuffer(payloadSize: Int, pad: Int, whenExhaustedWait: Bool) -> Buffer {
+        while true {
+            if let buffer = createBuffer(payloadSize: payloadSize, pad: pad) { return buffer }
+            usleep(100)
+        }
+    }
+}
