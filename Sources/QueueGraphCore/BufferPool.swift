@@ -28,9 +28,9 @@ open class BufferPool: BufferCreator, @unchecked Sendable {
     public let whenExhausted: WhenExhausted
     private var buffers: [Buffer] = []
     private let memory: UnsafeMutableRawPointer
-    private let state: Mutex<State>
+    private let state: Locked<State>
     private let available = WakeEvent()
-    private let observers = Mutex<[WakeEvent]>([])
+    private let observers = Locked<[WakeEvent]>([])
     private let nextSequence = Atomic<UInt64>(0)
 
     /// Creates `count` buffers of `payloadCapacity` bytes each, touching every
@@ -44,7 +44,7 @@ open class BufferPool: BufferCreator, @unchecked Sendable {
         let stride = (payloadCapacity + 63) & ~63
         memory = .allocate(byteCount: max(stride * count, 1), alignment: 64)
         memory.initializeMemory(as: UInt8.self, repeating: 0, count: max(stride * count, 1))
-        state = Mutex(State(
+        state = Locked(State(
             free: Array((0..<Int32(count)).reversed()),
             stats: PoolStatistics(name: name, capacity: count, bytesAllocated: stride * count)
         ))

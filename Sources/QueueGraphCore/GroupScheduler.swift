@@ -48,7 +48,7 @@ enum Feedback {
     let index: Int
     let queues: [RunningQueue]
     @_spi(Runtime) public let event = WakeEvent()
-    private let inbox = Mutex<Deque<(feedback: Feedback, buffer: Unmanaged<Buffer>, queue: Int32)>>(Deque())
+    private let inbox = Locked<Deque<(feedback: Feedback, buffer: Unmanaged<Buffer>, queue: Int32)>>(Deque())
     private let inboxCount = Atomic<Int>(0)
 
     let invocations = Counter()

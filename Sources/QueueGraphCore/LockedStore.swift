@@ -44,7 +44,7 @@ final class LockedStore: @unchecked Sendable {
     let byteBound: Int?
     let discipline: QueueDiscipline
     let management: QueueManagement
-    private let state: Mutex<State>
+    private let state: Locked<State>
     let depth = Atomic<Int>(0)
     let bytes = Atomic<Int>(0)
 
@@ -58,7 +58,7 @@ final class LockedStore: @unchecked Sendable {
         var deque = Deque<Entry>()
         var heap = Heap<Prioritised>()
         if discipline == .prio { heap.reserveCapacity(size + 1) } else { deque.reserveCapacity(size + 1) }
-        state = Mutex(State(deque: deque, heap: heap, red: red))
+        state = Locked(State(deque: deque, heap: heap, red: red))
     }
 
     /// Whether another buffer of `incoming` bytes would not fit now.

@@ -28,7 +28,7 @@ public final class QueueGraph: @unchecked Sendable {
     private enum State { case created, running, paused, stopped }
 
     public let engine: GraphEngine
-    private let state = Mutex<State>(.created)
+    private let state = Locked<State>(.created)
     private let control = ThreadControl()
     private var threads: [SchedulerThread] = []
 

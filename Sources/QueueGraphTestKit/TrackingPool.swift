@@ -7,7 +7,7 @@ import Synchronization
 ///
 /// Threading: as `BufferPool` (any thread).
 public final class TrackingPool: BufferPool, @unchecked Sendable {
-    private let out = Mutex<[Int: UInt64]>([:])
+    private let out = Locked<[Int: UInt64]>([:])
 
     public override func createBuffer(payloadSize: Int, pad: Int) -> Buffer? {
         guard let buffer = super.createBuffer(payloadSize: payloadSize, pad: pad) else { return nil }

@@ -103,7 +103,7 @@ struct RuntimeTests {
             let count: Int
             var sent = 0
             var acks: [Int]
-            let thread = Mutex<pthread_t?>(nil)
+            let thread = Locked<pthread_t?>(nil)
             var wrongThread = 0
             init(count: Int) { self.count = count; acks = Array(repeating: 0, count: count) }
             func produce(context: ProcessContext) -> ProduceResult {

@@ -1,0 +1,22 @@
+// swift-tools-version:6.1
+// Benchmarks, kept out of the library's dependencies. Run through `Tools/bench NAME`.
+import PackageDescription
+
+let package = Package(
+    name: "QueueGraphBenchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(path: "../.."),
+        .package(url: "https://github.com/ordo-one/malloc-interposer", from: "1.6.1"),
+    ],
+    targets: [
+        .executableTarget(
+            name: "qgbench",
+            dependencies: [
+                .product(name: "QueueGraph", package: "QueueGraph"),
+                .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,123 @@
+// qgbench NAME [--vs-gstreamer]: runs one benchmark, prints readable lines and,
+// last, one JSON object of its figures. Run it through Tools/bench, which
+// builds in release and preloads the malloc counter.
+import Foundation
+import MallocInterposerSwift
+import QueueGraphCore
+import QueueGraphRuntime
+
+/// Sends `count` buffers as fast as the graph takes them.
+final class BenchSource: BufferSource, @unchecked Sendable {
+    let count: Int
+    var sent = 0
+    init(count: Int) { self.count = count }
+    func produce(context: ProcessContext) -> ProduceResult {
+        guard sent < count else { return .endOfStream }
+        guard let buffer = context.acquireBuffer(size: 64) else { return .waitingForBuffer }
+        buffer.sequence = UInt64(sent)
+        if context.sendTo(0, buffer) == .full { context.doneBuffer(buffer); return .produced }
+        sent += 1
+        return .produced
+    }
+}
+
+struct HopResult {
+    var nanosecondsPerBuffer: Double
+    var mallocs: Int
+}
+
+/// src ─▶ boundary 1 ─▶ … ─▶ boundary n (the sink), every boundary a `thread` queue of `depth`.
+func hop(count: Int, boundaries: Int, depth: Int) throws -> HopResult {
+    var config = QueueGraphConfig(residencySampleInterval: 1024)
+    config.queues.append(QueueConfig(name: "src", buffers: .provider, processor: { _ in BenchSource(count: count) },
+                                     creator: { _ in BufferPool(name: "bench", count: max(256, depth * (boundaries + 1) * 2), payloadCapacity: 64) }))
+    var previous = "src"
+    for i in 1...boundaries {
+        let last = i == boundaries
+        config.queues.append(QueueConfig(name: "q\(i)", size: depth, threading: .thread, outPads: last ? 0 : 1,
+                                         processor: { _ in last ? CountingSink() : Forwarder() }))
+        config.connections.append(Connection(from: previous, to: "q\(i)"))
+        previous = "q\(i)"
+    }
+    let graph = try config.createQueueGraph()
+    MallocInterposerSwift.reset()
+    MallocInterposerSwift.hook()
+    let start = monotonicNanoseconds()
+    try graph.start()
+    graph.waitUntilFinished()
+    let elapsed = monotonicNanoseconds() - start
+    MallocInterposerSwift.unhook()
+    let mallocs = MallocInterposerSwift.getStatistics().mallocCount
+    let stats = graph.stop()
+    precondition(stats.ledgerProblems().isEmpty, "ledger: \(stats.ledgerProblems())")
+    precondition(stats.pools[0].consumed == count, "lost buffers")
+    return HopResult(nanosecondsPerBuffer: Double(elapsed) / Double(count), mallocs: mallocs)
+}
+
+func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+
+/// The median of `runs` runs of ns per buffer.
+func medianHop(count: Int, boundaries: Int, depth: Int, runs: Int) throws -> Double {
+    try median((0..<runs).map { _ in try hop(count: count, boundaries: boundaries, depth: depth).nanosecondsPerBuffer })
+}
+
+/// Runs a GStreamer pipeline with gst-launch-1.0 and returns ns per buffer.
+func gstreamer(_ pipeline: String, buffers: Int) -> Double? {
+    guard let path = ["/usr/bin/gst-launch-1.0", "/usr/local/bin/gst-launch-1.0"].first(where: FileManager.default.isExecutableFile) else { return nil }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = ["-q"] + pipeline.split(separator: " ").map(String.init)
+    process.standardOutput = FileHandle.nullDevice
+    let start = monotonicNanoseconds()
+    guard (try? process.run()) != nil else { return nil }
+    process.waitUntilExit()
+    return Double(monotonicNanoseconds() - start) / Double(buffers)
+}
+
+func hopBenchmark(vsGStreamer: Bool) throws {
+    let count = Int(ProcessInfo.processInfo.environment["QG_BENCH_BUFFERS"] ?? "") ?? 2_000_000
+    let runs = 5
+    print("hop benchmark: \(count) buffers of 64 bytes per run, median of \(runs) runs; \(ProcessInfo.processInfo.activeProcessorCount) cores")
+    _ = try hop(count: count / 10, boundaries: 1, depth: 64)   // warm-up
+    let depth64 = try medianHop(count: count, boundaries: 1, depth: 64, runs: runs)
+    print(String(format: "  1 thread boundary,  depth 64: %7.1f ns/buffer  (%5.2f M buffers/s)", depth64, 1e3 / depth64))
+    let depth64x3 = try medianHop(count: count, boundaries: 3, depth: 64, runs: runs)
+    print(String(format: "  3 thread boundaries, depth 64: %7.1f ns/buffer  (%5.2f M buffers/s)", depth64x3, 1e3 / depth64x3))
+    let depth1 = try medianHop(count: count / 20, boundaries: 1, depth: 1, runs: runs)
+    print(String(format: "  1 thread boundary,  depth 1:  %7.1f ns/buffer  (%5.2f M buffers/s)", depth1, 1e3 / depth1))
+    // Mallocs per buffer after warm-up: the difference between a long and a
+    // short run cancels the fixed cost of starting threads.
+    let short = try hop(count: count / 10, boundaries: 1, depth: 64).mallocs
+    let long = try hop(count: count, boundaries: 1, depth: 64).mallocs
+    let perBuffer = Double(max(0, long - short)) / Double(count - count / 10)
+    print(String(format: "  heap allocations per buffer after warm-up: %.4f (short run %d, long run %d)", perBuffer, short, long))
+    var figures: [String: Double] = [
+        "hop_ns_depth64": depth64, "hop_ns_depth64_3threads": depth64x3, "hop_ns_depth1": depth1,
+        "buffers_per_s_depth64": 1e9 / depth64, "mallocs_per_buffer": perBuffer,
+    ]
+    if vsGStreamer {
+        let n = 200_000
+        if let g1 = gstreamer("fakesrc num-buffers=\(n) ! queue ! fakesink", buffers: n),
+           let g3 = gstreamer("fakesrc num-buffers=\(n) ! queue ! queue ! queue ! fakesink", buffers: n) {
+            print(String(format: "  GStreamer fakesrc ! queue ! fakesink: %.0f ns/buffer; 3 queues: %.0f ns/buffer", g1, g3))
+            print(String(format: "  ratio GStreamer / QueueGraph: %.1f× (1 boundary), %.1f× (3 boundaries)", g1 / depth64, g3 / depth64x3))
+            figures["gst_ns_1queue"] = g1
+            figures["gst_ns_3queues"] = g3
+            figures["gst_ratio_1queue"] = g1 / depth64
+            figures["gst_ratio_3queues"] = g3 / depth64x3
+        } else {
+            print("  --vs-gstreamer: gst-launch-1.0 not installed (apt-get install gstreamer1.0-tools); skipped")
+        }
+    }
+    let json = figures.sorted { $0.key < $1.key }.map { String(format: "\"%@\": %.4g", $0.key, $0.value) }.joined(separator: ", ")
+    print("{\(json)}")
+}
+
+let arguments = CommandLine.arguments.dropFirst()
+switch arguments.first {
+case "hop":
+    try hopBenchmark(vsGStreamer: arguments.contains("--vs-gstreamer"))
+default:
+    print("usage: qgbench hop [--vs-gstreamer]")
+    exit(2)
+}
