@@ -51,19 +51,19 @@ public struct BufferPayload: @unchecked Sendable {
 /// `ProcessContext.share`) is read-only until only one holder is left.
 public final class Buffer: @unchecked Sendable {
     /// The creator it returns to. Creators outlive their buffers.
-    public unowned let creator: any BufferCreator
+    public unowned(unsafe) let creator: any BufferCreator
     /// The bytes, or a handle to them.
-    public var payload: BufferPayload
+    @exclusivity(unchecked) public var payload: BufferPayload
     /// Bytes of `payload` in use.
-    public var size: Int
+    @exclusivity(unchecked) public var size: Int
     /// Higher goes first in a `prio` queue.
-    public var priority: Int
+    @exclusivity(unchecked) public var priority: Int
     /// Set by the creator on each acquire (counts up from 0); processors may overwrite.
-    public var sequence: UInt64
+    @exclusivity(unchecked) public var sequence: UInt64
     /// Presentation time in nanoseconds, set by the producer.
-    public var timestamp: UInt64
+    @exclusivity(unchecked) public var timestamp: UInt64
     /// `CLOCK_MONOTONIC` nanoseconds when the creator handed the buffer out.
-    public var createdAt: UInt64
+    @exclusivity(unchecked) public var createdAt: UInt64
     /// The creator's index for this buffer (a pool slot).
     public let slot: Int
 

@@ -7,6 +7,8 @@ import Synchronization
 /// `add` is an atomic read-modify-write for counters written from anywhere.
 final class Counter: @unchecked Sendable {
     private let storage = Atomic<Int>(0)
+    /// Keeps counters written by different threads off each other's cache line.
+    private let padding: (Int, Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0, 0)
 
     var value: Int { storage.load(ordering: .relaxed) }
 

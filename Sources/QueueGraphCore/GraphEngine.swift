@@ -48,7 +48,7 @@ public final class GraphEngine: @unchecked Sendable {
         }
         schedulers = (0..<groupCount).map { g in GroupScheduler(index: g, queues: queues.filter { $0.group == g }) }
         for q in queues {
-            q.outs = plan.outs[q.index].map { queues[$0] }
+            q.outs = ContiguousArray(plan.outs[q.index].map { queues[$0] })
             q.consumerEvent = schedulers[q.group].event
             var events: [WakeEvent] = q.isInput ? [q.spaceEvent] : []
             for p in Set(plan.preds[q.index].map { queues[$0].group }) where p != q.group {
@@ -71,11 +71,11 @@ public final class GraphEngine: @unchecked Sendable {
 
     // MARK: Running one invocation (scheduler thread)
 
-    func run(_ queue: RunningQueue, tier: Int) -> StepReport {
+    func run(_ queue: RunningQueue) -> StepReport.Action {
         if let source = queue.source {
             if draining.load(ordering: .relaxed) {
                 finish(queue)
-                return StepReport(queue: queue.name, action: .endOfStream, tier: tier)
+                return .endOfStream
             }
             queue.sourceWaitUntil = 0
             switch source.produce(context: queue.context) {
@@ -84,31 +84,31 @@ public final class GraphEngine: @unchecked Sendable {
             case .waitingUntil(let time): queue.sourceWaitUntil = max(time, 1)
             case .endOfStream: finish(queue)
             }
-            return StepReport(queue: queue.name, action: .produced, tier: tier)
+            return .produced
         }
         guard let entry = queue.pop() else {
             finish(queue)
-            return StepReport(queue: queue.name, action: .endOfStream, tier: tier)
+            return .endOfStream
         }
         var buffer = entry.buffer.takeUnretainedValue()
-        if queue.config.buffers == .reuse && buffer.holderCount > 1 {
+        if queue.buffers == .reuse && buffer.holderCount > 1 {
             guard let copy = exclusiveCopy(of: buffer) else {
                 queue.counters.dropped(.noBuffer).add()
                 queue.release(buffer, droppedFor: .noBuffer, from: entry.from)
-                return StepReport(queue: queue.name, action: .processed, tier: tier)
+                return .processed
             }
             buffer.dropHold(fate: .consumed)
             buffer = copy
         }
-        if queue.config.sync == .ack { queue.holding.append((.passUnretained(buffer), entry.from)) }
+        if queue.sync == .ack { queue.holding.append((.passUnretained(buffer), entry.from)) }
         if queue.processor.process(buffer, context: queue.context) == .failed {
-            if queue.config.sync == .ack {
+            if queue.sync == .ack {
                 queue.holding.removeAll { $0.buffer.toOpaque() == Unmanaged.passUnretained(buffer).toOpaque() }
             }
             queue.counters.dropped(.failed).add()
             queue.release(buffer, droppedFor: .failed, from: entry.from)
         }
-        return StepReport(queue: queue.name, action: .processed, tier: tier)
+        return .processed
     }
 
     /// A private copy of a shared buffer for a `reuse` queue, from the same creator.

@@ -22,6 +22,13 @@ public struct StepReport: Sendable, Equatable, CustomStringConvertible {
     public var description: String { "\(queue):\(action.rawValue)@\(tier)" }
 }
 
+/// What one scheduler step did, without names (cheap to make on the hot path).
+@_spi(Runtime) public struct StepOutcome: Sendable {
+    public var queue: Int
+    public var action: StepReport.Action
+    public var tier: Int
+}
+
 /// Feedback travelling back to a sender's thread.
 enum Feedback {
     case ack
@@ -47,6 +54,8 @@ enum Feedback {
 @_spi(Runtime) public final class GroupScheduler: @unchecked Sendable {
     let index: Int
     let queues: [RunningQueue]
+    /// Set once a source asked to wait until a time; until then no clock is read per step.
+    @exclusivity(unchecked) private var hasTimedSources = false
     @_spi(Runtime) public let event = WakeEvent()
     private let inbox = Locked<Deque<(feedback: Feedback, buffer: Unmanaged<Buffer>, queue: Int32)>>(Deque())
     private let inboxCount = Atomic<Int>(0)
@@ -75,7 +84,7 @@ enum Feedback {
 
     var hasFeedback: Bool { inboxCount.load(ordering: .relaxed) > 0 }
 
-    private func deliverFeedback(engine: GraphEngine) -> StepReport? {
+    private func deliverFeedback(engine: GraphEngine) -> StepOutcome? {
         guard let item = inbox.withLock({ $0.popFirst() }) else { return nil }
         inboxCount.wrappingSubtract(1, ordering: .relaxed)
         let queue = engine.queues[Int(item.queue)]
@@ -85,11 +94,11 @@ enum Feedback {
         case .ack:
             _ = queue.processor.recvAck(buffer, context: queue.context)
             buffer.dropHold(fate: .consumed)
-            return StepReport(queue: queue.name, action: .ack, tier: 0)
+            return StepOutcome(queue: queue.index, action: .ack, tier: 0)
         case .nak(let reason):
             _ = queue.processor.recvNak(buffer, reason: reason, context: queue.context)
             buffer.dropHold(fate: .dropped)
-            return StepReport(queue: queue.name, action: .nak, tier: 0)
+            return StepOutcome(queue: queue.index, action: .nak, tier: 0)
         }
     }
 
@@ -116,11 +125,12 @@ enum Feedback {
             return nil
         }
         var worst = -1
-        for out in queue.outs {
+        for i in queue.outs.indices {
+            let out = queue.outs[i]
             let depth = out.depth
             let tier: Int
             if out.isFull {
-                guard out.config.management.drops else { return nil }
+                guard out.drops else { return nil }
                 tier = 3
             } else if depth == 0 {
                 tier = 0
@@ -158,12 +168,14 @@ enum Feedback {
 
     /// Runs one invocation: pending feedback first, then the best queue.
     /// Returns nil when nothing can run now.
-    @_spi(Runtime) public func runOnce(engine: GraphEngine) -> StepReport? {
-        if hasFeedback, let report = deliverFeedback(engine: engine) { return report }
-        let now = queues.contains { $0.sourceWaitUntil != 0 } ? monotonicNanoseconds() : 0
+    @_spi(Runtime) public func runOnce(engine: GraphEngine) -> StepOutcome? {
+        if hasFeedback, let outcome = deliverFeedback(engine: engine) { return outcome }
+        let now = hasTimedSources ? monotonicNanoseconds() : 0
         guard let (queue, tier) = pick(now: now) else { return nil }
         invocations.bump()
-        return engine.run(queue, tier: tier)
+        let action = engine.run(queue)
+        if queue.sourceWaitUntil != 0 { hasTimedSources = true }
+        return StepOutcome(queue: queue.index, action: action, tier: tier)
     }
 }
 

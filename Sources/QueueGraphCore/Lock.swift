@@ -14,7 +14,7 @@ import Darwin
 /// Threading: any thread.
 public final class Locked<Value>: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private var value: Value
+    @exclusivity(unchecked) private var value: Value
 
     public init(_ value: Value) {
         self.value = value

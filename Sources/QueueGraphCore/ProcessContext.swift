@@ -4,7 +4,7 @@
 /// Threading: only the processor's own scheduler thread may use it, and only
 /// from inside a `BufferProcessor` call.
 public final class ProcessContext: @unchecked Sendable {
-    unowned let queue: RunningQueue
+    unowned(unsafe) let queue: RunningQueue
     /// Set by an abandoning stop: sends are refused and buffers released as abandoned.
     var abandoning = false
 
@@ -56,7 +56,7 @@ public final class ProcessContext: @unchecked Sendable {
     /// On an `ack` queue, the first release of a popped buffer acks its sender.
     @inline(__always)
     private func finishedWith(_ buffer: Buffer) {
-        guard queue.config.sync == .ack else { return }
+        guard queue.sync == .ack else { return }
         guard let i = queue.holding.firstIndex(where: { $0.buffer.toOpaque() == Unmanaged.passUnretained(buffer).toOpaque() }) else { return }
         let from = queue.holding.remove(at: i).from
         if from >= 0 && !abandoning {

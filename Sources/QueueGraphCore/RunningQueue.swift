@@ -19,16 +19,19 @@ final class RunningQueue: @unchecked Sendable {
     let store: LockedStore?
     let counters = QueueCounters()
     let isInput: Bool
+    let sync: BufferSync
+    let buffers: BufferManagement
+    let drops: Bool
     let sampleMask: UInt64
 
     /// Set once while building, before any thread runs.
-    var outs: [RunningQueue] = []
+    var outs: ContiguousArray<RunningQueue> = []
     var consumerEvent: WakeEvent!
     var producerEvents: [WakeEvent] = []
     var ownCreator: (any BufferCreator)?
     var acquireCreators: [any BufferCreator] = []
     var context: ProcessContext!
-    unowned var engine: GraphEngine!
+    unowned(unsafe) var engine: GraphEngine! = nil
 
     /// Woken when room appears, for external producers that wait.
     let spaceEvent = WakeEvent()
@@ -39,11 +42,11 @@ final class RunningQueue: @unchecked Sendable {
     let inputClosed = Atomic<Bool>(false)
 
     // Scheduler-thread state.
-    var finished = false
-    var sourceBlockedOnBuffer = false
-    var sourceWaitUntil: UInt64 = 0
+    @exclusivity(unchecked) var finished = false
+    @exclusivity(unchecked) var sourceBlockedOnBuffer = false
+    @exclusivity(unchecked) var sourceWaitUntil: UInt64 = 0
     /// Buffers the processor holds on an `ack` queue, with their sender.
-    var holding: [(buffer: Unmanaged<Buffer>, from: Int32)] = []
+    @exclusivity(unchecked) var holding: [(buffer: Unmanaged<Buffer>, from: Int32)] = []
 
     init(index: Int, config: QueueConfig, group: Int, predecessors: Int, processor: any BufferProcessor,
          sampleInterval: Int) {
@@ -51,6 +54,9 @@ final class RunningQueue: @unchecked Sendable {
         self.config = config
         self.name = config.name
         self.group = group
+        self.sync = config.sync
+        self.buffers = config.buffers
+        self.drops = config.management.drops
         self.processor = processor
         self.source = processor as? any BufferSource
         isInput = predecessors == 0 && source == nil
@@ -121,7 +127,7 @@ final class RunningQueue: @unchecked Sendable {
 
     /// Releases the queue's hold on a dropped buffer, naking its sender on a `nak` queue.
     func release(_ buffer: Buffer, droppedFor reason: DropReason, from: Int32) {
-        if config.sync == .nak && from >= 0 {
+        if sync == .nak && from >= 0 {
             counters.naks.add()
             engine.postFeedback(.nak(reason), buffer: buffer, to: Int(from))   // the hold travels with the nak
         } else {

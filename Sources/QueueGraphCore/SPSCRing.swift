@@ -13,7 +13,7 @@ final class RingIndex {
     private var padBefore: (Int, Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0, 0)
     let value = Atomic<Int>(0)
     /// The other side's index as last read by this side (owner thread only).
-    var cachedOther = 0
+    @exclusivity(unchecked) var cachedOther = 0
     private var padAfter: (Int, Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0, 0)
 }
 

@@ -12,7 +12,11 @@ public final class SteppedGraph {
 
     /// Runs one invocation and says which; nil when nothing can run now.
     @discardableResult
-    public func step() -> StepReport? { engine.schedulers[0].runOnce(engine: engine) }
+    public func step() -> StepReport? {
+        engine.schedulers[0].runOnce(engine: engine).map {
+            StepReport(queue: engine.queues[$0.queue].name, action: $0.action, tier: $0.tier)
+        }
+    }
 
     /// Steps until nothing can run or `limit` steps were taken; returns the reports.
     @discardableResult

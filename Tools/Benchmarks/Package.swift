@@ -6,7 +6,7 @@ let package = Package(
     name: "QueueGraphBenchmarks",
     platforms: [.macOS(.v15)],
     dependencies: [
-        .package(path: "../.."),
+        .package(name: "QueueGraph", path: "../.."),
         .package(url: "https://github.com/ordo-one/malloc-interposer", from: "1.6.1"),
     ],
     targets: [

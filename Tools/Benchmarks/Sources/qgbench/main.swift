@@ -35,7 +35,7 @@ func hop(count: Int, boundaries: Int, depth: Int) throws -> HopResult {
     for i in 1...boundaries {
         let last = i == boundaries
         config.queues.append(QueueConfig(name: "q\(i)", size: depth, threading: .thread, outPads: last ? 0 : 1,
-                                         processor: { _ in last ? CountingSink() : Forwarder() }))
+                                         processor: { _ in last ? CountingSink() as any BufferProcessor : Forwarder() }))
         config.connections.append(Connection(from: previous, to: "q\(i)"))
         previous = "q\(i)"
     }
@@ -50,6 +50,7 @@ func hop(count: Int, boundaries: Int, depth: Int) throws -> HopResult {
     let mallocs = MallocInterposerSwift.getStatistics().mallocCount
     let stats = graph.stop()
     precondition(stats.ledgerProblems().isEmpty, "ledger: \(stats.ledgerProblems())")
+    if ProcessInfo.processInfo.environment["QG_BENCH_VERBOSE"] != nil { print(stats.threads) }
     precondition(stats.pools[0].consumed == count, "lost buffers")
     return HopResult(nanosecondsPerBuffer: Double(elapsed) / Double(count), mallocs: mallocs)
 }
@@ -79,6 +80,8 @@ func hopBenchmark(vsGStreamer: Bool) throws {
     let runs = 5
     print("hop benchmark: \(count) buffers of 64 bytes per run, median of \(runs) runs; \(ProcessInfo.processInfo.activeProcessorCount) cores")
     _ = try hop(count: count / 10, boundaries: 1, depth: 64)   // warm-up
+    let stepped = try median((0..<runs).map { _ in try steppedHop(count: count) })
+    print(String(format: "  same pair on one thread (stepped): %7.1f ns/buffer", stepped))
     let depth64 = try medianHop(count: count, boundaries: 1, depth: 64, runs: runs)
     print(String(format: "  1 thread boundary,  depth 64: %7.1f ns/buffer  (%5.2f M buffers/s)", depth64, 1e3 / depth64))
     let depth64x3 = try medianHop(count: count, boundaries: 3, depth: 64, runs: runs)
@@ -93,7 +96,7 @@ func hopBenchmark(vsGStreamer: Bool) throws {
     print(String(format: "  heap allocations per buffer after warm-up: %.4f (short run %d, long run %d)", perBuffer, short, long))
     var figures: [String: Double] = [
         "hop_ns_depth64": depth64, "hop_ns_depth64_3threads": depth64x3, "hop_ns_depth1": depth1,
-        "buffers_per_s_depth64": 1e9 / depth64, "mallocs_per_buffer": perBuffer,
+        "buffers_per_s_depth64": 1e9 / depth64, "mallocs_per_buffer": perBuffer, "stepped_ns": stepped,
     ]
     if vsGStreamer {
         let n = 200_000
@@ -111,6 +114,20 @@ func hopBenchmark(vsGStreamer: Bool) throws {
     }
     let json = figures.sorted { $0.key < $1.key }.map { String(format: "\"%@\": %.4g", $0.key, $0.value) }.joined(separator: ", ")
     print("{\(json)}")
+}
+
+/// The same src ─▶ sink pair on one thread, stepped: the cost of the
+/// machinery without any thread crossing.
+func steppedHop(count: Int) throws -> Double {
+    let graph = try QueueGraphConfig(residencySampleInterval: 1024)
+        .adding(QueueConfig(name: "src", buffers: .provider, processor: { _ in BenchSource(count: count) },
+                            creator: { _ in BufferPool(name: "bench", count: 256, payloadCapacity: 64) }))
+        .adding(QueueConfig(name: "q1", size: 64, outPads: 0, processor: { _ in CountingSink() }))
+        .connecting("src", to: "q1")
+        .createSteppedGraph()
+    let start = monotonicNanoseconds()
+    while graph.step() != nil {}
+    return Double(monotonicNanoseconds() - start) / Double(count)
 }
 
 let arguments = CommandLine.arguments.dropFirst()
