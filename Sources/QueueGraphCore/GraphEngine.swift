@@ -20,8 +20,7 @@ public final class GraphEngine: @unchecked Sendable {
     /// Builds a graph from `config`. With `singleThread`, every queue runs on
     /// one scheduler (stepping mode) whatever its threading.
     public init(config: QueueGraphConfig, singleThread: Bool) throws {
-        let plan: GraphPlan
-        do { plan = try config.validate() } catch { throw error }
+        let plan = try config.validate()
         self.config = config
         self.plan = plan
         let group = singleThread ? plan.group.map { _ in 0 } : plan.group
@@ -131,6 +130,7 @@ public final class GraphEngine: @unchecked Sendable {
             out.pendingUpstream.wrappingSubtract(1, ordering: .sequentiallyConsistent)
             out.consumerEvent.notify()
         }
+        if isFinished { wakeAll() }   // threads waiting for the whole graph to end may exit
     }
 
     func postFeedback(_ feedback: Feedback, buffer: Buffer, to queue: Int) {

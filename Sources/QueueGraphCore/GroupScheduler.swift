@@ -84,6 +84,9 @@ enum Feedback {
 
     var hasFeedback: Bool { inboxCount.load(ordering: .relaxed) > 0 }
 
+    /// Whether acks or naks wait for delivery (checked before a thread exits).
+    @_spi(Runtime) public var hasPendingFeedback: Bool { inboxCount.load(ordering: .sequentiallyConsistent) > 0 }
+
     private func deliverFeedback(engine: GraphEngine) -> StepOutcome? {
         guard let item = inbox.withLock({ $0.popFirst() }) else { return nil }
         inboxCount.wrappingSubtract(1, ordering: .relaxed)

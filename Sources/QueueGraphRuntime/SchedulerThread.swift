@@ -79,7 +79,9 @@ final class SchedulerThread: @unchecked Sendable {
                 idleRounds = 0
                 continue
             }
-            if scheduler.isFinished { return }
+            // Exit only when the whole graph has ended: until then acks and
+            // naks may still arrive for this group's processors.
+            if scheduler.isFinished && engine.isFinished && !scheduler.hasPendingFeedback { return }
             idleRounds += 1
             if idleRounds <= Self.spinRounds {
                 qg_cpu_relax()
@@ -98,6 +100,7 @@ final class SchedulerThread: @unchecked Sendable {
                 control.stopping.load(ordering: .sequentiallyConsistent)
                     || control.paused.load(ordering: .sequentiallyConsistent)
                     || scheduler.hasWork(now: monotonicNanoseconds())
+                    || (scheduler.isFinished && engine.isFinished)
             }
             scheduler.retryBlockedSources()
             busySince = monotonicNanoseconds()
