@@ -31,7 +31,6 @@ open class BufferPool: BufferCreator, @unchecked Sendable {
     private let state: Locked<State>
     private let available = WakeEvent()
     private let observers = Locked<[WakeEvent]>([])
-    private let nextSequence = Atomic<UInt64>(0)
 
     /// Creates `count` buffers of `payloadCapacity` bytes each, touching every
     /// page once so that no page faults happen while running.
@@ -71,23 +70,20 @@ open class BufferPool: BufferCreator, @unchecked Sendable {
     }
 
     private func tryAcquire(payloadSize: Int) -> Buffer? {
-        let slot: Int32? = state.withLock { state in
+        // The acquire count before this one is the buffer's sequence number.
+        let acquired: (slot: Int32, sequence: Int)? = state.withLock { state in
             guard let slot = state.free.popLast() else {
                 state.stats.exhausted += 1
                 return nil
             }
-            state.stats.acquired += 1
+            defer { state.stats.acquired += 1 }
             state.stats.inUse += 1
             state.stats.peakInUse = max(state.stats.peakInUse, state.stats.inUse)
-            return slot
+            return (slot, state.stats.acquired)
         }
-        guard let slot else { return nil }
-        let buffer = buffers[Int(slot)]
-        buffer.prepareForUse(
-            size: payloadSize,
-            sequence: nextSequence.wrappingAdd(1, ordering: .relaxed).oldValue,
-            now: monotonicNanoseconds()
-        )
+        guard let acquired else { return nil }
+        let buffer = buffers[Int(acquired.slot)]
+        buffer.prepareForUse(size: payloadSize, sequence: UInt64(acquired.sequence), now: monotonicNanoseconds())
         return buffer
     }
 

@@ -142,9 +142,6 @@ public final class GraphEngine: @unchecked Sendable {
     /// True when every queue has ended.
     public var isFinished: Bool { queues.allSatisfy { $0.ended.load(ordering: .acquiring) } }
 
-    /// Names of the queues each scheduler group runs, by group.
-    public var groupQueues: [[String]] { schedulers.map { $0.queues.map(\.name) } }
-
     public func statistics() -> GraphStatistics {
         GraphStatistics(
             queues: queues.map { $0.statistics() },

@@ -189,7 +189,7 @@ extension GroupScheduler {
     @_spi(Runtime) public func hasWork(now: UInt64) -> Bool {
         if hasFeedback || pick(now: now) != nil { return true }
         return queues.contains { q in
-            q.sourceBlockedOnBuffer && q.acquireCreators.contains { $0.statistics().inUse < $0.statistics().capacity }
+            q.sourceBlockedOnBuffer && q.acquireCreators.contains { let s = $0.statistics(); return s.inUse < s.capacity }
         }
     }
 }

@@ -61,12 +61,21 @@ public final class QueueGraph: @unchecked Sendable {
         }
     }
 
-    /// Stops running processors after their current invocation; `start()` resumes.
+    /// Stops running processors after their current invocation and returns
+    /// once every thread is parked (or has ended); `start()` resumes.
     public func pause() {
-        state.withLock { state in
-            guard state == .running else { return }
+        let paused = state.withLock { state -> Bool in
+            guard state == .running else { return false }
             control.paused.store(true, ordering: .sequentiallyConsistent)
             state = .paused
+            return true
+        }
+        guard paused else { return }
+        engine.wakeAll()
+        while control.parked.load(ordering: .sequentiallyConsistent) < control.running.load(ordering: .sequentiallyConsistent) {
+            control.changed.wait(timeoutNanoseconds: 10_000_000) {
+                control.parked.load(ordering: .sequentiallyConsistent) >= control.running.load(ordering: .sequentiallyConsistent)
+            }
         }
     }
 
@@ -77,7 +86,7 @@ public final class QueueGraph: @unchecked Sendable {
         while control.running.load(ordering: .acquiring) > 0 {
             let now = monotonicNanoseconds()
             guard now < deadline else { return false }
-            control.exited.wait(timeoutNanoseconds: Int64(min(deadline - now, 100_000_000))) {
+            control.changed.wait(timeoutNanoseconds: Int64(min(deadline - now, 100_000_000))) {
                 control.running.load(ordering: .acquiring) == 0
             }
         }

@@ -9,9 +9,11 @@ import Glibc
 final class ThreadControl: Sendable {
     let paused = Atomic<Bool>(false)
     let stopping = Atomic<Bool>(false)
-    /// Threads still running; `exited` is notified as each one ends.
+    /// Threads still running, and how many of them are parked by a pause;
+    /// `changed` is notified as either changes.
     let running = Atomic<Int>(0)
-    let exited = WakeEvent()
+    let parked = Atomic<Int>(0)
+    let changed = WakeEvent()
 }
 
 /// The thread that runs one scheduler group: it runs invocations while there
@@ -61,16 +63,21 @@ final class SchedulerThread: @unchecked Sendable {
         defer {
             engine.recordBusy(group: group, nanoseconds: Int(monotonicNanoseconds() &- busySince))
             control.running.wrappingSubtract(1, ordering: .sequentiallyConsistent)
-            control.exited.notify()
+            control.changed.notify()
         }
         var idleRounds = 0
         while !control.stopping.load(ordering: .relaxed) {
             if control.paused.load(ordering: .relaxed) {
                 let start = monotonicNanoseconds()
                 engine.recordBusy(group: group, nanoseconds: Int(start &- busySince))
-                scheduler.event.wait(timeoutNanoseconds: Int64(Self.maxSleepNanoseconds)) {
-                    !control.paused.load(ordering: .sequentiallyConsistent) || control.stopping.load(ordering: .sequentiallyConsistent)
+                control.parked.wrappingAdd(1, ordering: .sequentiallyConsistent)
+                control.changed.notify()
+                while control.paused.load(ordering: .sequentiallyConsistent) && !control.stopping.load(ordering: .sequentiallyConsistent) {
+                    scheduler.event.wait(timeoutNanoseconds: Int64(Self.maxSleepNanoseconds)) {
+                        !control.paused.load(ordering: .sequentiallyConsistent) || control.stopping.load(ordering: .sequentiallyConsistent)
+                    }
                 }
+                control.parked.wrappingSubtract(1, ordering: .sequentiallyConsistent)
                 busySince = monotonicNanoseconds()
                 engine.recordIdle(group: group, nanoseconds: Int(busySince &- start), woke: true)
                 continue

@@ -143,15 +143,24 @@ struct RuntimeTests {
                                                                     processor: { _ in Forwarder() }), sink: sink).createQueueGraph()
         try graph.start()
         while graph.statistics()[queue: "sink"]!.popped < 20 { usleep(1_000) }
-        graph.pause()
-        usleep(20_000)
-        let paused = graph.statistics()[queue: "sink"]!.popped
-        usleep(50_000)
-        #expect(graph.statistics()[queue: "sink"]!.popped <= paused + 1)
+        graph.pause()   // returns once every thread is parked
+        let paused = graph.statistics()
+        usleep(50_000)  // room for a wrongly running thread to show itself
+        #expect(graph.statistics().queues.map(\.popped) == paused.queues.map(\.popped))
         try graph.start()
-        while graph.statistics()[queue: "sink"]!.popped < paused + 20 { usleep(1_000) }
+        while graph.statistics()[queue: "sink"]!.popped < paused[queue: "sink"]!.popped + 20 { usleep(1_000) }
+        // Pause at a moment with buffers queued; a paused graph stays frozen,
+        // so an abandoning stop must release exactly those.
+        var frozen = graph.statistics()
+        repeat {
+            graph.pause()
+            frozen = graph.statistics()
+            if frozen.queues.contains(where: { $0.depth > 0 }) { break }
+            try graph.start()
+            usleep(1_000)
+        } while true
         let stats = graph.stop(.abandon)
-        #expect(stats.queues.map(\.abandoned).reduce(0, +) > 0)
+        #expect(stats.queues.map(\.abandoned) == frozen.queues.map(\.depth))
         #expect(stats.ledgerProblems().isEmpty, "\(stats.ledgerProblems())")
     }
 
