@@ -33,17 +33,16 @@ int qg_event_wait(qg_event *event, uint32_t epoch, int64_t timeout_ns) {
 
 void qg_event_notify(qg_event *event) {
     atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&event->waiters, memory_order_relaxed) != 0) {
-        atomic_fetch_add(&event->epoch, 1);
-        syscall(SYS_futex, &event->epoch, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
-    }
+    if (atomic_load_explicit(&event->waiters, memory_order_relaxed) != 0) qg_event_wake(event);
 }
 
 void qg_event_notify_after_seq_cst(qg_event *event) {
-    if (atomic_load(&event->waiters) != 0) {
-        atomic_fetch_add(&event->epoch, 1);
-        syscall(SYS_futex, &event->epoch, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
-    }
+    if (atomic_load(&event->waiters) != 0) qg_event_wake(event);
+}
+
+void qg_event_wake(qg_event *event) {
+    atomic_fetch_add(&event->epoch, 1);
+    syscall(SYS_futex, &event->epoch, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
 uint64_t qg_now_ns(void) {

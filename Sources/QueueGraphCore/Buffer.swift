@@ -52,6 +52,10 @@ public struct BufferPayload: @unchecked Sendable {
 public final class Buffer: @unchecked Sendable {
     /// The creator it returns to. Creators outlive their buffers.
     public unowned(unsafe) let creator: any BufferCreator
+    /// `creator` when it is a `BufferPool` (the common case): releasing to it
+    /// then needs no reference counting on the pool, whose header would
+    /// otherwise bounce between the producing and the consuming core.
+    private let pool: Unmanaged<BufferPool>?
     /// The bytes, or a handle to them.
     @exclusivity(unchecked) public var payload: BufferPayload
     /// Bytes of `payload` in use.
@@ -60,10 +64,11 @@ public final class Buffer: @unchecked Sendable {
     @exclusivity(unchecked) public var priority: Int
     /// Set by the creator on each acquire (counts up from 0); processors may overwrite.
     @exclusivity(unchecked) public var sequence: UInt64
-    /// Presentation time in nanoseconds, set by the producer.
+    /// Presentation (or capture) time in nanoseconds, set by the producer;
+    /// 0 until set. The creator stamps no clock: reading it costs more than
+    /// a buffer's whole trip through a queue. Queue residency is sampled
+    /// separately (`QueueGraphConfig.residencySampleInterval`).
     @exclusivity(unchecked) public var timestamp: UInt64
-    /// `CLOCK_MONOTONIC` nanoseconds when the creator handed the buffer out.
-    @exclusivity(unchecked) public var createdAt: UInt64
     /// The creator's index for this buffer (a pool slot).
     public let slot: Int
 
@@ -73,12 +78,12 @@ public final class Buffer: @unchecked Sendable {
     /// the buffer alive (reachable) until `destroyBuffer` gives it back.
     public init(creator: any BufferCreator, payload: BufferPayload, slot: Int) {
         self.creator = creator
+        self.pool = (creator as? BufferPool).map { .passUnretained($0) }
         self.payload = payload
         self.size = 0
         self.priority = 0
         self.sequence = 0
         self.timestamp = 0
-        self.createdAt = 0
         self.slot = slot
     }
 
@@ -91,12 +96,11 @@ public final class Buffer: @unchecked Sendable {
     }
 
     /// Makes the buffer live with one holder; called by creators when handing it out.
-    public func prepareForUse(size: Int, sequence: UInt64, now: UInt64) {
+    public func prepareForUse(size: Int, sequence: UInt64) {
         self.size = size
         self.priority = 0
         self.sequence = sequence
         self.timestamp = 0
-        self.createdAt = now
         holds.store(1, ordering: .relaxed)
     }
 
@@ -107,7 +111,11 @@ public final class Buffer: @unchecked Sendable {
     /// Drops one hold; when it was the last, the buffer goes back to its creator.
     func dropHold(fate: BufferFate) {
         if holds.wrappingSubtract(1, ordering: .acquiringAndReleasing).oldValue == 1 {
-            creator.destroyBuffer(self, fate: fate)
+            if let pool {
+                pool._withUnsafeGuaranteedRef { $0.destroyBuffer(self, fate: fate) }
+            } else {
+                creator.destroyBuffer(self, fate: fate)
+            }
         }
     }
 }

@@ -26,7 +26,7 @@ open class BufferPool: BufferCreator, @unchecked Sendable {
     public let capacity: Int
     public let payloadCapacity: Int
     public let whenExhausted: WhenExhausted
-    private var buffers: [Buffer] = []
+    @exclusivity(unchecked) private var buffers: [Buffer] = []
     private let memory: UnsafeMutableRawPointer
     private let state: Locked<State>
     private let available = WakeEvent()
@@ -83,7 +83,7 @@ open class BufferPool: BufferCreator, @unchecked Sendable {
         }
         guard let acquired else { return nil }
         let buffer = buffers[Int(acquired.slot)]
-        buffer.prepareForUse(size: payloadSize, sequence: UInt64(acquired.sequence), now: monotonicNanoseconds())
+        buffer.prepareForUse(size: payloadSize, sequence: UInt64(acquired.sequence))
         return buffer
     }
 

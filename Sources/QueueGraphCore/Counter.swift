@@ -1,43 +1,76 @@
-import Synchronization
+import Atomics
+
+/// Atomic words, each on its own cache line, in one allocation. They are
+/// plain pointers, so the hot path reads and writes them without reference
+/// counting. The owner calls `deallocate()` in its `deinit`.
+struct AtomicLines: @unchecked Sendable {
+    static let lineSize = 64
+    private let base: UnsafeMutableRawPointer
+
+    init(count: Int) {
+        base = .allocate(byteCount: count * Self.lineSize, alignment: Self.lineSize)
+        base.initializeMemory(as: UInt8.self, repeating: 0, count: count * Self.lineSize)
+    }
+
+    func deallocate() { base.deallocate() }
+
+    /// The atomic word at the start of line `index`.
+    @inline(__always)
+    func atomic(_ index: Int) -> UnsafeAtomic<Int> {
+        UnsafeAtomic(at: (base + index * Self.lineSize).assumingMemoryBound(to: UnsafeAtomic<Int>.Storage.self))
+    }
+
+    /// A plain word beside the atomic one on line `index`, for the line's
+    /// owner thread only (a cached copy of another thread's index).
+    @inline(__always)
+    func ownerWord(_ index: Int) -> UnsafeMutablePointer<Int> {
+        (base + index * Self.lineSize + MemoryLayout<Int>.stride).assumingMemoryBound(to: Int.self)
+    }
+
+    /// A statistics counter on line `index`.
+    @inline(__always)
+    func counter(_ index: Int) -> Counter { Counter(atomic: atomic(index)) }
+}
 
 /// A statistics counter that other threads may read at any time.
 ///
 /// `bump`/`raise` are plain load-and-store (no locked instruction): use them
 /// only where writes are serialised (one writing thread, or under a lock).
 /// `add` is an atomic read-modify-write for counters written from anywhere.
-final class Counter: @unchecked Sendable {
-    private let storage = Atomic<Int>(0)
-    /// Keeps counters written by different threads off each other's cache line.
-    private let padding: (Int, Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0, 0)
+struct Counter {
+    let atomic: UnsafeAtomic<Int>
 
-    var value: Int { storage.load(ordering: .relaxed) }
+    var value: Int { atomic.load(ordering: .relaxed) }
 
     @inline(__always)
-    func bump(_ n: Int = 1) { storage.store(storage.load(ordering: .relaxed) &+ n, ordering: .relaxed) }
+    func bump(_ n: Int = 1) { atomic.store(atomic.load(ordering: .relaxed) &+ n, ordering: .relaxed) }
 
     @inline(__always)
-    func raise(to n: Int) { if n > storage.load(ordering: .relaxed) { storage.store(n, ordering: .relaxed) } }
+    func raise(to n: Int) { if n > atomic.load(ordering: .relaxed) { atomic.store(n, ordering: .relaxed) } }
 
     @inline(__always)
-    func add(_ n: Int = 1) { storage.wrappingAdd(n, ordering: .relaxed) }
+    func add(_ n: Int = 1) { atomic.wrappingIncrement(by: n, ordering: .relaxed) }
 }
 
 /// The live counters of one queue. Arrival-side counters are written by the
 /// producer (serialised by the ring's single producer or the store's lock),
 /// departure-side ones by the consumer thread, rare ones atomically.
 final class QueueCounters: @unchecked Sendable {
-    let arrived = Counter()
-    let popped = Counter()
-    let maxDepth = Counter()
-    let bytesPopped = Counter()
-    let residencyTotal = Counter()
-    let residencySamples = Counter()
-    let residencyMax = Counter()
-    let acks = Counter()
-    let naks = Counter()
-    let abandoned = Counter()
-    let drops: [Counter] = DropReason.allCases.map { _ in Counter() }
+    private let lines = AtomicLines(count: 10 + DropReason.allCases.count)
+
+    deinit { lines.deallocate() }
+
+    var arrived: Counter { lines.counter(0) }
+    var popped: Counter { lines.counter(1) }
+    var maxDepth: Counter { lines.counter(2) }
+    var bytesPopped: Counter { lines.counter(3) }
+    var residencyTotal: Counter { lines.counter(4) }
+    var residencySamples: Counter { lines.counter(5) }
+    var residencyMax: Counter { lines.counter(6) }
+    var acks: Counter { lines.counter(7) }
+    var naks: Counter { lines.counter(8) }
+    var abandoned: Counter { lines.counter(9) }
 
     @inline(__always)
-    func dropped(_ reason: DropReason) -> Counter { drops[reason.rawValue] }
+    func dropped(_ reason: DropReason) -> Counter { lines.counter(10 + reason.rawValue) }
 }

@@ -26,59 +26,52 @@ public final class GraphEngine: @unchecked Sendable {
         let group = singleThread ? plan.group.map { _ in 0 } : plan.group
         let groupCount = singleThread ? 1 : plan.groupCount
 
-        var queues: [RunningQueue] = []
-        for (i, q) in config.queues.enumerated() {
-            queues.append(RunningQueue(index: i, config: q, group: group[i], predecessors: plan.preds[i].count,
-                                       processor: q.processor(q), sampleInterval: config.residencySampleInterval))
-        }
         var problems: [ConfigError] = []
-        for q in queues where q.source != nil && (q.config.buffers == .forward || q.config.buffers == .reuse) {
+        let processors = config.queues.map { $0.processor($0) }
+        for (q, processor) in zip(config.queues, processors) where processor is any BufferSource && !q.buffers.creates {
             problems.append(.init(.sourceWithoutBuffers, queue: q.name, field: "buffers",
-                                  "a source's buffers must come from 'provider', 'upstream' or 'downstream', found '\(q.config.buffers.rawValue)'"))
+                                  "a source's buffers must come from 'provider', 'upstream' or 'downstream', found '\(q.buffers.rawValue)'"))
         }
         if !problems.isEmpty { throw ConfigErrors(errors: problems) }
 
-        var creators: [any BufferCreator] = []
-        for q in queues {
-            if let make = q.config.creator {
-                q.ownCreator = make(q.config)
-                creators.append(q.ownCreator!)
+        let ownCreators = config.queues.map { q in q.creator.map { $0(q) } }
+        let events = (0..<groupCount).map { _ in WakeEvent() }
+        var queues: [RunningQueue] = []
+        for (i, q) in config.queues.enumerated() {
+            let acquire: [any BufferCreator] = switch q.buffers {
+            case .provider: [ownCreators[i]!]
+            case .upstream: [ownCreators[plan.upstreamProvider[i]!]!]
+            case .downstream: plan.downstreamProviders[i].map { ownCreators[$0]! }
+            case .forward, .reuse: []
             }
+            let predGroups = Set(plan.preds[i].map { group[$0] })
+            queues.append(RunningQueue(
+                index: i, config: q, group: group[i], predecessors: plan.preds[i].count, processor: processors[i],
+                sampleInterval: config.residencySampleInterval, ownCreator: ownCreators[i], acquireCreators: acquire,
+                consumerEvent: events[group[i]],
+                producerEvents: predGroups.subtracting([group[i]]).sorted().map { events[$0] },
+                crossesThreads: predGroups.contains { $0 != group[i] }))
+            for creator in acquire { creator.addAvailabilityObserver(events[group[i]]) }
         }
-        schedulers = (0..<groupCount).map { g in GroupScheduler(index: g, queues: queues.filter { $0.group == g }) }
-        for q in queues {
-            q.outs = ContiguousArray(plan.outs[q.index].map { queues[$0] })
-            q.consumerEvent = schedulers[q.group].event
-            var events: [WakeEvent] = q.isInput ? [q.spaceEvent] : []
-            for p in Set(plan.preds[q.index].map { queues[$0].group }) where p != q.group {
-                events.append(schedulers[p].event)
-            }
-            q.producerEvents = events
-            switch q.config.buffers {
-            case .provider: q.acquireCreators = [q.ownCreator!]
-            case .upstream: q.acquireCreators = [queues[plan.upstreamProvider[q.index]!].ownCreator!]
-            case .downstream: q.acquireCreators = plan.downstreamProviders[q.index].map { queues[$0].ownCreator! }
-            case .forward, .reuse: break
-            }
-            for creator in q.acquireCreators { creator.addAvailabilityObserver(schedulers[q.group].event) }
-            q.context = ProcessContext(queue: q)
-        }
+        for q in queues { q.outs = QueueRefs(plan.outs[q.index].map { queues[$0] }) }
+        schedulers = (0..<groupCount).map { g in GroupScheduler(index: g, queues: queues.filter { $0.group == g }, event: events[g]) }
         self.queues = queues
-        self.creators = creators
+        self.creators = ownCreators.compactMap { $0 }
         for q in queues { q.engine = self }
     }
 
     // MARK: Running one invocation (scheduler thread)
 
     func run(_ queue: RunningQueue) -> StepReport.Action {
-        if let source = queue.source {
+        if queue.isSource {
             if draining.load(ordering: .relaxed) {
                 finish(queue)
                 return .endOfStream
             }
             queue.sourceWaitUntil = 0
-            switch source.produce(context: queue.context) {
-            case .produced: break
+            // Optional chaining on the `let` borrows the source: no reference counting.
+            switch queue.source?.produce(context: queue.context) {
+            case .produced, nil: break
             case .waitingForBuffer: queue.sourceBlockedOnBuffer = true
             case .waitingUntil(let time): queue.sourceWaitUntil = max(time, 1)
             case .endOfStream: finish(queue)
@@ -89,25 +82,31 @@ public final class GraphEngine: @unchecked Sendable {
             finish(queue)
             return .endOfStream
         }
-        var buffer = entry.buffer.takeUnretainedValue()
-        if queue.buffers == .reuse && buffer.holderCount > 1 {
-            guard let copy = exclusiveCopy(of: buffer) else {
+        if queue.buffers == .reuse && entry.buffer._withUnsafeGuaranteedRef({ $0.holderCount > 1 }) {
+            let shared = entry.buffer.takeUnretainedValue()
+            guard let copy = exclusiveCopy(of: shared) else {
                 queue.counters.dropped(.noBuffer).add()
-                queue.release(buffer, droppedFor: .noBuffer, from: entry.from)
+                queue.release(shared, droppedFor: .noBuffer, from: entry.from)
                 return .processed
             }
-            buffer.dropHold(fate: .consumed)
-            buffer = copy
+            shared.dropHold(fate: .consumed)
+            process(copy, in: queue, from: entry.from)
+        } else {
+            entry.buffer._withUnsafeGuaranteedRef { process($0, in: queue, from: entry.from) }
         }
-        if queue.sync == .ack { queue.holding.append((.passUnretained(buffer), entry.from)) }
+        return .processed
+    }
+
+    @inline(__always)
+    private func process(_ buffer: Buffer, in queue: RunningQueue, from: Int32) {
+        if queue.sync == .ack { queue.holding.append((.passUnretained(buffer), from)) }
         if queue.processor.process(buffer, context: queue.context) == .failed {
             if queue.sync == .ack {
                 queue.holding.removeAll { $0.buffer.toOpaque() == Unmanaged.passUnretained(buffer).toOpaque() }
             }
             queue.counters.dropped(.failed).add()
-            queue.release(buffer, droppedFor: .failed, from: entry.from)
+            queue.release(buffer, droppedFor: .failed, from: from)
         }
-        return .processed
     }
 
     /// A private copy of a shared buffer for a `reuse` queue, from the same creator.
@@ -126,9 +125,11 @@ public final class GraphEngine: @unchecked Sendable {
         queue.processor.endOfStream(context: queue.context)
         queue.finished = true
         queue.ended.store(true, ordering: .releasing)
-        for out in queue.outs {
-            out.pendingUpstream.wrappingSubtract(1, ordering: .sequentiallyConsistent)
-            out.consumerEvent.notify()
+        for pad in queue.outs.indices {
+            queue.outs.with(pad) { out in
+                out.pendingUpstream.wrappingSubtract(1, ordering: .sequentiallyConsistent)
+                out.consumerEvent.notify()
+            }
         }
         if isFinished { wakeAll() }   // threads waiting for the whole graph to end may exit
     }

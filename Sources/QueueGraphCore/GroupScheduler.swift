@@ -54,20 +54,30 @@ enum Feedback {
 @_spi(Runtime) public final class GroupScheduler: @unchecked Sendable {
     let index: Int
     let queues: [RunningQueue]
+    /// `queues` for the hot path (no reference counting).
+    private let refs: QueueRefs
     /// Set once a source asked to wait until a time; until then no clock is read per step.
     @exclusivity(unchecked) private var hasTimedSources = false
-    @_spi(Runtime) public let event = WakeEvent()
+    @_spi(Runtime) public let event: WakeEvent
     private let inbox = Locked<Deque<(feedback: Feedback, buffer: Unmanaged<Buffer>, queue: Int32)>>(Deque())
     private let inboxCount = Atomic<Int>(0)
 
-    let invocations = Counter()
-    let busyNanoseconds = Counter()
-    let idleNanoseconds = Counter()
-    let wakeups = Counter()
+    private let lines = AtomicLines(count: 4)
+    var invocations: Counter { lines.counter(0) }
+    var busyNanoseconds: Counter { lines.counter(1) }
+    var idleNanoseconds: Counter { lines.counter(2) }
+    var wakeups: Counter { lines.counter(3) }
 
-    init(index: Int, queues: [RunningQueue]) {
+    init(index: Int, queues: [RunningQueue], event: WakeEvent) {
         self.index = index
         self.queues = queues
+        self.refs = QueueRefs(queues)
+        self.event = event
+    }
+
+    deinit {
+        refs.deallocate()
+        lines.deallocate()
     }
 
     /// True when every queue of the group has ended.
@@ -122,37 +132,33 @@ enum Feedback {
     @inline(__always)
     func tier(of queue: RunningQueue, now: UInt64) -> Int? {
         if queue.finished { return nil }
-        if let _ = queue.source {
+        if queue.isSource {
             if queue.sourceBlockedOnBuffer || queue.sourceWaitUntil > now { return nil }
         } else if queue.depth == 0 && queue.pendingUpstream.load(ordering: .acquiring) != 0 {
             return nil
         }
-        var worst = -1
-        for i in queue.outs.indices {
-            let out = queue.outs[i]
-            let depth = out.depth
-            let tier: Int
-            if out.isFull {
-                guard out.drops else { return nil }
-                tier = 3
-            } else if depth == 0 {
-                tier = 0
-            } else {
-                tier = depth * 2 < out.config.size ? 1 : 2
+        var worst = 0
+        for pad in queue.outs.indices {
+            let tier: Int? = queue.outs.with(pad) { out in
+                let (depth, full) = out.fillSeenByProducer
+                if full { return out.drops ? 3 : nil }
+                if depth == 0 { return 0 }
+                return depth * 2 < out.size ? 1 : 2
             }
+            guard let tier else { return nil }
             worst = max(worst, tier)
         }
-        return max(worst, 0)
+        return worst
     }
 
-    /// The queue to run next and its tier.
+    /// The index (in `queues`) of the queue to run next, and its tier.
     @inline(__always)
-    func pick(now: UInt64) -> (queue: RunningQueue, tier: Int)? {
-        var best: (queue: RunningQueue, tier: Int)?
-        for queue in queues {
-            guard let tier = tier(of: queue, now: now) else { continue }
-            if tier == 0 { return (queue, 0) }
-            if best == nil || tier < best!.tier { best = (queue, tier) }
+    func pick(now: UInt64) -> (index: Int, tier: Int)? {
+        var best: (index: Int, tier: Int)?
+        for i in refs.indices {
+            guard let tier = refs.with(i, { tier(of: $0, now: now) }) else { continue }
+            if tier == 0 { return (i, 0) }
+            if best == nil || tier < best!.tier { best = (i, tier) }
         }
         return best
     }
@@ -174,11 +180,13 @@ enum Feedback {
     @_spi(Runtime) public func runOnce(engine: GraphEngine) -> StepOutcome? {
         if hasFeedback, let outcome = deliverFeedback(engine: engine) { return outcome }
         let now = hasTimedSources ? monotonicNanoseconds() : 0
-        guard let (queue, tier) = pick(now: now) else { return nil }
+        guard let (i, tier) = pick(now: now) else { return nil }
         invocations.bump()
-        let action = engine.run(queue)
-        if queue.sourceWaitUntil != 0 { hasTimedSources = true }
-        return StepOutcome(queue: queue.index, action: action, tier: tier)
+        return refs.with(i) { queue in
+            let action = engine.run(queue)
+            if queue.sourceWaitUntil != 0 { hasTimedSources = true }
+            return StepOutcome(queue: queue.index, action: action, tier: tier)
+        }
     }
 }
 

@@ -101,6 +101,9 @@ public enum BufferManagement: String, Sendable, CaseIterable {
     case downstream
     /// New buffers come from the queue's own `BufferCreator`.
     case provider
+
+    /// Whether the queue's processor can acquire new buffers.
+    public var creates: Bool { self == .upstream || self == .downstream || self == .provider }
 }
 
 /// Why a buffer was dropped.

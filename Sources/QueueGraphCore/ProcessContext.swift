@@ -4,16 +4,23 @@
 /// Threading: only the processor's own scheduler thread may use it, and only
 /// from inside a `BufferProcessor` call.
 public final class ProcessContext: @unchecked Sendable {
-    unowned(unsafe) let queue: RunningQueue
+    /// The queue's address, set once by the queue; the queue owns its context.
+    @exclusivity(unchecked) var queueAddress: UnsafeRawPointer?
     /// Set by an abandoning stop: sends are refused and buffers released as abandoned.
-    var abandoning = false
+    @exclusivity(unchecked) var abandoning = false
 
-    init(queue: RunningQueue) { self.queue = queue }
+    init() {}
+
+    /// Runs `body` with the queue, borrowed (no reference counting on the hot path).
+    @inline(__always)
+    func withQueue<R>(_ body: (RunningQueue) -> R) -> R {
+        Unmanaged<RunningQueue>.fromOpaque(queueAddress.unsafelyUnwrapped)._withUnsafeGuaranteedRef(body)
+    }
 
     /// The queue's name.
-    public var queueName: String { queue.name }
+    public var queueName: String { withQueue { $0.name } }
     /// How many outgoing pads the queue has.
-    public var outPadCount: Int { queue.outs.count }
+    public var outPadCount: Int { withQueue { $0.outs.count } }
     /// `CLOCK_MONOTONIC` in nanoseconds.
     public var now: UInt64 { monotonicNanoseconds() }
 
@@ -22,15 +29,17 @@ public final class ProcessContext: @unchecked Sendable {
     /// with the caller, who keeps the buffer and tries again in a later call).
     @discardableResult
     public func sendTo(_ pad: Int, _ buffer: Buffer) -> PushResult {
-        precondition(pad >= 0 && pad < queue.outs.count, "queue '\(queue.name)' has no pad \(pad)")
-        if abandoning {
-            finishedWith(buffer)
-            buffer.dropHold(fate: .abandoned)
-            return .closed
+        withQueue { queue in
+            precondition(pad >= 0 && pad < queue.outs.count, "queue '\(queue.name)' has no pad \(pad)")
+            if abandoning {
+                finishedWith(buffer, queue: queue)
+                buffer.dropHold(fate: .abandoned)
+                return .closed
+            }
+            let result = queue.outs.with(pad) { $0.push(buffer, from: Int32(queue.index), fromGroup: queue.group) }
+            if result != .full { finishedWith(buffer, queue: queue) }
+            return result
         }
-        let result = queue.outs[pad].push(buffer, from: Int32(queue.index), fromGroup: queue.group)
-        if result != .full { finishedWith(buffer) }
-        return result
     }
 
     /// Adds a hold so that the same buffer can be sent to several pads (a tee):
@@ -40,7 +49,7 @@ public final class ProcessContext: @unchecked Sendable {
     /// The processor is done with the buffer (the seed's `doneBuffer`): its
     /// hold is released and the buffer goes back to its creator when it was the last.
     public func doneBuffer(_ buffer: Buffer) {
-        finishedWith(buffer)
+        withQueue { finishedWith(buffer, queue: $0) }
         buffer.dropHold(fate: abandoning ? .abandoned : .consumed)
     }
 
@@ -48,14 +57,17 @@ public final class ProcessContext: @unchecked Sendable {
     /// management names (own, upstream or, for `pad`, downstream), or nil
     /// when none is available now or the queue creates no buffers.
     public func acquireBuffer(size: Int, pad: Int = 0) -> Buffer? {
-        let creators = queue.acquireCreators
-        guard !creators.isEmpty else { return nil }
-        return creators[creators.count == 1 ? 0 : pad].createBuffer(payloadSize: size, pad: pad)
+        withQueue { queue in
+            // Optional chaining on the `let` borrows the creator: no reference counting.
+            if queue.acquireCreators.count == 1 { return queue.soleCreator?.createBuffer(payloadSize: size, pad: pad) }
+            guard queue.acquireCreators.indices.contains(pad) else { return nil }
+            return queue.acquireCreators[pad].createBuffer(payloadSize: size, pad: pad)
+        }
     }
 
     /// On an `ack` queue, the first release of a popped buffer acks its sender.
     @inline(__always)
-    private func finishedWith(_ buffer: Buffer) {
+    private func finishedWith(_ buffer: Buffer, queue: RunningQueue) {
         guard queue.sync == .ack else { return }
         guard let i = queue.holding.firstIndex(where: { $0.buffer.toOpaque() == Unmanaged.passUnretained(buffer).toOpaque() }) else { return }
         let from = queue.holding.remove(at: i).from

@@ -23,14 +23,27 @@ final class RunningQueue: @unchecked Sendable {
     let buffers: BufferManagement
     let drops: Bool
     let sampleMask: UInt64
+    /// Its upstream queue runs on another thread (ring queues only): the
+    /// producer then reads the fill level from its own cached view.
+    let crossesThreads: Bool
 
-    /// Set once while building, before any thread runs.
-    var outs: ContiguousArray<RunningQueue> = []
-    var consumerEvent: WakeEvent!
-    var producerEvents: [WakeEvent] = []
-    var ownCreator: (any BufferCreator)?
-    var acquireCreators: [any BufferCreator] = []
-    var context: ProcessContext!
+    /// The creator this queue owns (`provider`), if any.
+    let ownCreator: (any BufferCreator)?
+    /// Where `ProcessContext.acquireBuffer` takes buffers from: one creator,
+    /// or one per pad for `downstream`.
+    let acquireCreators: [any BufferCreator]
+    /// `acquireCreators[0]` when it is the only one (read without reference counting).
+    let soleCreator: (any BufferCreator)?
+    /// The wake event of the thread that consumes this queue.
+    let consumerEvent: WakeEvent
+    /// The wake events of producers that may wait for room: other groups'
+    /// threads feeding this queue, and external pushers.
+    let producerEvents: [WakeEvent]
+    let context = ProcessContext()
+    let isSource: Bool
+    let size: Int
+    /// Downstream queues by pad; set once while building, before any thread runs.
+    @exclusivity(unchecked) var outs = QueueRefs([])
     unowned(unsafe) var engine: GraphEngine! = nil
 
     /// Woken when room appears, for external producers that wait.
@@ -49,8 +62,15 @@ final class RunningQueue: @unchecked Sendable {
     @exclusivity(unchecked) var holding: [(buffer: Unmanaged<Buffer>, from: Int32)] = []
 
     init(index: Int, config: QueueConfig, group: Int, predecessors: Int, processor: any BufferProcessor,
-         sampleInterval: Int) {
+         sampleInterval: Int, ownCreator: (any BufferCreator)?, acquireCreators: [any BufferCreator],
+         consumerEvent: WakeEvent, producerEvents: [WakeEvent], crossesThreads: Bool) {
         self.index = index
+        self.ownCreator = ownCreator
+        self.acquireCreators = acquireCreators
+        self.soleCreator = acquireCreators.count == 1 ? acquireCreators[0] : nil
+        self.consumerEvent = consumerEvent
+        self.size = config.size
+        self.crossesThreads = crossesThreads
         self.config = config
         self.name = config.name
         self.group = group
@@ -59,6 +79,7 @@ final class RunningQueue: @unchecked Sendable {
         self.drops = config.management.drops
         self.processor = processor
         self.source = processor as? any BufferSource
+        isSource = source != nil
         isInput = predecessors == 0 && source == nil
         let useRing = config.discipline == .fifo && predecessors == 1 && config.byteBound == nil
             && (config.management == .default || config.management == .taildrop)
@@ -70,15 +91,35 @@ final class RunningQueue: @unchecked Sendable {
         while interval < sampleInterval { interval <<= 1 }
         sampleMask = UInt64(interval - 1)
         if config.sync == .ack { holding.reserveCapacity(config.size + 4) }
+        self.producerEvents = (isInput ? [spaceEvent] : []) + producerEvents
+        context.queueAddress = UnsafeRawPointer(Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    deinit {
+        outs.deallocate()
+        ring?.deallocate()
     }
 
     // MARK: Fill level
 
     var depth: Int { ring?.count ?? store!.depth.load(ordering: .relaxed) }
 
+    /// Depth and fullness as the upstream queue's thread sees them when
+    /// choosing what to run: exact on one thread; across threads a ring's
+    /// view may lag the consumer's latest pops (it never under-states the depth).
+    @inline(__always)
+    var fillSeenByProducer: (depth: Int, full: Bool) {
+        if let ring {
+            let depth = crossesThreads ? ring.countSeenByProducer : ring.count
+            return (depth, depth >= size)
+        }
+        return (store!.depth.load(ordering: .relaxed), store!.isFull)
+    }
+
     /// At its size (or byte bound): a `default` queue takes nothing more.
+    @inline(__always)
     var isFull: Bool {
-        if let ring { return ring.count >= ring.size }
+        if let ring { return ring.count >= size }
         return store!.isFull
     }
 
@@ -97,16 +138,18 @@ final class RunningQueue: @unchecked Sendable {
         let stamp: UInt64 = buffer.sequence & sampleMask == 0 ? monotonicNanoseconds() : 0
         let entry = Entry(buffer: .passUnretained(buffer), from: from, enqueuedAt: stamp)
         if let ring {
-            guard let wasEmpty = ring.push(entry) else {
-                guard config.management == .taildrop else { return .full }
+            guard let position = ring.push(entry) else {
+                guard drops else { return .full }
                 counters.arrived.bump()
                 counters.dropped(.taildrop).bump()
                 release(buffer, droppedFor: .taildrop, from: from)
                 return .dropped(.taildrop)
             }
             counters.arrived.bump()
-            counters.maxDepth.raise(to: ring.tail.value.load(ordering: .relaxed) &- ring.tail.cachedOther)
-            if wasEmpty && fromGroup != group { consumerEvent.notifyAfterSequentiallyConsistentStore() }
+            counters.maxDepth.raise(to: position &+ 1 &- ring.cachedHead.pointee)
+            if crossesThreads && consumerEvent.mayHaveWaiters && ring.wasEmpty(beforePushAt: position) {
+                consumerEvent.wake()
+            }
             return .accepted
         }
         let outcome = store!.push(entry, bytes: buffer.size, priority: buffer.priority, counters: counters)
@@ -139,19 +182,25 @@ final class RunningQueue: @unchecked Sendable {
 
     @inline(__always)
     func pop() -> Entry? {
-        let popped: (entry: Entry, wasFull: Bool)?
-        if let ring { popped = ring.pop() } else { popped = store!.pop() }
-        guard let (entry, wasFull) = popped else { return nil }
+        let entry: Entry
+        if let ring {
+            guard let (popped, position) = ring.pop() else { return nil }
+            entry = popped
+            for event in producerEvents where event.mayHaveWaiters && ring.wasFull(beforePopAt: position) {
+                event.wake()
+            }
+        } else {
+            guard let (popped, wasFull) = store!.pop() else { return nil }
+            entry = popped
+            if wasFull { for event in producerEvents { event.notify() } }
+        }
         counters.popped.bump()
-        counters.bytesPopped.bump(entry.buffer.takeUnretainedValue().size)
+        counters.bytesPopped.bump(entry.buffer._withUnsafeGuaranteedRef { $0.size })
         if entry.enqueuedAt != 0 {
             let waited = Int(monotonicNanoseconds() &- entry.enqueuedAt)
             counters.residencyTotal.bump(waited)
             counters.residencySamples.bump()
             counters.residencyMax.raise(to: waited)
-        }
-        if wasFull {
-            for event in producerEvents { event.notify() }
         }
         return entry
     }
@@ -171,4 +220,30 @@ final class RunningQueue: @unchecked Sendable {
     }
 
     func statistics() -> QueueStatistics { counters.snapshot(name: name, thread: group, depth: depth) }
+}
+
+/// A fixed list of queues read on the hot path without reference counting.
+/// The engine's `queues` array keeps every queue alive as long as the graph
+/// exists; the owner of a list deallocates it in its `deinit`.
+struct QueueRefs: @unchecked Sendable {
+    private let refs: UnsafeMutableBufferPointer<Unmanaged<RunningQueue>>
+
+    init(_ queues: [RunningQueue]) {
+        refs = .allocate(capacity: queues.count)
+        _ = refs.initialize(from: queues.map { .passUnretained($0) })
+    }
+
+    func deallocate() { refs.deallocate() }
+
+    var count: Int { refs.count }
+    var indices: Range<Int> { 0..<refs.count }
+
+    /// Runs `body` with the queue at `index`, borrowed.
+    @inline(__always)
+    func with<R>(_ index: Int, _ body: (RunningQueue) throws -> R) rethrows -> R {
+        try refs[index]._withUnsafeGuaranteedRef(body)
+    }
+
+    /// The queue at `index`, retained (for cold paths).
+    subscript(index: Int) -> RunningQueue { refs[index].takeUnretainedValue() }
 }

@@ -1,4 +1,4 @@
-import Synchronization
+import Atomics
 
 /// One queued buffer: the buffer (unretained: its creator keeps it alive),
 /// the queue that sent it, and when it arrived (0 when not sampled).
@@ -8,27 +8,24 @@ struct Entry {
     var enqueuedAt: UInt64
 }
 
-/// A cache-line-padded index with the other side's index cached beside it.
-final class RingIndex {
-    private var padBefore: (Int, Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0, 0)
-    let value = Atomic<Int>(0)
-    /// The other side's index as last read by this side (owner thread only).
-    @exclusivity(unchecked) var cachedOther = 0
-    private var padAfter: (Int, Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0, 0)
-}
-
 /// Lock-free single-producer single-consumer ring of `Entry` values, used by
 /// FIFO queues with one upstream queue and no byte bound.
 ///
 /// Entries carry `Unmanaged` references, so no retain can be moved past the
 /// publishing store (field notes, pitfall P1). Index stores are sequentially
-/// consistent so that the wake check after them needs no extra fence.
-final class SPSCRing: @unchecked Sendable {
+/// consistent so that the wake check after them needs no extra fence; each
+/// side reads the other's index only when its cached copy says empty (or
+/// full), or when the other side may be asleep.
+///
+/// A value of plain pointers (no reference counting on the hot path); the
+/// owning queue calls `deallocate()` in its `deinit`.
+struct SPSCRing: @unchecked Sendable {
     let size: Int
     private let mask: Int
     private let slots: UnsafeMutablePointer<Entry>
-    let head = RingIndex()   // written by the consumer
-    let tail = RingIndex()   // written by the producer
+    /// Line 0: the consumer's head and its cached tail; line 1: the
+    /// producer's tail and its cached head.
+    private let lines = AtomicLines(count: 2)
 
     init(size: Int) {
         self.size = size
@@ -38,38 +35,62 @@ final class SPSCRing: @unchecked Sendable {
         slots = .allocate(capacity: capacity)
     }
 
-    deinit { slots.deallocate() }
+    func deallocate() {
+        slots.deallocate()
+        lines.deallocate()
+    }
+
+    private var head: UnsafeAtomic<Int> { lines.atomic(0) }
+    private var cachedTail: UnsafeMutablePointer<Int> { lines.ownerWord(0) }
+    private var tail: UnsafeAtomic<Int> { lines.atomic(1) }
+    /// The consumer's index as the producer last read it (producer only).
+    var cachedHead: UnsafeMutablePointer<Int> { lines.ownerWord(1) }
 
     /// Approximate depth, readable from any thread.
-    var count: Int { tail.value.load(ordering: .relaxed) &- head.value.load(ordering: .relaxed) }
+    var count: Int { tail.load(ordering: .relaxed) &- head.load(ordering: .relaxed) }
 
-    /// Producer only. Returns nil when full; otherwise whether the ring was empty before.
+    /// The depth as the producer sees it, without touching the consumer's
+    /// index (another core's cache line) while the cached one says the ring
+    /// is under half full. Never less than the true depth. Producer only.
     @inline(__always)
-    func push(_ entry: Entry) -> Bool? {
-        let t = tail.value.load(ordering: .relaxed)
-        if t &- tail.cachedOther >= size {
-            tail.cachedOther = head.value.load(ordering: .acquiring)
-            if t &- tail.cachedOther >= size { return nil }
+    var countSeenByProducer: Int {
+        let t = tail.load(ordering: .relaxed)
+        if (t &- cachedHead.pointee) &* 2 >= size { cachedHead.pointee = head.load(ordering: .acquiring) }
+        return t &- cachedHead.pointee
+    }
+
+    /// Producer only. Returns the entry's position, or nil when full.
+    @inline(__always)
+    func push(_ entry: Entry) -> Int? {
+        let t = tail.load(ordering: .relaxed)
+        if t &- cachedHead.pointee >= size {
+            cachedHead.pointee = head.load(ordering: .acquiring)
+            if t &- cachedHead.pointee >= size { return nil }
         }
         (slots + (t & mask)).initialize(to: entry)
-        tail.value.store(t &+ 1, ordering: .sequentiallyConsistent)
-        let h = head.value.load(ordering: .sequentiallyConsistent)
-        tail.cachedOther = h
-        return h == t
+        tail.store(t &+ 1, ordering: .sequentiallyConsistent)
+        return t
     }
 
-    /// Consumer only. Returns the oldest entry and whether the ring was full before.
+    /// Consumer only. Returns the oldest entry and its position.
     @inline(__always)
-    func pop() -> (entry: Entry, wasFull: Bool)? {
-        let h = head.value.load(ordering: .relaxed)
-        if h == head.cachedOther {
-            head.cachedOther = tail.value.load(ordering: .acquiring)
-            if h == head.cachedOther { return nil }
+    func pop() -> (entry: Entry, position: Int)? {
+        let h = head.load(ordering: .relaxed)
+        if h == cachedTail.pointee {
+            cachedTail.pointee = tail.load(ordering: .acquiring)
+            if h == cachedTail.pointee { return nil }
         }
         let entry = (slots + (h & mask)).move()
-        head.value.store(h &+ 1, ordering: .sequentiallyConsistent)
-        let t = tail.value.load(ordering: .sequentiallyConsistent)
-        head.cachedOther = t
-        return (entry, t &- h >= size)
+        head.store(h &+ 1, ordering: .sequentiallyConsistent)
+        return (entry, h)
     }
+
+    /// After `push` returned `position`: whether the ring was empty before
+    /// (and still holds that entry). Reads the consumer's index: call it only
+    /// when the consumer may be asleep.
+    func wasEmpty(beforePushAt position: Int) -> Bool { head.load(ordering: .sequentiallyConsistent) == position }
+
+    /// After `pop` returned `position`: whether the ring was full before.
+    /// Reads the producer's index: call it only when a producer may be asleep.
+    func wasFull(beforePopAt position: Int) -> Bool { tail.load(ordering: .sequentiallyConsistent) &- position >= size }
 }

@@ -25,6 +25,14 @@ public final class WakeEvent: @unchecked Sendable {
     @inline(__always)
     func notifyAfterSequentiallyConsistentStore() { qg_event_notify_after_seq_cst(event) }
 
+    /// Whether a thread may be waiting; for a caller that published its
+    /// change with a sequentially consistent store just before.
+    @inline(__always)
+    var mayHaveWaiters: Bool { qg_event_has_waiters(event) != 0 }
+
+    /// Wakes every waiter without checking first (after `mayHaveWaiters`).
+    func wake() { qg_event_wake(event) }
+
     /// Sleeps until notified or until `timeoutNanoseconds`, unless `ready()`
     /// already holds after announcing the wait. Returns true when it slept.
     @discardableResult

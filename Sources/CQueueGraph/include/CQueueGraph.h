@@ -20,6 +20,12 @@ int qg_event_wait(qg_event *event, uint32_t epoch, int64_t timeout_ns);
 void qg_event_notify(qg_event *event);
 /// qg_event_notify for a caller that published its change with a seq_cst store.
 void qg_event_notify_after_seq_cst(qg_event *event);
+/// Whether a thread may be waiting (after the caller's seq_cst store).
+static inline int qg_event_has_waiters(qg_event *event) {
+    return __atomic_load_n((uint32_t *)&event->waiters, __ATOMIC_SEQ_CST) != 0;
+}
+/// Wakes every waiter, without checking first.
+void qg_event_wake(qg_event *event);
 
 /// CLOCK_MONOTONIC in nanoseconds.
 uint64_t qg_now_ns(void);

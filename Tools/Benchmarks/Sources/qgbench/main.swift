@@ -134,6 +134,10 @@ let arguments = CommandLine.arguments.dropFirst()
 switch arguments.first {
 case "hop":
     try hopBenchmark(vsGStreamer: arguments.contains("--vs-gstreamer"))
+case "stepped":   // for profiling the machinery alone
+    print(String(format: "stepped: %.1f ns/buffer", try steppedHop(count: 20_000_000)))
+case "hop1":      // for profiling one boundary alone
+    print(String(format: "1 boundary: %.1f ns/buffer", try hop(count: 20_000_000, boundaries: 1, depth: 64).nanosecondsPerBuffer))
 default:
     print("usage: qgbench hop [--vs-gstreamer]")
     exit(2)
