@@ -1,12 +1,14 @@
-import Synchronization
+import Atomics
 
 /// A `BufferCreator` with a fixed number of preallocated buffers of one
 /// payload capacity. After creation, acquiring and releasing allocate nothing.
 ///
 /// Subclasses (e.g. the test kit's `TrackingPool`) may watch acquire and release.
 ///
-/// Threading: any thread may acquire and release. A free list under one lock;
-/// waiting acquirers sleep on a `WakeEvent`.
+/// Threading: any thread may acquire and release, lock-free: the free slots
+/// sit in a bounded multi-producer multi-consumer queue (Vyukov's), and the
+/// statistics are atomic counters on separate cache lines. Acquirers that
+/// wait sleep on a `WakeEvent`.
 open class BufferPool: BufferCreator, @unchecked Sendable {
     /// What `createBuffer` does when every buffer is out.
     public enum WhenExhausted: Sendable, Equatable {
@@ -17,18 +19,15 @@ open class BufferPool: BufferCreator, @unchecked Sendable {
         case wait(timeoutNanoseconds: Int64)
     }
 
-    private struct State {
-        var free: [Int32]
-        var stats: PoolStatistics
-    }
-
     public let name: String
     public let capacity: Int
     public let payloadCapacity: Int
     public let whenExhausted: WhenExhausted
     @exclusivity(unchecked) private var buffers: [Buffer] = []
     private let memory: UnsafeMutableRawPointer
-    private let state: Locked<State>
+    private let free: SlotQueue
+    /// Lines: acquired, in use, peak, consumed, dropped, abandoned, exhausted, starved.
+    private let lines = AtomicLines(count: 8)
     private let available = WakeEvent()
     private let observers = Locked<[WakeEvent]>([])
 
@@ -43,18 +42,28 @@ open class BufferPool: BufferCreator, @unchecked Sendable {
         let stride = (payloadCapacity + 63) & ~63
         memory = .allocate(byteCount: max(stride * count, 1), alignment: 64)
         memory.initializeMemory(as: UInt8.self, repeating: 0, count: max(stride * count, 1))
-        state = Locked(State(
-            free: Array((0..<Int32(count)).reversed()),
-            stats: PoolStatistics(name: name, capacity: count, bytesAllocated: stride * count)
-        ))
+        free = SlotQueue(capacity: count)
         buffers.reserveCapacity(count)
         for slot in 0..<count {
             let payload = BufferPayload(kind: .heap, baseAddress: memory + slot * stride, capacity: payloadCapacity)
             buffers.append(Buffer(creator: self, payload: payload, slot: slot))
+            free.push(slot)
         }
     }
 
-    deinit { memory.deallocate() }
+    deinit {
+        memory.deallocate()
+        free.deallocate()
+        lines.deallocate()
+    }
+
+    private var acquired: Counter { lines.counter(0) }
+    private var inUse: UnsafeAtomic<Int> { lines.atomic(1) }
+    private var peak: Counter { lines.counter(2) }
+    private func returned(_ fate: BufferFate) -> Counter { lines.counter(3 + fate.rawValue) }
+    private var exhausted: Counter { lines.counter(6) }
+    /// Set when an acquire found the pool empty; the next release wakes waiters.
+    private var starved: UnsafeAtomic<Int> { lines.atomic(7) }
 
     open func createBuffer(payloadSize: Int, pad: Int) -> Buffer? {
         guard payloadSize <= payloadCapacity else { return nil }
@@ -64,53 +73,135 @@ open class BufferPool: BufferCreator, @unchecked Sendable {
         while true {
             let now = monotonicNanoseconds()
             guard now < deadline else { return nil }
-            available.wait(timeoutNanoseconds: Int64(deadline - now)) { state.withLock { !$0.free.isEmpty } }
+            available.wait(timeoutNanoseconds: Int64(deadline - now)) { inUse.load(ordering: .sequentiallyConsistent) < capacity }
             if let buffer = tryAcquire(payloadSize: payloadSize) { return buffer }
         }
     }
 
     private func tryAcquire(payloadSize: Int) -> Buffer? {
-        // The acquire count before this one is the buffer's sequence number.
-        let acquired: (slot: Int32, sequence: Int)? = state.withLock { state in
-            guard let slot = state.free.popLast() else {
-                state.stats.exhausted += 1
-                return nil
-            }
-            defer { state.stats.acquired += 1 }
-            state.stats.inUse += 1
-            state.stats.peakInUse = max(state.stats.peakInUse, state.stats.inUse)
-            return (slot, state.stats.acquired)
+        guard let slot = free.pop() else {
+            exhausted.add()
+            starved.store(1, ordering: .sequentiallyConsistent)
+            return nil
         }
-        guard let acquired else { return nil }
-        let buffer = buffers[Int(acquired.slot)]
-        buffer.prepareForUse(size: payloadSize, sequence: UInt64(acquired.sequence))
+        // The acquire count before this one is the buffer's sequence number.
+        let sequence = acquired.atomic.loadThenWrappingIncrement(ordering: .relaxed)
+        let out = inUse.wrappingIncrementThenLoad(ordering: .relaxed)
+        if out > peak.value { peak.atomic.max(out) }
+        let buffer = buffers[slot]
+        buffer.prepareForUse(size: payloadSize, sequence: UInt64(sequence))
         return buffer
     }
 
     open func destroyBuffer(_ buffer: Buffer, fate: BufferFate) {
         precondition(buffer.creator === self, "buffer returned to a pool that did not create it")
-        let wasEmpty = state.withLock { state in
-            let wasEmpty = state.free.isEmpty
-            state.free.append(Int32(buffer.slot))
-            state.stats.inUse -= 1
-            switch fate {
-            case .consumed: state.stats.consumed += 1
-            case .dropped: state.stats.dropped += 1
-            case .abandoned: state.stats.abandoned += 1
-            }
-            return wasEmpty
-        }
-        if wasEmpty {
+        returned(fate).add()
+        inUse.wrappingDecrement(ordering: .sequentiallyConsistent)
+        free.push(buffer.slot)
+        if starved.load(ordering: .sequentiallyConsistent) != 0 && starved.exchange(0, ordering: .acquiringAndReleasing) != 0 {
             available.notify()
             observers.withLock { for event in $0 { event.notify() } }
         }
     }
 
-    public func statistics() -> PoolStatistics { state.withLock { $0.stats } }
+    public func statistics() -> PoolStatistics {
+        PoolStatistics(name: name, capacity: capacity, acquired: acquired.value,
+                       consumed: returned(.consumed).value, dropped: returned(.dropped).value,
+                       abandoned: returned(.abandoned).value, exhausted: exhausted.value,
+                       inUse: inUse.load(ordering: .sequentiallyConsistent), peakInUse: peak.value,
+                       bytesAllocated: ((payloadCapacity + 63) & ~63) * capacity)
+    }
 
     public func addAvailabilityObserver(_ event: WakeEvent) {
         observers.withLock { list in
             if !list.contains(where: { $0 === event }) { list.append(event) }
+        }
+    }
+}
+
+extension UnsafeAtomic<Int> {
+    /// Raises the value to `n` if it is lower.
+    func max(_ n: Int) {
+        var current = load(ordering: .relaxed)
+        while n > current {
+            let (exchanged, original) = compareExchange(expected: current, desired: n, ordering: .relaxed)
+            if exchanged { return }
+            current = original
+        }
+    }
+}
+
+/// A bounded multi-producer multi-consumer queue of slot numbers (Dmitry
+/// Vyukov's design): each cell carries a sequence number that says whether it
+/// is ready to be written or read, so producers and consumers only contend on
+/// their own index. Never holds more than `capacity` slots, so `push` of a
+/// slot that was popped always finds room.
+///
+/// Threading: any thread. The owner calls `deallocate()` in its `deinit`.
+struct SlotQueue: @unchecked Sendable {
+    private struct Cell {
+        var sequence: UnsafeAtomic<Int>.Storage
+        var slot: Int
+    }
+
+    private let cells: UnsafeMutablePointer<Cell>
+    private let mask: Int
+    /// Line 0: the next position to pop; line 1: the next position to push.
+    private let lines = AtomicLines(count: 2)
+
+    init(capacity: Int) {
+        var size = 1
+        while size < capacity { size <<= 1 }
+        mask = size - 1
+        cells = .allocate(capacity: size)
+        for i in 0..<size { (cells + i).initialize(to: Cell(sequence: .init(i), slot: -1)) }
+    }
+
+    func deallocate() { cells.deallocate() }
+
+    @inline(__always)
+    private func sequence(_ position: Int) -> UnsafeAtomic<Int> {
+        UnsafeAtomic(at: UnsafeMutableRawPointer(cells + (position & mask)).assumingMemoryBound(to: UnsafeAtomic<Int>.Storage.self))
+    }
+
+    func push(_ slot: Int) {
+        let tail = lines.atomic(1)
+        var position = tail.load(ordering: .relaxed)
+        while true {
+            let difference = sequence(position).load(ordering: .acquiring) &- position
+            if difference == 0 {
+                let (won, actual) = tail.weakCompareExchange(expected: position, desired: position &+ 1, ordering: .relaxed)
+                if won {
+                    (cells + (position & mask)).pointee.slot = slot
+                    sequence(position).store(position &+ 1, ordering: .releasing)
+                    return
+                }
+                position = actual
+            } else {
+                precondition(difference > 0, "more slots pushed than the queue holds")
+                position = tail.load(ordering: .relaxed)
+            }
+        }
+    }
+
+    func pop() -> Int? {
+        let head = lines.atomic(0)
+        var position = head.load(ordering: .relaxed)
+        while true {
+            let difference = sequence(position).load(ordering: .acquiring) &- (position &+ 1)
+            if difference == 0 {
+                let (won, actual) = head.weakCompareExchange(expected: position, desired: position &+ 1, ordering: .relaxed)
+                if won {
+                    let slot = (cells + (position & mask)).pointee.slot
+                    sequence(position).store(position &+ mask &+ 1, ordering: .releasing)
+                    return slot
+                }
+                position = actual
+            } else if difference < 0 {
+                return nil
+            } else {
+                position = head.load(ordering: .relaxed)
+            }
         }
     }
 }
