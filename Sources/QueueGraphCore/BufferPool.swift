@@ -26,8 +26,8 @@ open class BufferPool: BufferCreator, @unchecked Sendable {
     @exclusivity(unchecked) private var buffers: [Buffer] = []
     private let memory: UnsafeMutableRawPointer
     private let free: SlotQueue
-    /// Lines: acquired, in use, peak, consumed, dropped, abandoned, exhausted, starved.
-    private let lines = AtomicLines(count: 8)
+    /// Lines: peak in use, dropped, abandoned, exhausted, starved, pushes seen.
+    private let lines = AtomicLines(count: 6)
     private let available = WakeEvent()
     private let observers = Locked<[WakeEvent]>([])
 
@@ -57,13 +57,18 @@ open class BufferPool: BufferCreator, @unchecked Sendable {
         lines.deallocate()
     }
 
-    private var acquired: Counter { lines.counter(0) }
-    private var inUse: UnsafeAtomic<Int> { lines.atomic(1) }
-    private var peak: Counter { lines.counter(2) }
-    private func returned(_ fate: BufferFate) -> Counter { lines.counter(3 + fate.rawValue) }
-    private var exhausted: Counter { lines.counter(6) }
+    // Acquired and returned counts are the free list's pop and push counts
+    // (pushes less the initial `capacity`), so the hot path keeps no counter
+    // of its own; consumed = returned - dropped - abandoned.
+    private var peak: UnsafeAtomic<Int> { lines.atomic(0) }
+    private var dropped: Counter { lines.counter(1) }
+    private var abandoned: Counter { lines.counter(2) }
+    private var exhausted: Counter { lines.counter(3) }
     /// Set when an acquire found the pool empty; the next release wakes waiters.
-    private var starved: UnsafeAtomic<Int> { lines.atomic(7) }
+    private var starved: UnsafeAtomic<Int> { lines.atomic(4) }
+    /// Pushes as last read by an acquirer checking the peak; never ahead of
+    /// the real count, so the in-use estimate from it is never too low.
+    private var pushesSeen: UnsafeAtomic<Int> { lines.atomic(5) }
 
     open func createBuffer(payloadSize: Int, pad: Int) -> Buffer? {
         guard payloadSize <= payloadCapacity else { return nil }
@@ -73,30 +78,38 @@ open class BufferPool: BufferCreator, @unchecked Sendable {
         while true {
             let now = monotonicNanoseconds()
             guard now < deadline else { return nil }
-            available.wait(timeoutNanoseconds: Int64(deadline - now)) { inUse.load(ordering: .sequentiallyConsistent) < capacity }
+            available.wait(timeoutNanoseconds: Int64(deadline - now)) { free.count > 0 }
             if let buffer = tryAcquire(payloadSize: payloadSize) { return buffer }
         }
     }
 
     private func tryAcquire(payloadSize: Int) -> Buffer? {
-        guard let slot = free.pop() else {
+        guard let (slot, position) = free.pop() else {
             exhausted.add()
             starved.store(1, ordering: .sequentiallyConsistent)
             return nil
         }
-        // The acquire count before this one is the buffer's sequence number.
-        let sequence = acquired.atomic.loadThenWrappingIncrement(ordering: .relaxed)
-        let out = inUse.wrappingIncrementThenLoad(ordering: .relaxed)
-        if out > peak.value { peak.atomic.max(out) }
+        // In use now is pops - (pushes - capacity). Reading the pushes costs a
+        // cache miss across cores, so only when the estimate beats the peak.
+        let pops = position &+ 1
+        if pops &- (pushesSeen.load(ordering: .relaxed) &- capacity) > peak.load(ordering: .relaxed) {
+            let pushes = free.pushes
+            pushesSeen.store(pushes, ordering: .relaxed)
+            peak.max(pops &- (pushes &- capacity))
+        }
         let buffer = buffers[slot]
-        buffer.prepareForUse(size: payloadSize, sequence: UInt64(sequence))
+        // The acquire count before this one is the buffer's sequence number.
+        buffer.prepareForUse(size: payloadSize, sequence: UInt64(position))
         return buffer
     }
 
     open func destroyBuffer(_ buffer: Buffer, fate: BufferFate) {
         precondition(buffer.creator === self, "buffer returned to a pool that did not create it")
-        returned(fate).add()
-        inUse.wrappingDecrement(ordering: .sequentiallyConsistent)
+        switch fate {
+        case .consumed: break
+        case .dropped: dropped.add()
+        case .abandoned: abandoned.add()
+        }
         free.push(buffer.slot)
         if starved.load(ordering: .sequentiallyConsistent) != 0 && starved.exchange(0, ordering: .acquiringAndReleasing) != 0 {
             available.notify()
@@ -105,11 +118,13 @@ open class BufferPool: BufferCreator, @unchecked Sendable {
     }
 
     public func statistics() -> PoolStatistics {
-        PoolStatistics(name: name, capacity: capacity, acquired: acquired.value,
-                       consumed: returned(.consumed).value, dropped: returned(.dropped).value,
-                       abandoned: returned(.abandoned).value, exhausted: exhausted.value,
-                       inUse: inUse.load(ordering: .sequentiallyConsistent), peakInUse: peak.value,
-                       bytesAllocated: ((payloadCapacity + 63) & ~63) * capacity)
+        let pops = free.pops
+        let returned = free.pushes &- capacity
+        let (dropped, abandoned) = (dropped.value, abandoned.value)
+        return PoolStatistics(name: name, capacity: capacity, acquired: pops,
+                              consumed: returned - dropped - abandoned, dropped: dropped, abandoned: abandoned,
+                              exhausted: exhausted.value, inUse: pops - returned, peakInUse: peak.load(ordering: .relaxed),
+                              bytesAllocated: ((payloadCapacity + 63) & ~63) * capacity)
     }
 
     public func addAvailabilityObserver(_ event: WakeEvent) {
@@ -164,13 +179,19 @@ struct SlotQueue: @unchecked Sendable {
         UnsafeAtomic(at: UnsafeMutableRawPointer(cells + (position & mask)).assumingMemoryBound(to: UnsafeAtomic<Int>.Storage.self))
     }
 
+    /// How many pops and pushes have completed their claim (sequentially consistent reads).
+    var pops: Int { lines.atomic(0).load(ordering: .sequentiallyConsistent) }
+    var pushes: Int { lines.atomic(1).load(ordering: .sequentiallyConsistent) }
+    /// Slots in the queue now (approximate while others push and pop).
+    var count: Int { pushes &- pops }
+
     func push(_ slot: Int) {
         let tail = lines.atomic(1)
         var position = tail.load(ordering: .relaxed)
         while true {
             let difference = sequence(position).load(ordering: .acquiring) &- position
             if difference == 0 {
-                let (won, actual) = tail.weakCompareExchange(expected: position, desired: position &+ 1, ordering: .relaxed)
+                let (won, actual) = tail.weakCompareExchange(expected: position, desired: position &+ 1, ordering: .sequentiallyConsistent)
                 if won {
                     (cells + (position & mask)).pointee.slot = slot
                     sequence(position).store(position &+ 1, ordering: .releasing)
@@ -184,7 +205,8 @@ struct SlotQueue: @unchecked Sendable {
         }
     }
 
-    func pop() -> Int? {
+    /// The oldest slot and its pop position (0, 1, 2, …), or nil when empty.
+    func pop() -> (slot: Int, position: Int)? {
         let head = lines.atomic(0)
         var position = head.load(ordering: .relaxed)
         while true {
@@ -194,7 +216,7 @@ struct SlotQueue: @unchecked Sendable {
                 if won {
                     let slot = (cells + (position & mask)).pointee.slot
                     sequence(position).store(position &+ mask &+ 1, ordering: .releasing)
-                    return slot
+                    return (slot, position)
                 }
                 position = actual
             } else if difference < 0 {
