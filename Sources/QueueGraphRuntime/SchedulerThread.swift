@@ -31,7 +31,11 @@ final class SchedulerThread: @unchecked Sendable {
     /// Longest sleep before re-checking everything (a safety net, not a poll).
     private static let maxSleepNanoseconds: UInt64 = 50_000_000
     private static let spinRounds = 64
-    private static let yieldRounds = 4
+    /// After spinning, how long to keep polling with `sched_yield` (which
+    /// gives the core to any other runnable thread) before sleeping. Waking a
+    /// sleeping thread costs its waker a system call and, in a VM, an
+    /// inter-processor interrupt: microseconds, the price of dozens of buffers.
+    private static let yieldNanoseconds: UInt64 = 20_000
 
     init(engine: GraphEngine, group: Int, control: ThreadControl) {
         self.engine = engine
@@ -66,6 +70,7 @@ final class SchedulerThread: @unchecked Sendable {
             control.changed.notify()
         }
         var idleRounds = 0
+        var idleSince: UInt64 = 0
         while !control.stopping.load(ordering: .relaxed) {
             if control.paused.load(ordering: .relaxed) {
                 let start = monotonicNanoseconds()
@@ -94,7 +99,8 @@ final class SchedulerThread: @unchecked Sendable {
                 qg_cpu_relax()
                 continue
             }
-            if idleRounds <= Self.spinRounds + Self.yieldRounds {
+            if idleRounds == Self.spinRounds + 1 { idleSince = monotonicNanoseconds() }
+            if monotonicNanoseconds() &- idleSince < Self.yieldNanoseconds {
                 sched_yield()
                 continue
             }
