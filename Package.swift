@@ -4,19 +4,22 @@ import PackageDescription
 // Module map (arrows point one way):
 //
 //   CQueueGraph (C: futex event) ← QueueGraphCore (no threads) ← QueueGraphRuntime (threads)
-//                                               ↖ QueueGraphTestKit ↙
-//   qgraph-demo → QueueGraphRuntime
+//                                      ↑          ↖ QueueGraphTestKit
+//                               QueueGraphFile (graph files, registry; Yams)
+//   qgraph (CLI; ArgumentParser) → QueueGraphFile, QueueGraphRuntime
 let package = Package(
     name: "QueueGraph",
     platforms: [.macOS(.v15)],
     products: [
-        .library(name: "QueueGraph", targets: ["QueueGraphCore", "QueueGraphRuntime"]),
+        .library(name: "QueueGraph", targets: ["QueueGraphCore", "QueueGraphRuntime", "QueueGraphFile"]),
         .library(name: "QueueGraphTestKit", targets: ["QueueGraphTestKit"]),
-        .executable(name: "qgraph-demo", targets: ["qgraph-demo"]),
+        .executable(name: "qgraph", targets: ["qgraph"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         .target(name: "CQueueGraph"),
@@ -31,11 +34,23 @@ let package = Package(
         ),
         .target(name: "QueueGraphRuntime", dependencies: ["QueueGraphCore", "CQueueGraph"]),
         .target(name: "QueueGraphTestKit", dependencies: ["QueueGraphCore"]),
-        .executableTarget(name: "qgraph-demo", dependencies: ["QueueGraphCore", "QueueGraphRuntime"]),
+        .target(name: "QueueGraphFile", dependencies: ["QueueGraphCore", .product(name: "Yams", package: "Yams")]),
+        .executableTarget(
+            name: "qgraph",
+            dependencies: [
+                "QueueGraphCore", "QueueGraphRuntime", "QueueGraphFile",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         .testTarget(name: "QueueGraphCoreTests", dependencies: ["QueueGraphCore", "QueueGraphTestKit"]),
         .testTarget(
             name: "QueueGraphRuntimeTests",
             dependencies: ["QueueGraphCore", "QueueGraphRuntime", "QueueGraphTestKit"]
+        ),
+        .testTarget(
+            name: "QueueGraphFileTests",
+            dependencies: ["QueueGraphCore", "QueueGraphRuntime", "QueueGraphFile", "qgraph"],
+            exclude: ["Malformed"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,184 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A source of test buffers (the graph files' `testsrc`): `count` buffers
+/// (0 for endless) of `size` bytes filled with a pattern, at `rate` buffers
+/// per second (0 for as fast as the graph takes them), with priorities
+/// cycling through `0..<priorities`. Each buffer's `timestamp` is its
+/// presentation time: `sequence / rate` seconds after the first.
+///
+/// With `degradeOnNak`, every nak (a buffer dropped downstream on a `nak`
+/// queue) lowers the rate by 10 %, down to 1 buffer/s: the source backs off
+/// until the graph keeps up.
+///
+/// Threading: as `BufferProcessor` (its queue's scheduler thread); read the
+/// counters after the graph stopped.
+public final class TestSource: BufferSource, @unchecked Sendable {
+    /// What the payload bytes hold.
+    public enum Pattern: String, Sendable, CaseIterable {
+        /// All zero bytes (nothing written: the cheapest).
+        case zeros
+        /// Byte i of buffer n is (n + i) mod 256.
+        case counter
+        /// Pseudo-random bytes (xorshift, seeded by the sequence number).
+        case random
+    }
+
+    public let count: Int
+    public let size: Int
+    public let pattern: Pattern
+    public let priorities: Int
+    public let degradeOnNak: Bool
+    /// The current rate in buffers per second (0: unpaced).
+    public private(set) var rate: Double
+    public private(set) var sent = 0
+    public private(set) var acks = 0
+    public private(set) var naks = 0
+    private var nextDue: UInt64 = 0
+
+    public init(count: Int, size: Int, pattern: Pattern = .counter, rate: Double = 0, priorities: Int = 1,
+                degradeOnNak: Bool = false) {
+        self.count = count
+        self.size = size
+        self.pattern = pattern
+        self.rate = rate
+        self.priorities = max(1, priorities)
+        self.degradeOnNak = degradeOnNak
+    }
+
+    public func produce(context: ProcessContext) -> ProduceResult {
+        if count > 0 && sent >= count { return .endOfStream }
+        if rate > 0 {
+            let now = context.now
+            if nextDue == 0 { nextDue = now }
+            if now < nextDue { return .waitingUntil(nextDue) }
+        }
+        guard let buffer = context.acquireBuffer(size: size) else { return .waitingForBuffer }
+        buffer.sequence = UInt64(sent)
+        buffer.priority = sent % priorities
+        buffer.timestamp = rate > 0 ? nextDue : 0
+        fill(buffer.bytes, sequence: sent)
+        if context.sendTo(0, buffer) == .full {
+            context.doneBuffer(buffer)   // the scheduler does not run a source into a full queue; kept for safety
+            return .produced
+        }
+        sent += 1
+        if rate > 0 { nextDue &+= UInt64(1e9 / rate) }
+        return count > 0 && sent == count ? .endOfStream : .produced
+    }
+
+    private func fill(_ bytes: UnsafeMutableRawBufferPointer, sequence: Int) {
+        switch pattern {
+        case .zeros:
+            break
+        case .counter:
+            for i in bytes.indices { bytes[i] = UInt8(truncatingIfNeeded: sequence &+ i) }
+        case .random:
+            var state = UInt64(sequence) &* 0x9E37_79B9_7F4A_7C15 | 1
+            for i in bytes.indices {
+                state ^= state << 13
+                state ^= state >> 7
+                state ^= state << 17
+                bytes[i] = UInt8(truncatingIfNeeded: state)
+            }
+        }
+    }
+
+    public func recvAck(_ buffer: Buffer, context: ProcessContext) -> Int {
+        acks += 1
+        return 0
+    }
+
+    public func recvNak(_ buffer: Buffer, reason: DropReason, context: ProcessContext) -> Int {
+        naks += 1
+        if degradeOnNak && rate > 0 { rate = max(1, rate * 0.9) }
+        return 0
+    }
+}
+
+/// Writes every buffer's bytes to a file, then releases it (the graph
+/// files' `filesink`). A file that cannot be opened or written makes each
+/// buffer fail (counted as `failed` drops), with the reason in `error`.
+///
+/// Threading: as `BufferProcessor`.
+public final class FileSink: BufferProcessor, @unchecked Sendable {
+    public let path: String
+    public private(set) var error: String?
+    public private(set) var bytesWritten = 0
+    private var file: UnsafeMutablePointer<FILE>?
+
+    public init(path: String, append: Bool = false) {
+        self.path = path
+        file = fopen(path, append ? "ab" : "wb")
+        if file == nil { error = "cannot open '\(path)': \(String(cString: strerror(errno)))" }
+    }
+
+    deinit { if let file { fclose(file) } }
+
+    public func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
+        guard let file else { return .failed }
+        let bytes = buffer.bytes
+        if bytes.count > 0 && fwrite(bytes.baseAddress, 1, bytes.count, file) != bytes.count {
+            error = "cannot write '\(path)': \(String(cString: strerror(errno)))"
+            return .failed
+        }
+        bytesWritten += bytes.count
+        context.doneBuffer(buffer)
+        return .ok
+    }
+
+    public func endOfStream(context: ProcessContext) {
+        if let file { fclose(file) }
+        file = nil
+    }
+}
+
+/// Passes buffers on at most `rate` per second, sleeping its thread until
+/// each one's turn (the graph files' `ratelimit`): a reproducible bottleneck
+/// for overload experiments. Without out pads it releases them instead.
+///
+/// Threading: as `BufferProcessor`; it blocks its scheduler thread while it waits.
+public final class RateLimiter: BufferProcessor, @unchecked Sendable {
+    public let rate: Double
+    private var nextDue: UInt64 = 0
+
+    public init(rate: Double) { self.rate = rate }
+
+    public func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
+        let now = context.now
+        if nextDue > now { sleep(nanoseconds: nextDue - now) }
+        nextDue = max(nextDue, now) &+ UInt64(1e9 / rate)
+        passOn(buffer, context: context)
+        return .ok
+    }
+}
+
+/// Holds each buffer for a fixed time before passing it on (the graph
+/// files' `delay`): a reproducible slow consumer. Without out pads it
+/// releases the buffer after the delay (a slow sink).
+///
+/// Threading: as `BufferProcessor`; it blocks its scheduler thread for the delay.
+public final class Delay: BufferProcessor, @unchecked Sendable {
+    public let nanoseconds: UInt64
+
+    public init(nanoseconds: UInt64) { self.nanoseconds = nanoseconds }
+
+    public func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
+        sleep(nanoseconds: nanoseconds)
+        passOn(buffer, context: context)
+        return .ok
+    }
+}
+
+/// Sends a buffer through pad 0, or releases it when there is no pad (or the pad is full).
+private func passOn(_ buffer: Buffer, context: ProcessContext) {
+    if context.outPadCount == 0 || context.sendTo(0, buffer) == .full { context.doneBuffer(buffer) }
+}
+
+private func sleep(nanoseconds: UInt64) {
+    guard nanoseconds > 0 else { return }
+    var request = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
+    var remaining = timespec()
+    while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+}

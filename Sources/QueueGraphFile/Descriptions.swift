@@ -1,0 +1,192 @@
+import Foundation
+import QueueGraphCore
+
+extension GraphFile {
+    /// The resolved graph as text: threads and their queues, where each
+    /// queue's buffers come from, and each pool's size against the depth of
+    /// the queues its buffers can wait in.
+    public func inspection() -> String {
+        let plan = try! config.validate()   // a GraphFile's config has validated
+        var text = "\(file): \(config.queues.count) queues, \(config.connections.count) connections, \(plan.groupCount) threads\n"
+        text += "\nthreads\n"
+        for group in 0..<plan.groupCount {
+            let members = config.queues.indices.filter { plan.group[$0] == group }
+            guard !members.isEmpty else { continue }
+            text += "  thread \(group): " + members.map { "\(config.queues[$0].name) (\(queues[$0].processor))" }.joined(separator: ", ") + "\n"
+        }
+        text += "\nqueues\n"
+        for (i, q) in config.queues.enumerated() {
+            let policies = "size \(q.size), \(q.management.name), \(q.discipline.rawValue), sync \(q.sync.rawValue), threading \(q.threading.rawValue)"
+                + (q.byteBound.map { ", byte bound \($0)" } ?? "")
+            let outs = config.connections.filter { $0.from == q.name }.sorted { $0.pad < $1.pad }
+                .map { "pad \($0.pad) → \($0.to)" }.joined(separator: ", ")
+            text += "  \(q.name): \(queues[i].processor) on thread \(plan.group[i]); \(policies)\n"
+            text += "    buffers: \(origin(of: i, plan: plan))\n"
+            if !outs.isEmpty { text += "    out: \(outs)\n" }
+        }
+        let pools = queues.enumerated().filter { $0.element.pool != nil }
+        if !pools.isEmpty {
+            text += "\npools\n"
+            for (i, q) in pools {
+                let pool = q.pool!
+                let reach = reachable(from: i, plan: plan)
+                let depth = reach.map { config.queues[$0].size }.reduce(0, +)
+                let verdict = pool.count >= depth
+                    ? "enough to fill them all"
+                    : "fewer than the queues can hold: the source waits for buffers before they fill (latency stays low)"
+                text += "  \(q.name): \(pool.count) buffers × \(pool.bufferSize) bytes; queues they can wait in: "
+                    + reach.map { "\(config.queues[$0].name) \(config.queues[$0].size)" }.joined(separator: " + ")
+                    + " = \(depth); \(verdict)\n"
+            }
+        }
+        return text
+    }
+
+    private func origin(of i: Int, plan: GraphPlan) -> String {
+        let q = config.queues[i]
+        switch q.buffers {
+        case .provider:
+            let pool = queues[i].pool!
+            return "provider: its own pool of \(pool.count) × \(pool.bufferSize) bytes"
+        case .upstream:
+            return "upstream: the pool of \(plan.upstreamProvider[i].map { config.queues[$0].name } ?? "?")"
+        case .downstream:
+            return "downstream: " + plan.downstreamProviders[i].map { "the pool of \(config.queues[$0].name)" }.joined(separator: ", ")
+        case .forward:
+            return plan.preds[i].isEmpty ? "forward: pushed in from outside" : "forward: passed on from " + plan.preds[i].map { config.queues[$0].name }.joined(separator: ", ")
+        case .reuse:
+            return "reuse: changed in place (copied first when shared)"
+        }
+    }
+
+    private func reachable(from start: Int, plan: GraphPlan) -> [Int] {
+        var seen: Set<Int> = [start]
+        var frontier = [start]
+        while let i = frontier.popLast() {
+            for j in plan.outs[i] where seen.insert(j).inserted { frontier.append(j) }
+        }
+        return seen.sorted()
+    }
+
+    /// The graph in Graphviz DOT: one node per queue with its processor and
+    /// policies, coloured by thread; edges labelled with their pad.
+    public func dot() -> String {
+        let plan = try! config.validate()
+        let palette = ["#cfe2ff", "#d1e7dd", "#fff3cd", "#f8d7da", "#e2d9f3", "#d2f4ea", "#ffe5d0", "#e9ecef"]
+        var text = "digraph \"\(file)\" {\n  rankdir=LR;\n  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\"];\n"
+        for (i, q) in config.queues.enumerated() {
+            var policies = ["size \(q.size)", q.management.name, q.discipline.rawValue]
+            if q.sync != .none { policies.append("sync \(q.sync.rawValue)") }
+            if q.threading != .none { policies.append(q.threading.rawValue) }
+            policies.append(q.buffers.rawValue)
+            let label = "\(q.name)\\n\(queues[i].processor)\\n\(policies.joined(separator: ", "))\\nthread \(plan.group[i])"
+            text += "  \"\(q.name)\" [label=\"\(label)\", fillcolor=\"\(palette[plan.group[i] % palette.count])\""
+                + (q.threading == .thread ? ", penwidth=2" : "") + "];\n"
+        }
+        for c in config.connections {
+            text += "  \"\(c.from)\" -> \"\(c.to)\"" + (c.pad > 0 || config.connections.contains { $0.from == c.from && $0.pad > 0 } ? " [label=\"\(c.pad)\"]" : "") + ";\n"
+        }
+        return text + "}\n"
+    }
+}
+
+extension ProcessorRegistry {
+    /// A JSON Schema (draft 2020-12) of graph files using these processors,
+    /// for editor completion and checking. Pretty-printed with sorted keys.
+    public func jsonSchema() -> String {
+        func choice(_ values: [String], _ description: String) -> [String: Any] {
+            ["enum": values, "description": description]
+        }
+        let parameterSchemas: [[String: Any]] = names.map { name in
+            let spec = self[name]!
+            var properties: [String: Any] = [:]
+            for p in spec.parameters {
+                var schema: [String: Any] = ["description": p.summary]
+                switch p.kind {
+                case .integer(let r): schema["type"] = "integer"; schema["minimum"] = r.lowerBound; if r.upperBound < Int.max { schema["maximum"] = r.upperBound }
+                case .number(let r): schema["type"] = "number"; schema["minimum"] = r.lowerBound; schema["maximum"] = r.upperBound
+                case .text: schema["type"] = "string"
+                case .choice(let values): schema["enum"] = values
+                case .flag: schema["type"] = "boolean"
+                }
+                if let d = p.defaultValue {
+                    switch d {
+                    case .integer(let v): schema["default"] = v
+                    case .number(let v): schema["default"] = v
+                    case .text(let v): schema["default"] = v
+                    case .flag(let v): schema["default"] = v
+                    }
+                }
+                properties[p.name] = schema
+            }
+            let required = spec.parameters.filter { $0.defaultValue == nil }.map(\.name)
+            var parameters: [String: Any] = ["type": "object", "additionalProperties": false, "properties": properties]
+            if !required.isEmpty { parameters["required"] = required }
+            var then: [String: Any] = ["properties": ["parameters": parameters]]
+            if !required.isEmpty { then["required"] = ["parameters"] }
+            return ["if": ["properties": ["processor": ["const": name]], "required": ["processor"]], "then": then]
+        }
+        let queue: [String: Any] = [
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["name", "processor"],
+            "properties": [
+                "name": ["type": "string", "pattern": "^[^\\s!:.]+$", "description": "unique within the graph"],
+                "processor": choice(names, "the processor that runs on this queue"),
+                "parameters": ["type": "object", "description": "the processor's typed parameters"],
+                "size": ["type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 64, "description": "capacity in buffers"],
+                "management": choice(QueueManagement.names, "what happens when the queue is full"),
+                "red": [
+                    "type": "object", "additionalProperties": false, "description": "random early drop parameters (management: red)",
+                    "properties": [
+                        "min": ["type": "number", "minimum": 0], "max": ["type": "number", "minimum": 0],
+                        "max-probability": ["type": "number", "exclusiveMinimum": 0, "maximum": 1],
+                        "weight": ["type": "number", "exclusiveMinimum": 0, "maximum": 1],
+                        "seed": ["type": "integer", "minimum": 0],
+                    ],
+                ],
+                "discipline": choice(QueueDiscipline.allCases.map(\.rawValue), "the order buffers leave in"),
+                "sync": choice(BufferSync.allCases.map(\.rawValue), "feedback to the sender"),
+                "threading": choice(QueueThreading.allCases.map(\.rawValue), "which thread runs the processor"),
+                "buffers": choice(BufferManagement.allCases.map(\.rawValue), "where the processor's new buffers come from"),
+                "byte-bound": ["type": "integer", "minimum": 1, "description": "bound on the queued payload bytes"],
+                "pads": ["type": "integer", "minimum": 0, "maximum": 1024, "description": "out pads; default: one past the highest connected"],
+                "pool": [
+                    "type": "object", "additionalProperties": false, "description": "the pool of a 'buffers: provider' queue",
+                    "properties": [
+                        "count": ["type": "integer", "minimum": 1, "maximum": 1_000_000],
+                        "buffer-size": ["type": "integer", "minimum": 0],
+                    ],
+                ],
+            ],
+            "allOf": parameterSchemas,
+        ]
+        let schema: [String: Any] = [
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": "https://queuegraph.dev/schema/graph.schema.json",
+            "title": "QueueGraph graph file",
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["queues"],
+            "properties": [
+                "queues": ["type": "array", "minItems": 1, "items": queue],
+                "connections": [
+                    "type": "array",
+                    "items": [
+                        "oneOf": [
+                            ["type": "string", "pattern": "^\\s*[^\\s!:.]+(:[0-9]+)?\\s*->\\s*[^\\s!:.]+\\s*$", "description": "from[:pad] -> to"],
+                            [
+                                "type": "object", "additionalProperties": false, "required": ["from", "to"],
+                                "properties": ["from": ["type": "string"], "pad": ["type": "integer", "minimum": 0], "to": ["type": "string"]],
+                            ],
+                        ],
+                    ],
+                ],
+                "residency-sample-interval": ["type": "integer", "minimum": 1, "default": 16,
+                                              "description": "every n-th buffer through a queue has its residency timed"],
+            ],
+        ]
+        let data = try! JSONSerialization.data(withJSONObject: schema, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+}

@@ -1,0 +1,515 @@
+import Foundation
+import QueueGraphCore
+
+/// A graph file after checking: the `QueueGraphConfig` it declares, and what
+/// each queue was declared with (processor, parameters, pool) and where.
+///
+/// Load with `GraphFile.load(path:)`, `GraphFile(yaml:file:)` or
+/// `GraphFile(launch:)`; every problem in the text is reported at once, each
+/// with its file, line and column.
+///
+/// Threading: a value; any thread.
+public struct GraphFile: Sendable {
+    /// One queue as declared.
+    public struct Queue: Sendable {
+        public var name: String
+        public var processor: String
+        public var parameters: Parameters
+        /// The pool a `provider` queue creates: buffer count and payload bytes.
+        public var pool: (count: Int, bufferSize: Int)?
+        public var location: SourceLocation
+    }
+
+    public var file: String
+    public var config: QueueGraphConfig
+    public var queues: [Queue]
+
+    /// Reads and checks a graph file.
+    public static func load(path: String, registry: ProcessorRegistry = .builtIn) throws(GraphFileErrors) -> GraphFile {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
+            throw GraphFileErrors([GraphFileError(SourceLocation(file: path, line: 1, column: 1), "the file \(reason)")])
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw GraphFileErrors([GraphFileError(SourceLocation(file: path, line: 1, column: 1), "found bytes that are not UTF-8, expected YAML text")])
+        }
+        return try GraphFile(yaml: text, file: path, registry: registry)
+    }
+
+    /// Checks YAML text; `file` names it in errors.
+    public init(yaml: String, file: String, registry: ProcessorRegistry = .builtIn) throws(GraphFileErrors) {
+        let root = try SyntaxNode.parseYAML(yaml, file: file)
+        var checker = GraphChecker(file: file, registry: registry)
+        self = try checker.check(root)
+    }
+
+    init(file: String, config: QueueGraphConfig, queues: [Queue]) {
+        self.file = file
+        self.config = config
+        self.queues = queues
+    }
+}
+
+/// Turns a syntax tree into a `GraphFile`, collecting every problem.
+struct GraphChecker {
+    let file: String
+    let registry: ProcessorRegistry
+    private var errors: [GraphFileError] = []
+
+    init(file: String, registry: ProcessorRegistry) {
+        self.file = file
+        self.registry = registry
+    }
+
+    /// Keys a queue may have now, and keys reserved for later versions.
+    static let queueKeys = ["name", "processor", "parameters", "size", "management", "red", "discipline", "sync",
+                            "threading", "buffers", "byte-bound", "pads", "pool"]
+    static let reservedQueueKeys = [
+        "servers": "compound queues (splitting a frame's work across servers)",
+        "load-balancer": "compound queues (splitting a frame's work across servers)",
+        "gl": "OpenGL owner queues",
+        "process": "process boundaries",
+    ]
+    static let graphKeys = ["queues", "connections", "residency-sample-interval"]
+
+    private struct Declared {
+        var name: String
+        var nameLocation: SourceLocation
+        var spec: ProcessorSpec?
+        var parameters: [String: ParameterValue] = [:]
+        var size = 64
+        var management = QueueManagement.default
+        var red: RED?
+        var discipline = QueueDiscipline.fifo
+        var sync = BufferSync.none
+        var threading = QueueThreading.none
+        var buffers: BufferManagement?
+        var byteBound: Int?
+        var pads: Int?
+        var poolCount: Int?
+        var poolBufferSize: Int?
+        /// Where each key was written (its value), for errors found later.
+        var locations: [String: SourceLocation] = [:]
+    }
+
+    private struct Link {
+        var from: String
+        var pad: Int
+        var to: String
+        var location: SourceLocation
+        var fromLocation: SourceLocation
+        var toLocation: SourceLocation
+    }
+
+    mutating func check(_ root: SyntaxNode) throws(GraphFileErrors) -> GraphFile {
+        guard let top = fields(of: root, allowed: Self.graphKeys, what: "the graph") else { throw GraphFileErrors(errors) }
+        var sampleInterval = 16
+        if let node = top["residency-sample-interval"] { sampleInterval = integer(node, in: 1...1_000_000) ?? 16 }
+        var declared: [Declared] = []
+        if let node = top["queues"] {
+            if case .sequence(let items, _) = node, !items.isEmpty {
+                for item in items { if let queue = checkQueue(item) { declared.append(queue) } }
+            } else {
+                error(node.location, "found \(node.kindName), expected a list of queues")
+            }
+        } else {
+            error(root.location, "found no 'queues', expected a list of queues")
+        }
+        var links: [Link] = []
+        let errorsBeforeLinks = errors.count
+        if let node = top["connections"] {
+            if case .sequence(let items, _) = node {
+                for item in items { if let link = checkConnection(item) { links.append(link) } }
+            } else {
+                error(node.location, "found \(node.kindName), expected a list of connections like 'a -> b'")
+            }
+        }
+        checkNames(&declared)
+        if !declared.isEmpty { checkLinks(&links, declared: declared) }
+        // A connection that could not be read would otherwise also show up as a missing one.
+        let outPads = resolvePads(&declared, links: links, reportMissing: errors.count == errorsBeforeLinks)
+        resolvePools(&declared, links: links)
+        if !errors.isEmpty { throw GraphFileErrors(errors) }
+
+        var config = QueueGraphConfig(residencySampleInterval: sampleInterval)
+        var queues: [GraphFile.Queue] = []
+        for (i, q) in declared.enumerated() {
+            let spec = q.spec!
+            let parameters = Parameters(q.parameters)
+            var creator: BufferCreatorFactory?
+            var pool: (count: Int, bufferSize: Int)?
+            if q.buffers == .provider, let count = q.poolCount, let size = q.poolBufferSize {
+                pool = (count, size)
+                let name = q.name
+                creator = { _ in BufferPool(name: name, count: count, payloadCapacity: size) }
+            }
+            config.queues.append(QueueConfig(
+                name: q.name, size: q.size, management: q.red.map { .red($0) } ?? q.management, discipline: q.discipline,
+                sync: q.sync, threading: q.threading, buffers: q.buffers ?? .forward, byteBound: q.byteBound,
+                outPads: outPads[i], processor: { _ in spec.make(parameters) }, creator: creator))
+            queues.append(GraphFile.Queue(name: q.name, processor: spec.name, parameters: parameters, pool: pool,
+                                          location: q.nameLocation))
+        }
+        config.connections = links.map { Connection(from: $0.from, pad: $0.pad, to: $0.to) }
+        do {
+            try config.validate()
+        } catch {
+            for problem in error.errors { self.error(location(of: problem, in: declared, links: links), problem.message) }
+            throw GraphFileErrors(errors)
+        }
+        return GraphFile(file: file, config: config, queues: queues)
+    }
+
+    // MARK: Queues
+
+    private mutating func checkQueue(_ node: SyntaxNode) -> Declared? {
+        guard let keys = fields(of: node, allowed: Self.queueKeys, reserved: Self.reservedQueueKeys, what: "a queue") else { return nil }
+        guard let nameNode = keys["name"] else {
+            error(node.location, "found a queue without 'name', expected a unique name")
+            return nil
+        }
+        guard let name = string(nameNode, expected: "a queue name") else { return nil }
+        if name.isEmpty || name.contains(where: { $0.isWhitespace || "!:.".contains($0) }) {
+            error(nameNode.location, "found the name \(quoted(name)), expected a non-empty name without spaces, '!', ':' or '.'")
+        }
+        var q = Declared(name: name, nameLocation: nameNode.location)
+        for (key, value) in keys.entries { q.locations[key] = value.location }
+
+        if let node = keys["processor"] {
+            if let processor = string(node, expected: "a processor name") {
+                if let spec = registry[processor] {
+                    q.spec = spec
+                    q.parameters = checkParameters(keys["parameters"], of: spec, at: node.location)
+                } else {
+                    unknown(processor, at: node.location, what: "processor", candidates: registry.names)
+                }
+            }
+        } else {
+            error(nameNode.location, "found queue \(quoted(name)) without 'processor', expected one of \(alternatives(registry.names))")
+        }
+        if let node = keys["size"] { q.size = integer(node, in: 1...1_000_000) ?? q.size }
+        if let node = keys["management"], let value = choice(node, QueueManagement.names) {
+            q.management = QueueManagement.named(value)!
+        }
+        if let node = keys["red"] {
+            if case .red = q.management {
+                q.red = checkRED(node, size: q.size)
+            } else {
+                error(node.location, "found RED parameters on a '\(q.management.name)' queue, expected them only with 'management: red'")
+            }
+        } else if case .red = q.management {
+            q.red = .forSize(q.size)
+        }
+        if let node = keys["discipline"], let value = choice(node, QueueDiscipline.allCases.map(\.rawValue)) {
+            q.discipline = QueueDiscipline(rawValue: value)!
+        }
+        if let node = keys["sync"], let value = choice(node, BufferSync.allCases.map(\.rawValue)) { q.sync = BufferSync(rawValue: value)! }
+        if let node = keys["threading"], let value = choice(node, QueueThreading.allCases.map(\.rawValue)) {
+            q.threading = QueueThreading(rawValue: value)!
+        }
+        if let node = keys["buffers"], let value = choice(node, BufferManagement.allCases.map(\.rawValue)) {
+            q.buffers = BufferManagement(rawValue: value)!
+        }
+        if let node = keys["byte-bound"] { q.byteBound = integer(node, in: 1...Int.max) }
+        if let node = keys["pads"] { q.pads = integer(node, in: 0...1024) }
+        if let node = keys["pool"], let pool = fields(of: node, allowed: ["count", "buffer-size"], what: "a pool") {
+            if let count = pool["count"] { q.poolCount = integer(count, in: 1...1_000_000) }
+            if let size = pool["buffer-size"] { q.poolBufferSize = integer(size, in: 0...(1 << 30)) }
+        }
+        if let spec = q.spec {
+            if spec.isSource {
+                if q.buffers == nil { q.buffers = .provider }
+                if q.buffers == .forward || q.buffers == .reuse {
+                    error(q.locations["buffers"]!, "found 'buffers: \(q.buffers!.rawValue)' on the source \(quoted(name)), expected provider, upstream or downstream (a source makes new buffers)")
+                }
+            }
+            if keys["pool"] != nil && q.buffers != .provider {
+                error(q.locations["pool"]!, "found a pool on \(quoted(name)) whose buffers are '\((q.buffers ?? .forward).rawValue)', expected a pool only with 'buffers: provider'")
+            }
+        }
+        return q
+    }
+
+    private mutating func checkParameters(_ node: SyntaxNode?, of spec: ProcessorSpec, at processorLocation: SourceLocation) -> [String: ParameterValue] {
+        var values: [String: ParameterValue] = [:]
+        let names = spec.parameters.map(\.name)
+        if let node, let given = fields(of: node, allowed: names, what: "parameters of \(spec.name)") {
+            for (key, valueNode) in given.entries {
+                guard let parameter = spec.parameters.first(where: { $0.name == key }) else { continue }
+                guard case .scalar(let text, _) = valueNode else {
+                    error(valueNode.location, "found \(valueNode.kindName) for \(spec.name) parameter '\(key)', expected \(parameter.expectation)")
+                    continue
+                }
+                if let value = parameter.parse(text) {
+                    values[key] = value
+                } else {
+                    error(valueNode.location, "found \(quoted(text)) for \(spec.name) parameter '\(key)', expected \(parameter.expectation)")
+                }
+            }
+        }
+        for parameter in spec.parameters where values[parameter.name] == nil {
+            if let value = parameter.defaultValue {
+                values[parameter.name] = value
+            } else if node.flatMap({ fieldsQuiet(of: $0)?[parameter.name] }) == nil {
+                error(node?.location ?? processorLocation, "found no '\(parameter.name)' for \(spec.name), expected \(parameter.expectation) (\(parameter.summary))")
+            }
+        }
+        return values
+    }
+
+    private mutating func checkRED(_ node: SyntaxNode, size: Int) -> RED? {
+        guard let keys = fields(of: node, allowed: ["min", "max", "max-probability", "weight", "seed"], what: "RED parameters") else { return nil }
+        var red = RED.forSize(size)
+        if let n = keys["min"], let v = number(n, in: 0...Double(size)) { red.minThreshold = v }
+        if let n = keys["max"], let v = number(n, in: 0...Double(size)) { red.maxThreshold = v }
+        if let n = keys["max-probability"], let v = number(n, in: 0.000001...1) { red.maxProbability = v }
+        if let n = keys["weight"], let v = number(n, in: 0.000001...1) { red.weight = v }
+        if let n = keys["seed"], let v = integer(n, in: 0...Int.max) { red.seed = UInt64(v) }
+        if red.minThreshold >= red.maxThreshold {
+            error(keys["min"]?.location ?? node.location,
+                  "found RED min \(red.minThreshold.formatted) ≥ max \(red.maxThreshold.formatted), expected min < max")
+        }
+        return red
+    }
+
+    // MARK: Connections
+
+    private mutating func checkConnection(_ node: SyntaxNode) -> Link? {
+        switch node {
+        case .scalar(let text, let location):
+            // "from -> to" or "from:pad -> to"
+            let parts = text.components(separatedBy: "->")
+            guard parts.count == 2 else {
+                error(location, "found \(quoted(text)), expected a connection like 'a -> b' or 'a:1 -> b'")
+                return nil
+            }
+            let from = parts[0].trimmingCharacters(in: .whitespaces)
+            let to = parts[1].trimmingCharacters(in: .whitespaces)
+            var fromName = from
+            var pad = 0
+            if let colon = from.lastIndex(of: ":") {
+                fromName = String(from[..<colon])
+                guard let p = Int(from[from.index(after: colon)...]), p >= 0 else {
+                    error(location, "found the pad \(quoted(String(from[from.index(after: colon)...]))) in \(quoted(text)), expected a pad number ≥ 0")
+                    return nil
+                }
+                pad = p
+            }
+            guard !fromName.isEmpty, !to.isEmpty else {
+                error(location, "found \(quoted(text)), expected a connection like 'a -> b' or 'a:1 -> b'")
+                return nil
+            }
+            return Link(from: fromName, pad: pad, to: to, location: location, fromLocation: location, toLocation: location)
+        case .mapping:
+            guard let keys = fields(of: node, allowed: ["from", "pad", "to"], what: "a connection") else { return nil }
+            guard let fromNode = keys["from"], let toNode = keys["to"] else {
+                error(node.location, "found a connection without '\(keys["from"] == nil ? "from" : "to")', expected 'from' and 'to' queue names")
+                return nil
+            }
+            guard let from = string(fromNode, expected: "a queue name"), let to = string(toNode, expected: "a queue name") else { return nil }
+            var pad = 0
+            if let padNode = keys["pad"] { guard let p = integer(padNode, in: 0...1024) else { return nil }; pad = p }
+            return Link(from: from, pad: pad, to: to, location: node.location, fromLocation: fromNode.location, toLocation: toNode.location)
+        case .sequence:
+            error(node.location, "found a list, expected a connection like 'a -> b' or a mapping with 'from' and 'to'")
+            return nil
+        }
+    }
+
+    private mutating func checkNames(_ declared: inout [Declared]) {
+        var seen: [String: SourceLocation] = [:]
+        var unique: [Declared] = []
+        for q in declared {
+            if let first = seen[q.name] {
+                error(q.nameLocation, "found a second queue named \(quoted(q.name)) (the first is at line \(first.line)), expected unique names")
+            } else {
+                seen[q.name] = q.nameLocation
+                unique.append(q)
+            }
+        }
+        declared = unique
+    }
+
+    private mutating func checkLinks(_ links: inout [Link], declared: [Declared]) {
+        let names = declared.map(\.name)
+        var byPad: [String: Link] = [:]
+        var valid: [Link] = []
+        for link in links {
+            var ok = true
+            if !names.contains(link.from) { unknown(link.from, at: link.fromLocation, what: "queue", candidates: names); ok = false }
+            if !names.contains(link.to) { unknown(link.to, at: link.toLocation, what: "queue", candidates: names); ok = false }
+            guard ok else { continue }
+            let key = "\(link.from):\(link.pad)"
+            if let earlier = byPad[key] {
+                if earlier.to == link.to {
+                    error(link.location, "found the connection \(link.from):\(link.pad) -> \(link.to) twice (first at line \(earlier.location.line)), expected each once")
+                } else {
+                    error(link.location, "found pad \(link.pad) of \(quoted(link.from)) connected again, to \(quoted(link.to)) (it goes to \(quoted(earlier.to)) at line \(earlier.location.line)), expected one queue per pad; use a tee to send to several")
+                }
+                continue
+            }
+            if let target = declared.first(where: { $0.name == link.to }), target.spec?.isSource == true {
+                error(link.toLocation, "found a connection into \(quoted(link.to)), a \(target.spec!.name) source, expected sources to take no input")
+                continue
+            }
+            byPad[key] = link
+            valid.append(link)
+        }
+        links = valid
+    }
+
+    /// Each queue's out pad count: `pads` if given, else one past the highest
+    /// connected pad; checked against what its processor can drive.
+    private mutating func resolvePads(_ declared: inout [Declared], links: [Link], reportMissing: Bool) -> [Int] {
+        declared.indices.map { i in
+            let q = declared[i]
+            let connected = links.filter { $0.from == q.name }
+            let pads = q.pads ?? (connected.map(\.pad).max().map { $0 + 1 } ?? 0)
+            if let explicit = q.pads, let beyond = connected.first(where: { $0.pad >= explicit }) {
+                error(beyond.location, "found pad \(beyond.pad) of \(quoted(q.name)), expected a pad below its 'pads: \(explicit)'")
+            }
+            if let spec = q.spec, !spec.outputs.contains(pads), pads > spec.outputs.upperBound || reportMissing {
+                let location = q.locations["pads"] ?? connected.first?.location ?? q.nameLocation
+                let expected = spec.outputs.lowerBound == spec.outputs.upperBound
+                    ? "\(spec.outputs.lowerBound)" : "\(spec.outputs.lowerBound) to \(spec.outputs.upperBound)"
+                error(location, "found \(pads) out pad\(pads == 1 ? "" : "s") on \(quoted(q.name)), expected \(expected) for \(spec.name) (\(spec.summary))")
+            }
+            return pads
+        }
+    }
+
+    /// Pool defaults for `provider` queues: enough buffers to fill every queue
+    /// downstream, of the size the processor asks for.
+    private mutating func resolvePools(_ declared: inout [Declared], links: [Link]) {
+        for i in declared.indices where declared[i].buffers == .provider {
+            var q = declared[i]
+            if q.poolCount == nil {
+                var reachable: Set<String> = [q.name]
+                var frontier = [q.name]
+                while let name = frontier.popLast() {
+                    for link in links where link.from == name && reachable.insert(link.to).inserted { frontier.append(link.to) }
+                }
+                q.poolCount = min(1_000_000, declared.filter { reachable.contains($0.name) }.map(\.size).reduce(4, +))
+            }
+            let wanted = q.spec?.bufferSizeParameter.flatMap { name -> Int? in
+                if case .integer(let v) = q.parameters[name] { return v }
+                return nil
+            }
+            if let wanted, let size = q.poolBufferSize, wanted > size {
+                error(q.locations["pool"]!, "found pool buffer-size \(size) on \(quoted(q.name)), expected at least its \(q.spec!.name) size \(wanted)")
+            }
+            if q.poolBufferSize == nil { q.poolBufferSize = wanted ?? 4096 }
+            declared[i] = q
+        }
+    }
+
+    /// Where a core validation error belongs in the file.
+    private func location(of problem: ConfigError, in declared: [Declared], links: [Link]) -> SourceLocation {
+        let key = ["byteBound": "byte-bound", "outPads": "pads", "creator": "pool"][problem.field]
+            ?? String(problem.field.prefix { $0 != "." })
+        if key == "connections", let link = links.first(where: { $0.from == problem.queue || $0.to == problem.queue }) {
+            return link.location
+        }
+        guard let q = declared.first(where: { $0.name == problem.queue }) else {
+            return SourceLocation(file: file, line: 1, column: 1)
+        }
+        return q.locations[key] ?? q.nameLocation
+    }
+
+    // MARK: Scalars and mappings
+
+    private mutating func error(_ location: SourceLocation, _ message: String) {
+        errors.append(GraphFileError(location, message))
+    }
+
+    private mutating func unknown(_ word: String, at location: SourceLocation, what: String, candidates: [String]) {
+        let hint = suggestion(for: word, in: candidates).map { " (did you mean \(quoted($0))?)" } ?? ""
+        error(location, "found the unknown \(what) \(quoted(word))\(hint), expected one of \(alternatives(candidates))")
+    }
+
+    /// The keys of a mapping, in order, with duplicates and unknown keys reported.
+    private struct Fields {
+        var entries: [(String, SyntaxNode)]
+        subscript(key: String) -> SyntaxNode? { entries.first { $0.0 == key }?.1 }
+    }
+
+    private mutating func fields(of node: SyntaxNode, allowed: [String], reserved: [String: String] = [:], what: String) -> Fields? {
+        guard case .mapping(let pairs, _) = node else {
+            error(node.location, "found \(node.kindName), expected \(what) as a mapping of \(alternatives(allowed))")
+            return nil
+        }
+        var entries: [(String, SyntaxNode)] = []
+        for pair in pairs {
+            if let first = entries.first(where: { $0.0 == pair.key }) {
+                error(pair.keyLocation, "found '\(pair.key)' twice in \(what) (first at line \(first.1.location.line)), expected each key once")
+            } else if let feature = reserved[pair.key] {
+                error(pair.keyLocation, "found '\(pair.key)', reserved for \(feature), which this version does not implement yet")
+            } else if !allowed.contains(pair.key) {
+                let hint = suggestion(for: pair.key, in: allowed).map { " (did you mean \(quoted($0))?)" } ?? ""
+                error(pair.keyLocation, "found the unknown key \(quoted(pair.key)) in \(what)\(hint), expected \(alternatives(allowed))")
+            } else {
+                entries.append((pair.key, pair.value))
+            }
+        }
+        return Fields(entries: entries)
+    }
+
+    private func fieldsQuiet(of node: SyntaxNode) -> Fields? {
+        guard case .mapping(let pairs, _) = node else { return nil }
+        return Fields(entries: pairs.map { ($0.key, $0.value) })
+    }
+
+    private mutating func string(_ node: SyntaxNode, expected: String) -> String? {
+        guard case .scalar(let text, _) = node else {
+            error(node.location, "found \(node.kindName), expected \(expected)")
+            return nil
+        }
+        return text
+    }
+
+    private mutating func integer(_ node: SyntaxNode, in range: ClosedRange<Int>) -> Int? {
+        let expected = range.upperBound == Int.max ? "an integer ≥ \(range.lowerBound)" : "an integer in \(range.lowerBound)…\(range.upperBound)"
+        guard let text = string(node, expected: expected) else { return nil }
+        guard let value = Int(text.replacingOccurrences(of: "_", with: "")), range.contains(value) else {
+            error(node.location, "found \(quoted(text)), expected \(expected)")
+            return nil
+        }
+        return value
+    }
+
+    private mutating func number(_ node: SyntaxNode, in range: ClosedRange<Double>) -> Double? {
+        let expected = "a number in \(range.lowerBound.formatted)…\(range.upperBound.formatted)"
+        guard let text = string(node, expected: expected) else { return nil }
+        guard let value = Double(text), range.contains(value) else {
+            error(node.location, "found \(quoted(text)), expected \(expected)")
+            return nil
+        }
+        return value
+    }
+
+    private mutating func choice(_ node: SyntaxNode, _ values: [String]) -> String? {
+        guard let text = string(node, expected: "one of \(alternatives(values))") else { return nil }
+        guard values.contains(text) else {
+            let hint = suggestion(for: text, in: values).map { " (did you mean \(quoted($0))?)" } ?? ""
+            error(node.location, "found \(quoted(text))\(hint), expected one of \(alternatives(values))")
+            return nil
+        }
+        return text
+    }
+}
+
+extension QueueManagement {
+    /// The policy names as written in graph files.
+    static let names = ["default", "taildrop", "headdrop", "red"]
+
+    /// The policy of that name (RED with parameters for a queue of 64; the checker sets them).
+    static func named(_ name: String) -> QueueManagement? {
+        switch name {
+        case "default": .default
+        case "taildrop": .taildrop
+        case "headdrop": .headdrop
+        case "red": .red(.forSize(64))
+        default: nil
+        }
+    }
+}

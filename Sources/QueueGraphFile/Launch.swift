@@ -1,0 +1,172 @@
+extension GraphFile {
+    /// Checks a one-line pipeline in the style of `gst-launch-1.0`:
+    ///
+    ///     testsrc count=1000 rate=500 ! queue size=4 management=headdrop ! nullsink
+    ///
+    /// Elements are processors from the registry, separated by `!`, each with
+    /// `key=value` properties: queue fields (`size`, `management`, …, `name`)
+    /// set the element's queue, anything else is a processor parameter. A
+    /// `queue` element sets the queue of the element after it and makes it a
+    /// thread boundary (`threading=thread`), as a GStreamer `queue` does.
+    /// `name=t` names an element; a chain may start from `t.` (its next pad)
+    /// or end in `t.` (into it), for fan-out and fan-in.
+    ///
+    /// Errors are reported as `<launch>:1:COLUMN`.
+    public init(launch line: String, registry: ProcessorRegistry = .builtIn) throws(GraphFileErrors) {
+        let root = try LaunchParser(line: line).parse()
+        var checker = GraphChecker(file: LaunchParser.file, registry: registry)
+        self = try checker.check(root)
+    }
+}
+
+/// Turns a launch line into the same syntax tree a graph file gives.
+struct LaunchParser {
+    static let file = "<launch>"
+    let line: String
+
+    private struct Token {
+        var text: String
+        var column: Int
+    }
+
+    private func location(_ column: Int) -> SourceLocation { SourceLocation(file: Self.file, line: 1, column: column) }
+
+    /// Splits on spaces and `!`; double quotes keep spaces inside a value.
+    private func tokens() throws(GraphFileErrors) -> [Token] {
+        var tokens: [Token] = []
+        var current = ""
+        var start = 0
+        var quoted = false
+        for (offset, character) in line.enumerated() {
+            let column = offset + 1
+            if character == "\"" {
+                quoted.toggle()
+                if current.isEmpty { start = column }
+                continue
+            }
+            if !quoted && (character.isWhitespace || character == "!") {
+                if !current.isEmpty { tokens.append(Token(text: current, column: start)) }
+                current = ""
+                if character == "!" { tokens.append(Token(text: "!", column: column)) }
+                continue
+            }
+            if current.isEmpty { start = column }
+            current.append(character)
+        }
+        if quoted { throw GraphFileErrors([GraphFileError(location(line.count + 1), "found an unterminated '\"', expected a closing quote")]) }
+        if !current.isEmpty { tokens.append(Token(text: current, column: start)) }
+        return tokens
+    }
+
+    func parse() throws(GraphFileErrors) -> SyntaxNode {
+        let tokens = try tokens()
+        guard !tokens.isEmpty else {
+            throw GraphFileErrors([GraphFileError(location(1), "found an empty pipeline, expected elements like 'testsrc ! nullsink'")])
+        }
+        // Split into elements (runs of tokens between `!`) and chains.
+        var errors: [GraphFileError] = []
+        var queues: [SyntaxNode] = []
+        var connections: [SyntaxNode] = []
+        var names: [String] = []
+        var nextPad: [String: Int] = [:]
+        var previous: String?          // the element the next one connects from
+        var pendingQueue: [(key: String, keyLocation: SourceLocation, value: SyntaxNode)]?   // from a `queue` element
+        var expectElement = true
+
+        func connect(_ from: String, _ to: String, at column: Int) {
+            let pad = nextPad[from, default: 0]
+            nextPad[from] = pad + 1
+            connections.append(.scalar("\(from):\(pad) -> \(to)", location(column)))
+        }
+
+        var i = 0
+        while i < tokens.count {
+            let token = tokens[i]
+            if token.text == "!" {
+                if expectElement { errors.append(GraphFileError(location(token.column), "found '!', expected an element before it")) }
+                expectElement = true
+                i += 1
+                continue
+            }
+            if !expectElement {
+                // A new chain starts (the previous one ended without '!').
+                previous = nil
+            }
+            expectElement = false
+            var properties: [Token] = []
+            var j = i + 1
+            while j < tokens.count, tokens[j].text != "!", tokens[j].text.contains("=") { properties.append(tokens[j]); j += 1 }
+
+            if token.text.hasSuffix("."), properties.isEmpty {   // a reference: t.
+                let name = String(token.text.dropLast())
+                if let from = previous {
+                    connect(from, name, at: token.column)
+                    previous = nil
+                } else {
+                    previous = name
+                }
+                i = j
+                continue
+            }
+            var queueFields: [(key: String, keyLocation: SourceLocation, value: SyntaxNode)] = pendingQueue ?? []
+            var parameters: [(key: String, keyLocation: SourceLocation, value: SyntaxNode)] = []
+            var pool: [(key: String, keyLocation: SourceLocation, value: SyntaxNode)] = []
+            for property in properties {
+                let parts = property.text.split(separator: "=", maxSplits: 1).map(String.init)
+                let key = parts[0]
+                let value = SyntaxNode.scalar(parts.count > 1 ? parts[1] : "", location(property.column + key.count + 1))
+                let keyLocation = location(property.column)
+                if key == "pool-count" || key == "pool-buffer-size" {
+                    pool.append((String(key.dropFirst("pool-".count)), keyLocation, value))
+                } else if GraphChecker.queueKeys.contains(key) {
+                    queueFields.removeAll { $0.key == key }
+                    queueFields.append((key, keyLocation, value))
+                } else {
+                    parameters.append((key, keyLocation, value))
+                }
+            }
+            if token.text == "queue" {
+                if !queueFields.contains(where: { $0.key == "threading" }) {
+                    queueFields.append(("threading", location(token.column), .scalar("thread", location(token.column))))
+                }
+                if let bad = parameters.first {
+                    errors.append(GraphFileError(bad.keyLocation, "found the property '\(bad.key)' on a queue, expected queue fields: \(alternatives(GraphChecker.queueKeys.filter { $0 != "processor" && $0 != "parameters" }))"))
+                }
+                pendingQueue = queueFields
+                i = j
+                expectElement = false
+                // A queue is not an element of its own: the next one after '!' gets its fields.
+                if j < tokens.count, tokens[j].text == "!" { i = j + 1; expectElement = true }
+                continue
+            }
+            pendingQueue = nil
+            var name = queueFields.first(where: { $0.key == "name" }).flatMap { field -> String? in
+                if case .scalar(let text, _) = field.value { return text }
+                return nil
+            } ?? token.text
+            if queueFields.first(where: { $0.key == "name" }) == nil {
+                var n = 2
+                while names.contains(name) { name = "\(token.text)-\(n)"; n += 1 }
+                queueFields.append(("name", location(token.column), .scalar(name, location(token.column))))
+            }
+            names.append(name)
+            var entries = queueFields
+            entries.append(("processor", location(token.column), .scalar(token.text, location(token.column))))
+            if !parameters.isEmpty { entries.append(("parameters", location(token.column), .mapping(parameters, location(token.column)))) }
+            if !pool.isEmpty { entries.append(("pool", location(token.column), .mapping(pool, location(token.column)))) }
+            queues.append(.mapping(entries, location(token.column)))
+            if let from = previous { connect(from, name, at: token.column) }
+            previous = name
+            i = j
+        }
+        if expectElement, let last = tokens.last {
+            errors.append(GraphFileError(location(last.column), "found '!' at the end, expected an element after it"))
+        }
+        if pendingQueue != nil {
+            errors.append(GraphFileError(location(tokens.last!.column), "found a 'queue' with no element after it, expected '! element'"))
+        }
+        if !errors.isEmpty { throw GraphFileErrors(errors) }
+        let here = location(1)
+        return .mapping([("queues", here, .sequence(queues, here)), ("connections", here, .sequence(connections, here))], here)
+    }
+}

@@ -1,0 +1,207 @@
+import QueueGraphCore
+
+/// A processor parameter's value as read from a graph file.
+public enum ParameterValue: Sendable, Equatable, CustomStringConvertible {
+    case integer(Int)
+    case number(Double)
+    case text(String)
+    case flag(Bool)
+
+    public var description: String {
+        switch self {
+        case .integer(let v): "\(v)"
+        case .number(let v): "\(v)"
+        case .text(let v): v
+        case .flag(let v): "\(v)"
+        }
+    }
+}
+
+/// One typed parameter a processor accepts in graph files.
+///
+/// Threading: a value; any thread.
+public struct ParameterSpec: Sendable {
+    /// The parameter's type and the values it allows.
+    public enum Kind: Sendable {
+        case integer(ClosedRange<Int>)
+        case number(ClosedRange<Double>)
+        case text
+        case choice([String])
+        case flag
+    }
+
+    public var name: String
+    public var kind: Kind
+    /// Used when the file does not set it; nil makes the parameter required.
+    public var defaultValue: ParameterValue?
+    public var summary: String
+
+    public init(_ name: String, _ kind: Kind, default defaultValue: ParameterValue?, _ summary: String) {
+        self.name = name
+        self.kind = kind
+        self.defaultValue = defaultValue
+        self.summary = summary
+    }
+
+    /// What the kind expects, for error messages and docs.
+    public var expectation: String {
+        switch kind {
+        case .integer(let r): r.upperBound == Int.max ? "an integer ≥ \(r.lowerBound)" : "an integer in \(r.lowerBound)…\(r.upperBound)"
+        case .number(let r): "a number in \(r.lowerBound.formatted)…\(r.upperBound.formatted)"
+        case .text: "a string"
+        case .choice(let values): "one of \(alternatives(values))"
+        case .flag: "true or false"
+        }
+    }
+
+    /// Reads `text` as this parameter's type; nil when it does not fit.
+    func parse(_ text: String) -> ParameterValue? {
+        switch kind {
+        case .integer(let range):
+            guard let value = Int(text.replacingOccurrences(of: "_", with: "")), range.contains(value) else { return nil }
+            return .integer(value)
+        case .number(let range):
+            guard let value = Double(text.replacingOccurrences(of: "_", with: "")), range.contains(value) else { return nil }
+            return .number(value)
+        case .text:
+            return .text(text)
+        case .choice(let values):
+            return values.contains(text) ? .text(text) : nil
+        case .flag:
+            switch text.lowercased() {
+            case "true", "yes", "on": return .flag(true)
+            case "false", "no", "off": return .flag(false)
+            default: return nil
+            }
+        }
+    }
+}
+
+/// A processor's parameters after checking: every declared parameter has a
+/// value of its type (the file's or the default).
+///
+/// Threading: a value; any thread.
+public struct Parameters: Sendable {
+    public var values: [String: ParameterValue]
+
+    public init(_ values: [String: ParameterValue]) { self.values = values }
+
+    public func integer(_ name: String) -> Int {
+        if case .integer(let v) = values[name] { return v }
+        preconditionFailure("parameter '\(name)' is not a declared integer")
+    }
+
+    public func number(_ name: String) -> Double {
+        switch values[name] {
+        case .number(let v): return v
+        case .integer(let v): return Double(v)
+        default: preconditionFailure("parameter '\(name)' is not a declared number")
+        }
+    }
+
+    public func text(_ name: String) -> String {
+        if case .text(let v) = values[name] { return v }
+        preconditionFailure("parameter '\(name)' is not a declared string or choice")
+    }
+
+    public func flag(_ name: String) -> Bool {
+        if case .flag(let v) = values[name] { return v }
+        preconditionFailure("parameter '\(name)' is not a declared flag")
+    }
+}
+
+/// A processor that graph files can name: its parameters, how many out pads
+/// it drives, and how to make one.
+///
+/// Threading: a value; `make` is called once per running graph, before it starts.
+public struct ProcessorSpec: Sendable {
+    public var name: String
+    public var summary: String
+    public var parameters: [ParameterSpec]
+    /// How many out pads it can drive (0 for a sink).
+    public var outputs: ClosedRange<Int>
+    /// It produces buffers (a `BufferSource`) and takes no input.
+    public var isSource: Bool
+    /// The parameter that holds the payload size it acquires, to size its pool by default.
+    public var bufferSizeParameter: String?
+    public var make: @Sendable (Parameters) -> any BufferProcessor
+
+    public init(name: String, summary: String, parameters: [ParameterSpec] = [], outputs: ClosedRange<Int>,
+                isSource: Bool = false, bufferSizeParameter: String? = nil,
+                make: @escaping @Sendable (Parameters) -> any BufferProcessor) {
+        self.name = name
+        self.summary = summary
+        self.parameters = parameters
+        self.outputs = outputs
+        self.isSource = isSource
+        self.bufferSizeParameter = bufferSizeParameter
+        self.make = make
+    }
+}
+
+/// Processor names that graph files may use, with their typed parameters.
+/// Start from `builtIn` and `register` the application's own.
+///
+/// Threading: a value; build it on one thread, then share copies freely.
+public struct ProcessorRegistry: Sendable {
+    public private(set) var processors: [String: ProcessorSpec] = [:]
+
+    public init() {}
+
+    /// Adds (or replaces) a processor.
+    public mutating func register(_ spec: ProcessorSpec) { processors[spec.name] = spec }
+
+    public subscript(name: String) -> ProcessorSpec? { processors[name] }
+
+    /// The names, sorted.
+    public var names: [String] { processors.keys.sorted() }
+
+    /// The built-in processors: `testsrc`, `identity`, `tee`, `nullsink`, `filesink`, `ratelimit`, `delay`.
+    public static let builtIn: ProcessorRegistry = {
+        var registry = ProcessorRegistry()
+        registry.register(ProcessorSpec(
+            name: "testsrc", summary: "makes test buffers: a pattern, a size, a rate and a count",
+            parameters: [
+                ParameterSpec("pattern", .choice(TestSource.Pattern.allCases.map(\.rawValue)), default: .text("counter"),
+                              "what the payload holds"),
+                ParameterSpec("size", .integer(0...(64 << 20)), default: .integer(1024), "payload bytes per buffer"),
+                ParameterSpec("rate", .number(0...10_000_000), default: .number(0), "buffers per second; 0 sends as fast as the graph takes them"),
+                ParameterSpec("count", .integer(0...Int.max), default: .integer(0), "buffers to send; 0 sends until stopped"),
+                ParameterSpec("priorities", .integer(1...1_000_000), default: .integer(1), "buffer n gets priority n mod priorities"),
+                ParameterSpec("on-nak", .choice(["ignore", "degrade"]), default: .text("ignore"),
+                              "what a nak from downstream does: nothing, or lower the rate by 10 %"),
+            ],
+            outputs: 1...1, isSource: true, bufferSizeParameter: "size",
+            make: { p in
+                TestSource(count: p.integer("count"), size: p.integer("size"), pattern: TestSource.Pattern(rawValue: p.text("pattern"))!,
+                           rate: p.number("rate"), priorities: p.integer("priorities"), degradeOnNak: p.text("on-nak") == "degrade")
+            }))
+        registry.register(ProcessorSpec(name: "identity", summary: "passes every buffer on unchanged", outputs: 1...1,
+                                        make: { _ in Forwarder() }))
+        registry.register(ProcessorSpec(name: "tee", summary: "sends every buffer to all of its pads (shared, read-only)",
+                                        outputs: 1...64, make: { _ in Tee() }))
+        registry.register(ProcessorSpec(name: "nullsink", summary: "counts and releases every buffer", outputs: 0...0,
+                                        make: { _ in CountingSink() }))
+        registry.register(ProcessorSpec(
+            name: "filesink", summary: "writes every buffer's bytes to a file",
+            parameters: [
+                ParameterSpec("path", .text, default: nil, "the file to write"),
+                ParameterSpec("append", .flag, default: .flag(false), "append instead of truncating"),
+            ],
+            outputs: 0...0, make: { p in FileSink(path: p.text("path"), append: p.flag("append")) }))
+        registry.register(ProcessorSpec(
+            name: "ratelimit", summary: "passes at most `rate` buffers per second, blocking its thread (a reproducible bottleneck)",
+            parameters: [ParameterSpec("rate", .number(0.001...10_000_000), default: nil, "buffers per second")],
+            outputs: 0...1, make: { p in RateLimiter(rate: p.number("rate")) }))
+        registry.register(ProcessorSpec(
+            name: "delay", summary: "holds every buffer for a fixed time, blocking its thread (a reproducible slow consumer)",
+            parameters: [ParameterSpec("us", .integer(0...60_000_000), default: nil, "microseconds per buffer")],
+            outputs: 0...1, make: { p in Delay(nanoseconds: UInt64(p.integer("us")) * 1_000) }))
+        return registry
+    }()
+}
+
+extension Double {
+    /// 0.5, 10000000 (no trailing ".0").
+    var formatted: String { self == rounded() && abs(self) < 1e15 ? String(Int(self)) : String(self) }
+}

@@ -1,0 +1,191 @@
+import ArgumentParser
+import Foundation
+import QueueGraphCore
+import QueueGraphFile
+import QueueGraphRuntime
+
+/// Exit codes (documented in `qgraph --help` and docs/graph-format.md).
+enum Exit {
+    /// The graph file (or launch line) is invalid.
+    static let invalidGraph = ExitCode(65)
+    /// The graph could not start, lost track of a buffer, or a processor failed.
+    static let runtimeFailure = ExitCode(70)
+}
+
+@main
+struct QGraph: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "qgraph",
+        abstract: "Run, check and draw QueueGraph graph files.",
+        discussion: """
+            Exit codes: 0 success (also after Ctrl-C, which drains the graph and prints its statistics); \
+            64 bad command line; 65 invalid graph file or launch line; 70 runtime failure (the graph could \
+            not start, a processor failed, or the ledger did not balance).
+            """,
+        subcommands: [Run.self, Launch.self, Validate.self, Inspect.self, Dot.self, Processors.self, Schema.self]
+    )
+}
+
+/// Loads a graph file, or prints its errors and exits with `Exit.invalidGraph`.
+func loadGraph(_ path: String) throws -> GraphFile {
+    do {
+        return try GraphFile.load(path: path)
+    } catch {
+        report(error)
+        throw Exit.invalidGraph
+    }
+}
+
+func report(_ errors: GraphFileErrors) {
+    var text = errors.description + "\n"
+    text += "\(errors.errors.count) error\(errors.errors.count == 1 ? "" : "s")\n"
+    FileHandle.standardError.write(Data(text.utf8))
+}
+
+func printError(_ text: String) { FileHandle.standardError.write(Data("qgraph: \(text)\n".utf8)) }
+
+/// Options shared by `run` and `launch`.
+struct RunOptions: ParsableArguments {
+    @Option(help: "Stop (draining) after this many seconds.")
+    var duration: Double?
+
+    @Option(help: "Seconds a stop may spend draining before the rest is released as abandoned.")
+    var drainTimeout: Double = 5
+
+    @Flag(help: "Print the final statistics as JSON instead of a table.")
+    var json = false
+
+    @Flag(help: "No progress line.")
+    var quiet = false
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a graph file until end-of-stream, --duration or Ctrl-C; print per-queue statistics.")
+
+    @Argument(help: "The graph file (YAML).")
+    var file: String
+
+    @OptionGroup var options: RunOptions
+
+    func run() throws { try Runner(file: try loadGraph(file), options: options).run() }
+}
+
+struct Launch: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a one-line pipeline: 'testsrc count=100 ! queue size=4 management=headdrop ! nullsink'.")
+
+    @Argument(help: "The pipeline; quote it for the shell.")
+    var pipeline: [String]
+
+    @OptionGroup var options: RunOptions
+
+    func run() throws {
+        let graph: GraphFile
+        do {
+            graph = try GraphFile(launch: pipeline.joined(separator: " "))
+        } catch {
+            report(error)
+            throw Exit.invalidGraph
+        }
+        try Runner(file: graph, options: options).run()
+    }
+}
+
+struct Validate: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Check graph files; list every error.")
+
+    @Argument(help: "Graph files.")
+    var files: [String]
+
+    func run() throws {
+        var failed = false
+        for path in files {
+            do {
+                let graph = try GraphFile.load(path: path)
+                let (q, c) = (graph.config.queues.count, graph.config.connections.count)
+                print("\(path): ok (\(q) queue\(q == 1 ? "" : "s"), \(c) connection\(c == 1 ? "" : "s"))")
+            } catch {
+                report(error)
+                failed = true
+            }
+        }
+        if failed { throw Exit.invalidGraph }
+    }
+}
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the resolved graph: threads, which queue runs where, where buffers come from, pools against queue depths.")
+
+    @Argument(help: "The graph file.")
+    var file: String
+
+    func run() throws { print(try loadGraph(file).inspection(), terminator: "") }
+}
+
+struct Dot: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the graph in Graphviz DOT (policies, threads by colour); --svg/--png render it with 'dot'.")
+
+    @Argument(help: "The graph file.")
+    var file: String
+
+    @Option(help: "Write an SVG rendering here (needs the 'dot' program).")
+    var svg: String?
+
+    @Option(help: "Write a PNG rendering here (needs the 'dot' program).")
+    var png: String?
+
+    func run() throws {
+        let text = try loadGraph(file).dot()
+        let renderings = [("svg", svg), ("png", png)].compactMap { format, path in path.map { (format, $0) } }
+        if renderings.isEmpty {
+            print(text, terminator: "")
+            return
+        }
+        guard let dot = ProcessInfo.processInfo.environment["PATH", default: "/usr/bin"].split(separator: ":")
+            .map({ "\($0)/dot" }).first(where: FileManager.default.isExecutableFile) else {
+            printError("the 'dot' program is not installed (Debian: apt-get install graphviz); without --svg/--png the DOT text is printed")
+            throw Exit.runtimeFailure
+        }
+        for (format, path) in renderings {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: dot)
+            process.arguments = ["-T\(format)", "-o", path]
+            let input = Pipe()
+            process.standardInput = input
+            try process.run()
+            input.fileHandleForWriting.write(Data(text.utf8))
+            try input.fileHandleForWriting.close()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else {
+                printError("dot -T\(format) failed with status \(process.terminationStatus)")
+                throw Exit.runtimeFailure
+            }
+            print("wrote \(path)")
+        }
+    }
+}
+
+struct Processors: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the processors graph files can use, with their parameters.")
+
+    func run() {
+        let registry = ProcessorRegistry.builtIn
+        for name in registry.names {
+            let spec = registry[name]!
+            let pads = spec.outputs.lowerBound == spec.outputs.upperBound ? "\(spec.outputs.lowerBound)" : "\(spec.outputs.lowerBound)–\(spec.outputs.upperBound)"
+            print("\(name)\(spec.isSource ? " (source)" : ""): \(spec.summary); out pads: \(pads)")
+            for p in spec.parameters {
+                print("    \(p.name): \(p.expectation)\(p.defaultValue.map { ", default \($0)" } ?? ", required") — \(p.summary)")
+            }
+        }
+    }
+}
+
+struct Schema: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the JSON Schema of graph files (docs/graph.schema.json).")
+
+    func run() { print(ProcessorRegistry.builtIn.jsonSchema(), terminator: "") }
+}

@@ -1,0 +1,111 @@
+import ArgumentParser
+import Foundation
+import QueueGraphCore
+import QueueGraphFile
+import QueueGraphRuntime
+import Synchronization
+
+/// SIGINTs received; the signal handler only counts.
+let interrupts = Atomic<Int>(0)
+
+/// Runs a checked graph with a progress line and prints its final statistics.
+struct Runner {
+    let file: GraphFile
+    let options: RunOptions
+
+    func run() throws {
+        let graph: QueueGraph
+        do {
+            graph = try file.config.createQueueGraph()
+            signal(SIGINT) { _ in interrupts.add(1, ordering: .relaxed) }
+            try graph.start()
+        } catch {
+            printError("\(file.file): cannot start: \(error)")
+            throw Exit.runtimeFailure
+        }
+        let start = monotonicNanoseconds()
+        let progress = ProgressLine(enabled: !options.quiet)
+        var ending = "end of stream"
+        while !graph.waitUntilFinished(timeoutNanoseconds: 200_000_000) {
+            let elapsed = Double(monotonicNanoseconds() - start) / 1e9
+            if interrupts.load(ordering: .relaxed) > 0 { ending = "interrupted (SIGINT), drained"; break }
+            if let duration = options.duration, elapsed >= duration { ending = "--duration \(duration) s, drained"; break }
+            progress.show(graph.statistics(), elapsed: elapsed, sinks: sinks)
+        }
+        progress.clear()
+        let stats = graph.stop(.drain(timeoutNanoseconds: Int64(options.drainTimeout * 1e9)))
+        let seconds = Double(monotonicNanoseconds() - start) / 1e9
+        let problems = stats.ledgerProblems()
+        let failed = stats.queues.filter { ($0.dropped[.failed] ?? 0) > 0 }
+        if options.json {
+            print(json(stats, ending: ending, seconds: seconds, problems: problems))
+        } else {
+            print("\(file.file): \(ending) after \(String(format: "%.2f", seconds)) s")
+            print(stats.table(), terminator: "")
+            print(problems.isEmpty ? "ledger: balanced (every buffer delivered, dropped and counted, or released)"
+                                   : "ledger: NOT balanced\n  " + problems.joined(separator: "\n  "))
+        }
+        if !problems.isEmpty { throw Exit.runtimeFailure }
+        if !failed.isEmpty {
+            printError("processors failed on " + failed.map { "\($0.name) (\($0.dropped[.failed]!) buffers)" }.joined(separator: ", "))
+            throw Exit.runtimeFailure
+        }
+    }
+
+    /// Queues with no out pads: their pops are what the graph delivered.
+    private var sinks: Set<String> { Set(file.config.queues.filter { $0.outPads == 0 }.map(\.name)) }
+
+    private func json(_ stats: GraphStatistics, ending: String, seconds: Double, problems: [String]) -> String {
+        let object: [String: Any] = [
+            "file": file.file,
+            "ending": ending,
+            "seconds": seconds,
+            "ledger_balanced": problems.isEmpty,
+            "ledger_problems": problems,
+            "queues": stats.queues.map { q in [
+                "name": q.name, "thread": q.thread, "arrived": q.arrived, "popped": q.popped,
+                "dropped": Dictionary(uniqueKeysWithValues: q.dropped.map { ($0.key.description, $0.value) }),
+                "acks": q.acks, "naks": q.naks, "abandoned": q.abandoned, "depth": q.depth, "max_depth": q.maxDepth,
+                "bytes_popped": q.bytesPopped, "residency_mean_ns": q.residencyMeanNanoseconds,
+                "residency_max_ns": q.residencyMaxNanoseconds, "residency_samples": q.residencySamples,
+            ] as [String: Any] },
+            "pools": stats.pools.map { p in [
+                "name": p.name, "capacity": p.capacity, "acquired": p.acquired, "consumed": p.consumed,
+                "dropped": p.dropped, "abandoned": p.abandoned, "in_use": p.inUse, "peak_in_use": p.peakInUse,
+                "exhausted": p.exhausted,
+            ] as [String: Any] },
+            "threads": stats.threads.map { t in [
+                "thread": t.group, "queues": t.queues, "invocations": t.invocations,
+                "busy_ns": t.busyNanoseconds, "idle_ns": t.idleNanoseconds, "wakeups": t.wakeups,
+            ] as [String: Any] },
+        ]
+        let data = try! JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// A one-line progress report on standard error: rewritten in place on a
+/// terminal, a plain line every 5 seconds otherwise (no control codes).
+final class ProgressLine {
+    private let enabled: Bool
+    private let terminal = isatty(STDERR_FILENO) != 0
+    private var lastPrinted = 0.0
+    private var lastDelivered = 0
+    private var lastTime = 0.0
+
+    init(enabled: Bool) { self.enabled = enabled }
+
+    func show(_ stats: GraphStatistics, elapsed: Double, sinks: Set<String>) {
+        guard enabled, elapsed - lastPrinted >= (terminal ? 0.2 : 5) else { return }
+        let delivered = stats.queues.filter { sinks.contains($0.name) }.map(\.popped).reduce(0, +)
+        let dropped = stats.queues.map(\.totalDropped).reduce(0, +)
+        let rate = Double(delivered - lastDelivered) / max(elapsed - lastTime, 1e-9)
+        let line = String(format: "%7.1f s  %d buffers delivered (%.0f/s)  %d dropped", elapsed, delivered, rate, dropped)
+        FileHandle.standardError.write(Data((terminal ? "\r\u{1B}[K" + line : line + "\n").utf8))
+        (lastPrinted, lastDelivered, lastTime) = (elapsed, delivered, elapsed)
+    }
+
+    func clear() {
+        if enabled && terminal && lastPrinted > 0 { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+}
