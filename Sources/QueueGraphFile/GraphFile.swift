@@ -299,7 +299,16 @@ struct GraphChecker {
                 error(location, "found \(quoted(text)), expected a connection like 'a -> b' or 'a:1 -> b'")
                 return nil
             }
-            return Link(from: fromName, pad: pad, to: to, location: location, fromLocation: location, toLocation: location)
+            // Point at the names inside the string (plain scalars: the text starts at the mark).
+            func at(_ name: String, from start: String.Index) -> SourceLocation {
+                guard let range = text.range(of: name, range: start..<text.endIndex) else { return location }
+                var shifted = location
+                shifted.column += text.distance(from: text.startIndex, to: range.lowerBound)
+                return shifted
+            }
+            let arrow = text.range(of: "->")!.upperBound
+            return Link(from: fromName, pad: pad, to: to, location: location,
+                        fromLocation: at(fromName, from: text.startIndex), toLocation: at(to, from: arrow))
         case .mapping:
             guard let keys = fields(of: node, allowed: ["from", "pad", "to"], what: "a connection") else { return nil }
             guard let fromNode = keys["from"], let toNode = keys["to"] else {

@@ -18,6 +18,12 @@ struct Runner {
         do {
             graph = try file.config.createQueueGraph()
             signal(SIGINT) { _ in interrupts.add(1, ordering: .relaxed) }
+            // A parent may have left SIGINT blocked (some test runners and
+            // launchers do); Ctrl-C must reach the handler.
+            var set = sigset_t()
+            sigemptyset(&set)
+            sigaddset(&set, SIGINT)
+            sigprocmask(SIG_UNBLOCK, &set, nil)
             try graph.start()
         } catch {
             printError("\(file.file): cannot start: \(error)")

@@ -1,0 +1,139 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs the built `qgraph` binary, as swift-argument-parser's own example tests do.
+struct QGraphProcess {
+    static var binary: URL {
+        // swift test puts the test bundle and the package's executables side by side.
+        let candidates = [Bundle.main.bundleURL.deletingLastPathComponent(), Bundle.main.bundleURL,
+                          URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()]
+        return candidates.map { $0.appendingPathComponent("qgraph") }
+            .first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0].appendingPathComponent("qgraph")
+    }
+
+    let process = Process()
+    let output = Pipe()
+    let errors = Pipe()
+
+    init(_ arguments: [String]) throws {
+        process.executableURL = Self.binary
+        process.arguments = arguments
+        process.currentDirectoryURL = repositoryRoot
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+    }
+
+    /// Waits for the exit; returns status, standard output and standard error.
+    func finish() -> (status: Int32, out: String, err: String) {
+        let out = output.fileHandleForReading.readDataToEndOfFile()
+        let err = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+    }
+
+    static func run(_ arguments: String...) throws -> (status: Int32, out: String, err: String) {
+        try QGraphProcess(arguments).finish()
+    }
+}
+
+@Suite("qgraph command", .serialized)
+struct CLITests {
+    @Test("validate: an unknown management value names its line and the allowed values; exit 65")
+    func validateUnknownManagement() throws {
+        let result = try QGraphProcess.run("validate", "Tests/QueueGraphFileTests/Malformed/unknown-management.yaml")
+        #expect(result.status == 65)
+        #expect(result.err.contains("unknown-management.yaml:7:17: error: found 'tail-drop'"))
+        #expect(result.err.contains("expected one of default, taildrop, headdrop or red"))
+    }
+
+    @Test("validate: several files, every error listed, good files say ok")
+    func validateSeveral() throws {
+        let result = try QGraphProcess.run("validate", "Graphs/live.yaml", "Tests/QueueGraphFileTests/Malformed/several-errors.yaml")
+        #expect(result.status == 65)
+        #expect(result.out.contains("Graphs/live.yaml: ok (2 queues, 1 connection)"))
+        #expect(result.err.contains("3 errors"))
+        let good = try QGraphProcess.run("validate", "Graphs/live.yaml", "Graphs/priority.yaml")
+        #expect(good.status == 0)
+    }
+
+    @Test("run: the overload demo's drop counts are non-zero and balance the ledger")
+    func runOverload() throws {
+        let result = try QGraphProcess.run("run", "Graphs/overload-red-vs-taildrop.yaml", "--json")
+        #expect(result.status == 0, "\(result.err)")
+        let json = try JSONSerialization.jsonObject(with: Data(result.out.utf8)) as! [String: Any]
+        #expect(json["ledger_balanced"] as? Bool == true)
+        let queues = json["queues"] as! [[String: Any]]
+        func queue(_ name: String) -> [String: Any] { queues.first { $0["name"] as? String == name }! }
+        let red = (queue("red-branch")["dropped"] as! [String: Int])["red"] ?? 0
+        let tail = (queue("taildrop-branch")["dropped"] as! [String: Int])["taildrop"] ?? 0
+        #expect(red > 0 && tail > 0)
+        for q in queues {
+            let dropped = (q["dropped"] as! [String: Int]).values.reduce(0, +)
+            #expect(q["arrived"] as! Int == (q["popped"] as! Int) + dropped + (q["abandoned"] as! Int) + (q["depth"] as! Int))
+        }
+        // The pool saw every dropped buffer come back (shared by the tee, a buffer is dropped when its last holder drops it).
+        let pool = (json["pools"] as! [[String: Any]])[0]
+        #expect(pool["acquired"] as! Int == (pool["consumed"] as! Int) + (pool["dropped"] as! Int))
+
+        let table = try QGraphProcess.run("run", "Graphs/overload-red-vs-taildrop.yaml", "--quiet")
+        #expect(table.status == 0)
+        #expect(table.out.contains(" red ") && table.out.contains(" taildrop "))
+        #expect(table.out.contains("ledger: balanced"))
+    }
+
+    @Test("run: SIGINT drains, prints the table and exits 0")
+    func interrupt() async throws {
+        let running = try QGraphProcess(["run", "Graphs/live.yaml"])
+        try await Task.sleep(for: .milliseconds(1500))
+        kill(running.process.processIdentifier, SIGINT)
+        let result = running.finish()
+        #expect(result.status == 0, "\(result.err)")
+        #expect(result.out.contains("interrupted (SIGINT), drained"))
+        #expect(result.out.contains("queue "))
+        #expect(result.out.contains("ledger: balanced"))
+    }
+
+    @Test("run: --duration stops an endless source; progress lines carry no control codes off a terminal")
+    func duration() throws {
+        let result = try QGraphProcess.run("launch", "testsrc rate=1000 ! queue ! nullsink", "--duration", "6")
+        #expect(result.status == 0)
+        #expect(result.out.contains("--duration 6.0 s, drained"))
+        #expect(result.err.contains("buffers delivered"))
+        #expect(!result.err.contains("\u{1B}"))
+    }
+
+    @Test("launch: a one-line pipeline runs to end of stream")
+    func launch() throws {
+        let result = try QGraphProcess.run("launch", "testsrc count=100 ! queue size=4 management=headdrop ! nullsink", "--quiet")
+        #expect(result.status == 0, "\(result.err)")
+        #expect(result.out.contains("end of stream"))
+        let bad = try QGraphProcess.run("launch", "testsrc ! nulsink")
+        #expect(bad.status == 65)
+        #expect(bad.err.contains("<launch>:1:11: error: found the unknown processor 'nulsink'"))
+    }
+
+    @Test("run: a processor that fails is a runtime failure, exit 70")
+    func runtimeFailure() throws {
+        let result = try QGraphProcess.run("launch", "testsrc count=5 ! filesink path=/nonexistent/dir/out.bin", "--quiet")
+        #expect(result.status == 70)
+        #expect(result.err.contains("processors failed on filesink (5 buffers)"))
+    }
+
+    @Test("inspect, dot, processors, schema")
+    func describing() throws {
+        let inspect = try QGraphProcess.run("inspect", "Graphs/ack-nak.yaml")
+        #expect(inspect.status == 0)
+        #expect(inspect.out.contains("thread 1: acked (nullsink)"))
+        let dot = try QGraphProcess.run("dot", "Graphs/live.yaml")
+        #expect(dot.status == 0 && dot.out.hasPrefix("digraph"))
+        let processors = try QGraphProcess.run("processors")
+        #expect(processors.out.contains("testsrc (source)"))
+        let schema = try QGraphProcess.run("schema")
+        let shipped = try String(contentsOf: repositoryRoot.appendingPathComponent("docs/graph.schema.json"), encoding: .utf8)
+        #expect(schema.out == shipped)
+    }
+}

@@ -1,0 +1,228 @@
+import Foundation
+import QueueGraphCore
+import QueueGraphFile
+import QueueGraphRuntime
+import Testing
+
+/// The repository root, from this file's path.
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+@Suite("Graph files")
+struct GraphFileTests {
+    static let examples = try! FileManager.default.contentsOfDirectory(atPath: repositoryRoot.appendingPathComponent("Graphs").path)
+        .filter { $0.hasSuffix(".yaml") }.sorted()
+
+    @Test("Graphs/ holds at least five examples, each with a comment header")
+    func examplesExist() throws {
+        #expect(Self.examples.count >= 5)
+        for name in Self.examples {
+            let text = try String(contentsOf: repositoryRoot.appendingPathComponent("Graphs/\(name)"), encoding: .utf8)
+            #expect(text.hasPrefix("# "), "\(name) starts without a comment header")
+        }
+    }
+
+    @Test("every example validates and runs, ledger balanced", arguments: examples)
+    func exampleRuns(name: String) throws {
+        let file = try GraphFile.load(path: repositoryRoot.appendingPathComponent("Graphs/\(name)").path)
+        let graph = try file.config.createQueueGraph()
+        try graph.start()
+        graph.waitUntilFinished(timeoutNanoseconds: 3_000_000_000)   // bounded: longer examples are drained
+        let stats = graph.stop(.drain(timeoutNanoseconds: 5_000_000_000))
+        #expect(stats.ledgerProblems().isEmpty, "\(stats.ledgerProblems())")
+        let delivered = stats.queues.filter { q in file.config.queues.first { $0.name == q.name }!.outPads == 0 }.map(\.popped).reduce(0, +)
+        #expect(delivered > 0, "\(name) delivered nothing")
+    }
+
+    /// file, line, column, a fragment of the message.
+    static let malformed: [(String, Int, Int, String)] = [
+        ("bad-connection-arrow.yaml", 8, 5, "expected a connection like 'a -> b'"),
+        ("bad-pad-number.yaml", 8, 5, "found the pad 'x'"),
+        ("connection-into-source.yaml", 9, 12, "expected sources to take no input"),
+        ("dangling-connection.yaml", 8, 12, "unknown queue 'sinc' (did you mean 'sink'?)"),
+        ("default-cycle.yaml", 5, 11, "can fill up and deadlock"),
+        ("duplicate-connection.yaml", 9, 5, "twice (first at line 8)"),
+        ("duplicate-key.yaml", 7, 5, "'size' twice"),
+        ("duplicate-name.yaml", 7, 11, "second queue named 'sink' (the first is at line 5)"),
+        ("empty.yaml", 1, 1, "found an empty file"),
+        ("missing-processor.yaml", 5, 11, "without 'processor', expected one of delay, filesink"),
+        ("no-queues.yaml", 1, 1, "found no 'queues'"),
+        ("pad-connected-twice.yaml", 14, 5, "pad 0 of 'split' connected again"),
+        ("parameter-bad-choice.yaml", 4, 38, "found 'stripes' for testsrc parameter 'pattern', expected one of zeros, counter or random"),
+        ("parameter-missing.yaml", 6, 16, "found no 'path' for filesink"),
+        ("parameter-out-of-range.yaml", 4, 35, "found '-5' for testsrc parameter 'rate', expected a number in 0…10000000"),
+        ("parameter-wrong-type.yaml", 4, 25, "found 'many' for testsrc parameter 'count', expected an integer ≥ 0"),
+        ("pool-smaller-than-buffers.yaml", 5, 11, "expected at least its testsrc size 8192"),
+        ("pool-without-provider.yaml", 7, 11, "expected a pool only with 'buffers: provider'"),
+        ("queue-without-name.yaml", 2, 5, "found a queue without 'name'"),
+        ("queues-not-a-list.yaml", 1, 9, "found 'src', expected a list of queues"),
+        ("red-parameters-without-red.yaml", 8, 10, "RED parameters on a 'taildrop' queue"),
+        ("red-thresholds-reversed.yaml", 9, 16, "found RED min 20 ≥ max 10, expected min < max"),
+        ("reserved-servers.yaml", 7, 5, "'servers', reserved for compound queues"),
+        ("sink-with-output.yaml", 11, 5, "found 1 out pad on 'sink', expected 0 for nullsink"),
+        ("size-is-a-mapping.yaml", 7, 11, "found a mapping, expected an integer in 1…1000000"),
+        ("size-not-a-number.yaml", 7, 11, "found 'big', expected an integer in 1…1000000"),
+        ("size-zero.yaml", 7, 11, "found '0', expected an integer in 1…1000000"),
+        ("source-not-connected.yaml", 2, 11, "found 0 out pads on 'src', expected 1 for testsrc"),
+        ("source-with-forward-buffers.yaml", 5, 14, "expected provider, upstream or downstream"),
+        ("syntax-indentation.yaml", 4, 4, "YAML syntax"),
+        ("syntax-unclosed-flow.yaml", 5, 9, "YAML syntax: did not find expected ',' or '}'"),
+        ("top-level-list.yaml", 1, 1, "found a list, expected the graph as a mapping"),
+        ("unknown-buffers.yaml", 7, 14, "found 'pool', expected one of forward, reuse, upstream, downstream or provider"),
+        ("unknown-discipline.yaml", 7, 17, "found 'random', expected one of fifo, lifo or prio"),
+        ("unknown-management.yaml", 7, 17, "found 'tail-drop' (did you mean 'taildrop'?), expected one of default, taildrop, headdrop or red"),
+        ("unknown-parameter.yaml", 4, 29, "unknown key 'colour' in parameters of testsrc"),
+        ("unknown-processor.yaml", 6, 16, "unknown processor 'nulsink' (did you mean 'nullsink'?)"),
+        ("unknown-queue-key.yaml", 7, 5, "unknown key 'sizee' in a queue (did you mean 'size'?)"),
+        ("unknown-sync.yaml", 7, 11, "found 'yes', expected one of none, ack or nak"),
+        ("unknown-threading.yaml", 7, 16, "found 'threads' (did you mean 'thread'?)"),
+        ("unknown-top-key.yaml", 1, 1, "unknown key 'queuez' in the graph (did you mean 'queues'?)"),
+    ]
+
+    @Test("each malformed file gives its error at its line and column", arguments: malformed)
+    func malformedFile(name: String, line: Int, column: Int, fragment: String) {
+        let path = repositoryRoot.appendingPathComponent("Tests/QueueGraphFileTests/Malformed/\(name)").path
+        do {
+            _ = try GraphFile.load(path: path)
+            Issue.record("\(name) loaded without errors")
+        } catch {
+            let first = error.errors.first!
+            #expect(first.location == SourceLocation(file: path, line: line, column: column), "\(error)")
+            #expect(first.message.contains(fragment), "\(first.message)")
+            #expect(first.description.hasPrefix("\(path):\(line):\(column): error: "))
+        }
+    }
+
+    @Test("every malformed fixture is in the table, and there are at least 25")
+    func fixturesCovered() throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: repositoryRoot.appendingPathComponent("Tests/QueueGraphFileTests/Malformed").path)
+            .filter { $0.hasSuffix(".yaml") }
+        #expect(files.count >= 25)
+        #expect(Set(files) == Set(Self.malformed.map(\.0) + ["several-errors.yaml"]))
+    }
+
+    @Test("several errors in one file are all reported, in file order")
+    func severalErrors() {
+        let path = repositoryRoot.appendingPathComponent("Tests/QueueGraphFileTests/Malformed/several-errors.yaml").path
+        #expect {
+            _ = try GraphFile.load(path: path)
+        } throws: { error in
+            let errors = (error as! GraphFileErrors).errors
+            return errors.map { [$0.location.line, $0.location.column] } == [[4, 25], [7, 17], [8, 11]]
+        }
+    }
+
+    @Test("a file declares every policy, size, bound and pool it names")
+    func policiesReachTheConfig() throws {
+        let yaml = """
+            queues:
+              - name: src
+                processor: testsrc
+                parameters: {count: 5, size: 100}
+                pool: {count: 9, buffer-size: 128}
+              - name: sink
+                processor: nullsink
+                size: 7
+                management: red
+                red: {min: 1, max: 5, max-probability: 0.5, weight: 0.25, seed: 3}
+                discipline: prio
+                sync: nak
+                threading: thread
+                byte-bound: 4096
+            connections:
+              - {from: src, pad: 0, to: sink}
+            residency-sample-interval: 4
+            """
+        let file = try GraphFile(yaml: yaml, file: "inline.yaml")
+        let sink = file.config.queues[1]
+        #expect(sink.size == 7)
+        #expect(sink.management == .red(RED(minThreshold: 1, maxThreshold: 5, maxProbability: 0.5, weight: 0.25, seed: 3)))
+        #expect(sink.discipline == .prio && sink.sync == .nak && sink.threading == .thread && sink.byteBound == 4096)
+        #expect(sink.outPads == 0)
+        #expect(file.config.queues[0].buffers == .provider)
+        #expect(file.queues[0].pool! == (9, 128))
+        #expect(file.config.residencySampleInterval == 4)
+        #expect(file.config.connections == [Connection(from: "src", to: "sink")])
+    }
+
+    @Test("an application registers its own processor and uses it from a file")
+    func customProcessor() throws {
+        final class Doubler: BufferProcessor {
+            let factor: Int
+            init(factor: Int) { self.factor = factor }
+            func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
+                buffer.priority = buffer.priority * factor
+                if context.sendTo(0, buffer) == .full { context.doneBuffer(buffer) }
+                return .ok
+            }
+        }
+        var registry = ProcessorRegistry.builtIn
+        registry.register(ProcessorSpec(name: "scale", summary: "multiplies priorities",
+                                        parameters: [ParameterSpec("factor", .integer(1...10), default: .integer(2), "the factor")],
+                                        outputs: 1...1, make: { Doubler(factor: $0.integer("factor")) }))
+        let yaml = """
+            queues:
+              - {name: src, processor: testsrc, parameters: {count: 100, priorities: 3}}
+              - {name: mid, processor: scale, parameters: {factor: 3}}
+              - {name: sink, processor: nullsink}
+            connections: [src -> mid, mid -> sink]
+            """
+        let graph = try GraphFile(yaml: yaml, file: "custom.yaml", registry: registry).config.createSteppedGraph()
+        graph.run()
+        #expect(graph.statistics()[queue: "sink"]!.popped == 100)
+        #expect(throws: GraphFileErrors.self) {
+            try GraphFile(yaml: yaml.replacingOccurrences(of: "factor: 3", with: "factor: 30"), file: "custom.yaml", registry: registry)
+        }
+    }
+
+    @Test("launch lines build the same graphs; queue sets the next element's queue and a thread boundary")
+    func launchLine() throws {
+        let file = try GraphFile(launch: "testsrc count=100 size=64 ! queue size=4 management=headdrop ! nullsink")
+        #expect(file.config.queues.map(\.name) == ["testsrc", "nullsink"])
+        let sink = file.config.queues[1]
+        #expect(sink.size == 4 && sink.management == .headdrop && sink.threading == .thread)
+        #expect(file.config.connections == [Connection(from: "testsrc", to: "nullsink")])
+
+        let fan = try GraphFile(launch: "testsrc count=10 ! tee name=t ! nullsink t. ! queue ! nullsink")
+        #expect(fan.config.queues.map(\.name) == ["testsrc", "t", "nullsink", "nullsink-2"])
+        #expect(fan.config.connections == [Connection(from: "testsrc", to: "t"), Connection(from: "t", to: "nullsink"),
+                                           Connection(from: "t", pad: 1, to: "nullsink-2")])
+        let graph = try fan.config.createSteppedGraph()
+        graph.run()
+        #expect(graph.statistics()[queue: "nullsink-2"]!.popped == 10)
+    }
+
+    @Test("launch errors point at the column")
+    func launchErrors() {
+        #expect {
+            _ = try GraphFile(launch: "testsrc count=10 ! queue management=tail-drop ! nullsink")
+        } throws: { error in
+            let first = (error as! GraphFileErrors).errors[0]
+            return first.location == SourceLocation(file: "<launch>", line: 1, column: 37) && first.message.contains("did you mean 'taildrop'")
+        }
+        #expect {
+            _ = try GraphFile(launch: "testsrc count=10 ! nulsink")
+        } throws: { error in
+            (error as! GraphFileErrors).errors[0].location.column == 20
+        }
+        #expect(throws: GraphFileErrors.self) { try GraphFile(launch: "testsrc ! ") }
+    }
+
+    @Test("the shipped JSON Schema is the one the registry generates")
+    func schemaUpToDate() throws {
+        let shipped = try String(contentsOf: repositoryRoot.appendingPathComponent("docs/graph.schema.json"), encoding: .utf8)
+        #expect(shipped == ProcessorRegistry.builtIn.jsonSchema(), "regenerate with: swift run qgraph schema > docs/graph.schema.json")
+    }
+
+    @Test("inspect and dot describe the resolved graph")
+    func descriptions() throws {
+        let file = try GraphFile.load(path: repositoryRoot.appendingPathComponent("Graphs/fan-out-fan-in.yaml").path)
+        let text = file.inspection()
+        #expect(text.contains("4 threads"))
+        #expect(text.contains("merge: nullsink on thread 3"))
+        #expect(text.contains("source: 100000") == false)
+        #expect(text.contains("provider: its own pool of"))
+        let dot = file.dot()
+        #expect(dot.hasPrefix("digraph"))
+        #expect(dot.contains("\"split\" -> \"right\" [label=\"1\"]"))
+    }
+}
