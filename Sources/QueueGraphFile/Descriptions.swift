@@ -29,7 +29,7 @@ extension GraphFile {
             text += "\npools\n"
             for (i, q) in pools {
                 let pool = q.pool!
-                let reach = reachable(from: i, plan: plan)
+                let reach = reachable(from: i, plan: plan).filter { $0 != i }   // its own queue never holds them
                 let depth = reach.map { config.queues[$0].size }.reduce(0, +)
                 let verdict = pool.count >= depth
                     ? "enough to fill them all"

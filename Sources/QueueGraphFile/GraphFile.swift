@@ -398,6 +398,7 @@ struct GraphChecker {
                 while let name = frontier.popLast() {
                     for link in links where link.from == name && reachable.insert(link.to).inserted { frontier.append(link.to) }
                 }
+                reachable.remove(q.name)   // a source's own queue never holds its buffers
                 q.poolCount = min(1_000_000, declared.filter { reachable.contains($0.name) }.map(\.size).reduce(4, +))
             }
             let wanted = q.spec?.bufferSizeParameter.flatMap { name -> Int? in
