@@ -24,18 +24,19 @@ extension GraphFile {
             text += "    buffers: \(origin(of: i, plan: plan))\n"
             if !outs.isEmpty { text += "    out: \(outs)\n" }
         }
-        let pools = queues.enumerated().filter { $0.element.pool != nil }
+        let pools = queues.filter { $0.pool != nil }
         if !pools.isEmpty {
             text += "\npools\n"
-            for (i, q) in pools {
+            for q in pools {
                 let pool = q.pool!
-                let reach = reachable(from: i, plan: plan).filter { $0 != i }   // its own queue never holds them
-                let depth = reach.map { config.queues[$0].size }.reduce(0, +)
+                let downstream = downstreamQueues(of: q.name, connections: config.connections)
+                let reach = config.queues.filter { downstream.contains($0.name) }
+                let depth = reach.map(\.size).reduce(0, +)
                 let verdict = pool.count >= depth
                     ? "enough to fill them all"
                     : "fewer than the queues can hold: the source waits for buffers before they fill (latency stays low)"
                 text += "  \(q.name): \(pool.count) buffers × \(pool.bufferSize) bytes; queues they can wait in: "
-                    + reach.map { "\(config.queues[$0].name) \(config.queues[$0].size)" }.joined(separator: " + ")
+                    + reach.map { "\($0.name) \($0.size)" }.joined(separator: " + ")
                     + " = \(depth); \(verdict)\n"
             }
         }
@@ -59,15 +60,6 @@ extension GraphFile {
         }
     }
 
-    private func reachable(from start: Int, plan: GraphPlan) -> [Int] {
-        var seen: Set<Int> = [start]
-        var frontier = [start]
-        while let i = frontier.popLast() {
-            for j in plan.outs[i] where seen.insert(j).inserted { frontier.append(j) }
-        }
-        return seen.sorted()
-    }
-
     /// The graph in Graphviz DOT: one node per queue with its processor and
     /// policies, coloured by thread; edges labelled with their pad.
     public func dot() -> String {
@@ -88,6 +80,18 @@ extension GraphFile {
         }
         return text + "}\n"
     }
+}
+
+/// The queues a buffer sent by `name` can reach (not `name` itself: a
+/// source's own queue never holds the buffers it makes).
+func downstreamQueues(of name: String, connections: [Connection]) -> Set<String> {
+    var seen: Set<String> = [name]
+    var frontier = [name]
+    while let next = frontier.popLast() {
+        for c in connections where c.from == next && seen.insert(c.to).inserted { frontier.append(c.to) }
+    }
+    seen.remove(name)
+    return seen
 }
 
 extension ProcessorRegistry {

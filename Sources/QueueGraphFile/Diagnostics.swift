@@ -49,6 +49,11 @@ func alternatives(_ names: [String]) -> String {
     names.count <= 1 ? names.joined() : names.dropLast().joined(separator: ", ") + " or " + names.last!
 }
 
+/// ` (did you mean 'x'?)` when `word` looks like a typo of a candidate, else "".
+func didYouMean(_ word: String, _ candidates: [String]) -> String {
+    suggestion(for: word, in: candidates).map { " (did you mean \(quoted($0))?)" } ?? ""
+}
+
 /// The closest of `candidates` to `word` when it is a likely typo.
 func suggestion(for word: String, in candidates: [String]) -> String? {
     func distance(_ a: [Character], _ b: [Character]) -> Int {

@@ -72,24 +72,21 @@ struct GraphChecker {
     ]
     static let graphKeys = ["queues", "connections", "residency-sample-interval"]
 
+    /// One queue as read: its `QueueConfig` (processor factory, out pads and
+    /// pool are settled once the whole file is read) and where each key was.
     private struct Declared {
-        var name: String
+        var config: QueueConfig
         var nameLocation: SourceLocation
         var spec: ProcessorSpec?
         var parameters: [String: ParameterValue] = [:]
-        var size = 64
-        var management = QueueManagement.default
-        var red: RED?
-        var discipline = QueueDiscipline.fifo
-        var sync = BufferSync.none
-        var threading = QueueThreading.none
-        var buffers: BufferManagement?
-        var byteBound: Int?
+        /// `pads` as written; otherwise derived from the connections.
         var pads: Int?
         var poolCount: Int?
         var poolBufferSize: Int?
         /// Where each key was written (its value), for errors found later.
         var locations: [String: SourceLocation] = [:]
+
+        var name: String { config.name }
     }
 
     private struct Link {
@@ -126,31 +123,28 @@ struct GraphChecker {
         }
         checkNames(&declared)
         if !declared.isEmpty { checkLinks(&links, declared: declared) }
+        let connections = links.map { Connection(from: $0.from, pad: $0.pad, to: $0.to) }
         // A connection that could not be read would otherwise also show up as a missing one.
-        let outPads = resolvePads(&declared, links: links, reportMissing: errors.count == errorsBeforeLinks)
-        resolvePools(&declared, links: links)
+        resolvePads(&declared, links: links, reportMissing: errors.count == errorsBeforeLinks)
+        resolvePools(&declared, connections: connections)
         if !errors.isEmpty { throw GraphFileErrors(errors) }
 
-        var config = QueueGraphConfig(residencySampleInterval: sampleInterval)
+        var config = QueueGraphConfig(connections: connections, residencySampleInterval: sampleInterval)
         var queues: [GraphFile.Queue] = []
-        for (i, q) in declared.enumerated() {
-            let spec = q.spec!
-            let parameters = Parameters(q.parameters)
-            var creator: BufferCreatorFactory?
+        for q in declared {
+            var queue = q.config
+            let (spec, parameters) = (q.spec!, Parameters(q.parameters))
+            queue.processor = { _ in spec.make(parameters) }
             var pool: (count: Int, bufferSize: Int)?
-            if q.buffers == .provider, let count = q.poolCount, let size = q.poolBufferSize {
+            if queue.buffers == .provider, let count = q.poolCount, let size = q.poolBufferSize {
                 pool = (count, size)
                 let name = q.name
-                creator = { _ in BufferPool(name: name, count: count, payloadCapacity: size) }
+                queue.creator = { _ in BufferPool(name: name, count: count, payloadCapacity: size) }
             }
-            config.queues.append(QueueConfig(
-                name: q.name, size: q.size, management: q.red.map { .red($0) } ?? q.management, discipline: q.discipline,
-                sync: q.sync, threading: q.threading, buffers: q.buffers ?? .forward, byteBound: q.byteBound,
-                outPads: outPads[i], processor: { _ in spec.make(parameters) }, creator: creator))
+            config.queues.append(queue)
             queues.append(GraphFile.Queue(name: q.name, processor: spec.name, parameters: parameters, pool: pool,
                                           location: q.nameLocation))
         }
-        config.connections = links.map { Connection(from: $0.from, pad: $0.pad, to: $0.to) }
         do {
             try config.validate()
         } catch {
@@ -172,7 +166,8 @@ struct GraphChecker {
         if name.isEmpty || name.contains(where: { $0.isWhitespace || "!:.".contains($0) }) {
             error(nameNode.location, "found the name \(quoted(name)), expected a non-empty name without spaces, '!', ':' or '.'")
         }
-        var q = Declared(name: name, nameLocation: nameNode.location)
+        // The processor factory is a placeholder until the whole file has checked.
+        var q = Declared(config: QueueConfig(name: name, processor: { _ in Forwarder() }), nameLocation: nameNode.location)
         for (key, value) in keys.entries { q.locations[key] = value.location }
 
         if let node = keys["processor"] {
@@ -187,44 +182,36 @@ struct GraphChecker {
         } else {
             error(nameNode.location, "found queue \(quoted(name)) without 'processor', expected one of \(alternatives(registry.names))")
         }
-        if let node = keys["size"] { q.size = integer(node, in: 1...1_000_000) ?? q.size }
+        if let node = keys["size"] { q.config.size = integer(node, in: 1...1_000_000) ?? q.config.size }
         if let node = keys["management"], let value = choice(node, QueueManagement.names) {
-            q.management = QueueManagement.named(value)!
+            q.config.management = QueueManagement.named(value, size: q.config.size)!
         }
         if let node = keys["red"] {
-            if case .red = q.management {
-                q.red = checkRED(node, size: q.size)
+            if case .red = q.config.management {
+                if let red = checkRED(node, size: q.config.size) { q.config.management = .red(red) }
             } else {
-                error(node.location, "found RED parameters on a '\(q.management.name)' queue, expected them only with 'management: red'")
+                error(node.location, "found RED parameters on a '\(q.config.management.name)' queue, expected them only with 'management: red'")
             }
-        } else if case .red = q.management {
-            q.red = .forSize(q.size)
         }
-        if let node = keys["discipline"], let value = choice(node, QueueDiscipline.allCases.map(\.rawValue)) {
-            q.discipline = QueueDiscipline(rawValue: value)!
-        }
-        if let node = keys["sync"], let value = choice(node, BufferSync.allCases.map(\.rawValue)) { q.sync = BufferSync(rawValue: value)! }
-        if let node = keys["threading"], let value = choice(node, QueueThreading.allCases.map(\.rawValue)) {
-            q.threading = QueueThreading(rawValue: value)!
-        }
-        if let node = keys["buffers"], let value = choice(node, BufferManagement.allCases.map(\.rawValue)) {
-            q.buffers = BufferManagement(rawValue: value)!
-        }
-        if let node = keys["byte-bound"] { q.byteBound = integer(node, in: 1...Int.max) }
+        if let node = keys["discipline"], let value = choice(node, QueueDiscipline.self) { q.config.discipline = value }
+        if let node = keys["sync"], let value = choice(node, BufferSync.self) { q.config.sync = value }
+        if let node = keys["threading"], let value = choice(node, QueueThreading.self) { q.config.threading = value }
+        var buffersSet = false
+        if let node = keys["buffers"], let value = choice(node, BufferManagement.self) { (q.config.buffers, buffersSet) = (value, true) }
+        if let node = keys["byte-bound"] { q.config.byteBound = integer(node, in: 1...Int.max) }
         if let node = keys["pads"] { q.pads = integer(node, in: 0...1024) }
         if let node = keys["pool"], let pool = fields(of: node, allowed: ["count", "buffer-size"], what: "a pool") {
             if let count = pool["count"] { q.poolCount = integer(count, in: 1...1_000_000) }
             if let size = pool["buffer-size"] { q.poolBufferSize = integer(size, in: 0...(1 << 30)) }
         }
         if let spec = q.spec {
-            if spec.isSource {
-                if q.buffers == nil { q.buffers = .provider }
-                if q.buffers == .forward || q.buffers == .reuse {
-                    error(q.locations["buffers"]!, "found 'buffers: \(q.buffers!.rawValue)' on the source \(quoted(name)), expected provider, upstream or downstream (a source makes new buffers)")
-                }
+            if spec.isSource && !buffersSet {
+                q.config.buffers = .provider
+            } else if spec.isSource && !q.config.buffers.creates {
+                error(q.locations["buffers"]!, "found 'buffers: \(q.config.buffers.rawValue)' on the source \(quoted(name)), expected provider, upstream or downstream (a source makes new buffers)")
             }
-            if keys["pool"] != nil && q.buffers != .provider {
-                error(q.locations["pool"]!, "found a pool on \(quoted(name)) whose buffers are '\((q.buffers ?? .forward).rawValue)', expected a pool only with 'buffers: provider'")
+            if keys["pool"] != nil && q.config.buffers != .provider {
+                error(q.locations["pool"]!, "found a pool on \(quoted(name)) whose buffers are '\(q.config.buffers.rawValue)', expected a pool only with 'buffers: provider'")
             }
         }
         return q
@@ -232,26 +219,19 @@ struct GraphChecker {
 
     private mutating func checkParameters(_ node: SyntaxNode?, of spec: ProcessorSpec, at processorLocation: SourceLocation) -> [String: ParameterValue] {
         var values: [String: ParameterValue] = [:]
-        let names = spec.parameters.map(\.name)
-        if let node, let given = fields(of: node, allowed: names, what: "parameters of \(spec.name)") {
-            for (key, valueNode) in given.entries {
-                guard let parameter = spec.parameters.first(where: { $0.name == key }) else { continue }
-                guard case .scalar(let text, _) = valueNode else {
-                    error(valueNode.location, "found \(valueNode.kindName) for \(spec.name) parameter '\(key)', expected \(parameter.expectation)")
-                    continue
-                }
-                if let value = parameter.parse(text) {
-                    values[key] = value
-                } else {
-                    error(valueNode.location, "found \(quoted(text)) for \(spec.name) parameter '\(key)', expected \(parameter.expectation)")
-                }
+        var given: Set<String> = []
+        if let node, let fields = fields(of: node, allowed: spec.parameters.map(\.name), what: "parameters of \(spec.name)") {
+            for (key, valueNode) in fields.entries {
+                given.insert(key)
+                let parameter = spec.parameters.first { $0.name == key }!
+                values[key] = value(valueNode, parameter.kind, for: " for \(spec.name) parameter '\(key)'")
             }
         }
-        for parameter in spec.parameters where values[parameter.name] == nil {
+        for parameter in spec.parameters where !given.contains(parameter.name) {
             if let value = parameter.defaultValue {
                 values[parameter.name] = value
-            } else if node.flatMap({ fieldsQuiet(of: $0)?[parameter.name] }) == nil {
-                error(node?.location ?? processorLocation, "found no '\(parameter.name)' for \(spec.name), expected \(parameter.expectation) (\(parameter.summary))")
+            } else {
+                error(node?.location ?? processorLocation, "found no '\(parameter.name)' for \(spec.name), expected \(parameter.kind.expectation) (\(parameter.summary))")
             }
         }
         return values
@@ -369,8 +349,8 @@ struct GraphChecker {
 
     /// Each queue's out pad count: `pads` if given, else one past the highest
     /// connected pad; checked against what its processor can drive.
-    private mutating func resolvePads(_ declared: inout [Declared], links: [Link], reportMissing: Bool) -> [Int] {
-        declared.indices.map { i in
+    private mutating func resolvePads(_ declared: inout [Declared], links: [Link], reportMissing: Bool) {
+        for i in declared.indices {
             let q = declared[i]
             let connected = links.filter { $0.from == q.name }
             let pads = q.pads ?? (connected.map(\.pad).max().map { $0 + 1 } ?? 0)
@@ -383,23 +363,18 @@ struct GraphChecker {
                     ? "\(spec.outputs.lowerBound)" : "\(spec.outputs.lowerBound) to \(spec.outputs.upperBound)"
                 error(location, "found \(pads) out pad\(pads == 1 ? "" : "s") on \(quoted(q.name)), expected \(expected) for \(spec.name) (\(spec.summary))")
             }
-            return pads
+            declared[i].config.outPads = pads
         }
     }
 
     /// Pool defaults for `provider` queues: enough buffers to fill every queue
     /// downstream, of the size the processor asks for.
-    private mutating func resolvePools(_ declared: inout [Declared], links: [Link]) {
-        for i in declared.indices where declared[i].buffers == .provider {
+    private mutating func resolvePools(_ declared: inout [Declared], connections: [Connection]) {
+        for i in declared.indices where declared[i].config.buffers == .provider {
             var q = declared[i]
             if q.poolCount == nil {
-                var reachable: Set<String> = [q.name]
-                var frontier = [q.name]
-                while let name = frontier.popLast() {
-                    for link in links where link.from == name && reachable.insert(link.to).inserted { frontier.append(link.to) }
-                }
-                reachable.remove(q.name)   // a source's own queue never holds its buffers
-                q.poolCount = min(1_000_000, declared.filter { reachable.contains($0.name) }.map(\.size).reduce(4, +))
+                let downstream = downstreamQueues(of: q.name, connections: connections)
+                q.poolCount = min(1_000_000, declared.filter { downstream.contains($0.name) }.map(\.config.size).reduce(4, +))
             }
             let wanted = q.spec?.bufferSizeParameter.flatMap { name -> Int? in
                 if case .integer(let v) = q.parameters[name] { return v }
@@ -433,8 +408,7 @@ struct GraphChecker {
     }
 
     private mutating func unknown(_ word: String, at location: SourceLocation, what: String, candidates: [String]) {
-        let hint = suggestion(for: word, in: candidates).map { " (did you mean \(quoted($0))?)" } ?? ""
-        error(location, "found the unknown \(what) \(quoted(word))\(hint), expected one of \(alternatives(candidates))")
+        error(location, "found the unknown \(what) \(quoted(word))\(didYouMean(word, candidates)), expected one of \(alternatives(candidates))")
     }
 
     /// The keys of a mapping, in order, with duplicates and unknown keys reported.
@@ -455,18 +429,12 @@ struct GraphChecker {
             } else if let feature = reserved[pair.key] {
                 error(pair.keyLocation, "found '\(pair.key)', reserved for \(feature), which this version does not implement yet")
             } else if !allowed.contains(pair.key) {
-                let hint = suggestion(for: pair.key, in: allowed).map { " (did you mean \(quoted($0))?)" } ?? ""
-                error(pair.keyLocation, "found the unknown key \(quoted(pair.key)) in \(what)\(hint), expected \(alternatives(allowed))")
+                error(pair.keyLocation, "found the unknown key \(quoted(pair.key)) in \(what)\(didYouMean(pair.key, allowed)), expected \(alternatives(allowed))")
             } else {
                 entries.append((pair.key, pair.value))
             }
         }
         return Fields(entries: entries)
-    }
-
-    private func fieldsQuiet(of node: SyntaxNode) -> Fields? {
-        guard case .mapping(let pairs, _) = node else { return nil }
-        return Fields(entries: pairs.map { ($0.key, $0.value) })
     }
 
     private mutating func string(_ node: SyntaxNode, expected: String) -> String? {
@@ -477,34 +445,37 @@ struct GraphChecker {
         return text
     }
 
-    private mutating func integer(_ node: SyntaxNode, in range: ClosedRange<Int>) -> Int? {
-        let expected = range.upperBound == Int.max ? "an integer ≥ \(range.lowerBound)" : "an integer in \(range.lowerBound)…\(range.upperBound)"
-        guard let text = string(node, expected: expected) else { return nil }
-        guard let value = Int(text.replacingOccurrences(of: "_", with: "")), range.contains(value) else {
-            error(node.location, "found \(quoted(text)), expected \(expected)")
+    /// A scalar read as `kind`; `context` says whose value it is in errors.
+    private mutating func value(_ node: SyntaxNode, _ kind: ParameterSpec.Kind, for context: String = "") -> ParameterValue? {
+        guard case .scalar(let text, _) = node else {
+            error(node.location, "found \(node.kindName)\(context), expected \(kind.expectation)")
             return nil
         }
-        return value
+        if let value = kind.parse(text) { return value }
+        var hint = ""
+        if case .choice(let values) = kind { hint = didYouMean(text, values) }
+        error(node.location, "found \(quoted(text))\(context)\(hint), expected \(kind.expectation)")
+        return nil
+    }
+
+    private mutating func integer(_ node: SyntaxNode, in range: ClosedRange<Int>) -> Int? {
+        guard case .integer(let v)? = value(node, .integer(range)) else { return nil }
+        return v
     }
 
     private mutating func number(_ node: SyntaxNode, in range: ClosedRange<Double>) -> Double? {
-        let expected = "a number in \(range.lowerBound.formatted)…\(range.upperBound.formatted)"
-        guard let text = string(node, expected: expected) else { return nil }
-        guard let value = Double(text), range.contains(value) else {
-            error(node.location, "found \(quoted(text)), expected \(expected)")
-            return nil
-        }
-        return value
+        guard case .number(let v)? = value(node, .number(range)) else { return nil }
+        return v
     }
 
     private mutating func choice(_ node: SyntaxNode, _ values: [String]) -> String? {
-        guard let text = string(node, expected: "one of \(alternatives(values))") else { return nil }
-        guard values.contains(text) else {
-            let hint = suggestion(for: text, in: values).map { " (did you mean \(quoted($0))?)" } ?? ""
-            error(node.location, "found \(quoted(text))\(hint), expected one of \(alternatives(values))")
-            return nil
-        }
-        return text
+        guard case .text(let v)? = value(node, .choice(values)) else { return nil }
+        return v
+    }
+
+    private mutating func choice<Policy: RawRepresentable & CaseIterable>(_ node: SyntaxNode, _: Policy.Type) -> Policy?
+        where Policy.RawValue == String {
+        choice(node, Policy.allCases.map(\.rawValue)).flatMap(Policy.init(rawValue:))
     }
 }
 
@@ -512,13 +483,13 @@ extension QueueManagement {
     /// The policy names as written in graph files.
     static let names = ["default", "taildrop", "headdrop", "red"]
 
-    /// The policy of that name (RED with parameters for a queue of 64; the checker sets them).
-    static func named(_ name: String) -> QueueManagement? {
+    /// The policy of that name; RED with the default thresholds for `size`.
+    static func named(_ name: String, size: Int) -> QueueManagement? {
         switch name {
         case "default": .default
         case "taildrop": .taildrop
         case "headdrop": .headdrop
-        case "red": .red(.forSize(64))
+        case "red": .red(.forSize(size))
         default: nil
         }
     }

@@ -70,7 +70,7 @@ struct LaunchParser {
         var names: [String] = []
         var nextPad: [String: Int] = [:]
         var previous: String?          // the element the next one connects from
-        var pendingQueue: [(key: String, keyLocation: SourceLocation, value: SyntaxNode)]?   // from a `queue` element
+        var pendingQueue: [SyntaxNode.Pair]?   // from a `queue` element
         var expectElement = true
 
         func connect(_ from: String, _ to: String, at column: Int) {
@@ -108,9 +108,9 @@ struct LaunchParser {
                 i = j
                 continue
             }
-            var queueFields: [(key: String, keyLocation: SourceLocation, value: SyntaxNode)] = pendingQueue ?? []
-            var parameters: [(key: String, keyLocation: SourceLocation, value: SyntaxNode)] = []
-            var pool: [(key: String, keyLocation: SourceLocation, value: SyntaxNode)] = []
+            var queueFields = pendingQueue ?? []
+            var parameters: [SyntaxNode.Pair] = []
+            var pool: [SyntaxNode.Pair] = []
             for property in properties {
                 let parts = property.text.split(separator: "=", maxSplits: 1).map(String.init)
                 let key = parts[0]
@@ -125,36 +125,36 @@ struct LaunchParser {
                     parameters.append((key, keyLocation, value))
                 }
             }
+            let here = location(token.column)
             if token.text == "queue" {
                 if !queueFields.contains(where: { $0.key == "threading" }) {
-                    queueFields.append(("threading", location(token.column), .scalar("thread", location(token.column))))
+                    queueFields.append(("threading", here, .scalar("thread", here)))
                 }
                 if let bad = parameters.first {
                     errors.append(GraphFileError(bad.keyLocation, "found the property '\(bad.key)' on a queue, expected queue fields: \(alternatives(GraphChecker.queueKeys.filter { $0 != "processor" && $0 != "parameters" }))"))
                 }
+                // A queue is not an element of its own: the element after the next '!' gets its fields.
                 pendingQueue = queueFields
                 i = j
-                expectElement = false
-                // A queue is not an element of its own: the next one after '!' gets its fields.
                 if j < tokens.count, tokens[j].text == "!" { i = j + 1; expectElement = true }
                 continue
             }
             pendingQueue = nil
-            var name = queueFields.first(where: { $0.key == "name" }).flatMap { field -> String? in
-                if case .scalar(let text, _) = field.value { return text }
-                return nil
-            } ?? token.text
-            if queueFields.first(where: { $0.key == "name" }) == nil {
-                var n = 2
-                while names.contains(name) { name = "\(token.text)-\(n)"; n += 1 }
-                queueFields.append(("name", location(token.column), .scalar(name, location(token.column))))
+            let name: String
+            if let given = queueFields.first(where: { $0.key == "name" }), case .scalar(let text, _) = given.value {
+                name = text
+            } else {
+                var (unique, n) = (token.text, 2)
+                while names.contains(unique) { (unique, n) = ("\(token.text)-\(n)", n + 1) }
+                name = unique
+                queueFields.append(("name", here, .scalar(name, here)))
             }
             names.append(name)
             var entries = queueFields
-            entries.append(("processor", location(token.column), .scalar(token.text, location(token.column))))
-            if !parameters.isEmpty { entries.append(("parameters", location(token.column), .mapping(parameters, location(token.column)))) }
-            if !pool.isEmpty { entries.append(("pool", location(token.column), .mapping(pool, location(token.column)))) }
-            queues.append(.mapping(entries, location(token.column)))
+            entries.append(("processor", here, .scalar(token.text, here)))
+            if !parameters.isEmpty { entries.append(("parameters", here, .mapping(parameters, here))) }
+            if !pool.isEmpty { entries.append(("pool", here, .mapping(pool, here))) }
+            queues.append(.mapping(entries, here))
             if let from = previous { connect(from, name, at: token.column) }
             previous = name
             i = j

@@ -42,10 +42,12 @@ public struct ParameterSpec: Sendable {
         self.defaultValue = defaultValue
         self.summary = summary
     }
+}
 
+extension ParameterSpec.Kind {
     /// What the kind expects, for error messages and docs.
     public var expectation: String {
-        switch kind {
+        switch self {
         case .integer(let r): r.upperBound == Int.max ? "an integer ≥ \(r.lowerBound)" : "an integer in \(r.lowerBound)…\(r.upperBound)"
         case .number(let r): "a number in \(r.lowerBound.formatted)…\(r.upperBound.formatted)"
         case .text: "a string"
@@ -54,9 +56,9 @@ public struct ParameterSpec: Sendable {
         }
     }
 
-    /// Reads `text` as this parameter's type; nil when it does not fit.
+    /// Reads `text` as this kind; nil when it does not fit.
     func parse(_ text: String) -> ParameterValue? {
-        switch kind {
+        switch self {
         case .integer(let range):
             guard let value = Int(text.replacingOccurrences(of: "_", with: "")), range.contains(value) else { return nil }
             return .integer(value)

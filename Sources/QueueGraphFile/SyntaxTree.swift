@@ -4,8 +4,11 @@ import Yams
 /// location of every node: what both the YAML reader and the one-line
 /// `launch` syntax produce, so that one checker serves both.
 indirect enum SyntaxNode: Sendable {
+    /// One key and its value in a mapping.
+    typealias Pair = (key: String, keyLocation: SourceLocation, value: SyntaxNode)
+
     case scalar(String, SourceLocation)
-    case mapping([(key: String, keyLocation: SourceLocation, value: SyntaxNode)], SourceLocation)
+    case mapping([Pair], SourceLocation)
     case sequence([SyntaxNode], SourceLocation)
 
     var location: SourceLocation {

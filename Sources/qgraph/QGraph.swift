@@ -178,7 +178,7 @@ struct Processors: ParsableCommand {
             let pads = spec.outputs.lowerBound == spec.outputs.upperBound ? "\(spec.outputs.lowerBound)" : "\(spec.outputs.lowerBound)–\(spec.outputs.upperBound)"
             print("\(name)\(spec.isSource ? " (source)" : ""): \(spec.summary); out pads: \(pads)")
             for p in spec.parameters {
-                print("    \(p.name): \(p.expectation)\(p.defaultValue.map { ", default \($0)" } ?? ", required") — \(p.summary)")
+                print("    \(p.name): \(p.kind.expectation)\(p.defaultValue.map { ", default \($0)" } ?? ", required") — \(p.summary)")
             }
         }
     }

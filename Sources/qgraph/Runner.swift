@@ -31,6 +31,8 @@ struct Runner {
         }
         let start = monotonicNanoseconds()
         let progress = ProgressLine(enabled: !options.quiet)
+        // Queues with no out pads: their pops are what the graph delivered.
+        let sinks = Set(file.config.queues.filter { $0.outPads == 0 }.map(\.name))
         var ending = "end of stream"
         while !graph.waitUntilFinished(timeoutNanoseconds: 200_000_000) {
             let elapsed = Double(monotonicNanoseconds() - start) / 1e9
@@ -57,9 +59,6 @@ struct Runner {
             throw Exit.runtimeFailure
         }
     }
-
-    /// Queues with no out pads: their pops are what the graph delivered.
-    private var sinks: Set<String> { Set(file.config.queues.filter { $0.outPads == 0 }.map(\.name)) }
 
     private func json(_ stats: GraphStatistics, ending: String, seconds: Double, problems: [String]) -> String {
         let object: [String: Any] = [

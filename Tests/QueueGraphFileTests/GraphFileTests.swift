@@ -219,7 +219,8 @@ struct GraphFileTests {
         let text = file.inspection()
         #expect(text.contains("4 threads"))
         #expect(text.contains("merge: nullsink on thread 3"))
-        #expect(text.contains("source: 100000") == false)
+        // The default pool fills every queue downstream of the source: split, left, right (64 each) + merge 128 + 4.
+        #expect(text.contains("source: 324 buffers × 64 bytes"))
         #expect(text.contains("provider: its own pool of"))
         let dot = file.dot()
         #expect(dot.hasPrefix("digraph"))
