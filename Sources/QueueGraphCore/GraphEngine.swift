@@ -44,13 +44,11 @@ public final class GraphEngine: @unchecked Sendable {
             case .downstream: plan.downstreamProviders[i].map { ownCreators[$0]! }
             case .forward, .reuse: []
             }
-            let predGroups = Set(plan.preds[i].map { group[$0] })
+            let otherGroups = Set(plan.preds[i].map { group[$0] }).subtracting([group[i]])
             queues.append(RunningQueue(
                 index: i, config: q, group: group[i], predecessors: plan.preds[i].count, processor: processors[i],
-                sampleInterval: config.residencySampleInterval, ownCreator: ownCreators[i], acquireCreators: acquire,
-                consumerEvent: events[group[i]],
-                producerEvents: predGroups.subtracting([group[i]]).sorted().map { events[$0] },
-                crossesThreads: predGroups.contains { $0 != group[i] }))
+                sampleInterval: config.residencySampleInterval, acquireCreators: acquire, consumerEvent: events[group[i]],
+                producerEvents: otherGroups.sorted().map { events[$0] }))
             for creator in acquire { creator.addAvailabilityObserver(events[group[i]]) }
         }
         for q in queues { q.outs = QueueRefs(plan.outs[q.index].map { queues[$0] }) }

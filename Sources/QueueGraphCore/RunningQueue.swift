@@ -23,12 +23,10 @@ final class RunningQueue: @unchecked Sendable {
     let buffers: BufferManagement
     let drops: Bool
     let sampleMask: UInt64
-    /// Its upstream queue runs on another thread (ring queues only): the
-    /// producer then reads the fill level from its own cached view.
+    /// An upstream queue runs on another thread: a ring's producer then reads
+    /// the fill level from its own cached view.
     let crossesThreads: Bool
 
-    /// The creator this queue owns (`provider`), if any.
-    let ownCreator: (any BufferCreator)?
     /// Where `ProcessContext.acquireBuffer` takes buffers from: one creator,
     /// or one per pad for `downstream`.
     let acquireCreators: [any BufferCreator]
@@ -37,8 +35,12 @@ final class RunningQueue: @unchecked Sendable {
     /// The wake event of the thread that consumes this queue.
     let consumerEvent: WakeEvent
     /// The wake events of producers that may wait for room: other groups'
-    /// threads feeding this queue, and external pushers.
+    /// threads feeding this queue (given to `init`), and external pushers.
     let producerEvents: [WakeEvent]
+    /// A ring queue's only producer event, if its upstream is on another
+    /// thread: optional chaining on a `let` reads it without the retain that
+    /// iterating `producerEvents` costs on every pop.
+    let ringProducerEvent: WakeEvent?
     let context = ProcessContext()
     let isSource: Bool
     let size: Int
@@ -62,15 +64,14 @@ final class RunningQueue: @unchecked Sendable {
     @exclusivity(unchecked) var holding: [(buffer: Unmanaged<Buffer>, from: Int32)] = []
 
     init(index: Int, config: QueueConfig, group: Int, predecessors: Int, processor: any BufferProcessor,
-         sampleInterval: Int, ownCreator: (any BufferCreator)?, acquireCreators: [any BufferCreator],
-         consumerEvent: WakeEvent, producerEvents: [WakeEvent], crossesThreads: Bool) {
+         sampleInterval: Int, acquireCreators: [any BufferCreator], consumerEvent: WakeEvent,
+         producerEvents: [WakeEvent]) {
         self.index = index
-        self.ownCreator = ownCreator
         self.acquireCreators = acquireCreators
         self.soleCreator = acquireCreators.count == 1 ? acquireCreators[0] : nil
         self.consumerEvent = consumerEvent
         self.size = config.size
-        self.crossesThreads = crossesThreads
+        self.crossesThreads = !producerEvents.isEmpty
         self.config = config
         self.name = config.name
         self.group = group
@@ -92,6 +93,7 @@ final class RunningQueue: @unchecked Sendable {
         sampleMask = UInt64(interval - 1)
         if config.sync == .ack { holding.reserveCapacity(config.size + 4) }
         self.producerEvents = (isInput ? [spaceEvent] : []) + producerEvents
+        ringProducerEvent = useRing ? producerEvents.first : nil   // one upstream queue: at most one event
         context.queueAddress = UnsafeRawPointer(Unmanaged.passUnretained(self).toOpaque())
     }
 
@@ -186,9 +188,7 @@ final class RunningQueue: @unchecked Sendable {
         if let ring {
             guard let (popped, position) = ring.pop() else { return nil }
             entry = popped
-            for event in producerEvents where event.mayHaveWaiters && ring.wasFull(beforePopAt: position) {
-                event.wake()
-            }
+            if ringProducerEvent?.mayHaveWaiters == true && ring.wasFull(beforePopAt: position) { ringProducerEvent?.wake() }
         } else {
             guard let (popped, wasFull) = store!.pop() else { return nil }
             entry = popped
@@ -243,7 +243,4 @@ struct QueueRefs: @unchecked Sendable {
     func with<R>(_ index: Int, _ body: (RunningQueue) throws -> R) rethrows -> R {
         try refs[index]._withUnsafeGuaranteedRef(body)
     }
-
-    /// The queue at `index`, retained (for cold paths).
-    subscript(index: Int) -> RunningQueue { refs[index].takeUnretainedValue() }
 }

@@ -37,7 +37,7 @@ public final class Forwarder: BufferProcessor {
     public init() {}
 
     public func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
-        if context.sendTo(0, buffer) == .full { context.doneBuffer(buffer) }
+        passOn(buffer, context: context)
         return .ok
     }
 }

@@ -172,7 +172,7 @@ public final class Delay: BufferProcessor, @unchecked Sendable {
 }
 
 /// Sends a buffer through pad 0, or releases it when there is no pad (or the pad is full).
-private func passOn(_ buffer: Buffer, context: ProcessContext) {
+func passOn(_ buffer: Buffer, context: ProcessContext) {
     if context.outPadCount == 0 || context.sendTo(0, buffer) == .full { context.doneBuffer(buffer) }
 }
 
