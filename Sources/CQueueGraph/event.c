@@ -5,18 +5,39 @@
 #include <string.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <stdatomic.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+int qg_asymmetric_fence = 0;
+static pthread_once_t fence_once = PTHREAD_ONCE_INIT;
+
+static void fence_register(void) {
+    long commands = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    if (commands > 0 && (commands & MEMBARRIER_CMD_PRIVATE_EXPEDITED)
+        && syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)
+        qg_asymmetric_fence = 1;
+}
+
 void qg_event_init(qg_event *event) {
+    pthread_once(&fence_once, fence_register);
     atomic_init(&event->epoch, 0);
     atomic_init(&event->waiters, 0);
 }
 
+/// The waiter's side of the asymmetric fence: after it returns, every other
+/// thread of the process has run a full barrier, so a notifier either sees
+/// this waiter or its change is visible to the waiter's re-check.
+static void heavy_fence(void) {
+    if (qg_asymmetric_fence) syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+    else atomic_thread_fence(memory_order_seq_cst);
+}
+
 uint32_t qg_event_prepare(qg_event *event) {
     atomic_fetch_add(&event->waiters, 1);
+    heavy_fence();
     return atomic_load(&event->epoch);
 }
 
@@ -32,12 +53,7 @@ int qg_event_wait(qg_event *event, uint32_t epoch, int64_t timeout_ns) {
 }
 
 void qg_event_notify(qg_event *event) {
-    atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&event->waiters, memory_order_relaxed) != 0) qg_event_wake(event);
-}
-
-void qg_event_notify_after_seq_cst(qg_event *event) {
-    if (atomic_load(&event->waiters) != 0) qg_event_wake(event);
+    if (qg_event_has_waiters(event)) qg_event_wake(event);
 }
 
 void qg_event_wake(qg_event *event) {

@@ -23,7 +23,8 @@ open class BufferPool: BufferCreator, @unchecked Sendable {
     public let capacity: Int
     public let payloadCapacity: Int
     public let whenExhausted: WhenExhausted
-    @exclusivity(unchecked) private var buffers: [Buffer] = []
+    /// Every buffer, by slot; plain memory, read without reference counting.
+    private let buffers: UnsafeMutableBufferPointer<Buffer>
     private let memory: UnsafeMutableRawPointer
     private let free: SlotQueue
     /// Lines: peak in use, dropped, abandoned, exhausted, starved, pushes seen.
@@ -43,15 +44,17 @@ open class BufferPool: BufferCreator, @unchecked Sendable {
         memory = .allocate(byteCount: max(stride * count, 1), alignment: 64)
         memory.initializeMemory(as: UInt8.self, repeating: 0, count: max(stride * count, 1))
         free = SlotQueue(capacity: count)
-        buffers.reserveCapacity(count)
+        buffers = .allocate(capacity: count)
         for slot in 0..<count {
             let payload = BufferPayload(kind: .heap, baseAddress: memory + slot * stride, capacity: payloadCapacity)
-            buffers.append(Buffer(creator: self, payload: payload, slot: slot))
+            buffers.initializeElement(at: slot, to: .allocate(creator: self, payload: payload, slot: slot))
             free.push(slot)
         }
     }
 
     deinit {
+        for buffer in buffers { buffer.deallocate() }
+        buffers.deallocate()
         memory.deallocate()
         free.deallocate()
         lines.deallocate()
@@ -104,7 +107,7 @@ open class BufferPool: BufferCreator, @unchecked Sendable {
     }
 
     open func destroyBuffer(_ buffer: Buffer, fate: BufferFate) {
-        precondition(buffer.creator === self, "buffer returned to a pool that did not create it")
+        precondition(buffer.isFrom(self), "buffer returned to a pool that did not create it")
         switch fate {
         case .consumed: break
         case .dropped: dropped.add()

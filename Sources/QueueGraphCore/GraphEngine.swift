@@ -80,8 +80,8 @@ public final class GraphEngine: @unchecked Sendable {
             finish(queue)
             return .endOfStream
         }
-        if queue.buffers == .reuse && entry.buffer._withUnsafeGuaranteedRef({ $0.holderCount > 1 }) {
-            let shared = entry.buffer.takeUnretainedValue()
+        if queue.buffers == .reuse && entry.buffer.holderCount > 1 {
+            let shared = entry.buffer
             guard let copy = exclusiveCopy(of: shared) else {
                 queue.counters.dropped(.noBuffer).add()
                 queue.release(shared, droppedFor: .noBuffer, from: entry.from)
@@ -90,17 +90,17 @@ public final class GraphEngine: @unchecked Sendable {
             shared.dropHold(fate: .consumed)
             process(copy, in: queue, from: entry.from)
         } else {
-            entry.buffer._withUnsafeGuaranteedRef { process($0, in: queue, from: entry.from) }
+            process(entry.buffer, in: queue, from: entry.from)
         }
         return .processed
     }
 
     @inline(__always)
     private func process(_ buffer: Buffer, in queue: RunningQueue, from: Int32) {
-        if queue.sync == .ack { queue.holding.append((.passUnretained(buffer), from)) }
+        if queue.sync == .ack { queue.holding.append((buffer, from)) }
         if queue.processor.process(buffer, context: queue.context) == .failed {
             if queue.sync == .ack {
-                queue.holding.removeAll { $0.buffer.toOpaque() == Unmanaged.passUnretained(buffer).toOpaque() }
+                queue.holding.removeAll { $0.buffer == buffer }
             }
             queue.counters.dropped(.failed).add()
             queue.release(buffer, droppedFor: .failed, from: from)

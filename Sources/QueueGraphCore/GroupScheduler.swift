@@ -59,7 +59,7 @@ enum Feedback {
     /// Set once a source asked to wait until a time; until then no clock is read per step.
     @exclusivity(unchecked) private var hasTimedSources = false
     @_spi(Runtime) public let event: WakeEvent
-    private let inbox = Locked<Deque<(feedback: Feedback, buffer: Unmanaged<Buffer>, queue: Int32)>>(Deque())
+    private let inbox = Locked<Deque<(feedback: Feedback, buffer: Buffer, queue: Int32)>>(Deque())
     private let inboxCount = Atomic<Int>(0)
 
     private let lines = AtomicLines(count: 4)
@@ -87,9 +87,9 @@ enum Feedback {
 
     /// Queues an ack or nak for a processor of this group. Any thread.
     func post(_ feedback: Feedback, buffer: Buffer, to queue: Int) {
-        inbox.withLock { $0.append((feedback, .passUnretained(buffer), Int32(queue))) }
+        inbox.withLock { $0.append((feedback, buffer, Int32(queue))) }
         inboxCount.wrappingAdd(1, ordering: .sequentiallyConsistent)
-        event.notifyAfterSequentiallyConsistentStore()
+        event.notify()
     }
 
     var hasFeedback: Bool { inboxCount.load(ordering: .relaxed) > 0 }
@@ -101,7 +101,7 @@ enum Feedback {
         guard let item = inbox.withLock({ $0.popFirst() }) else { return nil }
         inboxCount.wrappingSubtract(1, ordering: .relaxed)
         let queue = engine.queues[Int(item.queue)]
-        let buffer = item.buffer.takeUnretainedValue()
+        let buffer = item.buffer
         invocations.bump()
         switch item.feedback {
         case .ack:
@@ -120,8 +120,8 @@ enum Feedback {
         let items = inbox.withLock { inbox in defer { inbox.removeAll() }; return Array(inbox) }
         inboxCount.store(0, ordering: .relaxed)
         for item in items {
-            if case .nak = item.feedback { item.buffer.takeUnretainedValue().dropHold(fate: .dropped) } else {
-                item.buffer.takeUnretainedValue().dropHold(fate: .consumed)
+            if case .nak = item.feedback { item.buffer.dropHold(fate: .dropped) } else {
+                item.buffer.dropHold(fate: .consumed)
             }
         }
     }

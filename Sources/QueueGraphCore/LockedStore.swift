@@ -99,7 +99,7 @@ final class LockedStore: @unchecked Sendable {
                     // One victim makes room for one buffer; under a byte bound
                     // the queue may stay over its bound until the next pop.
                     let victim = discipline == .prio ? s.heap.popMin()!.entry : s.deque.removeFirst()
-                    s.bytes -= victim.buffer.takeUnretainedValue().size
+                    s.bytes -= victim.buffer.size
                     count -= 1
                     counters.dropped(.headdrop).bump()
                     outcome.victim = victim
@@ -134,7 +134,7 @@ final class LockedStore: @unchecked Sendable {
             case .lifo: entry = s.deque.removeLast()
             case .prio: entry = s.heap.popMax()!.entry
             }
-            s.bytes -= entry.buffer.takeUnretainedValue().size
+            s.bytes -= entry.buffer.size
             depth.store(count - 1, ordering: .relaxed)
             bytes.store(s.bytes, ordering: .relaxed)
             return (entry, wasFull)

@@ -69,7 +69,7 @@ public final class ProcessContext: @unchecked Sendable {
     @inline(__always)
     private func finishedWith(_ buffer: Buffer, queue: RunningQueue) {
         guard queue.sync == .ack else { return }
-        guard let i = queue.holding.firstIndex(where: { $0.buffer.toOpaque() == Unmanaged.passUnretained(buffer).toOpaque() }) else { return }
+        guard let i = queue.holding.firstIndex(where: { $0.buffer == buffer }) else { return }
         let from = queue.holding.remove(at: i).from
         if from >= 0 && !abandoning {
             queue.counters.acks.bump()

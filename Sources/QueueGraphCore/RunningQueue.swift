@@ -61,7 +61,7 @@ final class RunningQueue: @unchecked Sendable {
     @exclusivity(unchecked) var sourceBlockedOnBuffer = false
     @exclusivity(unchecked) var sourceWaitUntil: UInt64 = 0
     /// Buffers the processor holds on an `ack` queue, with their sender.
-    @exclusivity(unchecked) var holding: [(buffer: Unmanaged<Buffer>, from: Int32)] = []
+    @exclusivity(unchecked) var holding: [(buffer: Buffer, from: Int32)] = []
 
     init(index: Int, config: QueueConfig, group: Int, predecessors: Int, processor: any BufferProcessor,
          sampleInterval: Int, acquireCreators: [any BufferCreator], consumerEvent: WakeEvent,
@@ -138,7 +138,7 @@ final class RunningQueue: @unchecked Sendable {
             return .closed
         }
         let stamp: UInt64 = buffer.sequence & sampleMask == 0 ? monotonicNanoseconds() : 0
-        let entry = Entry(buffer: .passUnretained(buffer), from: from, enqueuedAt: stamp)
+        let entry = Entry(buffer: buffer, from: from, enqueuedAt: stamp)
         if let ring {
             guard let position = ring.push(entry) else {
                 guard drops else { return .full }
@@ -163,7 +163,7 @@ final class RunningQueue: @unchecked Sendable {
             return .dropped(outcome.reason)
         case .accepted:
             if let victim = outcome.victim {
-                release(victim.buffer.takeUnretainedValue(), droppedFor: outcome.reason, from: victim.from)
+                release(victim.buffer, droppedFor: outcome.reason, from: victim.from)
             }
             if outcome.wasEmpty && fromGroup != group { consumerEvent.notify() }
             return .accepted
@@ -195,7 +195,7 @@ final class RunningQueue: @unchecked Sendable {
             if wasFull { for event in producerEvents { event.notify() } }
         }
         counters.popped.bump()
-        counters.bytesPopped.bump(entry.buffer._withUnsafeGuaranteedRef { $0.size })
+        counters.bytesPopped.bump(entry.buffer.size)
         if entry.enqueuedAt != 0 {
             let waited = Int(monotonicNanoseconds() &- entry.enqueuedAt)
             counters.residencyTotal.bump(waited)
@@ -215,7 +215,7 @@ final class RunningQueue: @unchecked Sendable {
         }
         for entry in entries {
             counters.abandoned.add()
-            entry.buffer.takeUnretainedValue().dropHold(fate: .abandoned)
+            entry.buffer.dropHold(fate: .abandoned)
         }
     }
 

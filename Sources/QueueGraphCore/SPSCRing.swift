@@ -1,9 +1,9 @@
 import Atomics
 
-/// One queued buffer: the buffer (unretained: its creator keeps it alive),
+/// One queued buffer: the buffer (a handle: its creator keeps it alive),
 /// the queue that sent it, and when it arrived (0 when not sampled).
 struct Entry {
-    var buffer: Unmanaged<Buffer>
+    var buffer: Buffer
     var from: Int32
     var enqueuedAt: UInt64
 }
@@ -11,9 +11,10 @@ struct Entry {
 /// Lock-free single-producer single-consumer ring of `Entry` values, used by
 /// FIFO queues with one upstream queue and no byte bound.
 ///
-/// Entries carry `Unmanaged` references, so no retain can be moved past the
-/// publishing store (field notes, pitfall P1). Index stores are sequentially
-/// consistent so that the wake check after them needs no extra fence; each
+/// Entries carry no reference-counted values, so no retain can be moved past
+/// the publishing store (field notes, pitfall P1). Index stores are release
+/// stores: the wake check after them relies on the waiter's side of
+/// `WakeEvent`'s asymmetric fence, so the hot path has no locked instruction. Each
 /// side reads the other's index only when its cached copy says empty (or
 /// full), or when the other side may be asleep.
 ///
@@ -68,7 +69,7 @@ struct SPSCRing: @unchecked Sendable {
             if t &- cachedHead.pointee >= size { return nil }
         }
         (slots + (t & mask)).initialize(to: entry)
-        tail.store(t &+ 1, ordering: .sequentiallyConsistent)
+        tail.store(t &+ 1, ordering: .releasing)
         return t
     }
 
@@ -81,16 +82,16 @@ struct SPSCRing: @unchecked Sendable {
             if h == cachedTail.pointee { return nil }
         }
         let entry = (slots + (h & mask)).move()
-        head.store(h &+ 1, ordering: .sequentiallyConsistent)
+        head.store(h &+ 1, ordering: .releasing)
         return (entry, h)
     }
 
     /// After `push` returned `position`: whether the ring was empty before
     /// (and still holds that entry). Reads the consumer's index: call it only
     /// when the consumer may be asleep.
-    func wasEmpty(beforePushAt position: Int) -> Bool { head.load(ordering: .sequentiallyConsistent) == position }
+    func wasEmpty(beforePushAt position: Int) -> Bool { head.load(ordering: .acquiring) == position }
 
     /// After `pop` returned `position`: whether the ring was full before.
     /// Reads the producer's index: call it only when a producer may be asleep.
-    func wasFull(beforePopAt position: Int) -> Bool { tail.load(ordering: .sequentiallyConsistent) &- position >= size }
+    func wasFull(beforePopAt position: Int) -> Bool { tail.load(ordering: .acquiring) &- position >= size }
 }

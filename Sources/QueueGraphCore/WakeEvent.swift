@@ -4,8 +4,9 @@ import CQueueGraph
 /// a full queue gained room, a pool got a buffer back, the graph changed state).
 ///
 /// Waiters follow the prepare / re-check / wait protocol so that no notify is
-/// lost. Any thread may call any method. A notify with no waiter costs one
-/// fence and one load.
+/// lost. Any thread may call any method. A waiter pays for the store-load
+/// fence (membarrier(2), a few microseconds, only when about to sleep), so a
+/// notify with no waiter costs a compiler barrier and one load.
 public final class WakeEvent: @unchecked Sendable {
     private let event: UnsafeMutablePointer<qg_event>
 
@@ -20,13 +21,9 @@ public final class WakeEvent: @unchecked Sendable {
     @inline(__always)
     public func notify() { qg_event_notify(event) }
 
-    /// `notify()` for a caller whose change was published by a sequentially
-    /// consistent store (or read-modify-write) just before: skips the fence.
-    @inline(__always)
-    func notifyAfterSequentiallyConsistentStore() { qg_event_notify_after_seq_cst(event) }
-
     /// Whether a thread may be waiting; for a caller that published its
-    /// change with a sequentially consistent store just before.
+    /// change just before (any atomic store) and then checks more cheaply
+    /// than `notify()` whether a wake is needed.
     @inline(__always)
     var mayHaveWaiters: Bool { qg_event_has_waiters(event) != 0 }
 

@@ -5,24 +5,36 @@
 /// An event count for waking sleeping threads: a waiter calls
 /// qg_event_prepare, re-checks its condition, then qg_event_wait (or
 /// qg_event_cancel when the condition already holds); a notifier publishes its
-/// change and calls qg_event_notify. A notify costs one fence and one load
-/// while nobody waits.
+/// change and calls qg_event_notify. The waiter pays for the store-load fence
+/// (membarrier(2)), so a notify while nobody waits costs a compiler barrier
+/// and one load.
 typedef struct qg_event {
     _Atomic uint32_t epoch;
     _Atomic uint32_t waiters;
 } qg_event;
 
+/// Also registers the process for membarrier(2), once.
 void qg_event_init(qg_event *event);
 uint32_t qg_event_prepare(qg_event *event);
 void qg_event_cancel(qg_event *event);
 /// Sleeps until notified or timeout_ns passed; returns 1 when woken by a notify.
 int qg_event_wait(qg_event *event, uint32_t epoch, int64_t timeout_ns);
 void qg_event_notify(qg_event *event);
-/// qg_event_notify for a caller that published its change with a seq_cst store.
-void qg_event_notify_after_seq_cst(qg_event *event);
-/// Whether a thread may be waiting (after the caller's seq_cst store).
+/// 1 when waiters announce themselves with membarrier(2), so that notifiers
+/// need only a compiler barrier between publishing a change and checking
+/// for waiters (an asymmetric fence); 0 when the kernel lacks it.
+extern int qg_asymmetric_fence;
+/// The notifier's side of the fence: orders the caller's earlier stores
+/// before its later loads as seen by a waiter that has announced itself.
+static inline void qg_light_fence(void) {
+    if (__builtin_expect(qg_asymmetric_fence, 1)) __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    else __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+/// Whether a thread may be waiting, for a caller that published its change
+/// (a release store) just before: costs a compiler barrier and a load.
 static inline int qg_event_has_waiters(qg_event *event) {
-    return __atomic_load_n((uint32_t *)&event->waiters, __ATOMIC_SEQ_CST) != 0;
+    qg_light_fence();
+    return __atomic_load_n((uint32_t *)&event->waiters, __ATOMIC_ACQUIRE) != 0;
 }
 /// Wakes every waiter, without checking first.
 void qg_event_wake(qg_event *event);
