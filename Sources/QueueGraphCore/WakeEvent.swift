@@ -30,17 +30,26 @@ public final class WakeEvent: @unchecked Sendable {
     /// Wakes every waiter without checking first (after `mayHaveWaiters`).
     func wake() { qg_event_wake(event) }
 
+    /// How a `wait` ended.
+    public enum WaitResult: Sendable, Equatable {
+        /// `ready()` held after announcing the wait: it did not sleep.
+        case ready
+        /// It slept and a notify woke it.
+        case notified
+        /// It slept until the timeout (or the kernel woke it for no reason).
+        case timedOut
+    }
+
     /// Sleeps until notified or until `timeoutNanoseconds`, unless `ready()`
-    /// already holds after announcing the wait. Returns true when it slept.
+    /// already holds after announcing the wait.
     @discardableResult
-    public func wait(timeoutNanoseconds: Int64, unless ready: () -> Bool) -> Bool {
+    public func wait(timeoutNanoseconds: Int64, unless ready: () -> Bool) -> WaitResult {
         let epoch = qg_event_prepare(event)
         if ready() {
             qg_event_cancel(event)
-            return false
+            return .ready
         }
-        qg_event_wait(event, epoch, timeoutNanoseconds)
-        return true
+        return qg_event_wait(event, epoch, timeoutNanoseconds) != 0 ? .notified : .timedOut
     }
 }
 

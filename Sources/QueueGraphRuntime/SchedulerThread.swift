@@ -114,7 +114,7 @@ final class SchedulerThread: @unchecked Sendable {
                     || control.paused.load(ordering: .sequentiallyConsistent)
                     || scheduler.hasWork(now: monotonicNanoseconds())
                     || (scheduler.isFinished && engine.isFinished)
-            }
+            } != .ready
             scheduler.retryBlockedSources()
             busySince = monotonicNanoseconds()
             engine.recordIdle(group: group, nanoseconds: Int(busySince &- start), woke: slept)

@@ -209,6 +209,42 @@ struct RuntimeTests {
         #expect(sa.pools[0].consumed == 10_000 && sb.pools[0].consumed == 10_000)
         #expect(sa.ledgerProblems().isEmpty && sb.ledgerProblems().isEmpty)
     }
+
+    @Test("a notify is never lost: two threads ping-pong through WakeEvents, every sleep ends by a notify")
+    func noLostWakeups() {
+        let rounds = 20_000 / min(scale, 10)
+        let ping = Signal(), pong = Signal()
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            for i in 1...rounds { ping.waitFor(i); pong.set(i) }
+            done.signal()
+        }
+        for i in 1...rounds { ping.set(i); pong.waitFor(i) }
+        done.wait()
+        #expect(pong.value.load(ordering: .relaxed) == rounds)
+        #expect(ping.timeouts.load(ordering: .relaxed) == 0 && pong.timeouts.load(ordering: .relaxed) == 0)
+    }
+}
+
+/// A counter one thread raises and another sleeps on (1 s at most per sleep,
+/// counted as a timeout: a lost notify).
+final class Signal: Sendable {
+    let value = Atomic<Int>(0)
+    let timeouts = Atomic<Int>(0)
+    let event = WakeEvent()
+
+    func set(_ n: Int) {
+        value.store(n, ordering: .releasing)
+        event.notify()
+    }
+
+    func waitFor(_ n: Int) {
+        while value.load(ordering: .acquiring) < n {
+            if event.wait(timeoutNanoseconds: 1_000_000_000, unless: { value.load(ordering: .acquiring) >= n }) == .timedOut {
+                timeouts.wrappingAdd(1, ordering: .relaxed)
+            }
+        }
+    }
 }
 
 extension TrackingPool {
