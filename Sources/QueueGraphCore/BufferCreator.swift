@@ -4,9 +4,10 @@
 /// asks for a buffer; `destroyBuffer` on whichever thread drops the last hold.
 /// Implementations must be safe to call from several threads at once.
 ///
-/// Ownership rule: a creator keeps every buffer it handed out reachable until
-/// that buffer comes back through `destroyBuffer`. Queues carry unretained
-/// references, so a buffer that is not kept alive by its creator is a bug.
+/// Ownership rule: a creator makes its buffers with `Buffer.allocate` and
+/// owns them: it calls `deallocate()` on each once, when it is torn down,
+/// and never while a buffer it handed out has not come back through
+/// `destroyBuffer`. `Buffer` values are handles that keep nothing alive.
 public protocol BufferCreator: AnyObject, Sendable {
     /// A name for statistics and errors.
     var name: String { get }
