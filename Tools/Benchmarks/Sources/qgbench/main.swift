@@ -62,17 +62,24 @@ func medianHop(count: Int, boundaries: Int, depth: Int, runs: Int) throws -> Dou
     try median((0..<runs).map { _ in try hop(count: count, boundaries: boundaries, depth: depth).nanosecondsPerBuffer })
 }
 
-/// Runs a GStreamer pipeline with gst-launch-1.0 and returns ns per buffer.
+/// Runs a GStreamer pipeline (`NUM` stands for the buffer count) with
+/// gst-launch-1.0 and returns ns per buffer: the difference between a run of
+/// `buffers` and one of a tenth as many, which cancels process start-up and
+/// plugin loading.
 func gstreamer(_ pipeline: String, buffers: Int) -> Double? {
     guard let path = ["/usr/bin/gst-launch-1.0", "/usr/local/bin/gst-launch-1.0"].first(where: FileManager.default.isExecutableFile) else { return nil }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = ["-q"] + pipeline.split(separator: " ").map(String.init)
-    process.standardOutput = FileHandle.nullDevice
-    let start = monotonicNanoseconds()
-    guard (try? process.run()) != nil else { return nil }
-    process.waitUntilExit()
-    return Double(monotonicNanoseconds() - start) / Double(buffers)
+    func run(_ count: Int) -> UInt64? {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = ["-q"] + pipeline.replacingOccurrences(of: "NUM", with: "\(count)").split(separator: " ").map(String.init)
+        process.standardOutput = FileHandle.nullDevice
+        let start = monotonicNanoseconds()
+        guard (try? process.run()) != nil else { return nil }
+        process.waitUntilExit()
+        return process.terminationStatus == 0 ? monotonicNanoseconds() - start : nil
+    }
+    guard let short = run(buffers / 10), let long = run(buffers) else { return nil }
+    return Double(long > short ? long - short : 0) / Double(buffers - buffers / 10)
 }
 
 func hopBenchmark(vsGStreamer: Bool) throws {
@@ -99,9 +106,9 @@ func hopBenchmark(vsGStreamer: Bool) throws {
         "buffers_per_s_depth64": 1e9 / depth64, "mallocs_per_buffer": perBuffer, "stepped_ns": stepped,
     ]
     if vsGStreamer {
-        let n = 200_000
-        if let g1 = gstreamer("fakesrc num-buffers=\(n) ! queue ! fakesink", buffers: n),
-           let g3 = gstreamer("fakesrc num-buffers=\(n) ! queue ! queue ! queue ! fakesink", buffers: n) {
+        let n = 1_000_000
+        if let g1 = gstreamer("fakesrc num-buffers=NUM ! queue ! fakesink", buffers: n),
+           let g3 = gstreamer("fakesrc num-buffers=NUM ! queue ! queue ! queue ! fakesink", buffers: n) {
             print(String(format: "  GStreamer fakesrc ! queue ! fakesink: %.0f ns/buffer; 3 queues: %.0f ns/buffer", g1, g3))
             print(String(format: "  ratio GStreamer / QueueGraph: %.1f× (1 boundary), %.1f× (3 boundaries)", g1 / depth64, g3 / depth64x3))
             figures["gst_ns_1queue"] = g1
