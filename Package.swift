@@ -4,6 +4,7 @@ import PackageDescription
 // Module map (arrows point one way):
 //
 //   CQueueGraph (C: futex event) ← QueueGraphCore (no threads) ← QueueGraphRuntime (threads)
+//   CQueueGraphTrace (C: LTTng-UST provider "qgraph") ↗
 //                                      ↑          ↖ QueueGraphTestKit
 //                               QueueGraphFile (graph files, registry; Yams)
 //   qgraph (CLI; ArgumentParser) → QueueGraphFile, QueueGraphRuntime
@@ -15,6 +16,10 @@ let package = Package(
         .library(name: "QueueGraphTestKit", targets: ["QueueGraphTestKit"]),
         .executable(name: "qgraph", targets: ["qgraph"]),
     ],
+    traits: [
+        .trait(name: "LTTng", description: "Emit LTTng-UST tracepoints (provider 'qgraph'); needs liblttng-ust-dev"),
+        .default(enabledTraits: ["LTTng"]),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
@@ -24,9 +29,14 @@ let package = Package(
     targets: [
         .target(name: "CQueueGraph"),
         .target(
+            name: "CQueueGraphTrace",
+            cSettings: [.headerSearchPath("."), .define("QG_HAVE_LTTNG", to: "1", .when(traits: ["LTTng"]))],
+            linkerSettings: [.linkedLibrary("lttng-ust", .when(traits: ["LTTng"]))]
+        ),
+        .target(
             name: "QueueGraphCore",
             dependencies: [
-                "CQueueGraph",
+                "CQueueGraph", "CQueueGraphTrace",
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "HeapModule", package: "swift-collections"),

@@ -1,3 +1,4 @@
+import CQueueGraphTrace
 import Atomics
 
 /// A `BufferCreator` with a fixed number of preallocated buffers of one
@@ -31,6 +32,8 @@ open class BufferPool: BufferCreator, @unchecked Sendable {
     private let lines = AtomicLines(count: 6)
     private let available = WakeEvent()
     private let observers = Locked<[WakeEvent]>([])
+    /// The graph and pool index in trace events; set by the graph before it starts.
+    @exclusivity(unchecked) var traceID: (graph: UInt32, pool: UInt32) = (0, 0)
 
     /// Creates `count` buffers of `payloadCapacity` bytes each, touching every
     /// page once so that no page faults happen while running.
@@ -103,11 +106,17 @@ open class BufferPool: BufferCreator, @unchecked Sendable {
         let buffer = buffers[slot]
         // The acquire count before this one is the buffer's sequence number.
         buffer.prepareForUse(size: payloadSize, sequence: UInt64(position))
+        if Tracing.on(QG_TP_BUFFER_ALLOC) {
+            qg_tp_buffer_alloc(traceID.graph, traceID.pool, UInt64(position), UInt32(slot), UInt64(payloadSize))
+        }
         return buffer
     }
 
     open func destroyBuffer(_ buffer: Buffer, fate: BufferFate) {
         precondition(buffer.isFrom(self), "buffer returned to a pool that did not create it")
+        if Tracing.on(QG_TP_BUFFER_RELEASE) {
+            qg_tp_buffer_release(traceID.graph, traceID.pool, buffer.sequence, UInt32(buffer.slot), UInt8(fate.rawValue))
+        }
         switch fate {
         case .consumed: break
         case .dropped: dropped.add()

@@ -1,3 +1,4 @@
+import CQueueGraphTrace
 import Synchronization
 
 /// The running state of one graph, shared by its scheduler threads: queues,
@@ -14,6 +15,8 @@ public final class GraphEngine: @unchecked Sendable {
     let queues: [RunningQueue]
     let schedulers: [GroupScheduler]
     let creators: [any BufferCreator]
+    /// This graph's `graph` field in trace events.
+    public let traceID = Tracing.newGraphID()
     /// Set by a draining stop: sources end and inputs close.
     let draining = Atomic<Bool>(false)
 
@@ -56,6 +59,7 @@ public final class GraphEngine: @unchecked Sendable {
         self.queues = queues
         self.creators = ownCreators.compactMap { $0 }
         for q in queues { q.engine = self }
+        for (i, creator) in creators.enumerated() { (creator as? BufferPool)?.traceID = (traceID, UInt32(i)) }
     }
 
     // MARK: Running one invocation (scheduler thread)
@@ -67,8 +71,11 @@ public final class GraphEngine: @unchecked Sendable {
                 return .endOfStream
             }
             queue.sourceWaitUntil = 0
+            let began = traceBegin(queue, sequence: .max)
             // Optional chaining on the `let` borrows the source: no reference counting.
-            switch queue.source?.produce(context: queue.context) {
+            let result = queue.source?.produce(context: queue.context)
+            traceEnd(queue, sequence: .max, began: began)
+            switch result {
             case .produced, nil: break
             case .waitingForBuffer: queue.sourceBlockedOnBuffer = true
             case .waitingUntil(let time): queue.sourceWaitUntil = max(time, 1)
@@ -98,12 +105,30 @@ public final class GraphEngine: @unchecked Sendable {
     @inline(__always)
     private func process(_ buffer: Buffer, in queue: RunningQueue, from: Int32) {
         if queue.sync == .ack { queue.holding.append((buffer, from)) }
-        if queue.processor.process(buffer, context: queue.context) == .failed {
+        let sequence = buffer.sequence
+        let began = traceBegin(queue, sequence: sequence)
+        let result = queue.processor.process(buffer, context: queue.context)
+        traceEnd(queue, sequence: sequence, began: began)
+        if result == .failed {
             if queue.sync == .ack {
                 queue.holding.removeAll { $0.buffer == buffer }
             }
             queue.counters.dropped(.failed).add()
             queue.release(buffer, droppedFor: .failed, from: from)
+        }
+    }
+
+    /// Emits `processor_begin`; returns the time when `processor_end` is on (else 0).
+    @inline(__always)
+    private func traceBegin(_ queue: RunningQueue, sequence: UInt64) -> UInt64 {
+        if Tracing.on(QG_TP_PROCESSOR_BEGIN) { qg_tp_processor_begin(traceID, UInt32(queue.index), sequence) }
+        return Tracing.on(QG_TP_PROCESSOR_END) ? monotonicNanoseconds() : 0
+    }
+
+    @inline(__always)
+    private func traceEnd(_ queue: RunningQueue, sequence: UInt64, began: UInt64) {
+        if began != 0 && Tracing.on(QG_TP_PROCESSOR_END) {
+            qg_tp_processor_end(traceID, UInt32(queue.index), sequence, monotonicNanoseconds() &- began)
         }
     }
 

@@ -1,3 +1,4 @@
+import CQueueGraphTrace
 /// What a processor can do while it runs: send buffers on, share, release
 /// and acquire them. One per queue of a running graph.
 ///
@@ -73,6 +74,7 @@ public final class ProcessContext: @unchecked Sendable {
         let from = queue.holding.remove(at: i).from
         if from >= 0 && !abandoning {
             queue.counters.acks.bump()
+            if Tracing.on(QG_TP_FEEDBACK_ACK) { qg_tp_feedback_ack(queue.engine.traceID, UInt32(queue.index), UInt32(from), buffer.sequence) }
             buffer.addHold()
             queue.engine.postFeedback(.ack, buffer: buffer, to: Int(from))
         }

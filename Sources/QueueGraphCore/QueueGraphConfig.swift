@@ -8,11 +8,20 @@ public struct QueueGraphConfig: Sendable {
     public var connections: [Connection]
     /// Every n-th buffer through a queue has its residency timed (1 times all).
     public var residencySampleInterval: Int
+    /// The graph's name in trace events (`graph_start`).
+    public var name: String
+    /// How often a running graph emits `queue_stats` trace events while a
+    /// session enables them (0: only once, at stop). A non-zero interval
+    /// costs one extra, mostly sleeping, thread per graph.
+    public var queueStatsIntervalNanoseconds: Int64
 
-    public init(queues: [QueueConfig] = [], connections: [Connection] = [], residencySampleInterval: Int = 16) {
+    public init(queues: [QueueConfig] = [], connections: [Connection] = [], residencySampleInterval: Int = 16,
+                name: String = "graph", queueStatsIntervalNanoseconds: Int64 = 0) {
         self.queues = queues
         self.connections = connections
         self.residencySampleInterval = max(1, residencySampleInterval)
+        self.name = name
+        self.queueStatsIntervalNanoseconds = max(0, queueStatsIntervalNanoseconds)
     }
 
     /// Adds a queue and returns self, for building in one expression.

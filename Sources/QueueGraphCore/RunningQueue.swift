@@ -1,3 +1,4 @@
+import CQueueGraphTrace
 import Synchronization
 
 /// A queue of a running graph: its store, counters, processor and wiring.
@@ -133,6 +134,7 @@ final class RunningQueue: @unchecked Sendable {
     func push(_ buffer: Buffer, from: Int32, fromGroup: Int) -> PushResult {
         if ended.load(ordering: .relaxed) {
             counters.arrived.add()
+            traceArrival(buffer)
             counters.dropped(.closed).add()
             release(buffer, droppedFor: .closed, from: from)
             return .closed
@@ -143,11 +145,13 @@ final class RunningQueue: @unchecked Sendable {
             guard let position = ring.push(entry) else {
                 guard drops else { return .full }
                 counters.arrived.bump()
+                traceArrival(buffer)
                 counters.dropped(.taildrop).bump()
                 release(buffer, droppedFor: .taildrop, from: from)
                 return .dropped(.taildrop)
             }
             counters.arrived.bump()
+            traceArrival(buffer)
             counters.maxDepth.raise(to: position &+ 1 &- ring.cachedHead.pointee)
             if crossesThreads && consumerEvent.mayHaveWaiters && ring.wasEmpty(beforePushAt: position) {
                 consumerEvent.wake()
@@ -155,6 +159,7 @@ final class RunningQueue: @unchecked Sendable {
             return .accepted
         }
         let outcome = store!.push(entry, bytes: buffer.size, priority: buffer.priority, counters: counters)
+        if outcome.kind != .full { traceArrival(buffer) }
         switch outcome.kind {
         case .full:
             return .full
@@ -170,10 +175,20 @@ final class RunningQueue: @unchecked Sendable {
         }
     }
 
+    /// Emits `queue_push` for a buffer that arrived (kept or dropped).
+    @inline(__always)
+    private func traceArrival(_ buffer: Buffer) {
+        if Tracing.on(QG_TP_QUEUE_PUSH) { qg_tp_queue_push(engine.traceID, UInt32(index), buffer.sequence, UInt32(clamping: depth)) }
+    }
+
     /// Releases the queue's hold on a dropped buffer, naking its sender on a `nak` queue.
     func release(_ buffer: Buffer, droppedFor reason: DropReason, from: Int32) {
+        if Tracing.on(QG_TP_QUEUE_DROP) { qg_tp_queue_drop(engine.traceID, UInt32(index), buffer.sequence, UInt8(reason.rawValue)) }
         if sync == .nak && from >= 0 {
             counters.naks.add()
+            if Tracing.on(QG_TP_FEEDBACK_NAK) {
+                qg_tp_feedback_nak(engine.traceID, UInt32(index), UInt32(from), buffer.sequence, UInt8(reason.rawValue))
+            }
             engine.postFeedback(.nak(reason), buffer: buffer, to: Int(from))   // the hold travels with the nak
         } else {
             buffer.dropHold(fate: .dropped)
@@ -196,6 +211,7 @@ final class RunningQueue: @unchecked Sendable {
         }
         counters.popped.bump()
         counters.bytesPopped.bump(entry.buffer.size)
+        if Tracing.on(QG_TP_QUEUE_POP) { qg_tp_queue_pop(engine.traceID, UInt32(index), entry.buffer.sequence, UInt32(clamping: depth)) }
         if entry.enqueuedAt != 0 {
             let waited = Int(monotonicNanoseconds() &- entry.enqueuedAt)
             counters.residencyTotal.bump(waited)

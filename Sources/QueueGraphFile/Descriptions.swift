@@ -188,6 +188,8 @@ extension ProcessorRegistry {
                 ],
                 "residency-sample-interval": ["type": "integer", "minimum": 1, "default": 16,
                                               "description": "every n-th buffer through a queue has its residency timed"],
+                "stats-interval-ms": ["type": "integer", "minimum": 0, "maximum": 3_600_000, "default": 100,
+                                      "description": "milliseconds between queue_stats trace events while a session enables them (0: only at stop)"],
             ],
         ]
         let data = try! JSONSerialization.data(withJSONObject: schema, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])

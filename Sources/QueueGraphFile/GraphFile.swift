@@ -70,7 +70,7 @@ struct GraphChecker {
         "gl": "OpenGL owner queues",
         "process": "process boundaries",
     ]
-    static let graphKeys = ["queues", "connections", "residency-sample-interval"]
+    static let graphKeys = ["queues", "connections", "residency-sample-interval", "stats-interval-ms"]
 
     /// One queue as read: its `QueueConfig` (processor factory, out pads and
     /// pool are settled once the whole file is read) and where each key was.
@@ -102,6 +102,8 @@ struct GraphChecker {
         guard let top = fields(of: root, allowed: Self.graphKeys, what: "the graph") else { throw GraphFileErrors(errors) }
         var sampleInterval = 16
         if let node = top["residency-sample-interval"] { sampleInterval = integer(node, in: 1...1_000_000) ?? 16 }
+        var statsInterval = 100
+        if let node = top["stats-interval-ms"] { statsInterval = integer(node, in: 0...3_600_000) ?? 100 }
         var declared: [Declared] = []
         if let node = top["queues"] {
             if case .sequence(let items, _) = node, !items.isEmpty {
@@ -129,7 +131,9 @@ struct GraphChecker {
         resolvePools(&declared, connections: connections)
         if !errors.isEmpty { throw GraphFileErrors(errors) }
 
-        var config = QueueGraphConfig(connections: connections, residencySampleInterval: sampleInterval)
+        let name = String(file.split(separator: "/").last ?? "graph").split(separator: ".").first.map(String.init) ?? "graph"
+        var config = QueueGraphConfig(connections: connections, residencySampleInterval: sampleInterval, name: name,
+                                      queueStatsIntervalNanoseconds: Int64(statsInterval) * 1_000_000)
         var queues: [GraphFile.Queue] = []
         for q in declared {
             var queue = q.config

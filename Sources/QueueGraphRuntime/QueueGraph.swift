@@ -1,5 +1,8 @@
 @_spi(Runtime) import QueueGraphCore
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A running graph made from a `QueueGraphConfig`: one thread per scheduler
 /// group (the queues that start no thread share the graph's first one).
@@ -31,6 +34,8 @@ public final class QueueGraph: @unchecked Sendable {
     private let state = Locked<State>(.created)
     private let control = ThreadControl()
     private var threads: [SchedulerThread] = []
+    /// Emits `queue_stats` every `queueStatsIntervalNanoseconds` while running.
+    private var statsThread: pthread_t?
 
     init(config: QueueGraphConfig) throws {
         engine = try GraphEngine(config: config, singleThread: false)
@@ -48,9 +53,12 @@ public final class QueueGraph: @unchecked Sendable {
                     engine.schedulerQueueCount(group) == 0 ? nil : SchedulerThread(engine: engine, group: group, control: control)
                 }
                 control.running.store(threads.count, ordering: .sequentiallyConsistent)
+                engine.traceStart(name: engine.config.name)
                 for thread in threads { thread.start() }
+                startStatsThread()
             case .paused:
                 control.paused.store(false, ordering: .sequentiallyConsistent)
+                engine.traceStart(name: engine.config.name)
                 engine.wakeAll()
             case .running:
                 break
@@ -71,6 +79,7 @@ public final class QueueGraph: @unchecked Sendable {
             return true
         }
         guard paused else { return }
+        engine.tracePause()
         engine.wakeAll()
         while control.parked.load(ordering: .sequentiallyConsistent) < control.running.load(ordering: .sequentiallyConsistent) {
             control.changed.wait(timeoutNanoseconds: 10_000_000) {
@@ -111,9 +120,33 @@ public final class QueueGraph: @unchecked Sendable {
             control.stopping.store(true, ordering: .sequentiallyConsistent)
             engine.wakeAll()
             for thread in threads { thread.join() }
+            control.changed.notify()
+            if let statsThread { pthread_join(statsThread, nil) }
         }
         engine.abandon()
+        if wasStarted {
+            engine.traceQueueStatistics()   // the final counters, exact
+            engine.traceStop(abandon: mode == .abandon)
+        }
         return engine.statistics()
+    }
+
+    private func startStatsThread() {
+        let interval = engine.config.queueStatsIntervalNanoseconds
+        guard interval > 0 else { return }
+        statsThread = spawnThread(name: "qg-stats") { [engine, control] in
+            while !control.stopping.load(ordering: .sequentiallyConsistent) {
+                let until = monotonicNanoseconds() &+ UInt64(interval)
+                while !control.stopping.load(ordering: .sequentiallyConsistent) {
+                    let now = monotonicNanoseconds()
+                    guard now < until else { break }
+                    control.changed.wait(timeoutNanoseconds: Int64(until - now)) {
+                        control.stopping.load(ordering: .sequentiallyConsistent)
+                    }
+                }
+                if !control.stopping.load(ordering: .sequentiallyConsistent) { engine.traceQueueStatistics() }
+            }
+        }
     }
 
     /// A handle for pushing buffers into a queue without upstream connections.

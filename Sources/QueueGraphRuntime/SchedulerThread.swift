@@ -44,15 +44,7 @@ final class SchedulerThread: @unchecked Sendable {
     }
 
     func start() {
-        let box = Unmanaged.passRetained(self).toOpaque()
-        var thread = pthread_t()
-        let rc = pthread_create(&thread, nil, { raw in
-            let me = Unmanaged<SchedulerThread>.fromOpaque(raw!).takeRetainedValue()
-            me.loop()
-            return nil
-        }, box)
-        precondition(rc == 0, "pthread_create failed: \(rc)")
-        self.thread = thread
+        thread = spawnThread(name: "qg-\(group)") { [self] in loop() }
     }
 
     func join() {
@@ -61,7 +53,6 @@ final class SchedulerThread: @unchecked Sendable {
     }
 
     private func loop() {
-        qg_set_thread_name("qg-\(group)")
         let scheduler = engine.scheduler(group)
         var busySince = monotonicNanoseconds()
         defer {
@@ -109,16 +100,38 @@ final class SchedulerThread: @unchecked Sendable {
             engine.recordBusy(group: group, nanoseconds: Int(start &- busySince))
             var sleep = Self.maxSleepNanoseconds
             if let deadline = scheduler.nextSourceDeadline() { sleep = min(sleep, deadline > start ? deadline - start : 0) }
-            let slept = sleep > 0 && scheduler.event.wait(timeoutNanoseconds: Int64(sleep)) {
+            engine.traceIdle(group: group)
+            let woke = sleep == 0 ? .ready : scheduler.event.wait(timeoutNanoseconds: Int64(sleep)) {
                 control.stopping.load(ordering: .sequentiallyConsistent)
                     || control.paused.load(ordering: .sequentiallyConsistent)
                     || scheduler.hasWork(now: monotonicNanoseconds())
                     || (scheduler.isFinished && engine.isFinished)
-            } != .ready
+            }
+            let slept = woke != .ready
             scheduler.retryBlockedSources()
             busySince = monotonicNanoseconds()
+            engine.traceWake(group: group, idleNanoseconds: busySince &- start, notified: woke == .notified)
             engine.recordIdle(group: group, nanoseconds: Int(busySince &- start), woke: slept)
         }
     }
 }
 
+
+/// Starts a joinable thread named `name` (15 characters are kept) running `body`.
+func spawnThread(name: String, _ body: @escaping @Sendable () -> Void) -> pthread_t {
+    final class Start: Sendable {
+        let name: String
+        let body: @Sendable () -> Void
+        init(name: String, body: @escaping @Sendable () -> Void) { (self.name, self.body) = (name, body) }
+    }
+    let box = Unmanaged.passRetained(Start(name: name, body: body)).toOpaque()
+    var thread = pthread_t()
+    let rc = pthread_create(&thread, nil, { raw in
+        let start = Unmanaged<Start>.fromOpaque(raw!).takeRetainedValue()
+        qg_set_thread_name(start.name)
+        start.body()
+        return nil
+    }, box)
+    precondition(rc == 0, "pthread_create failed: \(rc)")
+    return thread
+}
