@@ -1,0 +1,79 @@
+import Foundation
+import QueueGraphCore
+import Testing
+
+/// Whether this machine can record a trace: the LTTng trait is on and the
+/// LTTng tools and babeltrace2's Python bindings are installed (Tools/setup
+/// installs them; `.ci/run` always has them).
+private let canRecord: Bool = Tracing.isCompiledIn
+    && FileManager.default.isExecutableFile(atPath: "/usr/bin/lttng")
+    && FileManager.default.isExecutableFile(atPath: "/usr/bin/lttng-sessiond")
+    && FileManager.default.fileExists(atPath: "/usr/lib/python3/dist-packages/bt2")
+
+/// Runs a script of `Tools/` with the test's `qgraph` binary; returns its status and standard output.
+private func tool(_ name: String, _ arguments: [String]) throws -> (status: Int32, out: Data) {
+    let process = Process()
+    process.executableURL = repositoryRoot.appendingPathComponent("Tools/\(name)")
+    process.arguments = arguments
+    process.currentDirectoryURL = repositoryRoot
+    process.environment = ProcessInfo.processInfo.environment.merging(["QGRAPH": QGraphProcess.binary.path]) { $1 }
+    let output = Pipe()
+    process.standardOutput = output
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, data)
+}
+
+private func object(_ data: Data) throws -> [String: Any] {
+    try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+}
+
+@Suite("LTTng tracing", .serialized)
+struct TraceTests {
+    @Test("a recorded run's trace gives the run's ledger, per queue and pool, with no event discarded",
+          .enabled(if: canRecord, "needs the LTTng trait, lttng-tools and python3-bt2"),
+          arguments: ["Graphs/overload-red-vs-taildrop.yaml", "Graphs/ack-nak.yaml"])
+    func traceMatchesLedger(file: String) throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("qgraph-trace-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let recorded = try tool("trace-record", [directory.path, file, "--json"])
+        #expect(recorded.status == 0)
+        let run = try object(recorded.out)
+        #expect(run["ledger_balanced"] as? Bool == true)
+        let reported = try tool("trace-report", [directory.path, "--json"])
+        #expect(reported.status == 0)
+        let trace = try object(reported.out)
+        #expect(trace["discarded_events"] as? Int == 0)
+        let graphs = try #require(trace["graphs"] as? [[String: Any]])
+        #expect(graphs.count == 1)
+        let traced = try #require(graphs.first)
+
+        let runQueues = try #require(run["queues"] as? [[String: Any]])
+        let traceQueues = try #require(traced["queues"] as? [[String: Any]])
+        #expect(runQueues.count == traceQueues.count)
+        for (expected, seen) in zip(runQueues, traceQueues) {
+            let name = expected["name"] as? String ?? "?"
+            #expect(seen["name"] as? String == name)
+            for key in ["thread", "arrived", "popped", "acks", "naks", "abandoned"] {
+                #expect(seen[key] as? Int == expected[key] as? Int, "queue \(name): \(key)")
+            }
+            #expect(seen["dropped"] as? [String: Int] == expected["dropped"] as? [String: Int], "queue \(name): drops")
+            // The final queue_stats snapshot carries the same counters.
+            let last = try #require(seen["last_queue_stats"] as? [String: Int], "queue \(name): no queue_stats event")
+            #expect(last["arrived"] == expected["arrived"] as? Int && last["popped"] == expected["popped"] as? Int)
+            #expect(last["max_depth"] == expected["max_depth"] as? Int)
+        }
+        let runPools = try #require(run["pools"] as? [[String: Any]])
+        let tracePools = try #require(traced["pools"] as? [[String: Any]])
+        #expect(runPools.count == tracePools.count)
+        for (expected, seen) in zip(runPools, tracePools) {
+            for key in ["name", "capacity"] { #expect(seen[key] as? AnyHashable == expected[key] as? AnyHashable) }
+            for key in ["acquired", "consumed", "dropped", "abandoned", "in_use"] {
+                #expect(seen[key] as? Int == expected[key] as? Int, "pool \(expected["name"] ?? "?"): \(key)")
+            }
+        }
+        // Both graphs exercise the rare events too: drops, or acks and naks.
+        #expect(runQueues.contains { ($0["dropped"] as? [String: Int])?.isEmpty == false || ($0["acks"] as? Int ?? 0) > 0 })
+    }
+}
