@@ -5,8 +5,12 @@ import PackageDescription
 let package = Package(
     name: "QueueGraphBenchmarks",
     platforms: [.macOS(.v15)],
+    traits: [
+        .trait(name: "LTTng", description: "Build QueueGraph with its LTTng tracepoints"),
+        .default(enabledTraits: ["LTTng"]),
+    ],
     dependencies: [
-        .package(name: "QueueGraph", path: "../.."),
+        .package(name: "QueueGraph", path: "../..", traits: [.trait(name: "LTTng", condition: .when(traits: ["LTTng"]))]),
         .package(url: "https://github.com/ordo-one/malloc-interposer", from: "1.6.1"),
     ],
     targets: [

@@ -137,15 +137,92 @@ func steppedHop(count: Int) throws -> Double {
     return Double(monotonicNanoseconds() - start) / Double(count)
 }
 
+/// Runs `binary hopns COUNT` and returns the ns per buffer it prints.
+func childHop(_ binary: String, count: Int) throws -> Double {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: binary)
+    process.arguments = ["hopns", "\(count)"]
+    let output = Pipe()
+    process.standardOutput = output
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0, let ns = Double(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        throw BenchError("\(binary) hopns failed (status \(process.terminationStatus))")
+    }
+    return ns
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Runs a shell command, failing loudly.
+@discardableResult
+func shell(_ command: String) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/sh")
+    process.arguments = ["-c", command]
+    let output = Pipe()
+    process.standardOutput = output
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else { throw BenchError("'\(command)' failed (status \(process.terminationStatus))") }
+    return String(decoding: data, as: UTF8.self)
+}
+
+/// The hop (1 boundary, depth 64) three ways, interleaved round by round so
+/// that the machine's drift hits all three alike: a build without the LTTng
+/// trait, this build with no session, and this build with every `qgraph`
+/// event enabled in a session (discard mode, 8 × 16 MiB sub-buffers).
+func traceBenchmark() throws {
+    guard Tracing.isCompiledIn else { throw BenchError("qgbench trace needs a build with the LTTng trait (run it through Tools/bench trace)") }
+    guard let noTrace = ProcessInfo.processInfo.environment["QGBENCH_NO_TRACE"] else {
+        throw BenchError("QGBENCH_NO_TRACE must name a qgbench built with --disable-default-traits (Tools/bench trace sets it)")
+    }
+    let me = CommandLine.arguments[0]
+    let count = Int(ProcessInfo.processInfo.environment["QG_BENCH_BUFFERS"] ?? "") ?? 1_000_000
+    let rounds = 5
+    print("trace benchmark: hop through 1 boundary at depth 64, \(count) buffers per run, \(rounds) rounds, median per way")
+    try shell("pgrep -x lttng-sessiond >/dev/null || lttng-sessiond --daemonize --no-kernel")
+    let session = "qgbench-\(getpid())"
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(session).path
+    try shell("lttng create \(session) --output=\(directory) >/dev/null && lttng enable-channel -u big -s \(session) --subbuf-size=16M --num-subbuf=8 >/dev/null && lttng enable-event -u -s \(session) -c big 'qgraph:*' >/dev/null")
+    defer {
+        _ = try? shell("lttng destroy \(session) >/dev/null")
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+    var off: [Double] = [], noSession: [Double] = [], enabled: [Double] = []
+    for round in 1...rounds {
+        off.append(try childHop(noTrace, count: count))
+        noSession.append(try childHop(me, count: count))
+        try shell("lttng start \(session) >/dev/null")
+        enabled.append(try childHop(me, count: count))
+        try shell("lttng stop \(session) >/dev/null")
+        print(String(format: "  round %d: trait off %6.1f ns, no session %6.1f ns, all events enabled %7.1f ns", round, off.last!, noSession.last!, enabled.last!))
+    }
+    let (o, n, e) = (median(off), median(noSession), median(enabled))
+    let stats = try shell("lttng list \(session) 2>/dev/null | grep -i 'discarded' | sort -u || true")
+    print(String(format: "  median: trait off %.1f ns, no session %.1f ns (×%.3f), all events enabled %.1f ns (×%.2f)", o, n, n / o, e, e / o))
+    if !stats.isEmpty { print("  \(stats.trimmingCharacters(in: .whitespacesAndNewlines))") }
+    print(String(format: "{\"hop_ns_trait_off\": %.4g, \"hop_ns_no_session\": %.4g, \"hop_ns_all_enabled\": %.4g, \"ratio_no_session\": %.4g, \"ratio_all_enabled\": %.4g}", o, n, e, n / o, e / o))
+}
+
 let arguments = CommandLine.arguments.dropFirst()
 switch arguments.first {
 case "hop":
     try hopBenchmark(vsGStreamer: arguments.contains("--vs-gstreamer"))
 case "stepped":   // for profiling the machinery alone
     print(String(format: "stepped: %.1f ns/buffer", try steppedHop(count: 20_000_000)))
+case "trace":
+    try traceBenchmark()
+case "hopns":     // one hop run, for `trace`: prints only ns per buffer
+    print(try hop(count: Int(arguments.dropFirst().first ?? "") ?? 1_000_000, boundaries: 1, depth: 64).nanosecondsPerBuffer)
 case "hop1":      // for profiling one boundary alone
     print(String(format: "1 boundary: %.1f ns/buffer", try hop(count: 20_000_000, boundaries: 1, depth: 64).nanosecondsPerBuffer))
 default:
-    print("usage: qgbench hop [--vs-gstreamer]")
+    print("usage: qgbench hop [--vs-gstreamer] | trace")
     exit(2)
 }
