@@ -32,7 +32,7 @@ extension GraphEngine {
         }
         for (i, creator) in creators.enumerated() {
             let s = creator.statistics()
-            qg_tp_graph_pool(traceID, UInt32(i), s.name, UInt32(s.capacity), UInt64(s.capacity == 0 ? 0 : s.bytesAllocated / s.capacity))
+            qg_tp_graph_pool(traceID, UInt32(i), s.name, UInt32(s.capacity), UInt64((creator as? BufferPool)?.payloadCapacity ?? 0))
         }
     }
 
