@@ -24,6 +24,8 @@ open class BufferPool: BufferCreator, @unchecked Sendable {
     public let capacity: Int
     public let payloadCapacity: Int
     public let whenExhausted: WhenExhausted
+    /// Bytes between payloads: the capacity rounded up to a cache line.
+    private let stride: Int
     /// Every buffer, by slot; plain memory, read without reference counting.
     private let buffers: UnsafeMutableBufferPointer<Buffer>
     private let memory: UnsafeMutableRawPointer
@@ -43,7 +45,7 @@ open class BufferPool: BufferCreator, @unchecked Sendable {
         self.capacity = count
         self.payloadCapacity = payloadCapacity
         self.whenExhausted = whenExhausted
-        let stride = (payloadCapacity + 63) & ~63
+        stride = (payloadCapacity + 63) & ~63
         memory = .allocate(byteCount: max(stride * count, 1), alignment: 64)
         memory.initializeMemory(as: UInt8.self, repeating: 0, count: max(stride * count, 1))
         free = SlotQueue(capacity: count)
@@ -136,7 +138,7 @@ open class BufferPool: BufferCreator, @unchecked Sendable {
         return PoolStatistics(name: name, capacity: capacity, acquired: pops,
                               consumed: returned - dropped - abandoned, dropped: dropped, abandoned: abandoned,
                               exhausted: exhausted.value, inUse: pops - returned, peakInUse: peak.load(ordering: .relaxed),
-                              bytesAllocated: ((payloadCapacity + 63) & ~63) * capacity)
+                              bytesAllocated: stride * capacity)
     }
 
     public func addAvailabilityObserver(_ event: WakeEvent) {

@@ -131,7 +131,7 @@ struct GraphChecker {
         resolvePools(&declared, connections: connections)
         if !errors.isEmpty { throw GraphFileErrors(errors) }
 
-        let name = String(file.split(separator: "/").last ?? "graph").split(separator: ".").first.map(String.init) ?? "graph"
+        let name = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
         var config = QueueGraphConfig(connections: connections, residencySampleInterval: sampleInterval, name: name,
                                       queueStatsIntervalNanoseconds: Int64(statsInterval) * 1_000_000)
         var queues: [GraphFile.Queue] = []

@@ -135,16 +135,15 @@ public final class QueueGraph: @unchecked Sendable {
         let interval = engine.config.queueStatsIntervalNanoseconds
         guard interval > 0 else { return }
         statsThread = spawnThread(name: "qg-stats") { [engine, control] in
+            var next = monotonicNanoseconds() &+ UInt64(interval)
             while !control.stopping.load(ordering: .sequentiallyConsistent) {
-                let until = monotonicNanoseconds() &+ UInt64(interval)
-                while !control.stopping.load(ordering: .sequentiallyConsistent) {
-                    let now = monotonicNanoseconds()
-                    guard now < until else { break }
-                    control.changed.wait(timeoutNanoseconds: Int64(until - now)) {
-                        control.stopping.load(ordering: .sequentiallyConsistent)
-                    }
+                let now = monotonicNanoseconds()
+                if now >= next {
+                    engine.traceQueueStatistics()
+                    next = now &+ UInt64(interval)
+                } else {
+                    control.changed.wait(timeoutNanoseconds: Int64(next - now)) { control.stopping.load(ordering: .sequentiallyConsistent) }
                 }
-                if !control.stopping.load(ordering: .sequentiallyConsistent) { engine.traceQueueStatistics() }
             }
         }
     }

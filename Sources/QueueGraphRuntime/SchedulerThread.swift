@@ -100,18 +100,20 @@ final class SchedulerThread: @unchecked Sendable {
             engine.recordBusy(group: group, nanoseconds: Int(start &- busySince))
             var sleep = Self.maxSleepNanoseconds
             if let deadline = scheduler.nextSourceDeadline() { sleep = min(sleep, deadline > start ? deadline - start : 0) }
-            engine.traceIdle(group: group)
-            let woke = sleep == 0 ? .ready : scheduler.event.wait(timeoutNanoseconds: Int64(sleep)) {
-                control.stopping.load(ordering: .sequentiallyConsistent)
-                    || control.paused.load(ordering: .sequentiallyConsistent)
-                    || scheduler.hasWork(now: monotonicNanoseconds())
-                    || (scheduler.isFinished && engine.isFinished)
+            var woke = WakeEvent.WaitResult.ready
+            if sleep > 0 {
+                engine.traceIdle(group: group)
+                woke = scheduler.event.wait(timeoutNanoseconds: Int64(sleep)) {
+                    control.stopping.load(ordering: .sequentiallyConsistent)
+                        || control.paused.load(ordering: .sequentiallyConsistent)
+                        || scheduler.hasWork(now: monotonicNanoseconds())
+                        || (scheduler.isFinished && engine.isFinished)
+                }
             }
-            let slept = woke != .ready
             scheduler.retryBlockedSources()
             busySince = monotonicNanoseconds()
-            engine.traceWake(group: group, idleNanoseconds: busySince &- start, notified: woke == .notified)
-            engine.recordIdle(group: group, nanoseconds: Int(busySince &- start), woke: slept)
+            if sleep > 0 { engine.traceWake(group: group, idleNanoseconds: busySince &- start, notified: woke == .notified) }
+            engine.recordIdle(group: group, nanoseconds: Int(busySince &- start), woke: woke != .ready)
         }
     }
 }

@@ -62,6 +62,19 @@ func medianHop(count: Int, boundaries: Int, depth: Int, runs: Int) throws -> Dou
     try median((0..<runs).map { _ in try hop(count: count, boundaries: boundaries, depth: depth).nanosecondsPerBuffer })
 }
 
+/// Runs `path` with `arguments`; returns its exit status and standard output.
+func runProcess(_ path: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    let output = Pipe()
+    process.standardOutput = output
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
 /// Runs a GStreamer pipeline (`NUM` stands for the buffer count) with
 /// gst-launch-1.0 and returns ns per buffer: the difference between a run of
 /// `buffers` and one of a tenth as many, which cancels process start-up and
@@ -69,14 +82,10 @@ func medianHop(count: Int, boundaries: Int, depth: Int, runs: Int) throws -> Dou
 func gstreamer(_ pipeline: String, buffers: Int) -> Double? {
     guard let path = ["/usr/bin/gst-launch-1.0", "/usr/local/bin/gst-launch-1.0"].first(where: FileManager.default.isExecutableFile) else { return nil }
     func run(_ count: Int) -> UInt64? {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = ["-q"] + pipeline.replacingOccurrences(of: "NUM", with: "\(count)").split(separator: " ").map(String.init)
-        process.standardOutput = FileHandle.nullDevice
+        let arguments = ["-q"] + pipeline.replacingOccurrences(of: "NUM", with: "\(count)").split(separator: " ").map(String.init)
         let start = monotonicNanoseconds()
-        guard (try? process.run()) != nil else { return nil }
-        process.waitUntilExit()
-        return process.terminationStatus == 0 ? monotonicNanoseconds() - start : nil
+        guard let result = try? runProcess(path, arguments), result.status == 0 else { return nil }
+        return monotonicNanoseconds() - start
     }
     guard let short = run(buffers / 10), let long = run(buffers) else { return nil }
     return Double(long > short ? long - short : 0) / Double(buffers - buffers / 10)
@@ -139,16 +148,9 @@ func steppedHop(count: Int) throws -> Double {
 
 /// Runs `binary hopns COUNT` and returns the ns per buffer it prints.
 func childHop(_ binary: String, count: Int) throws -> Double {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: binary)
-    process.arguments = ["hopns", "\(count)"]
-    let output = Pipe()
-    process.standardOutput = output
-    try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0, let ns = Double(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
-        throw BenchError("\(binary) hopns failed (status \(process.terminationStatus))")
+    let (status, output) = try runProcess(binary, ["hopns", "\(count)"])
+    guard status == 0, let ns = Double(output.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        throw BenchError("\(binary) hopns failed (status \(status))")
     }
     return ns
 }
@@ -161,16 +163,9 @@ struct BenchError: Error, CustomStringConvertible {
 /// Runs a shell command, failing loudly.
 @discardableResult
 func shell(_ command: String) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/sh")
-    process.arguments = ["-c", command]
-    let output = Pipe()
-    process.standardOutput = output
-    try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else { throw BenchError("'\(command)' failed (status \(process.terminationStatus))") }
-    return String(decoding: data, as: UTF8.self)
+    let (status, output) = try runProcess("/bin/sh", ["-c", command])
+    guard status == 0 else { throw BenchError("'\(command)' failed (status \(status))") }
+    return output
 }
 
 /// The hop (1 boundary, depth 64) three ways, interleaved round by round so
