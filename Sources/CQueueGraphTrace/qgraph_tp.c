@@ -2,6 +2,9 @@
  * Without the LTTng trait (QG_HAVE_LTTNG undefined) nothing is linked
  * against liblttng-ust: every event reads as off and emits nothing. */
 #include "qgraph_trace.h"
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #if defined(QG_HAVE_LTTNG) && QG_HAVE_LTTNG
 #define LTTNG_UST_TRACEPOINT_CREATE_PROBES
@@ -20,13 +23,12 @@ int qg_trace_compiled_in(void) { return 0; }
 const int *const qg_trace_state[QG_TP_COUNT] = {
     [QG_TP_GRAPH_START] = STATE(graph_start), [QG_TP_GRAPH_QUEUE] = STATE(graph_queue),
     [QG_TP_GRAPH_POOL] = STATE(graph_pool), [QG_TP_GRAPH_PAUSE] = STATE(graph_pause),
-    [QG_TP_GRAPH_STOP] = STATE(graph_stop), [QG_TP_QUEUE_PUSH] = STATE(queue_push),
-    [QG_TP_QUEUE_POP] = STATE(queue_pop), [QG_TP_QUEUE_DROP] = STATE(queue_drop),
-    [QG_TP_QUEUE_STATS] = STATE(queue_stats), [QG_TP_FEEDBACK_ACK] = STATE(feedback_ack),
-    [QG_TP_FEEDBACK_NAK] = STATE(feedback_nak), [QG_TP_BUFFER_ALLOC] = STATE(buffer_alloc),
-    [QG_TP_BUFFER_RELEASE] = STATE(buffer_release), [QG_TP_PROCESSOR_BEGIN] = STATE(processor_begin),
-    [QG_TP_PROCESSOR_END] = STATE(processor_end), [QG_TP_SCHED_PICK] = STATE(sched_pick),
-    [QG_TP_SCHED_IDLE] = STATE(sched_idle), [QG_TP_SCHED_WAKE] = STATE(sched_wake),
+    [QG_TP_GRAPH_STOP] = STATE(graph_stop), [QG_TP_QUEUE_FLOW] = STATE(queue_flow),
+    [QG_TP_POOL_FLOW] = STATE(pool_flow), [QG_TP_QUEUE_DROP] = STATE(queue_drop),
+    [QG_TP_QUEUE_STATS] = STATE(queue_stats), [QG_TP_POOL_STATS] = STATE(pool_stats),
+    [QG_TP_FEEDBACK_ACK] = STATE(feedback_ack),
+    [QG_TP_FEEDBACK_NAK] = STATE(feedback_nak), [QG_TP_SCHED_IDLE] = STATE(sched_idle),
+    [QG_TP_SCHED_WAKE] = STATE(sched_wake),
 };
 
 void qg_tp_graph_start(uint32_t graph, const char *name, uint32_t queues, uint32_t threads) {
@@ -40,19 +42,14 @@ void qg_tp_graph_pool(uint32_t graph, uint32_t pool, const char *name, uint32_t 
 }
 void qg_tp_graph_pause(uint32_t graph) { EMIT(graph_pause, graph); }
 void qg_tp_graph_stop(uint32_t graph, uint8_t abandon) { EMIT(graph_stop, graph, abandon); }
-void qg_tp_queue_push(uint32_t graph, uint32_t queue, uint64_t seq, uint32_t depth) {
-    EMIT(queue_push, graph, queue, seq, depth);
-}
-void qg_tp_queue_pop(uint32_t graph, uint32_t queue, uint64_t seq, uint32_t depth) {
-    EMIT(queue_pop, graph, queue, seq, depth);
-}
 void qg_tp_queue_drop(uint32_t graph, uint32_t queue, uint64_t seq, uint8_t reason) {
     EMIT(queue_drop, graph, queue, seq, reason);
 }
-void qg_tp_queue_stats(uint32_t graph, uint32_t queue, uint32_t depth, uint32_t max_depth,
-                       uint64_t arrived, uint64_t popped, const uint64_t *dropped,
-                       uint64_t acks, uint64_t naks, uint64_t abandoned) {
-    EMIT(queue_stats, graph, queue, depth, max_depth, arrived, popped, dropped, acks, naks, abandoned);
+void qg_tp_queue_stats(uint32_t graph, uint32_t queue, const uint64_t *counters) {
+    EMIT(queue_stats, graph, queue, counters);
+}
+void qg_tp_pool_stats(uint32_t graph, uint32_t pool, const uint64_t *counters) {
+    EMIT(pool_stats, graph, pool, counters);
 }
 void qg_tp_feedback_ack(uint32_t graph, uint32_t queue, uint32_t sender, uint64_t seq) {
     EMIT(feedback_ack, graph, queue, sender, seq);
@@ -60,20 +57,111 @@ void qg_tp_feedback_ack(uint32_t graph, uint32_t queue, uint32_t sender, uint64_
 void qg_tp_feedback_nak(uint32_t graph, uint32_t queue, uint32_t sender, uint64_t seq, uint8_t reason) {
     EMIT(feedback_nak, graph, queue, sender, seq, reason);
 }
-void qg_tp_buffer_alloc(uint32_t graph, uint32_t pool, uint64_t seq, uint32_t slot, uint64_t size) {
-    EMIT(buffer_alloc, graph, pool, seq, slot, size);
-}
-void qg_tp_buffer_release(uint32_t graph, uint32_t pool, uint64_t seq, uint32_t slot, uint8_t fate) {
-    EMIT(buffer_release, graph, pool, seq, slot, fate);
-}
-void qg_tp_processor_begin(uint32_t graph, uint32_t queue, uint64_t seq) { EMIT(processor_begin, graph, queue, seq); }
-void qg_tp_processor_end(uint32_t graph, uint32_t queue, uint64_t seq, uint64_t duration_ns) {
-    EMIT(processor_end, graph, queue, seq, duration_ns);
-}
-void qg_tp_sched_pick(uint32_t graph, uint32_t thread, uint32_t queue, uint8_t tier) {
-    EMIT(sched_pick, graph, thread, queue, tier);
-}
 void qg_tp_sched_idle(uint32_t graph, uint32_t thread) { EMIT(sched_idle, graph, thread); }
 void qg_tp_sched_wake(uint32_t graph, uint32_t thread, uint64_t idle_ns, uint8_t notified) {
     EMIT(sched_wake, graph, thread, idle_ns, notified);
+}
+
+/* MARK: Flow windows (the counting itself is inline in qgraph_trace.h) */
+
+enum { FLUSH_COUNTS = 4096 };
+static const uint64_t FLUSH_NS = 100000000;
+static const uint32_t NO_THREAD = UINT32_MAX;
+
+__thread struct qg_flow_window *qg_flow_current __attribute__((tls_model("initial-exec")));
+
+static uint64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static void emit(const struct qg_flow_slot *s, int is_pool, uint32_t thread) {
+    if (is_pool) EMIT(pool_flow, s->graph, s->index, thread, s->c);
+    else EMIT(queue_flow, s->graph, s->index, thread, s->c);
+}
+
+/* Emits and clears every used slot; `keep` (the running queue) stays claimed with zero counts. */
+static void flush(struct qg_flow_window *w, uint64_t now, struct qg_flow_slot *keep) {
+    for (int i = 0; i < QG_FLOW_QUEUE_SLOTS + QG_FLOW_POOL_SLOTS; i++) {
+        int is_pool = i >= QG_FLOW_QUEUE_SLOTS;
+        struct qg_flow_slot *s = is_pool ? &w->pools[i - QG_FLOW_QUEUE_SLOTS] : &w->queues[i];
+        if (!s->used) continue;
+        emit(s, is_pool, w->thread);
+        memset(s->c, 0, sizeof s->c);
+        s->used = s == keep;
+    }
+    w->counts = 0;
+    w->started = now;
+}
+
+/* Ends the running queue's run at `now`: its time so far goes to busy_ns. */
+static void end_run(struct qg_flow_window *w, uint64_t now) {
+    if (w->running) w->running->c[QG_FLOW_BUSY_NS] += now - w->run_started;
+    w->run_started = now;
+}
+
+static void flush_now(struct qg_flow_window *w) {
+    uint64_t now = now_ns();
+    end_run(w, now);
+    flush(w, now, w->running);
+}
+
+struct qg_flow_slot *qg_flow_claim(struct qg_flow_window *w, struct qg_flow_slot *s, uint32_t graph, uint32_t index) {
+    if (s->used) {          /* another queue or pool has the slot */
+        flush_now(w);
+        if (s == w->running) w->running = 0;
+    }
+    s->used = 1;
+    s->graph = graph;
+    s->index = index;
+    return s;
+}
+
+void qg_flow_check(struct qg_flow_window *w) {
+    if (w->counts >= FLUSH_COUNTS || now_ns() - w->started >= FLUSH_NS) flush_now(w);
+}
+
+void qg_flow_start_run(struct qg_flow_window *w, struct qg_flow_slot *s) {
+    end_run(w, now_ns());
+    w->running = s;
+}
+
+void qg_flow_emit_one(int is_pool, uint32_t graph, uint32_t index, int field, uint64_t value, uint64_t seq) {
+    struct qg_flow_slot s = { .graph = graph, .index = index };
+    if (is_pool) {
+        s.c[field] = value;
+    } else if (field == QG_FLOW_PUSHED) {
+        s.c[QG_FLOW_PUSHED] = 1;
+        s.c[QG_FLOW_MAX_DEPTH] = value;
+    } else if (field == QG_FLOW_POPPED) {
+        s.c[QG_FLOW_POPPED] = 1;
+        s.c[QG_FLOW_FIRST_SEQ] = s.c[QG_FLOW_LAST_SEQ] = seq;
+    } else {                /* a step, by its tier */
+        s.c[QG_FLOW_STEPS] = 1;
+        s.c[field] = 1;
+    }
+    emit(&s, is_pool, NO_THREAD);
+}
+
+void qg_flow_thread(uint32_t thread) {
+    if (!qg_flow_current) qg_flow_current = calloc(1, sizeof *qg_flow_current);
+    if (!qg_flow_current) return;     /* out of memory: this thread emits every count at once */
+    qg_flow_current->thread = thread;
+    qg_flow_current->started = now_ns();
+}
+
+void qg_flow_thread_end(void) {
+    if (!qg_flow_current) return;
+    flush_now(qg_flow_current);
+    free(qg_flow_current);
+    qg_flow_current = 0;
+}
+
+void qg_flow_flush(void) {
+    struct qg_flow_window *w = qg_flow_current;
+    if (!w) return;
+    flush_now(w);
+    if (w->running) w->running->used = 0;   /* the thread is about to sleep: its run ended */
+    w->running = 0;
 }

@@ -21,13 +21,6 @@ LTTNG_UST_TRACEPOINT_ENUM(qgraph, drop_reason,
         lttng_ust_field_enum_value("no-buffer", 5)
         lttng_ust_field_enum_value("closed", 6)))
 
-/* BufferFate. */
-LTTNG_UST_TRACEPOINT_ENUM(qgraph, buffer_fate,
-    LTTNG_UST_TP_ENUM_VALUES(
-        lttng_ust_field_enum_value("consumed", 0)
-        lttng_ust_field_enum_value("dropped", 1)
-        lttng_ust_field_enum_value("abandoned", 2)))
-
 LTTNG_UST_TRACEPOINT_EVENT(qgraph, graph_start,
     LTTNG_UST_TP_ARGS(uint32_t, graph, const char *, name, uint32_t, queues, uint32_t, threads),
     LTTNG_UST_TP_FIELDS(
@@ -64,17 +57,37 @@ LTTNG_UST_TRACEPOINT_EVENT(qgraph, graph_stop,
         lttng_ust_field_integer(uint32_t, graph, graph)
         lttng_ust_field_integer(uint8_t, abandon, abandon)))
 
-LTTNG_UST_TRACEPOINT_EVENT_CLASS(qgraph, queue_buffer,
-    LTTNG_UST_TP_ARGS(uint32_t, graph, uint32_t, queue, uint64_t, seq, uint32_t, depth),
+/* A thread's traffic through one queue since its last queue_flow: never
+ * one event per buffer (an event costs more than a hop), a count instead. */
+LTTNG_UST_TRACEPOINT_EVENT(qgraph, queue_flow,
+    LTTNG_UST_TP_ARGS(uint32_t, graph, uint32_t, queue, uint32_t, thread, const uint64_t *, c),
     LTTNG_UST_TP_FIELDS(
         lttng_ust_field_integer(uint32_t, graph, graph)
         lttng_ust_field_integer(uint32_t, queue, queue)
-        lttng_ust_field_integer(uint64_t, seq, seq)
-        lttng_ust_field_integer(uint32_t, depth, depth)))
-LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(qgraph, queue_buffer, qgraph, queue_push,
-    LTTNG_UST_TP_ARGS(uint32_t, graph, uint32_t, queue, uint64_t, seq, uint32_t, depth))
-LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(qgraph, queue_buffer, qgraph, queue_pop,
-    LTTNG_UST_TP_ARGS(uint32_t, graph, uint32_t, queue, uint64_t, seq, uint32_t, depth))
+        lttng_ust_field_integer(uint32_t, thread, thread)
+        lttng_ust_field_integer(uint64_t, pushed, c[0])
+        lttng_ust_field_integer(uint64_t, popped, c[1])
+        lttng_ust_field_integer(uint64_t, first_seq, c[2])
+        lttng_ust_field_integer(uint64_t, last_seq, c[3])
+        lttng_ust_field_integer(uint64_t, max_depth, c[4])
+        lttng_ust_field_integer(uint64_t, steps, c[5])
+        lttng_ust_field_integer(uint64_t, tier0, c[6])
+        lttng_ust_field_integer(uint64_t, tier1, c[7])
+        lttng_ust_field_integer(uint64_t, tier2, c[8])
+        lttng_ust_field_integer(uint64_t, tier3, c[9])
+        lttng_ust_field_integer(uint64_t, busy_ns, c[10])))
+
+/* A thread's traffic through one pool since its last pool_flow. */
+LTTNG_UST_TRACEPOINT_EVENT(qgraph, pool_flow,
+    LTTNG_UST_TP_ARGS(uint32_t, graph, uint32_t, pool, uint32_t, thread, const uint64_t *, c),
+    LTTNG_UST_TP_FIELDS(
+        lttng_ust_field_integer(uint32_t, graph, graph)
+        lttng_ust_field_integer(uint32_t, pool, pool)
+        lttng_ust_field_integer(uint32_t, thread, thread)
+        lttng_ust_field_integer(uint64_t, acquired, c[0])
+        lttng_ust_field_integer(uint64_t, consumed, c[1])
+        lttng_ust_field_integer(uint64_t, dropped, c[2])
+        lttng_ust_field_integer(uint64_t, abandoned, c[3])))
 
 LTTNG_UST_TRACEPOINT_EVENT(qgraph, queue_drop,
     LTTNG_UST_TP_ARGS(uint32_t, graph, uint32_t, queue, uint64_t, seq, uint8_t, reason),
@@ -84,27 +97,43 @@ LTTNG_UST_TRACEPOINT_EVENT(qgraph, queue_drop,
         lttng_ust_field_integer(uint64_t, seq, seq)
         lttng_ust_field_enum(qgraph, drop_reason, uint8_t, reason, reason)))
 
+/* c[]: the queue's counters in the field order below (QG_STATS_*). */
 LTTNG_UST_TRACEPOINT_EVENT(qgraph, queue_stats,
-    LTTNG_UST_TP_ARGS(uint32_t, graph, uint32_t, queue, uint32_t, depth, uint32_t, max_depth,
-                      uint64_t, arrived, uint64_t, popped, const uint64_t *, dropped,
-                      uint64_t, acks, uint64_t, naks, uint64_t, abandoned),
+    LTTNG_UST_TP_ARGS(uint32_t, graph, uint32_t, queue, const uint64_t *, c),
     LTTNG_UST_TP_FIELDS(
         lttng_ust_field_integer(uint32_t, graph, graph)
         lttng_ust_field_integer(uint32_t, queue, queue)
-        lttng_ust_field_integer(uint32_t, depth, depth)
-        lttng_ust_field_integer(uint32_t, max_depth, max_depth)
-        lttng_ust_field_integer(uint64_t, arrived, arrived)
-        lttng_ust_field_integer(uint64_t, popped, popped)
-        lttng_ust_field_integer(uint64_t, taildrop, dropped[0])
-        lttng_ust_field_integer(uint64_t, headdrop, dropped[1])
-        lttng_ust_field_integer(uint64_t, red, dropped[2])
-        lttng_ust_field_integer(uint64_t, bytes, dropped[3])
-        lttng_ust_field_integer(uint64_t, failed, dropped[4])
-        lttng_ust_field_integer(uint64_t, no_buffer, dropped[5])
-        lttng_ust_field_integer(uint64_t, closed, dropped[6])
-        lttng_ust_field_integer(uint64_t, acks, acks)
-        lttng_ust_field_integer(uint64_t, naks, naks)
-        lttng_ust_field_integer(uint64_t, abandoned, abandoned)))
+        lttng_ust_field_integer(uint64_t, depth, c[0])
+        lttng_ust_field_integer(uint64_t, max_depth, c[1])
+        lttng_ust_field_integer(uint64_t, arrived, c[2])
+        lttng_ust_field_integer(uint64_t, popped, c[3])
+        lttng_ust_field_integer(uint64_t, taildrop, c[4])
+        lttng_ust_field_integer(uint64_t, headdrop, c[5])
+        lttng_ust_field_integer(uint64_t, red, c[6])
+        lttng_ust_field_integer(uint64_t, bytes, c[7])
+        lttng_ust_field_integer(uint64_t, failed, c[8])
+        lttng_ust_field_integer(uint64_t, no_buffer, c[9])
+        lttng_ust_field_integer(uint64_t, closed, c[10])
+        lttng_ust_field_integer(uint64_t, acks, c[11])
+        lttng_ust_field_integer(uint64_t, naks, c[12])
+        lttng_ust_field_integer(uint64_t, abandoned, c[13])
+        lttng_ust_field_integer(uint64_t, residency_total_ns, c[14])
+        lttng_ust_field_integer(uint64_t, residency_samples, c[15])
+        lttng_ust_field_integer(uint64_t, residency_max_ns, c[16])))
+
+/* c[]: the pool's counters in the field order below. */
+LTTNG_UST_TRACEPOINT_EVENT(qgraph, pool_stats,
+    LTTNG_UST_TP_ARGS(uint32_t, graph, uint32_t, pool, const uint64_t *, c),
+    LTTNG_UST_TP_FIELDS(
+        lttng_ust_field_integer(uint32_t, graph, graph)
+        lttng_ust_field_integer(uint32_t, pool, pool)
+        lttng_ust_field_integer(uint64_t, acquired, c[0])
+        lttng_ust_field_integer(uint64_t, consumed, c[1])
+        lttng_ust_field_integer(uint64_t, dropped, c[2])
+        lttng_ust_field_integer(uint64_t, abandoned, c[3])
+        lttng_ust_field_integer(uint64_t, in_use, c[4])
+        lttng_ust_field_integer(uint64_t, peak_in_use, c[5])
+        lttng_ust_field_integer(uint64_t, exhausted, c[6])))
 
 LTTNG_UST_TRACEPOINT_EVENT(qgraph, feedback_ack,
     LTTNG_UST_TP_ARGS(uint32_t, graph, uint32_t, queue, uint32_t, sender, uint64_t, seq),
@@ -122,47 +151,6 @@ LTTNG_UST_TRACEPOINT_EVENT(qgraph, feedback_nak,
         lttng_ust_field_integer(uint32_t, sender, sender)
         lttng_ust_field_integer(uint64_t, seq, seq)
         lttng_ust_field_enum(qgraph, drop_reason, uint8_t, reason, reason)))
-
-LTTNG_UST_TRACEPOINT_EVENT(qgraph, buffer_alloc,
-    LTTNG_UST_TP_ARGS(uint32_t, graph, uint32_t, pool, uint64_t, seq, uint32_t, slot, uint64_t, size),
-    LTTNG_UST_TP_FIELDS(
-        lttng_ust_field_integer(uint32_t, graph, graph)
-        lttng_ust_field_integer(uint32_t, pool, pool)
-        lttng_ust_field_integer(uint64_t, seq, seq)
-        lttng_ust_field_integer(uint32_t, slot, slot)
-        lttng_ust_field_integer(uint64_t, size, size)))
-
-LTTNG_UST_TRACEPOINT_EVENT(qgraph, buffer_release,
-    LTTNG_UST_TP_ARGS(uint32_t, graph, uint32_t, pool, uint64_t, seq, uint32_t, slot, uint8_t, fate),
-    LTTNG_UST_TP_FIELDS(
-        lttng_ust_field_integer(uint32_t, graph, graph)
-        lttng_ust_field_integer(uint32_t, pool, pool)
-        lttng_ust_field_integer(uint64_t, seq, seq)
-        lttng_ust_field_integer(uint32_t, slot, slot)
-        lttng_ust_field_enum(qgraph, buffer_fate, uint8_t, fate, fate)))
-
-LTTNG_UST_TRACEPOINT_EVENT(qgraph, processor_begin,
-    LTTNG_UST_TP_ARGS(uint32_t, graph, uint32_t, queue, uint64_t, seq),
-    LTTNG_UST_TP_FIELDS(
-        lttng_ust_field_integer(uint32_t, graph, graph)
-        lttng_ust_field_integer(uint32_t, queue, queue)
-        lttng_ust_field_integer(uint64_t, seq, seq)))
-
-LTTNG_UST_TRACEPOINT_EVENT(qgraph, processor_end,
-    LTTNG_UST_TP_ARGS(uint32_t, graph, uint32_t, queue, uint64_t, seq, uint64_t, duration_ns),
-    LTTNG_UST_TP_FIELDS(
-        lttng_ust_field_integer(uint32_t, graph, graph)
-        lttng_ust_field_integer(uint32_t, queue, queue)
-        lttng_ust_field_integer(uint64_t, seq, seq)
-        lttng_ust_field_integer(uint64_t, duration_ns, duration_ns)))
-
-LTTNG_UST_TRACEPOINT_EVENT(qgraph, sched_pick,
-    LTTNG_UST_TP_ARGS(uint32_t, graph, uint32_t, thread, uint32_t, queue, uint8_t, tier),
-    LTTNG_UST_TP_FIELDS(
-        lttng_ust_field_integer(uint32_t, graph, graph)
-        lttng_ust_field_integer(uint32_t, thread, thread)
-        lttng_ust_field_integer(uint32_t, queue, queue)
-        lttng_ust_field_integer(uint8_t, tier, tier)))
 
 LTTNG_UST_TRACEPOINT_EVENT(qgraph, sched_idle,
     LTTNG_UST_TP_ARGS(uint32_t, graph, uint32_t, thread),

@@ -108,17 +108,13 @@ open class BufferPool: BufferCreator, @unchecked Sendable {
         let buffer = buffers[slot]
         // The acquire count before this one is the buffer's sequence number.
         buffer.prepareForUse(size: payloadSize, sequence: UInt64(position))
-        if Tracing.on(QG_TP_BUFFER_ALLOC) {
-            qg_tp_buffer_alloc(traceID.graph, traceID.pool, UInt64(position), UInt32(slot), UInt64(payloadSize))
-        }
+        if Tracing.on(QG_TP_POOL_FLOW) { qg_flow_pool(traceID.graph, traceID.pool, 0) }
         return buffer
     }
 
     open func destroyBuffer(_ buffer: Buffer, fate: BufferFate) {
         precondition(buffer.isFrom(self), "buffer returned to a pool that did not create it")
-        if Tracing.on(QG_TP_BUFFER_RELEASE) {
-            qg_tp_buffer_release(traceID.graph, traceID.pool, buffer.sequence, UInt32(buffer.slot), UInt8(fate.rawValue))
-        }
+        if Tracing.on(QG_TP_POOL_FLOW) { qg_flow_pool(traceID.graph, traceID.pool, UInt8(fate.rawValue + 1)) }
         switch fate {
         case .consumed: break
         case .dropped: dropped.add()

@@ -58,7 +58,7 @@ public final class GraphEngine: @unchecked Sendable {
         schedulers = (0..<groupCount).map { g in GroupScheduler(index: g, queues: queues.filter { $0.group == g }, event: events[g]) }
         self.queues = queues
         self.creators = ownCreators.compactMap { $0 }
-        for q in queues { q.engine = self }
+        for q in queues { (q.engine, q.traceGraph) = (self, traceID) }
         for (i, creator) in creators.enumerated() { (creator as? BufferPool)?.traceID = (traceID, UInt32(i)) }
     }
 
@@ -71,10 +71,8 @@ public final class GraphEngine: @unchecked Sendable {
                 return .endOfStream
             }
             queue.sourceWaitUntil = 0
-            let began = traceBegin(queue, sequence: .max)
             // Optional chaining on the `let` borrows the source: no reference counting.
             let result = queue.source?.produce(context: queue.context)
-            traceEnd(queue, sequence: .max, began: began)
             switch result {
             case .produced, nil: break
             case .waitingForBuffer: queue.sourceBlockedOnBuffer = true
@@ -105,30 +103,13 @@ public final class GraphEngine: @unchecked Sendable {
     @inline(__always)
     private func process(_ buffer: Buffer, in queue: RunningQueue, from: Int32) {
         if queue.sync == .ack { queue.holding.append((buffer, from)) }
-        let sequence = buffer.sequence
-        let began = traceBegin(queue, sequence: sequence)
         let result = queue.processor.process(buffer, context: queue.context)
-        traceEnd(queue, sequence: sequence, began: began)
         if result == .failed {
             if queue.sync == .ack {
                 queue.holding.removeAll { $0.buffer == buffer }
             }
             queue.counters.dropped(.failed).add()
             queue.release(buffer, droppedFor: .failed, from: from)
-        }
-    }
-
-    /// Emits `processor_begin`; returns the time when `processor_end` is on (else 0).
-    @inline(__always)
-    private func traceBegin(_ queue: RunningQueue, sequence: UInt64) -> UInt64 {
-        if Tracing.on(QG_TP_PROCESSOR_BEGIN) { qg_tp_processor_begin(traceID, UInt32(queue.index), sequence) }
-        return Tracing.on(QG_TP_PROCESSOR_END) ? monotonicNanoseconds() : 0
-    }
-
-    @inline(__always)
-    private func traceEnd(_ queue: RunningQueue, sequence: UInt64, began: UInt64) {
-        if began != 0 && Tracing.on(QG_TP_PROCESSOR_END) {
-            qg_tp_processor_end(traceID, UInt32(queue.index), sequence, monotonicNanoseconds() &- began)
         }
     }
 

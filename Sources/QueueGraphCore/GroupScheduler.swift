@@ -184,7 +184,7 @@ enum Feedback {
         guard let (i, tier) = pick(now: now) else { return nil }
         invocations.bump()
         return refs.with(i) { queue in
-            if Tracing.on(QG_TP_SCHED_PICK) { qg_tp_sched_pick(engine.traceID, UInt32(index), UInt32(queue.index), UInt8(tier)) }
+            if Tracing.on(QG_TP_QUEUE_FLOW) { qg_flow_step(engine.traceID, UInt32(queue.index), UInt8(tier)) }
             let action = engine.run(queue)
             if queue.sourceWaitUntil != 0 { hasTimedSources = true }
             return StepOutcome(queue: queue.index, action: action, tier: tier)

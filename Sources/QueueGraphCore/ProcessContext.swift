@@ -74,7 +74,7 @@ public final class ProcessContext: @unchecked Sendable {
         let from = queue.holding.remove(at: i).from
         if from >= 0 && !abandoning {
             queue.counters.acks.bump()
-            if Tracing.on(QG_TP_FEEDBACK_ACK) { qg_tp_feedback_ack(queue.engine.traceID, UInt32(queue.index), UInt32(from), buffer.sequence) }
+            if Tracing.on(QG_TP_FEEDBACK_ACK) { qg_tp_feedback_ack(queue.traceGraph, UInt32(queue.index), UInt32(from), buffer.sequence) }
             buffer.addHold()
             queue.engine.postFeedback(.ack, buffer: buffer, to: Int(from))
         }

@@ -48,6 +48,8 @@ final class RunningQueue: @unchecked Sendable {
     /// Downstream queues by pad; set once while building, before any thread runs.
     @exclusivity(unchecked) var outs = QueueRefs([])
     unowned(unsafe) var engine: GraphEngine! = nil
+    /// The engine's `traceID`, kept here: reading it through `engine` costs a retain.
+    @exclusivity(unchecked) var traceGraph: UInt32 = 0
 
     /// Woken when room appears, for external producers that wait.
     let spaceEvent = WakeEvent()
@@ -175,19 +177,19 @@ final class RunningQueue: @unchecked Sendable {
         }
     }
 
-    /// Emits `queue_push` for a buffer that arrived (kept or dropped).
+    /// Counts a buffer that arrived (kept or dropped) in the thread's `queue_flow`.
     @inline(__always)
     private func traceArrival(_ buffer: Buffer) {
-        if Tracing.on(QG_TP_QUEUE_PUSH) { qg_tp_queue_push(engine.traceID, UInt32(index), buffer.sequence, UInt32(clamping: depth)) }
+        if Tracing.on(QG_TP_QUEUE_FLOW) { qg_flow_push(traceGraph, UInt32(index), UInt32(clamping: depth)) }
     }
 
     /// Releases the queue's hold on a dropped buffer, naking its sender on a `nak` queue.
     func release(_ buffer: Buffer, droppedFor reason: DropReason, from: Int32) {
-        if Tracing.on(QG_TP_QUEUE_DROP) { qg_tp_queue_drop(engine.traceID, UInt32(index), buffer.sequence, UInt8(reason.rawValue)) }
+        if Tracing.on(QG_TP_QUEUE_DROP) { qg_tp_queue_drop(traceGraph, UInt32(index), buffer.sequence, UInt8(reason.rawValue)) }
         if sync == .nak && from >= 0 {
             counters.naks.add()
             if Tracing.on(QG_TP_FEEDBACK_NAK) {
-                qg_tp_feedback_nak(engine.traceID, UInt32(index), UInt32(from), buffer.sequence, UInt8(reason.rawValue))
+                qg_tp_feedback_nak(traceGraph, UInt32(index), UInt32(from), buffer.sequence, UInt8(reason.rawValue))
             }
             engine.postFeedback(.nak(reason), buffer: buffer, to: Int(from))   // the hold travels with the nak
         } else {
@@ -211,7 +213,7 @@ final class RunningQueue: @unchecked Sendable {
         }
         counters.popped.bump()
         counters.bytesPopped.bump(entry.buffer.size)
-        if Tracing.on(QG_TP_QUEUE_POP) { qg_tp_queue_pop(engine.traceID, UInt32(index), entry.buffer.sequence, UInt32(clamping: depth)) }
+        if Tracing.on(QG_TP_QUEUE_FLOW) { qg_flow_pop(traceGraph, UInt32(index), entry.buffer.sequence) }
         if entry.enqueuedAt != 0 {
             let waited = Int(monotonicNanoseconds() &- entry.enqueuedAt)
             counters.residencyTotal.bump(waited)

@@ -40,23 +40,55 @@ extension GraphEngine {
 
     public func traceStop(abandon: Bool) { if Tracing.on(QG_TP_GRAPH_STOP) { qg_tp_graph_stop(traceID, abandon ? 1 : 0) } }
 
-    /// Emits one `queue_stats` snapshot per queue (the counters as they are
-    /// now); allocates nothing.
-    public func traceQueueStatistics() {
+    /// Emits one `queue_stats` snapshot per queue and one `pool_stats` per
+    /// pool (the counters as they are now); allocates nothing.
+    public func traceStatistics() {
+        if Tracing.on(QG_TP_POOL_STATS) {
+            for (i, creator) in creators.enumerated() {
+                let s = creator.statistics()
+                withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 7) { fields in
+                    (fields[0], fields[1], fields[2], fields[3]) = (UInt64(s.acquired), UInt64(s.consumed), UInt64(s.dropped), UInt64(s.abandoned))
+                    (fields[4], fields[5], fields[6]) = (UInt64(s.inUse), UInt64(s.peakInUse), UInt64(s.exhausted))
+                    qg_tp_pool_stats(traceID, UInt32(i), fields.baseAddress)
+                }
+            }
+        }
         guard Tracing.on(QG_TP_QUEUE_STATS) else { return }
-        for queue in queues {
-            let c = queue.counters
-            withUnsafeTemporaryAllocation(of: UInt64.self, capacity: DropReason.allCases.count) { dropped in
-                for reason in DropReason.allCases { dropped[reason.rawValue] = UInt64(c.dropped(reason).value) }
-                qg_tp_queue_stats(traceID, UInt32(queue.index), UInt32(clamping: queue.depth), UInt32(clamping: c.maxDepth.value),
-                                  UInt64(c.arrived.value), UInt64(c.popped.value), dropped.baseAddress,
-                                  UInt64(c.acks.value), UInt64(c.naks.value), UInt64(c.abandoned.value))
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: Int(QG_STATS_COUNT.rawValue)) { fields in
+            func set(_ field: qg_stats_field, _ value: Int) { fields[Int(field.rawValue)] = UInt64(clamping: value) }
+            for queue in queues {
+                let c = queue.counters
+                set(QG_STATS_DEPTH, queue.depth)
+                set(QG_STATS_MAX_DEPTH, c.maxDepth.value)
+                set(QG_STATS_ARRIVED, c.arrived.value)
+                set(QG_STATS_POPPED, c.popped.value)
+                for reason in DropReason.allCases { fields[Int(QG_STATS_DROPPED.rawValue) + reason.rawValue] = UInt64(c.dropped(reason).value) }
+                set(QG_STATS_ACKS, c.acks.value)
+                set(QG_STATS_NAKS, c.naks.value)
+                set(QG_STATS_ABANDONED, c.abandoned.value)
+                set(QG_STATS_RESIDENCY_TOTAL, c.residencyTotal.value)
+                set(QG_STATS_RESIDENCY_SAMPLES, c.residencySamples.value)
+                set(QG_STATS_RESIDENCY_MAX, c.residencyMax.value)
+                qg_tp_queue_stats(traceID, UInt32(queue.index), fields.baseAddress)
             }
         }
     }
 
-    /// Emits `sched_idle` for a group's thread about to sleep.
+    /// Makes the calling thread, which runs `group`, count its flow in a
+    /// window (`queue_flow`, `pool_flow`) instead of emitting every count.
+    @_spi(Runtime) public func traceThreadBegin(group: Int) { qg_flow_thread(UInt32(group)) }
+
+    /// Emits and frees the calling thread's flow window, as it ends.
+    @_spi(Runtime) public func traceThreadEnd() { qg_flow_thread_end() }
+
+    /// Emits the calling thread's flow window: before it sleeps, parks or ends.
+    @_spi(Runtime) public func traceFlush() {
+        if Tracing.on(QG_TP_QUEUE_FLOW) || Tracing.on(QG_TP_POOL_FLOW) { qg_flow_flush() }
+    }
+
+    /// Emits the thread's flow window, then `sched_idle` for a group's thread about to sleep.
     @_spi(Runtime) public func traceIdle(group: Int) {
+        traceFlush()
         if Tracing.on(QG_TP_SCHED_IDLE) { qg_tp_sched_idle(traceID, UInt32(group)) }
     }
 

@@ -125,7 +125,7 @@ public final class QueueGraph: @unchecked Sendable {
         }
         engine.abandon()
         if wasStarted {
-            engine.traceQueueStatistics()   // the final counters, exact
+            engine.traceStatistics()   // the final counters, exact
             engine.traceStop(abandon: mode == .abandon)
         }
         return engine.statistics()
@@ -139,7 +139,7 @@ public final class QueueGraph: @unchecked Sendable {
             while !control.stopping.load(ordering: .sequentiallyConsistent) {
                 let now = monotonicNanoseconds()
                 if now >= next {
-                    engine.traceQueueStatistics()
+                    engine.traceStatistics()
                     next = now &+ UInt64(interval)
                 } else {
                     control.changed.wait(timeoutNanoseconds: Int64(next - now)) { control.stopping.load(ordering: .sequentiallyConsistent) }

@@ -55,7 +55,9 @@ final class SchedulerThread: @unchecked Sendable {
     private func loop() {
         let scheduler = engine.scheduler(group)
         var busySince = monotonicNanoseconds()
+        engine.traceThreadBegin(group: group)
         defer {
+            engine.traceThreadEnd()
             engine.recordBusy(group: group, nanoseconds: Int(monotonicNanoseconds() &- busySince))
             control.running.wrappingSubtract(1, ordering: .sequentiallyConsistent)
             control.changed.notify()
@@ -66,6 +68,7 @@ final class SchedulerThread: @unchecked Sendable {
             if control.paused.load(ordering: .relaxed) {
                 let start = monotonicNanoseconds()
                 engine.recordBusy(group: group, nanoseconds: Int(start &- busySince))
+                engine.traceFlush()
                 control.parked.wrappingAdd(1, ordering: .sequentiallyConsistent)
                 control.changed.notify()
                 while control.paused.load(ordering: .sequentiallyConsistent) && !control.stopping.load(ordering: .sequentiallyConsistent) {

@@ -31,7 +31,7 @@ private func object(_ data: Data) throws -> [String: Any] {
 
 @Suite("LTTng tracing", .serialized)
 struct TraceTests {
-    @Test("a recorded run's trace gives the run's ledger, per queue and pool, with no event discarded",
+    @Test("a recorded run's trace (flow counts, drops, feedback, final snapshots) gives the run's ledger, with no event discarded",
           .enabled(if: canRecord, "needs the LTTng trait, lttng-tools and python3-bt2"),
           arguments: ["Graphs/overload-red-vs-taildrop.yaml", "Graphs/ack-nak.yaml"])
     func traceMatchesLedger(file: String) throws {
@@ -63,6 +63,10 @@ struct TraceTests {
             let last = try #require(seen["last_queue_stats"] as? [String: Int], "queue \(name): no queue_stats event")
             #expect(last["arrived"] == expected["arrived"] as? Int && last["popped"] == expected["popped"] as? Int)
             #expect(last["max_depth"] == expected["max_depth"] as? Int)
+            #expect(last["residency_samples"] == expected["residency_samples"] as? Int)
+            #expect(last["residency_max_ns"] == expected["residency_max_ns"] as? Int)
+            // Every buffer popped was popped in a counted scheduler step.
+            if expected["popped"] as? Int ?? 0 > 0 { #expect(seen["steps"] as? Int ?? 0 >= expected["popped"] as? Int ?? 0) }
         }
         let runPools = try #require(run["pools"] as? [[String: Any]])
         let tracePools = try #require(traced["pools"] as? [[String: Any]])
@@ -72,6 +76,9 @@ struct TraceTests {
             for key in ["acquired", "consumed", "dropped", "abandoned", "in_use"] {
                 #expect(seen[key] as? Int == expected[key] as? Int, "pool \(expected["name"] ?? "?"): \(key)")
             }
+            // The final pool_stats snapshot carries the run's counters too.
+            let last = try #require(seen["last_pool_stats"] as? [String: Int], "pool \(expected["name"] ?? "?"): no pool_stats event")
+            for key in ["acquired", "in_use", "peak_in_use", "exhausted"] { #expect(last[key] == expected[key] as? Int, "pool_stats \(key)") }
         }
         // Both graphs exercise the rare events too: drops, or acks and naks.
         #expect(runQueues.contains { ($0["dropped"] as? [String: Int])?.isEmpty == false || ($0["acks"] as? Int ?? 0) > 0 })

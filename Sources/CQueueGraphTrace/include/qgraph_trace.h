@@ -9,11 +9,9 @@
 
 enum qg_trace_event {
     QG_TP_GRAPH_START, QG_TP_GRAPH_QUEUE, QG_TP_GRAPH_POOL, QG_TP_GRAPH_PAUSE, QG_TP_GRAPH_STOP,
-    QG_TP_QUEUE_PUSH, QG_TP_QUEUE_POP, QG_TP_QUEUE_DROP, QG_TP_QUEUE_STATS,
+    QG_TP_QUEUE_FLOW, QG_TP_POOL_FLOW, QG_TP_QUEUE_DROP, QG_TP_QUEUE_STATS, QG_TP_POOL_STATS,
     QG_TP_FEEDBACK_ACK, QG_TP_FEEDBACK_NAK,
-    QG_TP_BUFFER_ALLOC, QG_TP_BUFFER_RELEASE,
-    QG_TP_PROCESSOR_BEGIN, QG_TP_PROCESSOR_END,
-    QG_TP_SCHED_PICK, QG_TP_SCHED_IDLE, QG_TP_SCHED_WAKE,
+    QG_TP_SCHED_IDLE, QG_TP_SCHED_WAKE,
     QG_TP_COUNT
 };
 
@@ -32,21 +30,117 @@ void qg_tp_graph_queue(uint32_t graph, uint32_t queue, const char *name, uint32_
 void qg_tp_graph_pool(uint32_t graph, uint32_t pool, const char *name, uint32_t capacity, uint64_t payload_size);
 void qg_tp_graph_pause(uint32_t graph);
 void qg_tp_graph_stop(uint32_t graph, uint8_t abandon);
-void qg_tp_queue_push(uint32_t graph, uint32_t queue, uint64_t seq, uint32_t depth);
-void qg_tp_queue_pop(uint32_t graph, uint32_t queue, uint64_t seq, uint32_t depth);
 void qg_tp_queue_drop(uint32_t graph, uint32_t queue, uint64_t seq, uint8_t reason);
-/* dropped[]: one count per drop reason, in DropReason order (7 of them). */
-void qg_tp_queue_stats(uint32_t graph, uint32_t queue, uint32_t depth, uint32_t max_depth,
-                       uint64_t arrived, uint64_t popped, const uint64_t *dropped,
-                       uint64_t acks, uint64_t naks, uint64_t abandoned);
+/* queue_stats' counters, in its field order; the drops one per DropReason. */
+enum qg_stats_field {
+    QG_STATS_DEPTH, QG_STATS_MAX_DEPTH, QG_STATS_ARRIVED, QG_STATS_POPPED,
+    QG_STATS_DROPPED, QG_STATS_ACKS = QG_STATS_DROPPED + 7, QG_STATS_NAKS, QG_STATS_ABANDONED,
+    QG_STATS_RESIDENCY_TOTAL, QG_STATS_RESIDENCY_SAMPLES, QG_STATS_RESIDENCY_MAX, QG_STATS_COUNT
+};
+void qg_tp_queue_stats(uint32_t graph, uint32_t queue, const uint64_t *counters);
+/* counters: acquired, consumed, dropped, abandoned, in use, peak in use, exhausted. */
+void qg_tp_pool_stats(uint32_t graph, uint32_t pool, const uint64_t *counters);
 void qg_tp_feedback_ack(uint32_t graph, uint32_t queue, uint32_t sender, uint64_t seq);
 void qg_tp_feedback_nak(uint32_t graph, uint32_t queue, uint32_t sender, uint64_t seq, uint8_t reason);
-void qg_tp_buffer_alloc(uint32_t graph, uint32_t pool, uint64_t seq, uint32_t slot, uint64_t size);
-void qg_tp_buffer_release(uint32_t graph, uint32_t pool, uint64_t seq, uint32_t slot, uint8_t fate);
-void qg_tp_processor_begin(uint32_t graph, uint32_t queue, uint64_t seq);
-void qg_tp_processor_end(uint32_t graph, uint32_t queue, uint64_t seq, uint64_t duration_ns);
-void qg_tp_sched_pick(uint32_t graph, uint32_t thread, uint32_t queue, uint8_t tier);
 void qg_tp_sched_idle(uint32_t graph, uint32_t thread);
 void qg_tp_sched_wake(uint32_t graph, uint32_t thread, uint64_t idle_ns, uint8_t notified);
+
+/* Flow counting. An LTTng event costs about 100 ns, more than a buffer's
+ * hop, so the per-buffer traffic is counted in a window of the calling
+ * thread and emitted as one queue_flow or pool_flow event per queue or pool
+ * when the window flushes: on qg_flow_flush (a scheduler thread calls it
+ * before it sleeps or parks), at qg_flow_thread_end, when 4096 counts or
+ * 100 ms have gone by, and when two queues (or pools) need the same slot.
+ * A thread without a window (an application thread pushing into a graph)
+ * emits each count at once. Call the counting functions only while
+ * QG_TP_QUEUE_FLOW (queue calls) or QG_TP_POOL_FLOW (pool calls) is on. */
+/* Gives the calling thread (scheduler group `thread`) a window. */
+void qg_flow_thread(uint32_t thread);
+/* Emits and frees the calling thread's window. */
+void qg_flow_thread_end(void);
+/* Emits the calling thread's window now (before it sleeps or parks). */
+void qg_flow_flush(void);
+
+/* The counting functions are inline: a hop makes six counts. */
+enum { QG_FLOW_QUEUE_SLOTS = 64, QG_FLOW_POOL_SLOTS = 16, QG_FLOW_CLOCK_EVERY = 64 };
+/* A queue's counters, in queue_flow's field order; a pool's: acquired, then one per BufferFate. */
+enum { QG_FLOW_PUSHED, QG_FLOW_POPPED, QG_FLOW_FIRST_SEQ, QG_FLOW_LAST_SEQ, QG_FLOW_MAX_DEPTH, QG_FLOW_STEPS,
+       QG_FLOW_TIER0, QG_FLOW_BUSY_NS = QG_FLOW_TIER0 + 4, QG_FLOW_FIELDS };
+
+struct qg_flow_slot {
+    uint8_t used;
+    uint32_t graph, index;
+    uint64_t c[QG_FLOW_FIELDS];
+};
+
+/* A scheduler thread's counts since its last flush. Slots are direct-mapped
+ * by queue or pool index; two keys on one slot flush the window first. */
+struct qg_flow_window {
+    uint32_t thread;
+    uint32_t counts;
+    uint64_t started;
+    struct qg_flow_slot *running;   /* the queue of the current run of steps, or 0 */
+    uint64_t run_started;
+    struct qg_flow_slot queues[QG_FLOW_QUEUE_SLOTS], pools[QG_FLOW_POOL_SLOTS];
+};
+
+/* The calling thread's window: set by qg_flow_thread, 0 on other threads. */
+extern __thread struct qg_flow_window *qg_flow_current __attribute__((tls_model("initial-exec")));
+
+/* Out of line: a slot taken by another key, a window due for a time check,
+ * a count on a thread without a window, a step that starts a run. */
+struct qg_flow_slot *qg_flow_claim(struct qg_flow_window *w, struct qg_flow_slot *s, uint32_t graph, uint32_t index);
+void qg_flow_check(struct qg_flow_window *w);
+void qg_flow_emit_one(int is_pool, uint32_t graph, uint32_t index, int field, uint64_t value, uint64_t seq);
+void qg_flow_start_run(struct qg_flow_window *w, struct qg_flow_slot *s);
+
+static inline struct qg_flow_slot *qg_flow_slot(struct qg_flow_window *w, struct qg_flow_slot *s, uint32_t graph, uint32_t index) {
+    return (s->used && s->graph == graph && s->index == index) ? s : qg_flow_claim(w, s, graph, index);
+}
+
+static inline void qg_flow_counted(struct qg_flow_window *w) {
+    if (__builtin_expect(++w->counts % QG_FLOW_CLOCK_EVERY == 0, 0)) qg_flow_check(w);
+}
+
+static inline void qg_flow_push(uint32_t graph, uint32_t queue, uint32_t depth) {
+    struct qg_flow_window *w = qg_flow_current;
+    if (!w) { qg_flow_emit_one(0, graph, queue, QG_FLOW_PUSHED, depth, 0); return; }
+    struct qg_flow_slot *s = qg_flow_slot(w, &w->queues[queue % QG_FLOW_QUEUE_SLOTS], graph, queue);
+    s->c[QG_FLOW_PUSHED]++;
+    if (depth > s->c[QG_FLOW_MAX_DEPTH]) s->c[QG_FLOW_MAX_DEPTH] = depth;
+    qg_flow_counted(w);
+}
+
+static inline void qg_flow_pop(uint32_t graph, uint32_t queue, uint64_t seq) {
+    struct qg_flow_window *w = qg_flow_current;
+    if (!w) { qg_flow_emit_one(0, graph, queue, QG_FLOW_POPPED, 0, seq); return; }
+    struct qg_flow_slot *s = qg_flow_slot(w, &w->queues[queue % QG_FLOW_QUEUE_SLOTS], graph, queue);
+    if (s->c[QG_FLOW_POPPED]++ == 0) s->c[QG_FLOW_FIRST_SEQ] = seq;
+    s->c[QG_FLOW_LAST_SEQ] = seq;
+    qg_flow_counted(w);
+}
+
+/* A scheduler step on `queue` (picked from `tier`, 0…3): counted, and the
+ * thread's time from here to its next step on another queue (or its next
+ * flush) is the queue's busy_ns. */
+static inline void qg_flow_step(uint32_t graph, uint32_t queue, uint8_t tier) {
+    struct qg_flow_window *w = qg_flow_current;
+    int field = QG_FLOW_TIER0 + (tier < 4 ? tier : 3);
+    if (!w) { qg_flow_emit_one(0, graph, queue, field, 1, 0); return; }
+    struct qg_flow_slot *s = qg_flow_slot(w, &w->queues[queue % QG_FLOW_QUEUE_SLOTS], graph, queue);
+    s->c[QG_FLOW_STEPS]++;
+    s->c[field]++;
+    if (s != w->running) qg_flow_start_run(w, s);
+    qg_flow_counted(w);
+}
+
+/* kind: 0 acquired, then the BufferFate a release had (1 consumed, 2 dropped, 3 abandoned). */
+static inline void qg_flow_pool(uint32_t graph, uint32_t pool, uint8_t kind) {
+    struct qg_flow_window *w = qg_flow_current;
+    int field = kind < 4 ? kind : 3;
+    if (!w) { qg_flow_emit_one(1, graph, pool, field, 1, 0); return; }
+    qg_flow_slot(w, &w->pools[pool % QG_FLOW_POOL_SLOTS], graph, pool)->c[field]++;
+    qg_flow_counted(w);
+}
 
 #endif
