@@ -8,11 +8,12 @@ import PackageDescription
 //                                      ↑          ↖ QueueGraphTestKit
 //                               QueueGraphFile (graph files, registry; Yams)
 //   qgraph (CLI; ArgumentParser) → QueueGraphFile, QueueGraphRuntime
+//   QueueGraphRender (BufferProvider, render engine) → QueueGraphCore
 let package = Package(
     name: "QueueGraph",
     platforms: [.macOS(.v15)],
     products: [
-        .library(name: "QueueGraph", targets: ["QueueGraphCore", "QueueGraphRuntime", "QueueGraphFile"]),
+        .library(name: "QueueGraph", targets: ["QueueGraphCore", "QueueGraphRuntime", "QueueGraphRender", "QueueGraphFile"]),
         .library(name: "QueueGraphTestKit", targets: ["QueueGraphTestKit"]),
         .executable(name: "qgraph", targets: ["qgraph"]),
     ],
@@ -43,6 +44,7 @@ let package = Package(
             ]
         ),
         .target(name: "QueueGraphRuntime", dependencies: ["QueueGraphCore", "CQueueGraph"]),
+        .target(name: "QueueGraphRender", dependencies: ["QueueGraphCore"]),
         .target(name: "QueueGraphTestKit", dependencies: ["QueueGraphCore"]),
         .target(name: "QueueGraphFile", dependencies: ["QueueGraphCore", .product(name: "Yams", package: "Yams")]),
         .executableTarget(
@@ -57,6 +59,7 @@ let package = Package(
             name: "QueueGraphRuntimeTests",
             dependencies: ["QueueGraphCore", "QueueGraphRuntime", "QueueGraphTestKit"]
         ),
+        .testTarget(name: "QueueGraphRenderTests", dependencies: ["QueueGraphCore", "QueueGraphRender"]),
         .testTarget(
             name: "QueueGraphFileTests",
             dependencies: ["QueueGraphCore", "QueueGraphRuntime", "QueueGraphFile", "qgraph"],

@@ -1,0 +1,54 @@
+import Synchronization
+
+/// One block of heap memory a provider lends again and again. Its state and
+/// generation (bumped by each release, so stale handles are caught) share
+/// one atomic word, so a protocol step is one compare-and-swap.
+///
+/// Threading: any thread that holds a handle to it.
+final class Block: @unchecked Sendable {
+    let memory: UnsafeMutableRawPointer
+    let capacity: Int
+    private let word = Atomic<UInt64>(0)   // generation << 8 | state
+
+    init(capacity: Int, alignment: Int) {
+        self.capacity = capacity
+        memory = .allocate(byteCount: capacity, alignment: alignment)
+    }
+
+    deinit { memory.deallocate() }
+
+    /// The generation the next lock hands out.
+    var generation: UInt32 { UInt32(truncatingIfNeeded: word.load(ordering: .acquiring) >> 8) }
+
+    /// The current state, checking that `generation` is still the block's.
+    func state(generation: UInt32) throws(BufferProtocolError) -> BufferState {
+        let current = word.load(ordering: .acquiring)
+        guard UInt32(truncatingIfNeeded: current >> 8) == generation else { throw .released(nil) }
+        return BufferState(rawValue: UInt8(truncatingIfNeeded: current))!
+    }
+
+    /// Takes `action` if the protocol allows it in the current state;
+    /// a release bumps the generation. Returns the state before.
+    @discardableResult
+    func step(_ action: BufferAction, generation: UInt32) throws(BufferProtocolError) -> BufferState {
+        var current = word.load(ordering: .acquiring)
+        while true {
+            let held = UInt32(truncatingIfNeeded: current >> 8)
+            guard held == generation else { throw .released(action) }
+            let state = BufferState(rawValue: UInt8(truncatingIfNeeded: current))!
+            guard let next = state.after(action) else { throw .illegal(action, in: state) }
+            let nextGeneration = next == .free ? held &+ 1 : held
+            let (done, seen) = word.compareExchange(
+                expected: current, desired: UInt64(nextGeneration) << 8 | UInt64(next.rawValue), ordering: .acquiringAndReleasing)
+            if done { return state }
+            current = seen
+        }
+    }
+}
+
+/// Blocks are kept by capacity class: sizes rounded up to 64 bytes, and to
+/// 4 KiB from 64 KiB up, so frames of one format share blocks.
+func capacityClass(_ size: Int) -> Int {
+    let granule = size >= 65_536 ? 4096 : 64
+    return (size + granule - 1) / granule * granule
+}

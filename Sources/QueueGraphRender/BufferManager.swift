@@ -1,0 +1,95 @@
+import QueueGraphCore
+import Synchronization
+
+/// The central side of the production `BufferProvider`: it owns the blocks
+/// no thread holds, the byte budget and the counters, and hands each worker
+/// thread a `BufferSlice` (Lumiera's EngineBufferManager and its local
+/// slices). Slices take blocks from here in batches when they run dry and
+/// give batches back when they hold too many, so a thread's hot path never
+/// takes this lock.
+///
+/// Threading: any thread.
+public final class BufferManager: Sendable {
+    /// Most bytes of blocks allocated at once, or nil for no limit.
+    public let budget: Int?
+    /// Blocks a slice keeps per capacity class before it gives half back.
+    public let sliceHighWater: Int
+
+    private let spare = Locked([Int: [Block]]())
+    private let allocated = Atomic<Int>(0)
+    private let allocatedBytes = Atomic<Int>(0)
+    private let counters = Locked([SliceCounters]())
+
+    public init(budget: Int? = nil, sliceHighWater: Int = 16) {
+        precondition(sliceHighWater >= 2, "a slice must keep at least two blocks per class")
+        self.budget = budget
+        self.sliceHighWater = sliceHighWater
+    }
+
+    /// A new slice for the calling thread; keep it on that thread, and let it
+    /// go when the thread ends (its blocks come back here).
+    public func slice() -> BufferSlice {
+        let slice = BufferSlice(manager: self)
+        counters.withLock { $0.append(slice.counters) }
+        return slice
+    }
+
+    /// The counters of every slice so far, summed.
+    public var statistics: BufferProviderStatistics {
+        var total = BufferProviderStatistics()
+        total.allocations = allocated.load(ordering: .relaxed)
+        total.bytesAllocated = allocatedBytes.load(ordering: .relaxed)
+        for c in counters.withLock({ $0 }) {
+            total.locks += c.locks.load(ordering: .relaxed)
+            total.releases += c.releases.load(ordering: .relaxed)
+            total.bytesLeased += c.bytesLeased.load(ordering: .relaxed)
+        }
+        return total
+    }
+
+    /// Blocks held here now (not by any slice or holder).
+    public var spareBlocks: Int { spare.withLock { $0.values.reduce(0) { $0 + $1.count } } }
+
+    // MARK: For slices
+
+    /// Up to `count` spare blocks of `capacity`.
+    func take(_ count: Int, capacity: Int) -> [Block] {
+        spare.withLock { spare in
+            guard var list = spare[capacity], !list.isEmpty else { return [] }
+            let taken = Array(list.suffix(count))
+            list.removeLast(taken.count)
+            spare[capacity] = list
+            return taken
+        }
+    }
+
+    func give(_ blocks: some Sequence<Block>, capacity: Int) {
+        spare.withLock { $0[capacity, default: []].append(contentsOf: blocks) }
+    }
+
+    /// A new block, or nil when the budget does not allow it.
+    func allocate(capacity: Int, alignment: Int) -> Block? {
+        if let budget {
+            var current = allocatedBytes.load(ordering: .relaxed)
+            while true {
+                guard current + capacity <= budget else { return nil }
+                let (done, seen) = allocatedBytes.compareExchange(expected: current, desired: current + capacity, ordering: .relaxed)
+                if done { break }
+                current = seen
+            }
+        } else {
+            allocatedBytes.add(capacity, ordering: .relaxed)
+        }
+        allocated.add(1, ordering: .relaxed)
+        return Block(capacity: capacity, alignment: alignment)
+    }
+}
+
+/// One slice's counters; the manager keeps them after the slice is gone.
+final class SliceCounters: Sendable {
+    let locks = Atomic<Int>(0)
+    let releases = Atomic<Int>(0)
+    /// Locked here minus released here: a buffer locked on one thread and
+    /// released on another moves bytes between slices; the sum is exact.
+    let bytesLeased = Atomic<Int>(0)
+}
