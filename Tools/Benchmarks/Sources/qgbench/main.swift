@@ -213,11 +213,13 @@ case "stepped":   // for profiling the machinery alone
     print(String(format: "stepped: %.1f ns/buffer", try steppedHop(count: 20_000_000)))
 case "trace":
     try traceBenchmark()
+case "loadtest":
+    loadTest()
 case "hopns":     // one hop run, for `trace`: prints only ns per buffer
     print(try hop(count: Int(arguments.dropFirst().first ?? "") ?? 1_000_000, boundaries: 1, depth: 64).nanosecondsPerBuffer)
 case "hop1":      // for profiling one boundary alone
     print(String(format: "1 boundary: %.1f ns/buffer", try hop(count: 20_000_000, boundaries: 1, depth: 64).nanosecondsPerBuffer))
 default:
-    print("usage: qgbench hop [--vs-gstreamer] | trace")
+    print("usage: qgbench hop [--vs-gstreamer] | trace | loadtest")
     exit(2)
 }
