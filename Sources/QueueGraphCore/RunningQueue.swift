@@ -136,7 +136,7 @@ final class RunningQueue: @unchecked Sendable {
     func push(_ buffer: Buffer, from: Int32, fromGroup: Int) -> PushResult {
         if ended.load(ordering: .relaxed) {
             counters.arrived.add()
-            traceArrival(buffer)
+            traceArrival(depth: depth)
             counters.dropped(.closed).add()
             release(buffer, droppedFor: .closed, from: from)
             return .closed
@@ -147,21 +147,22 @@ final class RunningQueue: @unchecked Sendable {
             guard let position = ring.push(entry) else {
                 guard drops else { return .full }
                 counters.arrived.bump()
-                traceArrival(buffer)
+                traceArrival(depth: size)
                 counters.dropped(.taildrop).bump()
                 release(buffer, droppedFor: .taildrop, from: from)
                 return .dropped(.taildrop)
             }
             counters.arrived.bump()
-            traceArrival(buffer)
-            counters.maxDepth.raise(to: position &+ 1 &- ring.cachedHead.pointee)
+            let depth = position &+ 1 &- ring.cachedHead.pointee
+            counters.maxDepth.raise(to: depth)
+            traceArrival(depth: depth)
             if crossesThreads && consumerEvent.mayHaveWaiters && ring.wasEmpty(beforePushAt: position) {
                 consumerEvent.wake()
             }
             return .accepted
         }
         let outcome = store!.push(entry, bytes: buffer.size, priority: buffer.priority, counters: counters)
-        if outcome.kind != .full { traceArrival(buffer) }
+        if outcome.kind != .full { traceArrival(depth: store!.depth.load(ordering: .relaxed)) }
         switch outcome.kind {
         case .full:
             return .full
@@ -177,10 +178,12 @@ final class RunningQueue: @unchecked Sendable {
         }
     }
 
-    /// Counts a buffer that arrived (kept or dropped) in the thread's `queue_flow`.
+    /// Counts a buffer that arrived (kept or dropped) in the thread's
+    /// `queue_flow`. `depth` is the producer's view, which it already has:
+    /// re-reading a ring's depth would fetch the consumer's cache line.
     @inline(__always)
-    private func traceArrival(_ buffer: Buffer) {
-        if Tracing.on(QG_TP_QUEUE_FLOW) { qg_flow_push(traceGraph, UInt32(index), UInt32(clamping: depth)) }
+    private func traceArrival(depth: @autoclosure () -> Int) {
+        if Tracing.on(QG_TP_QUEUE_FLOW) { qg_flow_push(traceGraph, UInt32(index), UInt32(clamping: depth())) }
     }
 
     /// Releases the queue's hold on a dropped buffer, naking its sender on a `nak` queue.

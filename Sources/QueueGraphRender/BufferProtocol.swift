@@ -77,12 +77,14 @@ public struct BufferDescriptor: Hashable, Sendable, CustomStringConvertible {
 /// How a typed payload is set up and torn down; compared by identity.
 final class TypedPayload: Hashable, Sendable {
     let name: String
+    let type: ObjectIdentifier
     let alignment: Int
     let initialise: @Sendable (UnsafeMutableRawPointer) -> Void
     let deinitialise: @Sendable (UnsafeMutableRawPointer) -> Void
 
     init<T>(_ type: T.Type, _ make: @escaping @Sendable () -> T) {
         name = String(describing: type)
+        self.type = ObjectIdentifier(type)
         alignment = MemoryLayout<T>.alignment
         initialise = { $0.initializeMemory(as: T.self, to: make()) }
         deinitialise = { _ = $0.assumingMemoryBound(to: T.self).deinitialize(count: 1) }
@@ -146,7 +148,7 @@ extension BufferProvider {
 
     /// The typed payload of a buffer locked with `BufferDescriptor.typed(T.self, …)`.
     public func payload<T>(_ handle: BufferHandle, as type: T.Type) throws(BufferProtocolError) -> UnsafeMutablePointer<T> {
-        precondition(handle.descriptor.payload?.name == String(describing: type), "\(handle.descriptor) is not a \(type)")
+        precondition(handle.descriptor.payload?.type == ObjectIdentifier(type), "\(handle.descriptor) is not a \(type)")
         return try bytes(handle).baseAddress!.assumingMemoryBound(to: type)
     }
 

@@ -18,7 +18,7 @@ public final class BufferSlice: BufferProvider {
 
     public func announce(_ count: Int, of descriptor: BufferDescriptor) -> Int {
         let capacity = capacityClass(descriptor.size)
-        var have = free[capacity, default: []]
+        var have = free.removeValue(forKey: capacity) ?? []
         if have.count < count { have += manager.take(count - have.count, capacity: capacity) }
         while have.count < count, let block = manager.allocate(capacity: capacity, alignment: descriptor.alignment) {
             have.append(block)
@@ -47,10 +47,9 @@ public final class BufferSlice: BufferProvider {
         counters.bytesLeased.subtract(handle.descriptor.size, ordering: .relaxed)
         let capacity = block.capacity
         free[capacity, default: []].append(block)
-        if free[capacity]!.count > manager.sliceHighWater {
-            let surplus = free[capacity]!.count / 2
-            manager.give(free[capacity]!.suffix(surplus), capacity: capacity)
-            free[capacity]!.removeLast(surplus)
+        if let count = free[capacity]?.count, count > manager.sliceHighWater {
+            manager.give(free[capacity]!.suffix(count / 2), capacity: capacity)
+            free[capacity]!.removeLast(count / 2)
         }
     }
 
@@ -61,9 +60,8 @@ public final class BufferSlice: BufferProvider {
 
     private func freeBlock(capacity: Int, alignment: Int) throws(BufferProtocolError) -> Block {
         if let block = free[capacity]?.popLast() { return block }
-        let batch = manager.take(max(1, manager.sliceHighWater / 2), capacity: capacity)
-        if var batch = batch.isEmpty ? nil : batch {
-            let block = batch.removeLast()
+        var batch = manager.take(max(1, manager.sliceHighWater / 2), capacity: capacity)
+        if let block = batch.popLast() {
             free[capacity, default: []].append(contentsOf: batch)
             return block
         }

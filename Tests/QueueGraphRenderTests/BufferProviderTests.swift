@@ -163,7 +163,7 @@ struct BufferProviderTests {
         let mailboxes = (0..<workers).map { _ in Mailbox() }
         let failures = Atomic<Int>(0)
         let threads = (0..<workers).map { w in
-            Thread {
+            Worker {
                 let slice = manager.slice()
                 var seed = UInt64(w + 1)
                 for round in 0..<rounds {
@@ -205,13 +205,13 @@ final class Mailbox: Sendable {
 }
 
 /// A thread that runs `body` and says when it is done.
-final class Thread: @unchecked Sendable {
+final class Worker: @unchecked Sendable {
     private let body: @Sendable () -> Void
     private let done = Atomic<Bool>(false)
     init(_ body: @escaping @Sendable () -> Void) { self.body = body }
     var isFinished: Bool { done.load(ordering: .acquiring) }
     func start() {
-        let t = Foundation.Thread { [self] in
+        let t = Thread { [self] in
             body()
             done.store(true, ordering: .releasing)
         }

@@ -61,8 +61,9 @@ public final class Tee: BufferProcessor {
 ///
 /// Threading: as `BufferProcessor`; read the counts after the graph stopped.
 public final class CountingSink: BufferProcessor, @unchecked Sendable {
-    public private(set) var buffers = 0
-    public private(set) var bytes = 0
+    // One thread writes them (the queue's), so no dynamic exclusivity check per buffer.
+    @exclusivity(unchecked) public private(set) var buffers = 0
+    @exclusivity(unchecked) public private(set) var bytes = 0
 
     public init() {}
 
