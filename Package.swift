@@ -8,7 +8,8 @@ import PackageDescription
 //                                      ↑          ↖ QueueGraphTestKit
 //                               QueueGraphFile (graph files, registry; Yams)
 //   qgraph (CLI; ArgumentParser) → QueueGraphFile, QueueGraphRuntime
-//   QueueGraphRender (BufferProvider, render engine) → QueueGraphCore
+//   QueueGraphRender (BufferProvider, render engine, media nodes) → QueueGraphCore, CLibPNG (system libpng)
+//   QueueGraphFile → QueueGraphRender (graph files name the render processors)
 let package = Package(
     name: "QueueGraph",
     platforms: [.macOS(.v15)],
@@ -44,9 +45,10 @@ let package = Package(
             ]
         ),
         .target(name: "QueueGraphRuntime", dependencies: ["QueueGraphCore", "CQueueGraph"]),
-        .target(name: "QueueGraphRender", dependencies: ["QueueGraphCore"]),
+        .systemLibrary(name: "CLibPNG"),   // libpng-dev (Tools/setup installs it)
+        .target(name: "QueueGraphRender", dependencies: ["QueueGraphCore", "CLibPNG"]),
         .target(name: "QueueGraphTestKit", dependencies: ["QueueGraphCore"]),
-        .target(name: "QueueGraphFile", dependencies: ["QueueGraphCore", .product(name: "Yams", package: "Yams")]),
+        .target(name: "QueueGraphFile", dependencies: ["QueueGraphCore", "QueueGraphRender", .product(name: "Yams", package: "Yams")]),
         .executableTarget(
             name: "qgraph",
             dependencies: [
@@ -59,7 +61,10 @@ let package = Package(
             name: "QueueGraphRuntimeTests",
             dependencies: ["QueueGraphCore", "QueueGraphRuntime", "QueueGraphTestKit"]
         ),
-        .testTarget(name: "QueueGraphRenderTests", dependencies: ["QueueGraphCore", "QueueGraphRender"]),
+        .testTarget(
+            name: "QueueGraphRenderTests",
+            dependencies: ["QueueGraphCore", "QueueGraphRuntime", "QueueGraphRender", "QueueGraphTestKit", "CLibPNG"]
+        ),
         .testTarget(
             name: "QueueGraphFileTests",
             dependencies: ["QueueGraphCore", "QueueGraphRuntime", "QueueGraphFile", "qgraph"],

@@ -28,7 +28,8 @@ const int *const qg_trace_state[QG_TP_COUNT] = {
     [QG_TP_QUEUE_STATS] = STATE(queue_stats), [QG_TP_POOL_STATS] = STATE(pool_stats),
     [QG_TP_FEEDBACK_ACK] = STATE(feedback_ack),
     [QG_TP_FEEDBACK_NAK] = STATE(feedback_nak), [QG_TP_SCHED_IDLE] = STATE(sched_idle),
-    [QG_TP_SCHED_WAKE] = STATE(sched_wake),
+    [QG_TP_SCHED_WAKE] = STATE(sched_wake), [QG_TP_FRAME_START] = STATE(frame_start),
+    [QG_TP_FRAME_END] = STATE(frame_end), [QG_TP_FRAME_DEADLINE_MISS] = STATE(frame_deadline_miss),
 };
 
 void qg_tp_graph_start(uint32_t graph, const char *name, uint32_t queues, uint32_t threads) {
@@ -164,4 +165,13 @@ void qg_flow_flush(void) {
     flush_now(w);
     if (w->running) w->running->used = 0;   /* the thread is about to sleep: its run ended */
     w->running = 0;
+}
+void qg_tp_frame_start(uint32_t graph, uint32_t queue, int64_t frame, int64_t slack_ns) {
+    EMIT(frame_start, graph, queue, frame, slack_ns);
+}
+void qg_tp_frame_end(uint32_t graph, uint32_t queue, int64_t frame, uint64_t work_ns) {
+    EMIT(frame_end, graph, queue, frame, work_ns);
+}
+void qg_tp_frame_deadline_miss(uint32_t graph, uint32_t queue, int64_t frame, uint64_t late_ns) {
+    EMIT(frame_deadline_miss, graph, queue, frame, late_ns);
 }

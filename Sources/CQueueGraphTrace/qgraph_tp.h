@@ -19,7 +19,8 @@ LTTNG_UST_TRACEPOINT_ENUM(qgraph, drop_reason,
         lttng_ust_field_enum_value("bytes", 3)
         lttng_ust_field_enum_value("failed", 4)
         lttng_ust_field_enum_value("no-buffer", 5)
-        lttng_ust_field_enum_value("closed", 6)))
+        lttng_ust_field_enum_value("closed", 6)
+        lttng_ust_field_enum_value("late", 7)))
 
 LTTNG_UST_TRACEPOINT_EVENT(qgraph, graph_start,
     LTTNG_UST_TP_ARGS(uint32_t, graph, const char *, name, uint32_t, queues, uint32_t, threads),
@@ -114,12 +115,13 @@ LTTNG_UST_TRACEPOINT_EVENT(qgraph, queue_stats,
         lttng_ust_field_integer(uint64_t, failed, c[8])
         lttng_ust_field_integer(uint64_t, no_buffer, c[9])
         lttng_ust_field_integer(uint64_t, closed, c[10])
-        lttng_ust_field_integer(uint64_t, acks, c[11])
-        lttng_ust_field_integer(uint64_t, naks, c[12])
-        lttng_ust_field_integer(uint64_t, abandoned, c[13])
-        lttng_ust_field_integer(uint64_t, residency_total_ns, c[14])
-        lttng_ust_field_integer(uint64_t, residency_samples, c[15])
-        lttng_ust_field_integer(uint64_t, residency_max_ns, c[16])))
+        lttng_ust_field_integer(uint64_t, late, c[11])
+        lttng_ust_field_integer(uint64_t, acks, c[12])
+        lttng_ust_field_integer(uint64_t, naks, c[13])
+        lttng_ust_field_integer(uint64_t, abandoned, c[14])
+        lttng_ust_field_integer(uint64_t, residency_total_ns, c[15])
+        lttng_ust_field_integer(uint64_t, residency_samples, c[16])
+        lttng_ust_field_integer(uint64_t, residency_max_ns, c[17])))
 
 /* c[]: the pool's counters in the field order below. */
 LTTNG_UST_TRACEPOINT_EVENT(qgraph, pool_stats,
@@ -165,6 +167,33 @@ LTTNG_UST_TRACEPOINT_EVENT(qgraph, sched_wake,
         lttng_ust_field_integer(uint32_t, thread, thread)
         lttng_ust_field_integer(uint64_t, idle_ns, idle_ns)
         lttng_ust_field_integer(uint8_t, notified, notified)))
+
+/* A render queue starts a frame job; slack_ns is the time left to its deadline. */
+LTTNG_UST_TRACEPOINT_EVENT(qgraph, frame_start,
+    LTTNG_UST_TP_ARGS(uint32_t, graph, uint32_t, queue, int64_t, frame, int64_t, slack_ns),
+    LTTNG_UST_TP_FIELDS(
+        lttng_ust_field_integer(uint32_t, graph, graph)
+        lttng_ust_field_integer(uint32_t, queue, queue)
+        lttng_ust_field_integer(int64_t, frame, frame)
+        lttng_ust_field_integer(int64_t, slack_ns, slack_ns)))
+
+LTTNG_UST_TRACEPOINT_EVENT(qgraph, frame_end,
+    LTTNG_UST_TP_ARGS(uint32_t, graph, uint32_t, queue, int64_t, frame, uint64_t, work_ns),
+    LTTNG_UST_TP_FIELDS(
+        lttng_ust_field_integer(uint32_t, graph, graph)
+        lttng_ust_field_integer(uint32_t, queue, queue)
+        lttng_ust_field_integer(int64_t, frame, frame)
+        lttng_ust_field_integer(uint64_t, work_ns, work_ns)))
+
+/* A frame job found its deadline passed and was dropped (never shown late);
+ * queue is UINT32_MAX when the dispatcher could not launch it at all. */
+LTTNG_UST_TRACEPOINT_EVENT(qgraph, frame_deadline_miss,
+    LTTNG_UST_TP_ARGS(uint32_t, graph, uint32_t, queue, int64_t, frame, uint64_t, late_ns),
+    LTTNG_UST_TP_FIELDS(
+        lttng_ust_field_integer(uint32_t, graph, graph)
+        lttng_ust_field_integer(uint32_t, queue, queue)
+        lttng_ust_field_integer(int64_t, frame, frame)
+        lttng_ust_field_integer(uint64_t, late_ns, late_ns)))
 
 #endif
 #include <lttng/tracepoint-event.h>

@@ -7,7 +7,7 @@
 ///
 /// Holding rule: when `process` is called the processor holds the buffer. It
 /// must give the hold up exactly once — by sending it on
-/// (`context.sendTo`), by `context.doneBuffer`, or by returning `.failed` —
+/// (`context.sendTo`), by `context.doneBuffer`, or by returning `.failed` or `.late` —
 /// now or in a later call.
 public protocol BufferProcessor: AnyObject {
     /// Processes one buffer taken from the queue.
@@ -55,6 +55,10 @@ public enum ProcessResult: Sendable, Equatable {
     /// The processor could not process the buffer and did not keep it: the
     /// runtime drops it (reason `.failed`) and naks the sender on a `nak` queue.
     case failed
+    /// The buffer's deadline has passed and the processor did not process
+    /// it (never deliver a frame late): the runtime drops it (reason
+    /// `.late`) and naks the sender on a `nak` queue.
+    case late
 }
 
 /// The outcome of `BufferSource.produce`.

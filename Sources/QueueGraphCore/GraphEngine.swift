@@ -104,12 +104,13 @@ public final class GraphEngine: @unchecked Sendable {
     private func process(_ buffer: Buffer, in queue: RunningQueue, from: Int32) {
         if queue.sync == .ack { queue.holding.append((buffer, from)) }
         let result = queue.processor.process(buffer, context: queue.context)
-        if result == .failed {
+        if result != .ok {
             if queue.sync == .ack {
                 queue.holding.removeAll { $0.buffer == buffer }
             }
-            queue.counters.dropped(.failed).add()
-            queue.release(buffer, droppedFor: .failed, from: from)
+            let reason: DropReason = result == .late ? .late : .failed
+            queue.counters.dropped(reason).add()
+            queue.release(buffer, droppedFor: reason, from: from)
         }
     }
 

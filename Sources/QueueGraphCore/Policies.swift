@@ -122,6 +122,9 @@ public enum DropReason: Int, Sendable, CaseIterable, CustomStringConvertible {
     case noBuffer
     /// It arrived after the queue had seen end-of-stream or the graph stopped.
     case closed
+    /// Its deadline had passed: the processor dropped it rather than deliver
+    /// it late (a render job that missed its frame time).
+    case late
 
     public var description: String {
         switch self {
@@ -132,6 +135,7 @@ public enum DropReason: Int, Sendable, CaseIterable, CustomStringConvertible {
         case .failed: "failed"
         case .noBuffer: "no-buffer"
         case .closed: "closed"
+        case .late: "late"
         }
     }
 }

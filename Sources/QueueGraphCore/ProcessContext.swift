@@ -54,6 +54,23 @@ public final class ProcessContext: @unchecked Sendable {
         buffer.dropHold(fate: abandoning ? .abandoned : .consumed)
     }
 
+    /// Drops a buffer the processor holds, outside `process` (a frame it
+    /// kept and whose deadline passed): counted as a drop for `reason` on
+    /// this queue, with no nak (the sender is not known here).
+    public func dropBuffer(_ buffer: Buffer, reason: DropReason) {
+        withQueue { queue in
+            if queue.sync == .ack { queue.holding.removeAll { $0.buffer == buffer } }
+            queue.counters.dropped(reason).add()
+            queue.release(buffer, droppedFor: reason, from: -1)
+        }
+    }
+
+    /// Counts `count` drops for `reason` of work that had no buffer yet (a
+    /// frame job that could not be launched before its deadline).
+    public func countDrop(_ reason: DropReason, count: Int64 = 1) {
+        withQueue { $0.counters.dropped(reason).add(Int(count)) }
+    }
+
     /// A new buffer of `size` bytes from the creator the queue's buffer
     /// management names (own, upstream or, for `pad`, downstream), or nil
     /// when none is available now or the queue creates no buffers.

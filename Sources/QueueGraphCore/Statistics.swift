@@ -29,7 +29,7 @@ public struct QueueStatistics: Sendable, Equatable {
 
     /// Drops that happen on arrival, before any pop.
     public var queueDrops: Int {
-        dropped.filter { $0.key != .failed && $0.key != .noBuffer }.values.reduce(0, +)
+        dropped.filter { $0.key != .failed && $0.key != .noBuffer && $0.key != .late }.values.reduce(0, +)
     }
 
     public var totalDropped: Int { dropped.values.reduce(0, +) }

@@ -97,3 +97,23 @@ extension GraphEngine {
         if Tracing.on(QG_TP_SCHED_WAKE) { qg_tp_sched_wake(traceID, UInt32(group), idleNanoseconds, notified ? 1 : 0) }
     }
 }
+
+extension ProcessContext {
+    /// Emits `frame_start`: this queue begins frame `frame` with `slackNanoseconds` left to its deadline.
+    public func traceFrameStart(_ frame: Int64, slackNanoseconds: Int64) {
+        guard Tracing.on(QG_TP_FRAME_START) else { return }
+        withQueue { qg_tp_frame_start($0.traceGraph, UInt32($0.index), frame, slackNanoseconds) }
+    }
+
+    /// Emits `frame_end`: this queue finished frame `frame` after `workNanoseconds`.
+    public func traceFrameEnd(_ frame: Int64, workNanoseconds: UInt64) {
+        guard Tracing.on(QG_TP_FRAME_END) else { return }
+        withQueue { qg_tp_frame_end($0.traceGraph, UInt32($0.index), frame, workNanoseconds) }
+    }
+
+    /// Emits `frame_deadline_miss`: frame `frame` was dropped `lateNanoseconds` after its deadline.
+    public func traceDeadlineMiss(_ frame: Int64, lateNanoseconds: UInt64) {
+        guard Tracing.on(QG_TP_FRAME_DEADLINE_MISS) else { return }
+        withQueue { qg_tp_frame_deadline_miss($0.traceGraph, UInt32($0.index), frame, lateNanoseconds) }
+    }
+}

@@ -143,7 +143,11 @@ struct GraphChecker {
             if queue.buffers == .provider, let count = q.poolCount, let size = q.poolBufferSize {
                 pool = (count, size)
                 let name = q.name
-                queue.creator = { _ in BufferPool(name: name, count: count, payloadCapacity: size) }
+                if let makeCreator = spec.makeCreator {
+                    queue.creator = { _ in makeCreator(name, count) }
+                } else {
+                    queue.creator = { _ in BufferPool(name: name, count: count, payloadCapacity: size) }
+                }
             }
             config.queues.append(queue)
             queues.append(GraphFile.Queue(name: q.name, processor: spec.name, parameters: parameters, pool: pool,

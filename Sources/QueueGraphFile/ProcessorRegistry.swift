@@ -126,10 +126,14 @@ public struct ProcessorSpec: Sendable {
     public var isSource: Bool
     /// The parameter that holds the payload size it acquires, to size its pool by default.
     public var bufferSizeParameter: String?
+    /// Makes the creator of its `provider` queue (name, buffer count) instead
+    /// of a `BufferPool` (the render dispatcher's `FrameCreator`).
+    public var makeCreator: (@Sendable (_ name: String, _ count: Int) -> any BufferCreator)?
     public var make: @Sendable (Parameters) -> any BufferProcessor
 
     public init(name: String, summary: String, parameters: [ParameterSpec] = [], outputs: ClosedRange<Int>,
                 isSource: Bool = false, bufferSizeParameter: String? = nil,
+                makeCreator: (@Sendable (_ name: String, _ count: Int) -> any BufferCreator)? = nil,
                 make: @escaping @Sendable (Parameters) -> any BufferProcessor) {
         self.name = name
         self.summary = summary
@@ -137,6 +141,7 @@ public struct ProcessorSpec: Sendable {
         self.outputs = outputs
         self.isSource = isSource
         self.bufferSizeParameter = bufferSizeParameter
+        self.makeCreator = makeCreator
         self.make = make
     }
 }
@@ -158,7 +163,8 @@ public struct ProcessorRegistry: Sendable {
     /// The names, sorted.
     public var names: [String] { processors.keys.sorted() }
 
-    /// The built-in processors: `testsrc`, `identity`, `tee`, `nullsink`, `filesink`, `ratelimit`, `delay`.
+    /// The built-in processors: `testsrc`, `identity`, `tee`, `nullsink`,
+    /// `filesink`, `ratelimit`, `delay`, and the render processors (`registerRender`).
     public static let builtIn: ProcessorRegistry = {
         var registry = ProcessorRegistry()
         registry.register(ProcessorSpec(
@@ -199,6 +205,7 @@ public struct ProcessorRegistry: Sendable {
             name: "delay", summary: "holds every buffer for a fixed time, blocking its thread (a reproducible slow consumer)",
             parameters: [ParameterSpec("us", .integer(0...60_000_000), default: nil, "microseconds per buffer")],
             outputs: 0...1, make: { p in Delay(nanoseconds: UInt64(p.integer("us")) * 1_000) }))
+        registry.registerRender()
         return registry
     }()
 }

@@ -12,6 +12,7 @@ enum qg_trace_event {
     QG_TP_QUEUE_FLOW, QG_TP_POOL_FLOW, QG_TP_QUEUE_DROP, QG_TP_QUEUE_STATS, QG_TP_POOL_STATS,
     QG_TP_FEEDBACK_ACK, QG_TP_FEEDBACK_NAK,
     QG_TP_SCHED_IDLE, QG_TP_SCHED_WAKE,
+    QG_TP_FRAME_START, QG_TP_FRAME_END, QG_TP_FRAME_DEADLINE_MISS,
     QG_TP_COUNT
 };
 
@@ -34,7 +35,7 @@ void qg_tp_queue_drop(uint32_t graph, uint32_t queue, uint64_t seq, uint8_t reas
 /* queue_stats' counters, in its field order; the drops one per DropReason. */
 enum qg_stats_field {
     QG_STATS_DEPTH, QG_STATS_MAX_DEPTH, QG_STATS_ARRIVED, QG_STATS_POPPED,
-    QG_STATS_DROPPED, QG_STATS_ACKS = QG_STATS_DROPPED + 7, QG_STATS_NAKS, QG_STATS_ABANDONED,
+    QG_STATS_DROPPED, QG_STATS_ACKS = QG_STATS_DROPPED + 8, QG_STATS_NAKS, QG_STATS_ABANDONED,
     QG_STATS_RESIDENCY_TOTAL, QG_STATS_RESIDENCY_SAMPLES, QG_STATS_RESIDENCY_MAX, QG_STATS_COUNT
 };
 void qg_tp_queue_stats(uint32_t graph, uint32_t queue, const uint64_t *counters);
@@ -44,6 +45,10 @@ void qg_tp_feedback_ack(uint32_t graph, uint32_t queue, uint32_t sender, uint64_
 void qg_tp_feedback_nak(uint32_t graph, uint32_t queue, uint32_t sender, uint64_t seq, uint8_t reason);
 void qg_tp_sched_idle(uint32_t graph, uint32_t thread);
 void qg_tp_sched_wake(uint32_t graph, uint32_t thread, uint64_t idle_ns, uint8_t notified);
+/* Render frame jobs: one event each per frame and render queue. */
+void qg_tp_frame_start(uint32_t graph, uint32_t queue, int64_t frame, int64_t slack_ns);
+void qg_tp_frame_end(uint32_t graph, uint32_t queue, int64_t frame, uint64_t work_ns);
+void qg_tp_frame_deadline_miss(uint32_t graph, uint32_t queue, int64_t frame, uint64_t late_ns);
 
 /* Flow counting. An LTTng event costs about 100 ns, more than a buffer's
  * hop, so the per-buffer traffic is counted in a window of the calling

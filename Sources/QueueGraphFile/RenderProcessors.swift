@@ -1,0 +1,81 @@
+import QueueGraphCore
+import QueueGraphRender
+
+extension ProcessorRegistry {
+    /// Registers the render engine's processors: the `render` dispatcher,
+    /// generators, filters, the compositor and the frame sinks.
+    public mutating func registerRender() {
+        func node(_ name: String, _ summary: String, _ parameters: [ParameterSpec] = [], sink: Bool = false,
+                  _ work: @escaping @Sendable (Parameters) -> any FrameWork) {
+            register(ProcessorSpec(name: name, summary: summary, parameters: parameters, outputs: sink ? 0...0 : 1...1,
+                                   make: { p in RenderNode(work(p)) }))
+        }
+        register(ProcessorSpec(
+            name: "render", summary: "a render process: launches one frame job per tick, just in time before its deadline",
+            parameters: [
+                ParameterSpec("width", .integer(1...8192), default: .integer(640), "frame width in pixels"),
+                ParameterSpec("height", .integer(1...8192), default: .integer(360), "frame height in pixels"),
+                ParameterSpec("fps", .integer(1...1000), default: .integer(60), "output frames per second"),
+                ParameterSpec("frames", .integer(0...Int.max), default: .integer(0), "ticks to render; 0 renders until stopped"),
+                ParameterSpec("latency", .number(0.1...100), default: .number(2), "frame periods from a job's launch to its deadline"),
+                ParameterSpec("speed", .number(0...1000), default: .number(1), "media seconds per second"),
+                ParameterSpec("direction", .choice(["forward", "backward"]), default: .text("forward"), "which way media time runs"),
+            ],
+            outputs: 1...2, isSource: true,
+            makeCreator: { name, count in FrameCreator(name: name, count: count) },
+            make: { p in
+                let process = RenderProcess(
+                    rate: FrameRate(p.integer("fps")),
+                    timings: Timings(speed: p.number("speed"), direction: p.text("direction") == "forward" ? .forward : .backward),
+                    frameLimit: p.integer("frames") == 0 ? nil : Int64(p.integer("frames")), latencyFrames: p.number("latency"))
+                return FrameDispatcher(process: process, width: p.integer("width"), height: p.integer("height"))
+            }))
+        node("julia", "paints a moving Julia set zoom (uneven cost per pixel)",
+             [ParameterSpec("iterations", .integer(1...4096), default: .integer(64), "most iterations per pixel")]) {
+            JuliaZoom(maxIterations: $0.integer("iterations"))
+        }
+        node("plasma", "paints an animated plasma with a soft alpha (a layer)") { _ in Plasma() }
+        node("ball", "paints a white ball bouncing on black (like videotestsrc pattern=ball)") { _ in BouncingBall() }
+        node("boxblur", "box blur by running sums",
+             [ParameterSpec("radius", .integer(1...256), default: .integer(4), "pixels on each side")]) {
+            BoxBlur(radius: $0.integer("radius"))
+        }
+        node("gaussianblur", "separable Gaussian blur",
+             [ParameterSpec("sigma", .number(0.1...64), default: .number(2), "standard deviation in pixels")]) {
+            GaussianBlur(sigma: $0.number("sigma"))
+        }
+        node("colormatrix", "a 3×4 colour matrix on RGB",
+             [ParameterSpec("preset", .choice(["greyscale", "sepia", "saturation"]), default: .text("sepia"), "which matrix"),
+              ParameterSpec("amount", .number(0...4), default: .number(1), "how much (saturation: the factor)")]) { p in
+            let amount = Float(p.number("amount"))
+            return switch p.text("preset") {
+            case "greyscale": ColourMatrix.greyscale(amount)
+            case "saturation": ColourMatrix.saturation(amount)
+            default: ColourMatrix.sepia(amount)
+            }
+        }
+        node("timecode", "draws the frame's timecode at the top left",
+             [ParameterSpec("scale", .integer(1...16), default: .integer(3), "font pixels per glyph pixel")]) {
+            TimecodeOverlay(scale: $0.integer("scale"))
+        }
+        node("y4msink", "writes frames to a YUV4MPEG2 file (ffplay, mpv)",
+             [ParameterSpec("path", .text, default: nil, "the file to write")], sink: true) {
+            Y4MWriter(path: $0.text("path"))
+        }
+        node("pngsink", "writes every n-th frame as a PNG (libpng)",
+             [ParameterSpec("directory", .text, default: nil, "where frame-NNNNNN.png go"),
+              ParameterSpec("every", .integer(1...1_000_000), default: .integer(1), "write one frame in this many")], sink: true) {
+            PNGWriter(directory: $0.text("directory"), every: $0.integer("every"))
+        }
+        node("framesink", "counts frames that arrive in time and releases them", sink: true) { _ in NullOutput() }
+        register(ProcessorSpec(
+            name: "scale", summary: "bilinear scale into a new frame (use 'buffers: upstream')",
+            parameters: [ParameterSpec("width", .integer(1...8192), default: nil, "output width"),
+                         ParameterSpec("height", .integer(1...8192), default: nil, "output height")],
+            outputs: 1...1, make: { p in BilinearScaler(width: p.integer("width"), height: p.integer("height")) }))
+        register(ProcessorSpec(
+            name: "composite", summary: "composites layer 1 over layer 0 of each tick (two inputs)",
+            parameters: [ParameterSpec("opacity", .number(0...1), default: .number(1), "how much of layer 1 shows")],
+            outputs: 1...1, make: { p in Compositor(opacity: p.number("opacity")) }))
+    }
+}

@@ -1,0 +1,130 @@
+import QueueGraphCore
+
+/// Media work on one frame, in place: a generator paints it, a filter
+/// changes it, a sink writes it out. `RenderNode` runs it as a queue's
+/// processor.
+///
+/// Threading: called on the node's scheduler thread, one frame at a time.
+public protocol FrameWork: AnyObject {
+    /// Does the work on `frame`; `engine` lends scratch buffers. Throws to
+    /// fail the frame (it is dropped as `failed` and counted).
+    func render(_ frame: Frame, engine: EngineCtx) throws
+    /// The stream ended: flush and release what the work holds (a sink closes its output).
+    func finish()
+}
+
+extension FrameWork {
+    public func finish() {}
+}
+
+/// A render node (Lumiera's render node as a `BufferProcessor`): takes a
+/// frame job's buffer, drops it when its deadline has already passed
+/// (`ProcessResult.late`: counted, traced as `frame_deadline_miss`, never
+/// delivered late), otherwise does its `FrameWork` on the frame in place
+/// and sends it on (or, in a sink, releases it). Emits `frame_start` and
+/// `frame_end` around the work.
+///
+/// Threading: as `BufferProcessor`.
+public final class RenderNode: BufferProcessor {
+    public let work: any FrameWork
+    public let engine: EngineCtx
+
+    public init(_ work: any FrameWork, engine: EngineCtx = .shared) {
+        self.work = work
+        self.engine = engine
+    }
+
+    public func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
+        frameJob(buffer, context: context) { frame in
+            try work.render(frame, engine: engine)
+            return buffer
+        }
+    }
+
+    public func endOfStream(context: ProcessContext) { work.finish() }
+}
+
+/// Runs one frame job on a node: drops the frame as `late` when its
+/// deadline has passed (traced as `frame_deadline_miss`), otherwise traces
+/// `frame_start`, runs `body` and passes on the buffer it returns (in a
+/// sink: releases it). A throwing body fails the frame.
+func frameJob(_ buffer: Buffer, context: ProcessContext, _ body: (Frame) throws -> Buffer) -> ProcessResult {
+    guard let frame = Frame(buffer) else { return .failed }
+    let started = context.now
+    let job = frame.job
+    guard started < job.deadline else {
+        context.traceDeadlineMiss(job.tick, lateNanoseconds: started - job.deadline)
+        return .late
+    }
+    context.traceFrameStart(job.tick, slackNanoseconds: Int64(job.deadline - started))
+    let output: Buffer
+    do {
+        output = try body(frame)
+    } catch {
+        return .failed
+    }
+    context.traceFrameEnd(job.tick, workNanoseconds: context.now - started)
+    passOn(output, context: context)
+    return .ok
+}
+
+/// Sends a buffer through pad 0, or releases it when there is no pad.
+func passOn(_ buffer: Buffer, context: ProcessContext) {
+    if context.outPadCount == 0 || context.sendTo(0, buffer) == .full { context.doneBuffer(buffer) }
+}
+
+/// Composites the frames of two layers of the same tick (the dispatcher's
+/// pads 0 and 1, each rendered by its own branch): layer 1 over layer 0,
+/// "source over" with layer 1's alpha scaled by `opacity`, into layer 0's
+/// buffer, which goes on; layer 1's buffer is released. A frame waits here
+/// for its partner; when its deadline passes first (the partner was
+/// dropped upstream), the waiting frame is dropped as `late`.
+///
+/// Threading: as `BufferProcessor`.
+public final class Compositor: BufferProcessor {
+    /// 0…1: how much of the upper layer shows.
+    public let opacity: Double
+    private var waiting: [Int64: Buffer] = [:]
+
+    public init(opacity: Double = 1) { self.opacity = min(max(opacity, 0), 1) }
+
+    public func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
+        guard let frame = Frame(buffer), frame.job.layer < 2 else { return .failed }
+        let job = frame.job
+        let now = context.now
+        dropExpired(now: now, context: context)
+        guard now < job.deadline else {
+            context.traceDeadlineMiss(job.tick, lateNanoseconds: now - job.deadline)
+            return .late
+        }
+        guard let other = waiting.removeValue(forKey: job.tick) else {
+            waiting[job.tick] = buffer
+            return .ok
+        }
+        let (base, top) = job.layer == 0 ? (frame, Frame(other)!) : (Frame(other)!, frame)
+        context.traceFrameStart(job.tick, slackNanoseconds: Int64(job.deadline - now))
+        guard base.width == top.width && base.height == top.height else {
+            context.dropBuffer(other, reason: .failed)
+            return .failed
+        }
+        composite(top.pixels, over: base.pixels, count: base.pixelCount, opacity: opacity)
+        context.traceFrameEnd(job.tick, workNanoseconds: context.now - now)
+        context.doneBuffer(top.buffer)
+        passOn(base.buffer, context: context)
+        return .ok
+    }
+
+    /// Waiting frames whose partner did not come by their deadline (it was dropped upstream).
+    private func dropExpired(now: UInt64, context: ProcessContext) {
+        for (t, buffer) in waiting where Frame(buffer)!.job.deadline <= now {
+            waiting[t] = nil
+            context.traceDeadlineMiss(t, lateNanoseconds: now - min(now, Frame(buffer)!.job.deadline))
+            context.dropBuffer(buffer, reason: .late)
+        }
+    }
+
+    public func endOfStream(context: ProcessContext) {
+        for buffer in waiting.values { context.dropBuffer(buffer, reason: .late) }
+        waiting.removeAll()
+    }
+}

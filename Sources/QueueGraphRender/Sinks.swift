@@ -1,0 +1,182 @@
+import CLibPNG
+import QueueGraphCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where a render process's output goes (Lumiera's output slot): a file or
+/// directory claimed by one sink at a time. A sink releases its slot when
+/// the stream ends, and at the latest when the sink goes away, so a slot is
+/// always released however the graph stopped.
+///
+/// Threading: any thread.
+public final class OutputSlot: Sendable {
+    public let path: String
+    private static let claimed = Locked<Set<String>>([])
+    private let held = Locked(true)
+
+    /// Claims `path`; nil when another sink holds it.
+    public static func claim(_ path: String) -> OutputSlot? {
+        claimed.withLock { $0.insert(path).inserted } ? OutputSlot(path: path) : nil
+    }
+
+    /// Whether a sink holds `path` now.
+    public static func isClaimed(_ path: String) -> Bool { claimed.withLock { $0.contains(path) } }
+
+    private init(path: String) { self.path = path }
+
+    /// Gives the slot up (again is harmless).
+    public func release() {
+        guard held.withLock({ let was = $0; $0 = false; return was }) else { return }
+        _ = OutputSlot.claimed.withLock { $0.remove(path) }
+    }
+
+    deinit { release() }
+}
+
+/// A sink's failure to write, with the reason.
+public struct OutputError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// Writes frames to a YUV4MPEG2 file (plays in ffplay and mpv): 4:2:0
+/// planar YUV, BT.601 limited range, at the render process's frame rate.
+/// The conversion goes through a scratch buffer from the engine's provider.
+///
+/// Threading: its node's thread.
+public final class Y4MWriter: FrameWork {
+    public let path: String
+    public private(set) var framesWritten = 0
+    private let slot: OutputSlot?
+    private var file: UnsafeMutablePointer<FILE>?
+    private var size: (width: Int, height: Int)?
+
+    public init(path: String) {
+        self.path = path
+        slot = OutputSlot.claim(path)
+        if slot != nil { file = fopen(path, "wb") }
+    }
+
+    deinit { finish() }
+
+    public func render(_ frame: Frame, engine: EngineCtx) throws {
+        guard slot != nil else { throw OutputError(description: "'\(path)' is already another sink's output") }
+        guard let file else { throw OutputError(description: "cannot write '\(path)': \(String(cString: strerror(errno)))") }
+        let (w, h) = (frame.width, frame.height)
+        if let size, size != (w, h) { throw OutputError(description: "frame size changed from \(size.width)×\(size.height) to \(w)×\(h)") }
+        if size == nil {
+            size = (w, h)
+            let rate = frame.job.rate
+            fputs("YUV4MPEG2 W\(w) H\(h) F\(rate.numerator):\(rate.denominator) Ip A1:1 C420jpeg\n", file)
+        }
+        let (cw, ch) = ((w + 1) / 2, (h + 1) / 2)
+        let count = w * h + 2 * cw * ch
+        let provider = engine.provider
+        let scratch = try provider.lock(.bytes(count))
+        defer { try? provider.release(scratch) }
+        let yuv = try provider.bytes(scratch)
+        rgbaToI420(frame.pixels, width: w, height: h, into: yuv.baseAddress!.assumingMemoryBound(to: UInt8.self))
+        guard fputs("FRAME\n", file) >= 0, fwrite(yuv.baseAddress, 1, count, file) == count else {
+            throw OutputError(description: "cannot write '\(path)': \(String(cString: strerror(errno)))")
+        }
+        framesWritten += 1
+    }
+
+    public func finish() {
+        if let file { fclose(file) }
+        file = nil
+        slot?.release()
+    }
+}
+
+/// RGBA to planar 4:2:0 (BT.601, limited range); chroma is the mean of each 2×2 block.
+func rgbaToI420(_ pixels: UnsafePointer<UInt32>, width w: Int, height h: Int, into out: UnsafeMutablePointer<UInt8>) {
+    let (cw, ch) = ((w + 1) / 2, (h + 1) / 2)
+    let (u, v) = (out + w * h, out + w * h + cw * ch)
+    for y in 0..<h {
+        for x in 0..<w {
+            let c = channels(pixels[y * w + x])
+            out[y * w + x] = UInt8((66 * c[0] + 129 * c[1] + 25 * c[2] + 128) >> 8 + 16)
+        }
+    }
+    for cy in 0..<ch {
+        for cx in 0..<cw {
+            var sum = SIMD4<Int32>.zero
+            for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                sum &+= channels(pixels[min(2 * cy + dy, h - 1) * w + min(2 * cx + dx, w - 1)])
+            }
+            let (r, g, b) = ((sum[0] + 2) >> 2, (sum[1] + 2) >> 2, (sum[2] + 2) >> 2)
+            u[cy * cw + cx] = UInt8((-38 * r - 74 * g + 112 * b + 128) >> 8 + 128)
+            v[cy * cw + cx] = UInt8((112 * r - 94 * g - 18 * b + 128) >> 8 + 128)
+        }
+    }
+}
+
+/// Writes every `every`-th frame (by output tick) as an RGBA PNG,
+/// `frame-000042.png`, into a directory, through libpng.
+///
+/// Threading: its node's thread.
+public final class PNGWriter: FrameWork {
+    public let directory: String
+    public let every: Int
+    public private(set) var framesWritten = 0
+    private let slot: OutputSlot?
+
+    public init(directory: String, every: Int = 1) {
+        precondition(every >= 1, "every is at least 1")
+        self.directory = directory
+        self.every = every
+        slot = OutputSlot.claim(directory)
+        mkdir(directory, 0o755)
+    }
+
+    public func render(_ frame: Frame, engine: EngineCtx) throws {
+        guard slot != nil else { throw OutputError(description: "'\(directory)' is already another sink's output") }
+        let tick = frame.job.tick
+        guard tick % Int64(every) == 0 else { return }
+        let digits = String(tick)
+        let path = "\(directory)/frame-\(String(repeating: "0", count: max(0, 6 - digits.count)))\(digits).png"
+        try writePNG(path: path, pixels: frame.pixels, width: frame.width, height: frame.height)
+        framesWritten += 1
+    }
+
+    public func finish() { slot?.release() }
+}
+
+/// Writes RGBA pixels (rows packed) as a PNG file with libpng's simplified API.
+public func writePNG(path: String, pixels: UnsafePointer<UInt32>, width: Int, height: Int) throws {
+    var image = png_image()
+    image.version = UInt32(PNG_IMAGE_VERSION)
+    image.width = UInt32(width)
+    image.height = UInt32(height)
+    image.format = UInt32(PNG_FORMAT_FLAG_COLOR | PNG_FORMAT_FLAG_ALPHA)   // PNG_FORMAT_RGBA
+    guard png_image_write_to_file(&image, path, 0, pixels, Int32(width * 4), nil) != 0 else {
+        let message = withUnsafeBytes(of: image.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        throw OutputError(description: "cannot write '\(path)': \(message)")
+    }
+}
+
+/// Reads a PNG file as RGBA pixels with libpng's simplified API.
+public func readPNG(path: String) throws -> (width: Int, height: Int, pixels: [UInt32]) {
+    var image = png_image()
+    image.version = UInt32(PNG_IMAGE_VERSION)
+    func failure() -> OutputError {
+        let message = withUnsafeBytes(of: image.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        png_image_free(&image)
+        return OutputError(description: "cannot read '\(path)': \(message)")
+    }
+    guard png_image_begin_read_from_file(&image, path) != 0 else { throw failure() }
+    image.format = UInt32(PNG_FORMAT_FLAG_COLOR | PNG_FORMAT_FLAG_ALPHA)   // PNG_FORMAT_RGBA
+    var pixels = [UInt32](repeating: 0, count: Int(image.width * image.height))
+    guard pixels.withUnsafeMutableBytes({ png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) }) != 0 else { throw failure() }
+    return (Int(image.width), Int(image.height), pixels)
+}
+
+/// Counts the frames it receives in time and releases them (a null output).
+///
+/// Threading: its node's thread.
+public final class NullOutput: FrameWork {
+    public private(set) var frames = 0
+    public init() {}
+    public func render(_ frame: Frame, engine: EngineCtx) { frames += 1 }
+}
