@@ -143,11 +143,11 @@ public struct FrameRate: Sendable, Hashable, CustomStringConvertible {
         return r < 0 ? q - 1 : q
     }
 
-    /// Where frame `n` starts, in nanoseconds (rounded down).
+    /// The first nanosecond of frame `n` (its exact start, rounded up).
     public func time(of frame: Int64) -> Int64 {
         let scaled = frame.multipliedFullWidth(by: Int64(1_000_000_000 * denominator))
         let (q, r) = Int64(numerator).dividingFullWidth(scaled)
-        return r < 0 ? q - 1 : q
+        return r > 0 ? q + 1 : q
     }
 
     public var description: String { denominator == 1 ? "\(numerator) fps" : "\(numerator)/\(denominator) fps" }

@@ -182,12 +182,14 @@ public final class FrameDispatcher: BufferSource {
         if now < launch { return .waitingUntil(launch) }
         // Ticks whose deadline has passed without a job are skipped, never launched late.
         if now >= launch + process.latency {
-            let missed = Int64((now - launch - process.latency) / period) + 1
+            var missed = Int64((now - launch - process.latency) / period) + 1
+            if let limit = process.frameLimit { missed = min(missed, limit - tick) }
             context.countDrop(.late, count: missed)
             context.traceDeadlineMiss(tick, lateNanoseconds: now - launch - process.latency)
             process.countSkipped(missed)
             tick += missed
             launch += UInt64(missed) * period
+            if let limit = process.frameLimit, tick >= limit { return finish(context) }
             if now < launch { return .waitingUntil(launch) }
         }
         let deadline = launch + process.latency
