@@ -49,6 +49,7 @@ struct Runner {
             print(json(stats, ending: ending, seconds: seconds, problems: problems))
         } else {
             print("\(file.file): \(ending) after \(String(format: "%.2f", seconds)) s")
+            if file.queues.contains(where: { $0.processor == "render" }) { print(frameSummary(stats, sinks: sinks, seconds: seconds)) }
             print(stats.table(), terminator: "")
             print(problems.isEmpty ? "ledger: balanced (every buffer delivered, dropped and counted, or released)"
                                    : "ledger: NOT balanced\n  " + problems.joined(separator: "\n  "))
@@ -58,6 +59,15 @@ struct Runner {
             printError("processors failed on " + failed.map { "\($0.name) (\($0.dropped[.failed]!) buffers)" }.joined(separator: ", "))
             throw Exit.runtimeFailure
         }
+    }
+
+    /// Frames shown, frames per second and deadline misses of a render graph.
+    private func frameSummary(_ stats: GraphStatistics, sinks: Set<String>, seconds: Double) -> String {
+        let shown = stats.queues.filter { sinks.contains($0.name) }.map { $0.popped - ($0.dropped[.late] ?? 0) }.reduce(0, +)
+        let late = stats.queues.filter { ($0.dropped[.late] ?? 0) > 0 }
+        let misses = late.map { $0.dropped[.late]! }.reduce(0, +)
+        return String(format: "frames: %d shown, %.1f fps, %d deadline misses", shown, Double(shown) / max(seconds, 1e-9), misses)
+            + (late.isEmpty ? "" : " (" + late.map { "\($0.name) \($0.dropped[.late]!)" }.joined(separator: ", ") + ")")
     }
 
     private func json(_ stats: GraphStatistics, ending: String, seconds: Double, problems: [String]) -> String {

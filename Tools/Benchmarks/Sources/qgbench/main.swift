@@ -215,11 +215,13 @@ case "trace":
     try traceBenchmark()
 case "loadtest":
     loadTest()
+case "realtime":
+    try realtimeBenchmark(vsGStreamer: arguments.contains("--vs-gstreamer"))
 case "hopns":     // one hop run, for `trace`: prints only ns per buffer
     print(try hop(count: Int(arguments.dropFirst().first ?? "") ?? 1_000_000, boundaries: 1, depth: 64).nanosecondsPerBuffer)
 case "hop1":      // for profiling one boundary alone
     print(String(format: "1 boundary: %.1f ns/buffer", try hop(count: 20_000_000, boundaries: 1, depth: 64).nanosecondsPerBuffer))
 default:
-    print("usage: qgbench hop [--vs-gstreamer] | trace | loadtest")
+    print("usage: qgbench hop [--vs-gstreamer] | trace | loadtest | realtime [--vs-gstreamer]")
     exit(2)
 }
