@@ -162,17 +162,18 @@ struct MediaNodeTests {
     @Test("blurs keep a constant image constant and conserve an impulse's energy", arguments: ["box", "gaussian"])
     func blurs(kind: String) throws {
         let blur: any FrameWork = kind == "box" ? BoxBlur(radius: 3) : GaussianBlur(sigma: 1.5)
+        let engine = EngineCtx(manager: BufferManager())   // its own: the cases run at once
         let flat = TestFrame(width: 40, height: 30) { _, _ in rgba(200, 100, 50, 255) }
-        try blur.render(flat.frame, engine: Self.engine)
+        try blur.render(flat.frame, engine: engine)
         #expect(flat.pixels.allSatisfy { $0 == rgba(200, 100, 50, 255) })
 
         let impulse = TestFrame(width: 41, height: 41) { x, y in x == 20 && y == 20 ? rgba(255, 255, 255, 255) : 0 }
-        try blur.render(impulse.frame, engine: Self.engine)
+        try blur.render(impulse.frame, engine: engine)
         let red = impulse.pixels.map { Int($0 & 0xFF) }
         #expect(abs(red.reduce(0, +) - 255) <= 64)   // rounding per pixel only
         #expect(impulse[20, 20] & 0xFF > impulse[24, 20] & 0xFF)
         #expect(impulse[18, 20] == impulse[22, 20] && impulse[20, 18] == impulse[20, 22])   // symmetric
-        #expect(Self.engine.manager.statistics.bytesLeased == 0)   // scratch went back
+        #expect(engine.manager.statistics.bytesLeased == 0)   // scratch went back
     }
 
     @Test("colour matrices: saturation 1 is the identity, greyscale gives r = g = b, sepia keeps alpha")
