@@ -37,7 +37,7 @@ func loadTest(nominalSeconds: Double = 4.0) {
 
     let jobList = jobs
     let next = Atomic<Int>(0)
-    let done = Atomic<Int>(0)
+    let finished = DispatchSemaphore(value: 0)
     let start = DispatchTime.now().uptimeNanoseconds
     for _ in 0..<cores {
         Thread {
@@ -45,10 +45,11 @@ func loadTest(nominalSeconds: Double = 4.0) {
             while case let j = next.add(1, ordering: .relaxed).oldValue, j < jobList.count {
                 bufferJob(j, units: jobList[j], sizes: sizes, slice: slice)
             }
-            done.add(1, ordering: .releasing)
+            finished.signal()
         }.start()
     }
-    while done.load(ordering: .acquiring) < cores { usleep(200) }
+    // Sleep until every worker is done (no polling: it would take CPU from them).
+    for _ in 0..<cores { finished.wait() }
     let wall = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     let stats = manager.statistics
     let efficiency = total / (wall * Double(cores))
