@@ -182,7 +182,10 @@ struct SlotQueue: @unchecked Sendable {
         for i in 0..<size { (cells + i).initialize(to: Cell(sequence: .init(i), slot: -1)) }
     }
 
-    func deallocate() { cells.deallocate() }
+    func deallocate() {
+        cells.deallocate()
+        lines.deallocate()
+    }
 
     @inline(__always)
     private func sequence(_ position: Int) -> UnsafeAtomic<Int> {
