@@ -22,10 +22,15 @@ public protocol BufferCreator: AnyObject, Sendable {
     /// Registers an event to notify when a buffer becomes available after
     /// `createBuffer` returned nil. Called before the graph starts.
     func addAvailabilityObserver(_ event: WakeEvent)
+    /// The creator's id in traces, given once before the graph starts: count
+    /// each acquire and return with `Tracing.countPoolFlow` under it (the
+    /// `pool_flow` event). The default does not count.
+    func traceAs(_ id: PoolTraceID)
 }
 
 extension BufferCreator {
     public func addAvailabilityObserver(_ event: WakeEvent) {}
+    public func traceAs(_ id: PoolTraceID) {}
 }
 
 /// Counters of a `BufferCreator`, read as a snapshot.

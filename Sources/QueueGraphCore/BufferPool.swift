@@ -35,7 +35,7 @@ open class BufferPool: BufferCreator, @unchecked Sendable {
     private let available = WakeEvent()
     private let observers = Locked<[WakeEvent]>([])
     /// The graph and pool index in trace events; set by the graph before it starts.
-    @exclusivity(unchecked) var traceID: (graph: UInt32, pool: UInt32) = (0, 0)
+    @exclusivity(unchecked) var traceID = PoolTraceID(graph: 0, pool: 0)
 
     /// Creates `count` buffers of `payloadCapacity` bytes each, touching every
     /// page once so that no page faults happen while running.
@@ -136,6 +136,8 @@ open class BufferPool: BufferCreator, @unchecked Sendable {
                               exhausted: exhausted.value, inUse: pops - returned, peakInUse: peak.load(ordering: .relaxed),
                               bytesAllocated: stride * capacity)
     }
+
+    public func traceAs(_ id: PoolTraceID) { traceID = id }
 
     public func addAvailabilityObserver(_ event: WakeEvent) {
         observers.withLock { list in

@@ -62,7 +62,7 @@ public final class GraphEngine: @unchecked Sendable {
         self.queues = queues
         self.creators = ownCreators.compactMap { $0 }
         for q in queues { (q.engine, q.traceGraph) = (self, traceID) }
-        for (i, creator) in creators.enumerated() { (creator as? BufferPool)?.traceID = (traceID, UInt32(i)) }
+        for (i, creator) in creators.enumerated() { creator.traceAs(PoolTraceID(graph: traceID, pool: UInt32(i))) }
     }
 
     // MARK: Running one invocation (scheduler thread)

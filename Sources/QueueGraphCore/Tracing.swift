@@ -16,9 +16,29 @@ public enum Tracing {
     @inline(__always)
     static func on(_ event: qg_trace_event) -> Bool { qg_trace_on(event) != 0 }
 
+    /// Counts a creator's acquire (`returned` nil) or a return with its fate
+    /// in the calling thread's `pool_flow` window; cheap while the event is off.
+    @inline(__always)
+    public static func countPoolFlow(_ id: PoolTraceID, returned fate: BufferFate? = nil) {
+        if on(QG_TP_POOL_FLOW) { qg_flow_pool(id.graph, id.pool, fate.map { UInt8($0.rawValue + 1) } ?? 0) }
+    }
+
     /// Ids for the graphs of this process, as events name them (`graph` field).
     private static let nextGraph = Atomic<UInt32>(0)
     static func newGraphID() -> UInt32 { nextGraph.wrappingAdd(1, ordering: .relaxed).oldValue }
+}
+
+/// Which creator of which running graph a `pool_flow` count belongs to.
+///
+/// Threading: a value; any thread.
+public struct PoolTraceID: Sendable, Equatable {
+    public var graph: UInt32
+    public var pool: UInt32
+
+    public init(graph: UInt32, pool: UInt32) {
+        self.graph = graph
+        self.pool = pool
+    }
 }
 
 extension GraphEngine {

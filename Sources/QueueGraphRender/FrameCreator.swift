@@ -26,6 +26,7 @@ public final class FrameCreator: BufferCreator, @unchecked Sendable {
     private let state: Locked<State>
     private var buffers: [Buffer] = []
     private let observers = Locked<[WakeEvent]>([])
+    private let traceID = Locked(PoolTraceID(graph: 0, pool: 0))
 
     public init(name: String, count: Int, engine: EngineCtx = .shared) {
         precondition(count > 0, "a frame creator needs at least one buffer")
@@ -75,6 +76,7 @@ public final class FrameCreator: BufferCreator, @unchecked Sendable {
             state.statistics.bytesAllocated = max(state.statistics.bytesAllocated, state.bytesLeased)
             buffer.prepareForUse(size: payloadSize, sequence: UInt64(state.statistics.acquired - 1))
         }
+        Tracing.countPoolFlow(traceID.withLock { $0 })
         return buffer
     }
 
@@ -91,6 +93,7 @@ public final class FrameCreator: BufferCreator, @unchecked Sendable {
             return lease
         }
         buffer.payload = BufferPayload(kind: .heap, baseAddress: nil, capacity: 0)
+        Tracing.countPoolFlow(traceID.withLock { $0 }, returned: fate)
         try! engine.provider.release(lease)
         state.withLock { $0.free.append(buffer.slot) }
         observers.withLock { for event in $0 { event.notify() } }
@@ -99,4 +102,6 @@ public final class FrameCreator: BufferCreator, @unchecked Sendable {
     public func statistics() -> PoolStatistics { state.withLock { $0.statistics } }
 
     public func addAvailabilityObserver(_ event: WakeEvent) { observers.withLock { $0.append(event) } }
+
+    public func traceAs(_ id: PoolTraceID) { traceID.withLock { $0 = id } }
 }
