@@ -186,7 +186,7 @@ LTTNG_UST_TRACEPOINT_EVENT(qgraph, frame_end,
         lttng_ust_field_integer(uint64_t, work_ns, work_ns)))
 
 /* A frame job found its deadline passed and was dropped (never shown late);
- * queue is UINT32_MAX when the dispatcher could not launch it at all. */
+ * at the dispatcher's queue, a tick it could not launch in time. */
 LTTNG_UST_TRACEPOINT_EVENT(qgraph, frame_deadline_miss,
     LTTNG_UST_TP_ARGS(uint32_t, graph, uint32_t, queue, int64_t, frame, uint64_t, late_ns),
     LTTNG_UST_TP_FIELDS(

@@ -108,7 +108,8 @@ public final class ColourMatrix: FrameWork {
     public init(rows: [SIMD4<Float>]) {
         precondition(rows.count == 3, "a colour matrix has three rows")
         self.rows = rows
-        fixed = rows.map { SIMD4<Int32>(($0 * SIMD4(256, 256, 256, 65536)).rounded(.toNearestOrEven)) }
+        // 8.8 fixed point against (r, g, b, 256): the weights × 256, the offset × 1.
+        fixed = rows.map { SIMD4<Int32>(($0 * SIMD4(256, 256, 256, 1)).rounded(.toNearestOrEven)) }
     }
 
     /// `amount` 0 keeps the colours, 1 is fully grey (Rec. 601 luma).
@@ -171,6 +172,7 @@ public final class TimecodeOverlay: FrameWork {
             for row in 0..<7 {
                 for column in 0..<5 where glyph[row] & (0x10 >> column) != 0 {
                     let x0 = margin + (index * 6 + column) * scale, y0 = margin + row * scale
+                    guard x0 < w && y0 < h else { continue }   // clipped by a small frame
                     for y in y0..<min(h, y0 + scale) {
                         for x in x0..<min(w, x0 + scale) { pixels[y * w + x] = 0xFFFF_FFFF }
                     }

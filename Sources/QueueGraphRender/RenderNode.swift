@@ -116,9 +116,11 @@ public final class Compositor: BufferProcessor {
 
     /// Waiting frames whose partner did not come by their deadline (it was dropped upstream).
     private func dropExpired(now: UInt64, context: ProcessContext) {
-        for (t, buffer) in waiting where Frame(buffer)!.job.deadline <= now {
-            waiting[t] = nil
-            context.traceDeadlineMiss(t, lateNanoseconds: now - min(now, Frame(buffer)!.job.deadline))
+        for (tick, buffer) in waiting {
+            let deadline = Frame(buffer)!.job.deadline
+            guard deadline <= now else { continue }
+            waiting[tick] = nil
+            context.traceDeadlineMiss(tick, lateNanoseconds: now - deadline)
             context.dropBuffer(buffer, reason: .late)
         }
     }

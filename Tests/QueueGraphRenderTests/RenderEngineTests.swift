@@ -188,6 +188,12 @@ struct MediaNodeTests {
             let c = channels(p)
             #expect(abs(c[0] - c[1]) <= 1 && abs(c[1] - c[2]) <= 1 && c[3] == 128)
         }
+        let lifted = TestFrame(width: 10, height: 6, fill: colours)
+        ColourMatrix(rows: [SIMD4(1, 0, 0, 10), SIMD4(0, 1, 0, -20), SIMD4(0, 0, 1, 0)]).render(lifted.frame, engine: Self.engine)
+        for (a, b) in zip(lifted.pixels, TestFrame(width: 10, height: 6, fill: colours).pixels) {
+            let (ca, cb) = (channels(a), channels(b))
+            #expect(ca == SIMD4(min(cb[0] + 10, 255), max(cb[1] - 20, 0), cb[2], cb[3]), "the offset column adds in 0…255 units")
+        }
         let sepia = TestFrame(width: 10, height: 6, fill: colours)
         ColourMatrix.sepia().render(sepia.frame, engine: Self.engine)
         #expect(sepia.pixels.allSatisfy { $0 >> 24 == 128 })
@@ -260,6 +266,7 @@ struct MediaNodeTests {
         TimecodeOverlay(scale: 1).render(dark.frame, engine: Self.engine)
         #expect(dark.pixels.contains(0xFFFF_FFFF))
         #expect(dark[79, 29] == rgba(40, 40, 40))
+        TimecodeOverlay(scale: 4).render(dark.frame, engine: Self.engine)   // wider than the frame: clipped
     }
 }
 
