@@ -34,7 +34,7 @@ public final class OutputSlot: Sendable {
     deinit { release() }
 }
 
-/// A sink's failure to write, with the reason.
+/// A sink's failure to write, with the reason (a value; any thread).
 public struct OutputError: Error, CustomStringConvertible {
     public let description: String
 }
