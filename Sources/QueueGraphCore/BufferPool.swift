@@ -1,4 +1,3 @@
-import CQueueGraphTrace
 import Atomics
 
 /// A `BufferCreator` with a fixed number of preallocated buffers of one
@@ -108,13 +107,13 @@ open class BufferPool: BufferCreator, @unchecked Sendable {
         let buffer = buffers[slot]
         // The acquire count before this one is the buffer's sequence number.
         buffer.prepareForUse(size: payloadSize, sequence: UInt64(position))
-        if Tracing.on(QG_TP_POOL_FLOW) { qg_flow_pool(traceID.graph, traceID.pool, 0) }
+        Tracing.countPoolFlow(traceID)
         return buffer
     }
 
     open func destroyBuffer(_ buffer: Buffer, fate: BufferFate) {
         precondition(buffer.isFrom(self), "buffer returned to a pool that did not create it")
-        if Tracing.on(QG_TP_POOL_FLOW) { qg_flow_pool(traceID.graph, traceID.pool, UInt8(fate.rawValue + 1)) }
+        Tracing.countPoolFlow(traceID, returned: fate)
         switch fate {
         case .consumed: break
         case .dropped: dropped.add()

@@ -107,14 +107,7 @@ public final class GraphEngine: @unchecked Sendable {
     private func process(_ buffer: Buffer, in queue: RunningQueue, from: Int32) {
         if queue.sync == .ack { queue.holding.append((buffer, from)) }
         let result = queue.processor.process(buffer, context: queue.context)
-        if result != .ok {
-            if queue.sync == .ack {
-                queue.holding.removeAll { $0.buffer == buffer }
-            }
-            let reason: DropReason = result == .late ? .late : .failed
-            queue.counters.dropped(reason).add()
-            queue.release(buffer, droppedFor: reason, from: from)
-        }
+        if result != .ok { queue.dropHeld(buffer, reason: result == .late ? .late : .failed, from: from) }
     }
 
     /// A private copy of a shared buffer for a `reuse` queue, from the same creator.

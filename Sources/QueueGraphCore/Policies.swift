@@ -138,4 +138,8 @@ public enum DropReason: Int, Sendable, CaseIterable, CustomStringConvertible {
         case .late: "late"
         }
     }
+
+    /// Whether the queue dropped it on arrival; the others (`failed`,
+    /// `noBuffer`, `late`) happen to a buffer already popped.
+    public var isOnArrival: Bool { self != .failed && self != .noBuffer && self != .late }
 }

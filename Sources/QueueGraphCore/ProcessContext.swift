@@ -58,17 +58,13 @@ public final class ProcessContext: @unchecked Sendable {
     /// kept and whose deadline passed): counted as a drop for `reason` on
     /// this queue, with no nak (the sender is not known here).
     public func dropBuffer(_ buffer: Buffer, reason: DropReason) {
-        withQueue { queue in
-            if queue.sync == .ack { queue.holding.removeAll { $0.buffer == buffer } }
-            queue.counters.dropped(reason).add()
-            queue.release(buffer, droppedFor: reason, from: -1)
-        }
+        withQueue { $0.dropHeld(buffer, reason: reason, from: -1) }
     }
 
     /// Counts `count` drops for `reason` of work that had no buffer yet (a
     /// frame job that could not be launched before its deadline).
-    public func countDrop(_ reason: DropReason, count: Int64 = 1) {
-        withQueue { $0.counters.dropped(reason).add(Int(count)) }
+    public func countDrop(_ reason: DropReason, count: Int = 1) {
+        withQueue { $0.counters.dropped(reason).add(count) }
     }
 
     /// A new buffer of `size` bytes from the creator the queue's buffer

@@ -186,6 +186,14 @@ final class RunningQueue: @unchecked Sendable {
         if Tracing.on(QG_TP_QUEUE_FLOW) { qg_flow_push(traceGraph, UInt32(index), UInt32(clamping: depth())) }
     }
 
+    /// Drops a buffer its processor held (it failed, was late or was given
+    /// up): it leaves the ack list, is counted and released.
+    func dropHeld(_ buffer: Buffer, reason: DropReason, from: Int32) {
+        if sync == .ack { holding.removeAll { $0.buffer == buffer } }
+        counters.dropped(reason).add()
+        release(buffer, droppedFor: reason, from: from)
+    }
+
     /// Releases the queue's hold on a dropped buffer, naking its sender on a `nak` queue.
     func release(_ buffer: Buffer, droppedFor reason: DropReason, from: Int32) {
         if Tracing.on(QG_TP_QUEUE_DROP) { qg_tp_queue_drop(traceGraph, UInt32(index), buffer.sequence, UInt8(reason.rawValue)) }

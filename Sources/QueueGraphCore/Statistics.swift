@@ -1,8 +1,8 @@
 /// A snapshot of one queue's counters.
 ///
 /// Balance: `arrived == popped + queueDrops + abandoned + depth`, where
-/// `queueDrops` counts the reasons a queue drops on arrival (all but
-/// `failed` and `noBuffer`, which happen after the pop).
+/// `queueDrops` counts the reasons a queue drops on arrival
+/// (`DropReason.isOnArrival`).
 public struct QueueStatistics: Sendable, Equatable {
     public var name: String
     /// The thread group that runs the queue's processor.
@@ -29,8 +29,11 @@ public struct QueueStatistics: Sendable, Equatable {
 
     /// Drops that happen on arrival, before any pop.
     public var queueDrops: Int {
-        dropped.filter { $0.key != .failed && $0.key != .noBuffer && $0.key != .late }.values.reduce(0, +)
+        dropped.filter { $0.key.isOnArrival }.values.reduce(0, +)
     }
+
+    /// Popped buffers its processor took (not dropped after the pop): what a sink delivered.
+    public var processed: Int { popped - dropped.filter { !$0.key.isOnArrival }.values.reduce(0, +) }
 
     public var totalDropped: Int { dropped.values.reduce(0, +) }
 
@@ -59,6 +62,9 @@ public struct GraphStatistics: Sendable, Equatable {
     public var threads: [ThreadStatistics]
 
     public subscript(queue name: String) -> QueueStatistics? { queues.first { $0.name == name } }
+
+    /// Drops for `reason` over every queue.
+    public func dropped(_ reason: DropReason) -> Int { queues.map { $0.dropped[reason] ?? 0 }.reduce(0, +) }
 
     /// What does not balance, one line per problem; empty when the ledger
     /// balances. With `stopped`, also requires empty queues and no buffer out.

@@ -168,7 +168,7 @@ public final class TimecodeOverlay: FrameWork {
             }
         }
         for (index, character) in text.enumerated() {
-            guard let glyph = font[character] else { continue }
+            guard let glyph = Self.font[character] else { continue }
             for row in 0..<7 {
                 for column in 0..<5 where glyph[row] & (0x10 >> column) != 0 {
                     let x0 = margin + (index * 6 + column) * scale, y0 = margin + row * scale
@@ -182,7 +182,7 @@ public final class TimecodeOverlay: FrameWork {
     }
 
     /// Rows of 5 bits (most significant bit leftmost) for the characters a timecode uses.
-    private let font: [UInt8: [UInt8]] = [
+    private static let font: [UInt8: [UInt8]] = [
         UInt8(ascii: "0"): [0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E],
         UInt8(ascii: "1"): [0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E],
         UInt8(ascii: "2"): [0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F],

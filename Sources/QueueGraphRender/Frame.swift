@@ -1,6 +1,6 @@
 import QueueGraphCore
 
-/// A video frame in a `Buffer`: a 64-byte header, then `width × height`
+/// A video frame in a `Buffer`: a 128-byte header, then `width × height`
 /// RGBA pixels (8 bits per channel, R in the lowest byte of each `UInt32`,
 /// rows packed). The header makes a buffer self-describing, so every render
 /// node reads the size and the frame job's timing from the buffer itself
@@ -13,24 +13,12 @@ public struct Frame {
         var magic: UInt32
         var width: Int32
         var height: Int32
-        /// Which input of a compositor this frame is (the dispatcher's pad).
-        var layer: Int32
-        /// The media frame number (after speed and direction).
-        var number: Int64
-        /// The output tick: counts up by one per dispatched job.
-        var tick: Int64
-        /// Media time in nanoseconds.
-        var mediaTime: Int64
-        /// Monotonic time by which the frame must be delivered.
-        var deadline: UInt64
-        /// Frames per second of the render process, as a fraction.
-        var rateNumerator: Int32
-        var rateDenominator: Int32
+        var job: FrameJob
     }
 
     static let magic: UInt32 = 0x5147_4652   // "RFGQ"
-    /// Bytes before the pixels.
-    public static let headerSize = 64
+    /// Bytes before the pixels (the header, padded to keep the pixels cache-line aligned).
+    public static let headerSize = 128
 
     /// The buffer the frame lives in.
     public let buffer: Buffer
@@ -50,16 +38,16 @@ public struct Frame {
 
     /// Writes a new header (pixels undefined) into a buffer of at least
     /// `byteCount(width:height:)` bytes, and sets its `size`.
+    @discardableResult
     public static func make(in buffer: Buffer, width: Int, height: Int, job: FrameJob) -> Frame {
         let size = byteCount(width: width, height: height)
         precondition(buffer.payload.capacity >= size && buffer.payload.baseAddress != nil, "a \(width)×\(height) frame needs \(size) bytes")
+        assert(MemoryLayout<Header>.size <= headerSize)
         buffer.size = size
         buffer.sequence = UInt64(bitPattern: job.tick)
         buffer.timestamp = job.deadline
-        buffer.payload.baseAddress!.assumingMemoryBound(to: Header.self).initialize(to: Header(
-            magic: magic, width: Int32(width), height: Int32(height), layer: Int32(job.layer), number: job.number,
-            tick: job.tick, mediaTime: job.mediaTime, deadline: job.deadline,
-            rateNumerator: Int32(job.rate.numerator), rateDenominator: Int32(job.rate.denominator)))
+        buffer.payload.baseAddress!.assumingMemoryBound(to: Header.self)
+            .initialize(to: Header(magic: magic, width: Int32(width), height: Int32(height), job: job))
         return Frame(buffer)!
     }
 
@@ -67,11 +55,7 @@ public struct Frame {
     public var height: Int { Int(header.pointee.height) }
     public var pixelCount: Int { width * height }
     /// The frame job this frame belongs to.
-    public var job: FrameJob {
-        FrameJob(tick: header.pointee.tick, number: header.pointee.number, mediaTime: header.pointee.mediaTime,
-                 deadline: header.pointee.deadline, layer: Int(header.pointee.layer),
-                 rate: FrameRate(Int(header.pointee.rateNumerator), Int(header.pointee.rateDenominator)))
-    }
+    public var job: FrameJob { header.pointee.job }
     /// The pixels, row after row.
     public var pixels: UnsafeMutablePointer<UInt32> {
         (UnsafeMutableRawPointer(header) + Frame.headerSize).assumingMemoryBound(to: UInt32.self)

@@ -21,12 +21,12 @@ public final class FrameCreator: BufferCreator, @unchecked Sendable {
         var free: [Int]
         var leases: [BufferHandle?]
         var statistics: PoolStatistics
-        var bytesLeased = 0
     }
     private let state: Locked<State>
     private var buffers: [Buffer] = []
     private let observers = Locked<[WakeEvent]>([])
-    private let traceID = Locked(PoolTraceID(graph: 0, pool: 0))
+    /// Set by the graph before it starts.
+    @exclusivity(unchecked) private var traceID = PoolTraceID(graph: 0, pool: 0)
 
     public init(name: String, count: Int, engine: EngineCtx = .shared) {
         precondition(count > 0, "a frame creator needs at least one buffer")
@@ -72,30 +72,26 @@ public final class FrameCreator: BufferCreator, @unchecked Sendable {
             state.statistics.acquired += 1
             state.statistics.inUse += 1
             state.statistics.peakInUse = max(state.statistics.peakInUse, state.statistics.inUse)
-            state.bytesLeased += memory.count
-            state.statistics.bytesAllocated = max(state.statistics.bytesAllocated, state.bytesLeased)
             buffer.prepareForUse(size: payloadSize, sequence: UInt64(state.statistics.acquired - 1))
         }
-        Tracing.countPoolFlow(traceID.withLock { $0 })
+        Tracing.countPoolFlow(traceID)
         return buffer
     }
 
     public func destroyBuffer(_ buffer: Buffer, fate: BufferFate) {
+        buffer.payload = BufferPayload(kind: .heap, baseAddress: nil, capacity: 0)
         let lease = state.withLock { state in
-            let lease = state.leases[buffer.slot].take()!
-            state.statistics.inUse -= 1
-            state.bytesLeased -= lease.descriptor.size
             switch fate {
             case .consumed: state.statistics.consumed += 1
             case .dropped: state.statistics.dropped += 1
             case .abandoned: state.statistics.abandoned += 1
             }
-            return lease
+            state.statistics.inUse -= 1
+            state.free.append(buffer.slot)   // the lease leaves with us: the slot may be reused at once
+            return state.leases[buffer.slot].take()!
         }
-        buffer.payload = BufferPayload(kind: .heap, baseAddress: nil, capacity: 0)
-        Tracing.countPoolFlow(traceID.withLock { $0 }, returned: fate)
+        Tracing.countPoolFlow(traceID, returned: fate)
         try! engine.provider.release(lease)
-        state.withLock { $0.free.append(buffer.slot) }
         observers.withLock { for event in $0 { event.notify() } }
     }
 
@@ -103,5 +99,5 @@ public final class FrameCreator: BufferCreator, @unchecked Sendable {
 
     public func addAvailabilityObserver(_ event: WakeEvent) { observers.withLock { $0.append(event) } }
 
-    public func traceAs(_ id: PoolTraceID) { traceID.withLock { $0 = id } }
+    public func traceAs(_ id: PoolTraceID) { traceID = id }
 }

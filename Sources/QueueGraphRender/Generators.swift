@@ -78,12 +78,14 @@ public final class Plasma: FrameWork {
     public func render(_ frame: Frame, engine: EngineCtx) {
         let t = Double(frame.job.mediaTime) / 1e9
         let (w, h) = (frame.width, frame.height)
-        func wave(_ n: Int, frequency: Double, phase: Double) -> [Int32] {
-            (0..<n).map { Int32(42 * sin(Double($0) * frequency / Double(w) + phase)) }
+        // The tables are rewritten in place: no allocation per frame once the size is set.
+        func wave(_ table: inout [Int32], _ n: Int, frequency: Double, phase: Double) {
+            if table.count != n { table = Array(repeating: 0, count: n) }
+            for i in 0..<n { table[i] = Int32(42 * sin(Double(i) * frequency / Double(w) + phase)) }
         }
-        columns = wave(w, frequency: 14, phase: t * 1.3)
-        rows = wave(h, frequency: 11, phase: -t * 0.9)
-        diagonal = wave(w + h, frequency: 9, phase: t * 0.7)
+        wave(&columns, w, frequency: 14, phase: t * 1.3)
+        wave(&rows, h, frequency: 11, phase: -t * 0.9)
+        wave(&diagonal, w + h, frequency: 9, phase: t * 0.7)
         let pixels = frame.pixels
         palette.withUnsafeBufferPointer { palette in
             for y in 0..<h {

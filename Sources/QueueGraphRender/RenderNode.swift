@@ -52,10 +52,7 @@ func frameJob(_ buffer: Buffer, context: ProcessContext, _ body: (Frame) throws 
     guard let frame = Frame(buffer) else { return .failed }
     let started = context.now
     let job = frame.job
-    guard started < job.deadline else {
-        context.traceDeadlineMiss(job.tick, lateNanoseconds: started - job.deadline)
-        return .late
-    }
+    if missed(job, at: started, context: context) { return .late }
     context.traceFrameStart(job.tick, slackNanoseconds: Int64(job.deadline - started))
     let output: Buffer
     do {
@@ -66,6 +63,13 @@ func frameJob(_ buffer: Buffer, context: ProcessContext, _ body: (Frame) throws 
     context.traceFrameEnd(job.tick, workNanoseconds: context.now - started)
     passOn(output, context: context)
     return .ok
+}
+
+/// Whether `job`'s deadline has passed at `now`; traces the miss when it has.
+func missed(_ job: FrameJob, at now: UInt64, context: ProcessContext) -> Bool {
+    guard now >= job.deadline else { return false }
+    context.traceDeadlineMiss(job.tick, lateNanoseconds: now - job.deadline)
+    return true
 }
 
 /// Sends a buffer through pad 0, or releases it when there is no pad.
@@ -90,37 +94,30 @@ public final class Compositor: BufferProcessor {
 
     public func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
         guard let frame = Frame(buffer), frame.job.layer < 2 else { return .failed }
-        let job = frame.job
-        let now = context.now
+        let (job, now) = (frame.job, context.now)
         dropExpired(now: now, context: context)
-        guard now < job.deadline else {
-            context.traceDeadlineMiss(job.tick, lateNanoseconds: now - job.deadline)
-            return .late
-        }
         guard let other = waiting.removeValue(forKey: job.tick) else {
-            waiting[job.tick] = buffer
+            if missed(job, at: now, context: context) { return .late }
+            waiting[job.tick] = buffer   // until its partner comes
             return .ok
         }
-        let (base, top) = job.layer == 0 ? (frame, Frame(other)!) : (Frame(other)!, frame)
-        context.traceFrameStart(job.tick, slackNanoseconds: Int64(job.deadline - now))
-        guard base.width == top.width && base.height == top.height else {
-            context.dropBuffer(other, reason: .failed)
-            return .failed
+        let result = frameJob(buffer, context: context) { frame in
+            let (base, top) = job.layer == 0 ? (frame, Frame(other)!) : (Frame(other)!, frame)
+            guard base.width == top.width && base.height == top.height else { throw SizeMismatch() }
+            composite(top.pixels, over: base.pixels, count: base.pixelCount, opacity: opacity)
+            context.doneBuffer(top.buffer)
+            return base.buffer
         }
-        composite(top.pixels, over: base.pixels, count: base.pixelCount, opacity: opacity)
-        context.traceFrameEnd(job.tick, workNanoseconds: context.now - now)
-        context.doneBuffer(top.buffer)
-        passOn(base.buffer, context: context)
-        return .ok
+        if result != .ok { context.dropBuffer(other, reason: result == .late ? .late : .failed) }
+        return result
     }
+
+    struct SizeMismatch: Error {}
 
     /// Waiting frames whose partner did not come by their deadline (it was dropped upstream).
     private func dropExpired(now: UInt64, context: ProcessContext) {
-        for (tick, buffer) in waiting {
-            let deadline = Frame(buffer)!.job.deadline
-            guard deadline <= now else { continue }
+        for (tick, buffer) in waiting where missed(Frame(buffer)!.job, at: now, context: context) {
             waiting[tick] = nil
-            context.traceDeadlineMiss(tick, lateNanoseconds: now - deadline)
             context.dropBuffer(buffer, reason: .late)
         }
     }

@@ -54,9 +54,16 @@ public final class RenderProcess: Sendable {
 
     private struct State {
         var play = PlayState.ready
+        /// While paused, `timings.start` is the frozen media time.
         var timings: Timings
-        /// Media time where a pause froze the picture.
-        var pausedAt: Int64 = 0
+
+        func mediaTime(at wall: UInt64) -> Int64 { play == .paused ? timings.start : timings.mediaTime(at: wall) }
+
+        /// Makes `now` the anchor, keeping media time where it is.
+        mutating func reanchor(at now: UInt64) {
+            timings.start = mediaTime(at: now)
+            timings.anchor = now
+        }
     }
     private let state: Locked<State>
     private let launched = Atomic<Int64>(0)
@@ -79,17 +86,9 @@ public final class RenderProcess: Sendable {
     /// Starts playing (the dispatcher then launches the first tick); after a pause, resumes.
     public func start() {
         state.withLock { s in
-            switch s.play {
-            case .ready:
-                s.timings.anchor = monotonicNanoseconds()
-                s.play = .playing
-            case .paused:
-                s.timings.start = s.pausedAt
-                s.timings.anchor = monotonicNanoseconds()
-                s.play = .playing
-            case .playing, .stopped:
-                break
-            }
+            guard s.play == .ready || s.play == .paused else { return }
+            s.timings.anchor = monotonicNanoseconds()
+            s.play = .playing
         }
     }
 
@@ -97,7 +96,7 @@ public final class RenderProcess: Sendable {
     public func pause() {
         state.withLock { s in
             guard s.play == .playing else { return }
-            s.pausedAt = s.timings.mediaTime(at: monotonicNanoseconds())
+            s.reanchor(at: monotonicNanoseconds())
             s.play = .paused
         }
     }
@@ -109,17 +108,14 @@ public final class RenderProcess: Sendable {
     public func change(speed: Double, direction: Timings.Direction) {
         precondition(speed >= 0 && speed.isFinite, "speed must be finite and not negative")
         state.withLock { s in
-            let now = monotonicNanoseconds()
-            let here = s.play == .paused ? s.pausedAt : s.timings.mediaTime(at: now)
-            s.timings = Timings(start: here, speed: speed, direction: direction)
-            s.timings.anchor = now
-            if s.play == .paused { s.pausedAt = here }
+            s.reanchor(at: monotonicNanoseconds())
+            (s.timings.speed, s.timings.direction) = (speed, direction)
         }
     }
 
     /// Media time and frame number at wall time `wall` (frozen while paused).
     func media(at wall: UInt64) -> (time: Int64, frame: Int64) {
-        let time = state.withLock { $0.play == .paused ? $0.pausedAt : $0.timings.mediaTime(at: wall) }
+        let time = state.withLock { $0.mediaTime(at: wall) }
         return (time, rate.frame(at: time))
     }
 
@@ -157,41 +153,34 @@ public final class FrameDispatcher: BufferSource {
     }
 
     public func produce(context: ProcessContext) -> ProduceResult {
+        let (now, period) = (context.now, UInt64(process.rate.period))
         switch process.playState {
-        case .ready:
-            process.start()
-            origin = context.now
-            tick = 0
         case .paused:
             wasPaused = true
-            return .waitingUntil(context.now + UInt64(process.rate.period))
+            return .waitingUntil(now + period)
         case .stopped:
             return finish(context)
-        case .playing:
-            if origin == 0 { origin = context.now }
-            if wasPaused {
-                // Resumed: the next tick launches now, not where the clock would have been.
-                origin = context.now - UInt64(tick) * UInt64(process.rate.period)
+        case .ready, .playing:
+            if origin == 0 || wasPaused {
+                // The next tick launches now (at the start, or where a pause left off).
+                process.start()
+                origin = now - UInt64(tick) * period
                 wasPaused = false
             }
         }
-        if let limit = process.frameLimit, tick >= limit { return finish(context) }
-        let period = UInt64(process.rate.period)
+        let limit = process.frameLimit ?? .max
         var launch = origin + UInt64(tick) * period
-        let now = context.now
-        if now < launch { return .waitingUntil(launch) }
         // Ticks whose deadline has passed without a job are skipped, never launched late.
-        if now >= launch + process.latency {
-            var missed = Int64((now - launch - process.latency) / period) + 1
-            if let limit = process.frameLimit { missed = min(missed, limit - tick) }
-            context.countDrop(.late, count: missed)
+        if tick < limit && now >= launch + process.latency {
+            let missed = min(Int64((now - launch - process.latency) / period) + 1, limit - tick)
+            context.countDrop(.late, count: Int(missed))
             context.traceDeadlineMiss(tick, lateNanoseconds: now - launch - process.latency)
             process.countSkipped(missed)
             tick += missed
             launch += UInt64(missed) * period
-            if let limit = process.frameLimit, tick >= limit { return finish(context) }
-            if now < launch { return .waitingUntil(launch) }
         }
+        if tick >= limit { return finish(context) }
+        if now < launch { return .waitingUntil(launch) }
         let deadline = launch + process.latency
         while pending.count < context.outPadCount {
             guard let buffer = context.acquireBuffer(size: Frame.byteCount(width: width, height: height), pad: pending.count) else {
@@ -202,7 +191,7 @@ public final class FrameDispatcher: BufferSource {
         let media = process.media(at: launch)
         for (pad, buffer) in pending.enumerated() {
             let job = FrameJob(tick: tick, number: media.frame, mediaTime: media.time, deadline: deadline, layer: pad, rate: process.rate)
-            _ = Frame.make(in: buffer, width: width, height: height, job: job)
+            Frame.make(in: buffer, width: width, height: height, job: job)
             context.sendTo(pad, buffer)
         }
         pending.removeAll(keepingCapacity: true)

@@ -63,10 +63,9 @@ struct Runner {
 
     /// Frames shown, frames per second and deadline misses of a render graph.
     private func frameSummary(_ stats: GraphStatistics, sinks: Set<String>, seconds: Double) -> String {
-        let shown = stats.queues.filter { sinks.contains($0.name) }.map { $0.popped - ($0.dropped[.late] ?? 0) }.reduce(0, +)
+        let shown = stats.queues.filter { sinks.contains($0.name) }.map(\.processed).reduce(0, +)
         let late = stats.queues.filter { ($0.dropped[.late] ?? 0) > 0 }
-        let misses = late.map { $0.dropped[.late]! }.reduce(0, +)
-        return String(format: "frames: %d shown, %.1f fps, %d deadline misses", shown, Double(shown) / max(seconds, 1e-9), misses)
+        return String(format: "frames: %d shown, %.1f fps, %d deadline misses", shown, Double(shown) / max(seconds, 1e-9), stats.dropped(.late))
             + (late.isEmpty ? "" : " (" + late.map { "\($0.name) \($0.dropped[.late]!)" }.joined(separator: ", ") + ")")
     }
 

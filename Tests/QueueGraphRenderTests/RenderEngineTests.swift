@@ -79,7 +79,7 @@ struct RenderProcessTests {
         let sink = RecordingSink()
         let (stats, process) = try run(ticks: 40, works: [{ JuliaZoom(maxIterations: 16) }, { BoxBlur(radius: 2) }], sink: sink)
         #expect(stats.ledgerProblems().isEmpty, "\(stats.ledgerProblems())")
-        let late = stats.queues.map { $0.dropped[.late] ?? 0 }.reduce(0, +)
+        let late = stats.dropped(.late)
         #expect(sink.ticks.count + late == 40)
         #expect(process.jobsLaunched + process.ticksSkipped == 40)
         #expect(sink.ticks == sink.ticks.sorted())
@@ -92,7 +92,7 @@ struct RenderProcessTests {
         // 60 ms of work per frame against a deadline 2 × 8.3 ms after launch: every frame is late.
         let (stats, _) = try run(ticks: 6, latencyFrames: 2, works: [{ Sleeper(nanoseconds: 60_000_000) }], sink: sink)
         #expect(sink.ticks.isEmpty)
-        let late = stats.queues.map { $0.dropped[.late] ?? 0 }.reduce(0, +)
+        let late = stats.dropped(.late)
         #expect(late == 6)
         #expect(stats.ledgerProblems().isEmpty, "\(stats.ledgerProblems())")
     }
@@ -112,7 +112,7 @@ struct RenderProcessTests {
         let graph = try config.createQueueGraph()
         try graph.start()
         #expect(OutputSlot.isClaimed(path))
-        while (graph.statistics()[queue: "sink"]?.popped ?? 0) < 5 { usleep(1_000) }
+        for _ in 0..<10_000 where (graph.statistics()[queue: "sink"]?.popped ?? 0) < 5 { usleep(1_000) }
         let stats = graph.stop(.abandon)
         #expect(stats.ledgerProblems().isEmpty, "\(stats.ledgerProblems())")
         #expect(!OutputSlot.isClaimed(path))
@@ -132,7 +132,8 @@ struct RenderProcessTests {
             for handle in handles { try! engine.provider.release(handle) }
         }
         thread.start()
-        while engine.manager.spareBlocks < 5 { usleep(1_000) }   // the slice goes back when the thread ends
+        // The slice goes back when the thread ends (bounded wait: a failure must not hang the run).
+        for _ in 0..<10_000 where engine.manager.spareBlocks < 5 { usleep(1_000) }
         #expect(engine.manager.spareBlocks == engine.manager.statistics.allocations)
         #expect(engine.manager.statistics.bytesLeased == 0)
     }
@@ -258,7 +259,7 @@ struct MediaNodeTests {
             try make().render(a.frame, engine: Self.engine)
             #expect(!a.pixels.contains(0x1234_5678))
             let b = TestFrame(width: 50, height: 30) { _, _ in 0 }
-            b.frame.buffer.payload.baseAddress!.assumingMemoryBound(to: Frame.Header.self).pointee.mediaTime = 3_000_000_000
+            b.frame.buffer.payload.baseAddress!.assumingMemoryBound(to: Frame.Header.self).pointee.job.mediaTime = 3_000_000_000
             try make().render(b.frame, engine: Self.engine)
             #expect(a.pixels != b.pixels)
         }

@@ -29,13 +29,13 @@ struct RealtimeRun {
 
 /// Runs a checked graph to its end and measures it.
 func measure(_ file: GraphFile) throws -> RealtimeRun {
+    let sinks = Set(file.config.queues.filter { $0.outPads == 0 }.map(\.name))
+    func delivered(_ stats: GraphStatistics) -> Int { stats.queues.filter { sinks.contains($0.name) }.map(\.processed).reduce(0, +) }
     let graph = try file.config.createQueueGraph()
     let (wall0, cpu0) = (monotonicNanoseconds(), cpuSeconds())
     try graph.start()
     while !graph.waitUntilFinished(timeoutNanoseconds: 5_000_000_000) {
-        let s = graph.statistics()
-        let sinks = s.queues.filter { q in file.config.queues.first { $0.name == q.name }!.outPads == 0 }
-        print(String(format: "    … %.0f s: %d frames delivered", Double(monotonicNanoseconds() - wall0) / 1e9, sinks.map(\.popped).reduce(0, +)))
+        print(String(format: "    … %.0f s: %d frames delivered", Double(monotonicNanoseconds() - wall0) / 1e9, delivered(graph.statistics())))
     }
     let stats = graph.stop()
     var run = RealtimeRun()
@@ -43,9 +43,8 @@ func measure(_ file: GraphFile) throws -> RealtimeRun {
     run.cpu = cpuSeconds() - cpu0
     let problems = stats.ledgerProblems()
     precondition(problems.isEmpty, "ledger: \(problems)")
-    run.misses = stats.queues.map { $0.dropped[.late] ?? 0 }.reduce(0, +)
-    let sinkNames = Set(file.config.queues.filter { $0.outPads == 0 }.map(\.name))
-    run.delivered = stats.queues.filter { sinkNames.contains($0.name) }.map { $0.popped - ($0.dropped[.late] ?? 0) }.reduce(0, +)
+    run.misses = stats.dropped(.late)
+    run.delivered = delivered(stats)
     return run
 }
 
