@@ -10,11 +10,13 @@ import PackageDescription
 //   qgraph (CLI; ArgumentParser) → QueueGraphFile, QueueGraphRuntime
 //   QueueGraphRender (BufferProvider, render engine, media nodes) → QueueGraphCore, CLibPNG (system libpng)
 //   QueueGraphFile → QueueGraphRender (graph files name the render processors)
+//   QueueGraphGL (GL owner queue, render command mailbox, GL processors) → QueueGraphRender, CGLFW, CEGL
+//   QueueGraphFile → QueueGraphGL
 let package = Package(
     name: "QueueGraph",
     platforms: [.macOS(.v15)],
     products: [
-        .library(name: "QueueGraph", targets: ["QueueGraphCore", "QueueGraphRuntime", "QueueGraphRender", "QueueGraphFile"]),
+        .library(name: "QueueGraph", targets: ["QueueGraphCore", "QueueGraphRuntime", "QueueGraphRender", "QueueGraphGL", "QueueGraphFile"]),
         .library(name: "QueueGraphTestKit", targets: ["QueueGraphTestKit"]),
         .executable(name: "qgraph", targets: ["qgraph"]),
     ],
@@ -47,8 +49,11 @@ let package = Package(
         .target(name: "QueueGraphRuntime", dependencies: ["QueueGraphCore", "CQueueGraph"]),
         .systemLibrary(name: "CLibPNG"),   // libpng-dev (Tools/setup installs it)
         .target(name: "QueueGraphRender", dependencies: ["QueueGraphCore", "CLibPNG"]),
+        .systemLibrary(name: "CGLFW"),   // libglfw3-dev, libgl-dev
+        .systemLibrary(name: "CEGL"),    // libegl-dev (Mesa's surfaceless platform when there is no X server)
+        .target(name: "QueueGraphGL", dependencies: ["QueueGraphCore", "QueueGraphRender", "CGLFW", "CEGL", "CLibPNG"]),
         .target(name: "QueueGraphTestKit", dependencies: ["QueueGraphCore"]),
-        .target(name: "QueueGraphFile", dependencies: ["QueueGraphCore", "QueueGraphRender", .product(name: "Yams", package: "Yams")]),
+        .target(name: "QueueGraphFile", dependencies: ["QueueGraphCore", "QueueGraphRender", "QueueGraphGL", .product(name: "Yams", package: "Yams")]),
         .executableTarget(
             name: "qgraph",
             dependencies: [
@@ -64,6 +69,10 @@ let package = Package(
         .testTarget(
             name: "QueueGraphRenderTests",
             dependencies: ["QueueGraphCore", "QueueGraphRuntime", "QueueGraphRender", "QueueGraphTestKit", "CLibPNG"]
+        ),
+        .testTarget(
+            name: "QueueGraphGLTests",
+            dependencies: ["QueueGraphCore", "QueueGraphRuntime", "QueueGraphRender", "QueueGraphGL", "QueueGraphTestKit"]
         ),
         .testTarget(
             name: "QueueGraphFileTests",

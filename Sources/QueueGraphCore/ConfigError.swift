@@ -55,6 +55,9 @@ public enum QueueGraphError: Error, Sendable, Equatable, CustomStringConvertible
     case notAnInputQueue(String)
     /// The operation does not fit the graph's state (e.g. start after stop).
     case invalidState(String)
+    /// A processor refused its thread's start (`ThreadLifecycle.threadDidStart`
+    /// threw: no GL context, a shader that does not compile); the graph did not start.
+    case threadStartFailed(queue: String, reason: String)
 
     public var description: String {
         switch self {
@@ -63,6 +66,7 @@ public enum QueueGraphError: Error, Sendable, Equatable, CustomStringConvertible
         case .unknownQueue(let q): "no queue named '\(q)'"
         case .notAnInputQueue(let q): "queue '\(q)' has upstream connections; external input goes only into queues without"
         case .invalidState(let s): s
+        case .threadStartFailed(let q, let reason): "queue '\(q)' could not start: \(reason)"
         }
     }
 }

@@ -14,6 +14,7 @@ public struct Frame {
         var width: Int32
         var height: Int32
         var job: FrameJob
+        var gpuImage: UInt64
     }
 
     static let magic: UInt32 = 0x5147_4652   // "RFGQ"
@@ -47,7 +48,7 @@ public struct Frame {
         buffer.sequence = UInt64(bitPattern: job.tick)
         buffer.timestamp = job.deadline
         buffer.payload.baseAddress!.assumingMemoryBound(to: Header.self)
-            .initialize(to: Header(magic: magic, width: Int32(width), height: Int32(height), job: job))
+            .initialize(to: Header(magic: magic, width: Int32(width), height: Int32(height), job: job, gpuImage: 0))
         return Frame(buffer)!
     }
 
@@ -56,6 +57,12 @@ public struct Frame {
     public var pixelCount: Int { width * height }
     /// The frame job this frame belongs to.
     public var job: FrameJob { header.pointee.job }
+    /// Where the frame's current image lives on the GPU (a GL owner's
+    /// texture token, see `QueueGraphGL`), 0 when only the pixels hold it.
+    public var gpuImage: UInt64 {
+        get { header.pointee.gpuImage }
+        nonmutating set { header.pointee.gpuImage = newValue }
+    }
     /// The pixels, row after row.
     public var pixels: UnsafeMutablePointer<UInt32> {
         (UnsafeMutableRawPointer(header) + Frame.headerSize).assumingMemoryBound(to: UInt32.self)

@@ -47,8 +47,9 @@ public final class RenderNode: BufferProcessor {
 /// Runs one frame job on a node: drops the frame as `late` when its
 /// deadline has passed (traced as `frame_deadline_miss`), otherwise traces
 /// `frame_start`, runs `body` and passes on the buffer it returns (in a
-/// sink: releases it). A throwing body fails the frame.
-func frameJob(_ buffer: Buffer, context: ProcessContext, _ body: (Frame) throws -> Buffer) -> ProcessResult {
+/// sink: releases it). A throwing body fails the frame. For processors
+/// outside this module that work on frames (the GL stages).
+public func frameJob(_ buffer: Buffer, context: ProcessContext, _ body: (Frame) throws -> Buffer) -> ProcessResult {
     guard let frame = Frame(buffer) else { return .failed }
     let started = context.now
     let job = frame.job
@@ -66,14 +67,14 @@ func frameJob(_ buffer: Buffer, context: ProcessContext, _ body: (Frame) throws 
 }
 
 /// Whether `job`'s deadline has passed at `now`; traces the miss when it has.
-func missed(_ job: FrameJob, at now: UInt64, context: ProcessContext) -> Bool {
+public func missed(_ job: FrameJob, at now: UInt64, context: ProcessContext) -> Bool {
     guard now >= job.deadline else { return false }
     context.traceDeadlineMiss(job.tick, lateNanoseconds: now - job.deadline)
     return true
 }
 
 /// Sends a buffer through pad 0, or releases it when there is no pad.
-func passOn(_ buffer: Buffer, context: ProcessContext) {
+public func passOn(_ buffer: Buffer, context: ProcessContext) {
     if context.outPadCount == 0 || context.sendTo(0, buffer) == .full { context.doneBuffer(buffer) }
 }
 

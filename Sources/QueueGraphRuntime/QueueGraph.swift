@@ -55,6 +55,14 @@ public final class QueueGraph: @unchecked Sendable {
                 control.running.store(threads.count, ordering: .sequentiallyConsistent)
                 engine.traceStart(name: engine.config.name)
                 for thread in threads { thread.start() }
+                if let failure = waitForThreadsToStart() {
+                    engine.wakeAll()
+                    for thread in threads { thread.join() }
+                    engine.abandon()
+                    engine.traceStop(abandon: true)
+                    state = .stopped
+                    throw failure
+                }
                 startStatsThread()
             case .paused:
                 control.paused.store(false, ordering: .sequentiallyConsistent)
@@ -67,6 +75,20 @@ public final class QueueGraph: @unchecked Sendable {
             }
             state = .running
         }
+    }
+
+    /// Waits until every thread has started its `ThreadLifecycle` hooks, then
+    /// lets them run; returns the first failure instead (the threads end).
+    private func waitForThreadsToStart() -> QueueGraphError? {
+        while control.started.load(ordering: .sequentiallyConsistent) < threads.count {
+            control.changed.wait(timeoutNanoseconds: 10_000_000) {
+                control.started.load(ordering: .sequentiallyConsistent) >= threads.count
+            }
+        }
+        if let failure = control.startFailure.withLock({ $0 }) { return failure }
+        control.go.store(true, ordering: .sequentiallyConsistent)
+        engine.wakeAll()
+        return nil
     }
 
     /// Stops running processors after their current invocation and returns

@@ -14,6 +14,11 @@ final class ThreadControl: Sendable {
     let running = Atomic<Int>(0)
     let parked = Atomic<Int>(0)
     let changed = WakeEvent()
+    /// Threads that have started their `ThreadLifecycle` hooks; they run
+    /// nothing until `go` (every thread started) or `stopping` (one failed).
+    let started = Atomic<Int>(0)
+    let go = Atomic<Bool>(false)
+    let startFailure = Locked<QueueGraphError?>(nil)
 }
 
 /// The thread that runs one scheduler group: it runs invocations while there
@@ -62,6 +67,10 @@ final class SchedulerThread: @unchecked Sendable {
             control.running.wrappingSubtract(1, ordering: .sequentiallyConsistent)
             control.changed.notify()
         }
+        let hooks = scheduler.lifecycles.map(\.hook)
+        var hooksStarted = 0
+        defer { for hook in hooks[..<hooksStarted].reversed() { hook.threadWillEnd() } }
+        guard startHooks(scheduler, started: &hooksStarted) else { return }
         var idleRounds = 0
         var idleSince: UInt64 = 0
         while !control.stopping.load(ordering: .relaxed) {
@@ -81,7 +90,9 @@ final class SchedulerThread: @unchecked Sendable {
                 engine.recordIdle(group: group, nanoseconds: Int(busySince &- start), woke: true)
                 continue
             }
-            if scheduler.runOnce(engine: engine) != nil {
+            var served = false
+            for hook in hooks where hook.serviceThread() { served = true }
+            if scheduler.runOnce(engine: engine) != nil || served {
                 idleRounds = 0
                 continue
             }
@@ -110,6 +121,7 @@ final class SchedulerThread: @unchecked Sendable {
                     control.stopping.load(ordering: .sequentiallyConsistent)
                         || control.paused.load(ordering: .sequentiallyConsistent)
                         || scheduler.hasWork(now: monotonicNanoseconds())
+                        || hooks.contains { $0.hasThreadWork }
                         || (scheduler.isFinished && engine.isFinished)
                 }
             }
@@ -118,6 +130,30 @@ final class SchedulerThread: @unchecked Sendable {
             if sleep > 0 { engine.traceWake(group: group, idleNanoseconds: busySince &- start, notified: woke == .notified) }
             engine.recordIdle(group: group, nanoseconds: Int(busySince &- start), woke: woke != .ready)
         }
+    }
+
+    /// Starts the group's `ThreadLifecycle` hooks, reports to `QueueGraph.start`
+    /// and waits until every thread has started; false when this or another
+    /// thread failed (the graph does not start).
+    private func startHooks(_ scheduler: GroupScheduler, started: inout Int) -> Bool {
+        for (queue, hook) in scheduler.lifecycles {
+            do {
+                try hook.threadDidStart(wake: scheduler.event)
+                started += 1
+            } catch {
+                control.startFailure.withLock { $0 = $0 ?? .threadStartFailed(queue: queue, reason: "\(error)") }
+                control.stopping.store(true, ordering: .sequentiallyConsistent)
+                break
+            }
+        }
+        control.started.wrappingAdd(1, ordering: .sequentiallyConsistent)
+        control.changed.notify()
+        while !control.go.load(ordering: .sequentiallyConsistent) && !control.stopping.load(ordering: .sequentiallyConsistent) {
+            scheduler.event.wait(timeoutNanoseconds: Int64(Self.maxSleepNanoseconds)) {
+                control.go.load(ordering: .sequentiallyConsistent) || control.stopping.load(ordering: .sequentiallyConsistent)
+            }
+        }
+        return !control.stopping.load(ordering: .sequentiallyConsistent)
     }
 }
 

@@ -1,0 +1,42 @@
+/// A processor that needs its scheduler thread's whole life, not only single
+/// calls: the GL owner creates its OpenGL context when the thread starts,
+/// serves the commands other threads send it between invocations, and
+/// destroys the context as the thread ends. Any processor of a thread group
+/// may adopt it; a graph starts only once every group's hooks have started.
+///
+/// Threading: `threadDidStart`, `serviceThread` and `threadWillEnd` run on
+/// the processor's scheduler thread, never during one of its `process`
+/// calls; `hasThreadWork` on that thread before it sleeps.
+public protocol ThreadLifecycle: BufferProcessor {
+    /// Order among the group's hooks: lower starts first and ends last
+    /// (an owner of a resource before the processors that use it). Default 0.
+    var threadStartOrder: Int { get }
+    /// The thread has started and runs nothing else yet. `wake` wakes the
+    /// thread from its sleep (to serve work posted from other threads).
+    /// Throwing refuses the graph's start: `QueueGraph.start()` throws
+    /// `QueueGraphError.threadStartFailed` with the error's description.
+    func threadDidStart(wake: WakeEvent) throws
+    /// Between invocations: does work that is not a buffer (commands posted
+    /// by other threads). Returns whether it did any.
+    func serviceThread() -> Bool
+    /// Whether `serviceThread` has work now (any thread may have posted it).
+    var hasThreadWork: Bool { get }
+    /// The thread ends (the graph finished or stopped): release what
+    /// `threadDidStart` made. Runs only when `threadDidStart` succeeded.
+    func threadWillEnd()
+}
+
+extension ThreadLifecycle {
+    public var threadStartOrder: Int { 0 }
+    public func serviceThread() -> Bool { false }
+    public var hasThreadWork: Bool { false }
+}
+
+extension GroupScheduler {
+    /// The group's processors that need the thread's life, in start order.
+    @_spi(Runtime) public var lifecycles: [(queue: String, hook: any ThreadLifecycle)] {
+        queues.compactMap { q in (q.processor as? any ThreadLifecycle).map { (q.name, $0) } }
+            .enumerated().sorted { ($0.element.hook.threadStartOrder, $0.offset) < ($1.element.hook.threadStartOrder, $1.offset) }
+            .map(\.element)
+    }
+}

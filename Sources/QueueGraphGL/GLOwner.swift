@@ -1,0 +1,426 @@
+import CGLFW
+import QueueGraphCore
+import QueueGraphRender
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The one thread that owns an OpenGL context (the seed's render thread).
+///
+/// A `thread` queue whose processor is a `GLUpload` begins the owner
+/// thread: when the thread starts, the owner makes an OpenGL 3.3 core
+/// context current on it (a GLFW window, or EGL surfaceless without X) and
+/// keeps it for the thread's whole life; the GL processors of the same
+/// thread group (`GLShaderPass`, `GLReadback`, `GLPresent`, `GLScreenshot`)
+/// run on it. Other threads never touch GL: they post `RenderCommand`s to
+/// `mailbox` (an input image to upload, a preview present, a screenshot, an
+/// output read-back, a reset), which the owner serves between invocations.
+/// As the thread ends it serves what is left, the processors release their
+/// GL objects, and only then are the context and window destroyed.
+///
+/// Threading: `mailbox`, `statistics` and the `request…` methods from any
+/// thread. `withContext` only on the owner thread: a call from another
+/// thread is refused (it throws), counted and reported, never run.
+public final class GLOwner: @unchecked Sendable {
+    /// How the owner makes its context.
+    ///
+    /// Threading: a value; any thread.
+    public struct Options: Sendable {
+        public var backend: GLBackend
+        /// Show a preview window when there is a display (GLFW); hidden otherwise.
+        public var preview: Bool
+        public var windowWidth: Int
+        public var windowHeight: Int
+        public var title: String
+        /// Timeout of a request posted without one.
+        public var requestTimeoutNanoseconds: UInt64
+
+        public init(backend: GLBackend = .auto, preview: Bool = false, windowWidth: Int = 640, windowHeight: Int = 360,
+                    title: String = "QueueGraph", requestTimeoutNanoseconds: UInt64 = 1_000_000_000) {
+            (self.backend, self.preview, self.windowWidth, self.windowHeight, self.title) = (backend, preview, windowWidth, windowHeight, title)
+            self.requestTimeoutNanoseconds = requestTimeoutNanoseconds
+        }
+    }
+
+    public let options: Options
+    public let mailbox: RenderMailbox
+    private let shared = Locked(Shared())
+    private let wakeEvent = Locked<WakeEvent?>(nil)
+
+    /// State other threads read (under `shared`'s lock).
+    private struct Shared {
+        var thread: pthread_t?
+        var stats = GLOwnerStatistics()
+    }
+
+    // Owner-thread state.
+    private var context: GLContext?
+    private var stages: [any GLStage] = []
+    private var latest: (texture: GLuint, width: Int, height: Int)?
+    private var stamps: [GLuint: UInt32] = [:]
+    private var nextStamp: UInt32 = 1
+    /// The image uploaded through the mailbox (`iChannel1`), or 0.
+    private(set) var inputTexture: GLuint = 0
+    private var readFramebuffer: GLuint = 0
+    private var frameStarts: [Int64: UInt64] = [:]
+    /// GL objects made and not yet deleted (checked before the context goes).
+    private var liveObjects = 0
+
+    public init(_ options: Options = Options()) {
+        self.options = options
+        let wakeEvent = self.wakeEvent
+        mailbox = RenderMailbox(defaultTimeoutNanoseconds: options.requestTimeoutNanoseconds) {
+            wakeEvent.withLock { $0 }?.notify()
+        }
+    }
+
+    // MARK: Requests (any thread)
+
+    /// Uploads an image from any thread: it replaces the pending one, if any,
+    /// and becomes the shader passes' `iChannel1`.
+    @discardableResult
+    public func submitInput(_ image: CPUImage, timeoutNanoseconds: UInt64? = nil) -> RenderRequest {
+        mailbox.post(.upload(image), timeoutNanoseconds: timeoutNanoseconds)
+    }
+
+    /// Asks for the latest rendered image, read back (FIFO; never coalesced).
+    public func requestOutputFrame(timeoutNanoseconds: UInt64? = nil) -> RenderRequest {
+        mailbox.post(.output, timeoutNanoseconds: timeoutNanoseconds)
+    }
+
+    /// Asks for a PNG of the latest rendered image.
+    public func requestScreenshot(path: String, timeoutNanoseconds: UInt64? = nil) -> RenderRequest {
+        mailbox.post(.screenshot(path: path, image: nil), timeoutNanoseconds: timeoutNanoseconds)
+    }
+
+    /// Asks for a reset; pending ones merge to the strongest scope.
+    @discardableResult
+    public func requestReset(_ scope: ResetScope, timeoutNanoseconds: UInt64? = nil) -> RenderRequest {
+        mailbox.post(.reset(scope), timeoutNanoseconds: timeoutNanoseconds)
+    }
+
+    public func statistics() -> GLOwnerStatistics {
+        var stats = shared.withLock { $0.stats }
+        stats.mailbox = mailbox.statistics()
+        return stats
+    }
+
+    // MARK: Ownership
+
+    /// Whether the calling thread is the owner thread (with its context current).
+    public var isOwnerThread: Bool {
+        shared.withLock { s in s.thread.map { pthread_equal($0, pthread_self()) != 0 } ?? false }
+    }
+
+    /// Runs GL work on the owner thread (from a processor of its group). From
+    /// any other thread, or when the context is gone, the call is refused:
+    /// it throws, is counted as `wrongThreadCalls` and traced, and `body` never runs.
+    public func withContext<R>(_ operation: String = #function, _ body: (GLSession) throws -> R) throws -> R {
+        guard isOwnerThread, context != nil else {
+            shared.withLock { $0.stats.wrongThreadCalls += 1 }
+            let message = "\(operation): GL work belongs to the GL owner thread (\(options.title)); refused on another thread"
+            qgLog(message)
+            throw GLError(message)
+        }
+        return try body(GLSession(owner: self))
+    }
+
+    // MARK: Owner thread life (called by GLUpload's ThreadLifecycle)
+
+    /// The owner of the calling thread, set while an owner's context is current on it.
+    static var onThisThread: GLOwner? {
+        pthread_getspecific(threadKey).map { Unmanaged<GLOwner>.fromOpaque($0).takeUnretainedValue() }
+    }
+
+    private static let threadKey: pthread_key_t = {
+        var key = pthread_key_t()
+        precondition(pthread_key_create(&key, nil) == 0, "pthread_key_create failed")
+        return key
+    }()
+
+    /// The owner for a GL processor starting on this thread, or an error saying how to fix the graph.
+    static func forStage(_ name: String) throws -> GLOwner {
+        guard let owner = onThisThread else {
+            throw GLError("\(name) must run on a GL owner thread: put it after a 'threading: thread' queue whose processor is glupload, with 'threading: none'")
+        }
+        return owner
+    }
+
+    func start(wake: WakeEvent) throws {
+        let context = try GLContext.make(options.backend, width: options.windowWidth, height: options.windowHeight,
+                                         title: options.title, visible: options.preview)
+        self.context = context
+        shared.withLock { s in
+            s.thread = pthread_self()
+            s.stats.backend = context.backend
+            s.stats.renderer = context.renderer
+            s.stats.previewWindow = context.visible
+        }
+        wakeEvent.withLock { $0 = wake }
+        pthread_setspecific(Self.threadKey, Unmanaged.passUnretained(self).toOpaque())
+        glPixelStorei(GLenum(GL_PACK_ALIGNMENT), 4)
+        glPixelStorei(GLenum(GL_UNPACK_ALIGNMENT), 4)
+        readFramebuffer = makeFramebuffer()
+    }
+
+    /// Serves the mailbox; whether there was anything.
+    func serve() -> Bool {
+        guard mailbox.hasPending else { return false }
+        let requests = mailbox.take()
+        for request in requests { mailbox.complete(request, execute(request.command)) }
+        return !requests.isEmpty
+    }
+
+    /// Serves what is left, refuses later requests, checks every GL object
+    /// is gone and destroys the context. The stages released theirs first
+    /// (their `threadWillEnd` runs before the owner's).
+    func stop() {
+        for request in mailbox.close() { mailbox.complete(request, execute(request.command)) }
+        if inputTexture != 0 { deleteTexture(inputTexture); inputTexture = 0 }
+        deleteFramebuffer(readFramebuffer)
+        let leaked = liveObjects
+        if leaked != 0 { qgLog("GL owner '\(options.title)': \(leaked) GL objects still alive as the context goes") }
+        context?.destroy()
+        context = nil
+        pthread_setspecific(Self.threadKey, nil)
+        shared.withLock { s in
+            s.thread = nil
+            s.stats.objectsAliveAtContextDestroy = leaked
+            s.stats.shutdown.append("context destroyed")
+        }
+    }
+
+    func register(_ stage: any GLStage) { stages.append(stage) }
+
+    func unregister(_ stage: any GLStage, name: String) {
+        stages.removeAll { $0 === stage }
+        shared.withLock { $0.stats.shutdown.append("\(name) released") }
+    }
+
+    // MARK: Images
+
+    /// Records that `texture` now holds a frame's image; returns the token
+    /// the frame carries (`Frame.gpuImage`).
+    func publish(_ texture: GLuint, width: Int, height: Int) -> UInt64 {
+        let stamp = nextStamp
+        nextStamp = nextStamp == .max ? 1 : nextStamp + 1
+        stamps[texture] = stamp
+        latest = (texture, width, height)
+        return UInt64(stamp) << 32 | UInt64(texture)
+    }
+
+    /// The texture a token names, or nil when it was overwritten since (the
+    /// ring that holds it wrapped) or deleted.
+    func texture(of token: UInt64) -> GLuint? {
+        let texture = GLuint(truncatingIfNeeded: token)
+        return token != 0 && stamps[texture] == UInt32(truncatingIfNeeded: token >> 32) ? texture : nil
+    }
+
+    /// A frame's upload began (for the frame-duration telemetry).
+    func frameStarted(_ tick: Int64, at now: UInt64) {
+        if frameStarts.count > 64 { frameStarts.removeAll() }   // frames dropped between the stages never finish
+        frameStarts[tick] = now
+    }
+
+    /// A frame's read-back ended.
+    func frameFinished(_ tick: Int64, at now: UInt64) {
+        guard let start = frameStarts.removeValue(forKey: tick) else { return }
+        let nanoseconds = now &- start
+        shared.withLock { s in
+            s.stats.frameDurationMax = max(s.stats.frameDurationMax, nanoseconds)
+            s.stats.frameDurationSum &+= nanoseconds
+            s.stats.frames += 1
+        }
+    }
+
+    // MARK: Commands
+
+    private func execute(_ command: RenderCommand) -> Result<CPUImage?, RenderFailure> {
+        guard context != nil else { return .failure(.stopped) }
+        do {
+            switch command {
+            case .upload(let image):
+                if inputTexture == 0 { inputTexture = makeTexture(width: image.width, height: image.height) }
+                glBindTexture(GLenum(GL_TEXTURE_2D), inputTexture)
+                image.pixels.withUnsafeBufferPointer { pixels in
+                    flippedRows(of: UnsafeRawPointer(pixels.baseAddress!), width: image.width, height: image.height) { rows in
+                        glTexImage2D(GLenum(GL_TEXTURE_2D), 0, GL_RGBA8, GLsizei(image.width), GLsizei(image.height), 0,
+                                     GLenum(GL_RGBA), GLenum(GL_UNSIGNED_BYTE), rows)
+                    }
+                }
+                return .success(nil)
+            case .present(let token):
+                let image = try source(token)
+                guard let context, let size = context.framebufferSize else { return .success(nil) }   // headless: nothing to show
+                glBindFramebuffer(GLenum(GL_READ_FRAMEBUFFER), readFramebuffer)
+                glFramebufferTexture2D(GLenum(GL_READ_FRAMEBUFFER), GLenum(GL_COLOR_ATTACHMENT0), GLenum(GL_TEXTURE_2D), image.texture, 0)
+                glBindFramebuffer(GLenum(GL_DRAW_FRAMEBUFFER), 0)
+                glBlitFramebuffer(0, 0, GLint(image.width), GLint(image.height), 0, 0, GLint(size.width), GLint(size.height),
+                                  GLbitfield(GL_COLOR_BUFFER_BIT), GLenum(GL_LINEAR))
+                let open = context.swap()
+                shared.withLock { s in
+                    s.stats.presented += 1
+                    if !open { s.stats.windowClosed = true }
+                }
+                return .success(nil)
+            case .screenshot(let path, let token):
+                let image = try read(source(token))
+                try image.pixels.withUnsafeBufferPointer { try writePNG(path: path, pixels: $0.baseAddress!, width: image.width, height: image.height) }
+                return .success(nil)
+            case .output:
+                return .success(try read(source(nil)))
+            case .reset(let scope):
+                if inputTexture != 0 { deleteTexture(inputTexture); inputTexture = 0 }
+                var errors: [String] = []
+                for stage in stages {
+                    do { try stage.reset(scope) } catch { errors.append("\(error)") }
+                }
+                return errors.isEmpty ? .success(nil) : .failure(.error(errors.joined(separator: "\n")))
+            }
+        } catch let error as RenderFailure {
+            return .failure(error)
+        } catch {
+            return .failure(.error("\(error)"))
+        }
+    }
+
+    /// The image a command names: the token's texture, else the latest rendered one.
+    private func source(_ token: UInt64?) throws(RenderFailure) -> (texture: GLuint, width: Int, height: Int) {
+        if let token, let texture = texture(of: token), let latest, latest.texture == texture { return latest }
+        guard let latest, stamps[latest.texture] != nil else { throw .error("no rendered image yet") }
+        return latest
+    }
+
+    /// Reads a texture back into CPU memory, top row first.
+    func read(_ image: (texture: GLuint, width: Int, height: Int)) -> CPUImage {
+        glBindFramebuffer(GLenum(GL_READ_FRAMEBUFFER), readFramebuffer)
+        glFramebufferTexture2D(GLenum(GL_READ_FRAMEBUFFER), GLenum(GL_COLOR_ATTACHMENT0), GLenum(GL_TEXTURE_2D), image.texture, 0)
+        var bottomUp = [UInt32](repeating: 0, count: image.width * image.height)
+        glReadPixels(0, 0, GLsizei(image.width), GLsizei(image.height), GLenum(GL_RGBA), GLenum(GL_UNSIGNED_BYTE), &bottomUp)
+        var pixels = [UInt32](repeating: 0, count: bottomUp.count)
+        for y in 0..<image.height {
+            let row = (image.height - 1 - y) * image.width
+            pixels[y * image.width ..< (y + 1) * image.width] = bottomUp[row ..< row + image.width]
+        }
+        return CPUImage(width: image.width, height: image.height, pixels: pixels)
+    }
+
+    // MARK: GL objects (counted, so that shutdown can check none is left)
+
+    func makeTexture(width: Int, height: Int) -> GLuint {
+        var texture: GLuint = 0
+        glGenTextures(1, &texture)
+        glBindTexture(GLenum(GL_TEXTURE_2D), texture)
+        glTexImage2D(GLenum(GL_TEXTURE_2D), 0, GL_RGBA8, GLsizei(width), GLsizei(height), 0, GLenum(GL_RGBA), GLenum(GL_UNSIGNED_BYTE), nil)
+        for (name, value) in [(GL_TEXTURE_MIN_FILTER, GL_LINEAR), (GL_TEXTURE_MAG_FILTER, GL_LINEAR),
+                              (GL_TEXTURE_WRAP_S, GL_CLAMP_TO_EDGE), (GL_TEXTURE_WRAP_T, GL_CLAMP_TO_EDGE)] {
+            glTexParameteri(GLenum(GL_TEXTURE_2D), GLenum(name), value)
+        }
+        liveObjects += 1
+        return texture
+    }
+
+    func deleteTexture(_ texture: GLuint) {
+        var texture = texture
+        stamps[texture] = nil
+        if latest?.texture == texture { latest = nil }
+        glDeleteTextures(1, &texture)
+        liveObjects -= 1
+    }
+
+    func makeFramebuffer() -> GLuint {
+        var framebuffer: GLuint = 0
+        glGenFramebuffers(1, &framebuffer)
+        liveObjects += 1
+        return framebuffer
+    }
+
+    func deleteFramebuffer(_ framebuffer: GLuint) {
+        var framebuffer = framebuffer
+        glDeleteFramebuffers(1, &framebuffer)
+        liveObjects -= 1
+    }
+
+    func makeBuffer() -> GLuint {
+        var buffer: GLuint = 0
+        glGenBuffers(1, &buffer)
+        liveObjects += 1
+        return buffer
+    }
+
+    func deleteBuffer(_ buffer: GLuint) {
+        var buffer = buffer
+        glDeleteBuffers(1, &buffer)
+        liveObjects -= 1
+    }
+
+    func made(_ count: Int = 1) { liveObjects += count }
+    func deleted(_ count: Int = 1) { liveObjects -= count }
+}
+
+/// What the owner thread's GL work has done.
+///
+/// Threading: a value; any thread.
+public struct GLOwnerStatistics: Sendable, Equatable {
+    public var backend: GLBackend = .auto
+    public var renderer = ""
+    public var previewWindow = false
+    /// Frames read back, and their time on the owner thread from the start of
+    /// their upload to the end of their read-back: sum and maximum, nanoseconds.
+    public var frames = 0
+    public var frameDurationSum: UInt64 = 0
+    public var frameDurationMax: UInt64 = 0
+    /// Presents shown in the preview window; whether the user closed it.
+    public var presented = 0
+    public var windowClosed = false
+    /// GL calls refused because they came from another thread.
+    public var wrongThreadCalls = 0
+    /// GL objects still alive when the context was destroyed (0 unless a stage leaked one).
+    public var objectsAliveAtContextDestroy = 0
+    /// The shutdown steps, in order ("glshader released", …, "context destroyed").
+    public var shutdown: [String] = []
+    public var mailbox = MailboxStatistics(byKind: [], depth: 0, maxDepth: 0, wakeReasons: [])
+}
+
+/// GL work lent to code running on the owner thread (`GLOwner.withContext`).
+///
+/// Threading: the owner thread, inside `withContext` only.
+public struct GLSession {
+    let owner: GLOwner
+
+    /// The GL renderer ("llvmpipe (LLVM 15.0.6, 256 bits)").
+    public var renderer: String { glGetString(GLenum(GL_RENDERER)).map { String(cString: $0) } ?? "unknown" }
+
+    /// The image a frame's `gpuImage` names, read back (nil when it is no longer on the GPU).
+    public func readImage(_ token: UInt64, width: Int, height: Int) -> CPUImage? {
+        owner.texture(of: token).map { owner.read(($0, width, height)) }
+    }
+}
+
+/// A GL processor that the owner resets and that releases its objects in order.
+protocol GLStage: AnyObject {
+    func reset(_ scope: ResetScope) throws
+}
+
+/// Calls `body` with the rows of a top-row-first image in GL's order
+/// (bottom row first), copying only when there is more than one row.
+func flippedRows(of pixels: UnsafeRawPointer, width: Int, height: Int, _ body: (UnsafeRawPointer) -> Void) {
+    let rowBytes = width * 4
+    let flipped = UnsafeMutableRawPointer.allocate(byteCount: rowBytes * height, alignment: 64)
+    defer { flipped.deallocate() }
+    copyFlipped(from: pixels, to: flipped, rowBytes: rowBytes, height: height)
+    body(flipped)
+}
+
+/// Copies `height` rows of `rowBytes`, reversing their order.
+func copyFlipped(from source: UnsafeRawPointer, to destination: UnsafeMutableRawPointer, rowBytes: Int, height: Int) {
+    for y in 0..<height {
+        (destination + (height - 1 - y) * rowBytes).copyMemory(from: source + y * rowBytes, byteCount: rowBytes)
+    }
+}
+
+/// Writes one line to standard error (diagnostics that must not be lost).
+func qgLog(_ message: String) {
+    let line = "qgraph: \(message)\n"
+    _ = line.withCString { write(2, $0, strlen($0)) }
+}

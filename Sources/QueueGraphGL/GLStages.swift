@@ -1,0 +1,379 @@
+import CGLFW
+import DequeModule
+import QueueGraphCore
+import QueueGraphRender
+
+/// Textures a stage renders frames into, used in turn: a frame carries a
+/// token of its texture (`Frame.gpuImage`) until the ring comes round
+/// again, so `count` must exceed the frames that can be in flight between
+/// this stage and the last one that reads its texture (a stale token is
+/// detected and the frame failed, never read wrong).
+///
+/// Threading: the owner thread.
+final class TextureRing {
+    private let count: Int
+    private let withFramebuffers: Bool
+    private(set) var width = 0
+    private(set) var height = 0
+    private var textures: [GLuint] = []
+    private var framebuffers: [GLuint] = []
+    private var next = 0
+
+    init(count: Int, withFramebuffers: Bool) {
+        precondition(count >= 2, "a texture ring needs at least 2 textures")
+        (self.count, self.withFramebuffers) = (count, withFramebuffers)
+    }
+
+    /// The next texture (and its framebuffer), made or remade for this size.
+    func take(_ owner: GLOwner, width: Int, height: Int) -> (texture: GLuint, framebuffer: GLuint) {
+        if width != self.width || height != self.height {
+            release(owner)
+            (self.width, self.height) = (width, height)
+            textures = (0..<count).map { _ in owner.makeTexture(width: width, height: height) }
+            if withFramebuffers {
+                framebuffers = textures.map { texture in
+                    let framebuffer = owner.makeFramebuffer()
+                    glBindFramebuffer(GLenum(GL_FRAMEBUFFER), framebuffer)
+                    glFramebufferTexture2D(GLenum(GL_FRAMEBUFFER), GLenum(GL_COLOR_ATTACHMENT0), GLenum(GL_TEXTURE_2D), texture, 0)
+                    return framebuffer
+                }
+            }
+        }
+        defer { next = (next + 1) % count }
+        return (textures[next], withFramebuffers ? framebuffers[next] : 0)
+    }
+
+    func release(_ owner: GLOwner) {
+        framebuffers.forEach(owner.deleteFramebuffer)
+        textures.forEach(owner.deleteTexture)
+        (framebuffers, textures, width, height) = ([], [], 0, 0)
+    }
+}
+
+/// The processor of the queue that begins a GL owner thread: its
+/// `ThreadLifecycle` starts and stops the `GLOwner` (context, mailbox), and
+/// it uploads each CPU frame into a texture through a pixel-unpack buffer
+/// (the copy into the mapped buffer also turns the rows into GL's
+/// bottom-up order), then sends the frame on carrying the texture's token.
+/// Late frames are dropped (`late`), never uploaded.
+///
+/// Threading: as `BufferProcessor`; the graph runs it on the owner thread.
+public final class GLUpload: ThreadLifecycle, GLStage {
+    public let owner: GLOwner
+    private let ring: TextureRing
+    private var unpackBuffers: [GLuint] = []
+    private var unpackBytes = 0
+    private var nextUnpack = 0
+
+    /// `textures`: the ring of upload textures (see `TextureRing`).
+    public init(owner: GLOwner, textures: Int = 4) {
+        self.owner = owner
+        ring = TextureRing(count: textures, withFramebuffers: false)
+    }
+
+    public var threadStartOrder: Int { -1 }   // the context first, before any GL processor of the group
+    public func threadDidStart(wake: WakeEvent) throws {
+        try owner.start(wake: wake)
+        owner.register(self)
+    }
+    public func serviceThread() -> Bool { owner.serve() }
+    public var hasThreadWork: Bool { owner.mailbox.hasPending }
+    public func threadWillEnd() {
+        ring.release(owner)
+        unpackBuffers.forEach(owner.deleteBuffer)
+        unpackBuffers = []
+        owner.unregister(self, name: "glupload")
+        owner.stop()
+    }
+
+    func reset(_ scope: ResetScope) throws {}
+
+    public func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
+        guard owner.isOwnerThread else { return .failed }
+        return frameJob(buffer, context: context) { frame in
+            owner.frameStarted(frame.job.tick, at: context.now)
+            let (texture, _) = ring.take(owner, width: frame.width, height: frame.height)
+            upload(frame, into: texture)
+            frame.gpuImage = owner.publish(texture, width: frame.width, height: frame.height)
+            return buffer
+        }
+    }
+
+    private func upload(_ frame: Frame, into texture: GLuint) {
+        let bytes = frame.pixelCount * 4
+        if bytes != unpackBytes {
+            unpackBuffers.forEach(owner.deleteBuffer)
+            unpackBuffers = (0..<2).map { _ in owner.makeBuffer() }
+            unpackBytes = bytes
+        }
+        let target = GLenum(GL_PIXEL_UNPACK_BUFFER)
+        glBindBuffer(target, unpackBuffers[nextUnpack])
+        nextUnpack ^= 1
+        glBufferData(target, bytes, nil, GLenum(GL_STREAM_DRAW))   // orphan: never wait for the last upload from it
+        if let mapped = glMapBufferRange(target, 0, bytes, GLbitfield(GL_MAP_WRITE_BIT | GL_MAP_INVALIDATE_BUFFER_BIT)) {
+            copyFlipped(from: frame.pixels, to: mapped, rowBytes: frame.width * 4, height: frame.height)
+            glUnmapBuffer(target)
+        }
+        glBindTexture(GLenum(GL_TEXTURE_2D), texture)
+        glTexSubImage2D(GLenum(GL_TEXTURE_2D), 0, 0, 0, GLsizei(frame.width), GLsizei(frame.height),
+                        GLenum(GL_RGBA), GLenum(GL_UNSIGNED_BYTE), nil)
+        glBindBuffer(target, 0)
+    }
+}
+
+/// Looks up the owner of the thread a GL processor starts on.
+private func stageOwner(_ name: String) throws -> GLOwner { try GLOwner.forStage(name) }
+
+/// A fragment-shader pass (shadertoy-style): draws the GLSL file's
+/// `mainImage(out vec4 fragColor, in vec2 fragCoord)` over a frame-sized
+/// target with the uniforms `iResolution`, `iTime` (the frame's media time,
+/// seconds), `iTimeDelta`, `iFrame` (frames drawn since the start or the
+/// last reset), `iChannel0` (the frame's image) and `iChannel1` (the image
+/// other threads upload through the mailbox; black when none). The frame
+/// goes on carrying the output texture's token. The shader is compiled when
+/// the thread starts: a compile error refuses the graph's start with the
+/// compiler's log as `file:line:column: message`.
+///
+/// Threading: as `BufferProcessor`; the owner thread.
+public final class GLShaderPass: ThreadLifecycle, GLStage {
+    public let path: String
+    private let ring: TextureRing
+    private var owner: GLOwner?
+    private var program: ShaderProgram?
+    private var vertexArray: GLuint = 0
+    private var black: GLuint = 0
+    private var framesDrawn: Int32 = 0
+    private var lastTime: Double?
+
+    /// `textures`: the ring of output textures (see `TextureRing`).
+    public init(path: String, textures: Int = 4) {
+        self.path = path
+        ring = TextureRing(count: textures, withFramebuffers: true)
+    }
+
+    public func threadDidStart(wake: WakeEvent) throws {
+        let owner = try stageOwner("glshader '\(path)'")
+        program = try ShaderProgram(fragmentFile: path, owner: owner)
+        glGenVertexArrays(1, &vertexArray)
+        owner.made()
+        black = owner.makeTexture(width: 1, height: 1)
+        var zero: UInt32 = 0
+        glTexSubImage2D(GLenum(GL_TEXTURE_2D), 0, 0, 0, 1, 1, GLenum(GL_RGBA), GLenum(GL_UNSIGNED_BYTE), &zero)
+        self.owner = owner
+        owner.register(self)
+    }
+
+    public func threadWillEnd() {
+        guard let owner else { return }
+        ring.release(owner)
+        program?.delete(owner)
+        glDeleteVertexArrays(1, &vertexArray)
+        owner.deleted()
+        owner.deleteTexture(black)
+        owner.unregister(self, name: "glshader")
+        self.owner = nil
+    }
+
+    func reset(_ scope: ResetScope) throws {
+        framesDrawn = 0
+        lastTime = nil
+        guard scope >= .shaders, let owner else { return }
+        let fresh = try ShaderProgram(fragmentFile: path, owner: owner)   // on failure the old program stays
+        program?.delete(owner)
+        program = fresh
+    }
+
+    public func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
+        guard let owner, let program, owner.isOwnerThread else { return .failed }
+        return frameJob(buffer, context: context) { frame in
+            guard let input = owner.texture(of: frame.gpuImage) else { throw GLError("frame \(frame.job.tick) has no live texture: raise the upstream stage's 'textures'") }
+            let (texture, framebuffer) = ring.take(owner, width: frame.width, height: frame.height)
+            glBindFramebuffer(GLenum(GL_FRAMEBUFFER), framebuffer)
+            glViewport(0, 0, GLsizei(frame.width), GLsizei(frame.height))
+            glUseProgram(program.name)
+            let time = Double(frame.job.mediaTime) / 1e9
+            program.set(resolution: (Float(frame.width), Float(frame.height)), time: Float(time),
+                        delta: Float(lastTime.map { time - $0 } ?? 0), frame: framesDrawn)
+            glActiveTexture(GLenum(GL_TEXTURE0))
+            glBindTexture(GLenum(GL_TEXTURE_2D), input)
+            glActiveTexture(GLenum(GL_TEXTURE1))
+            glBindTexture(GLenum(GL_TEXTURE_2D), owner.inputTexture != 0 ? owner.inputTexture : black)
+            glBindVertexArray(vertexArray)
+            glDrawArrays(GLenum(GL_TRIANGLES), 0, 3)
+            glActiveTexture(GLenum(GL_TEXTURE0))
+            framesDrawn &+= 1
+            lastTime = time
+            frame.gpuImage = owner.publish(texture, width: frame.width, height: frame.height)
+            return buffer
+        }
+    }
+}
+
+/// Reads each frame's image back into the frame's own pixels (so its queue
+/// needs `buffers: reuse`), asynchronously: the read goes into a
+/// pixel-pack buffer with a fence, and the frame goes on once the fence has
+/// signalled — checked without waiting as later frames arrive, waited for
+/// when more than `depth` frames are pending or the oldest is within a
+/// frame period of its deadline, and at end of stream. The frame then
+/// carries no GPU token any more (its pixels are the image).
+///
+/// Threading: as `BufferProcessor`; the owner thread.
+public final class GLReadback: ThreadLifecycle, GLStage {
+    public let depth: Int
+    private var owner: GLOwner?
+    private var packBuffers: [GLuint] = []
+    private var packBytes = 0
+    private var nextPack = 0
+    private var framebuffer: GLuint = 0
+    private var pending = Deque<(buffer: Buffer, packBuffer: GLuint, fence: GLsync)>()
+
+    public init(depth: Int = 1) {
+        precondition(depth >= 0, "depth must be 0 or more")
+        self.depth = depth
+    }
+
+    public func threadDidStart(wake: WakeEvent) throws {
+        let owner = try stageOwner("glreadback")
+        framebuffer = owner.makeFramebuffer()
+        self.owner = owner
+        owner.register(self)
+    }
+
+    public func threadWillEnd() {
+        guard let owner else { return }
+        for entry in pending { glDeleteSync(entry.fence) }   // their buffers are released at end of stream
+        packBuffers.forEach(owner.deleteBuffer)
+        packBuffers = []
+        owner.deleteFramebuffer(framebuffer)
+        owner.unregister(self, name: "glreadback")
+        self.owner = nil
+    }
+
+    func reset(_ scope: ResetScope) throws {}
+
+    public func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
+        guard let owner, owner.isOwnerThread, let frame = Frame(buffer) else { return .failed }
+        if missed(frame.job, at: context.now, context: context) { return .late }
+        guard let texture = owner.texture(of: frame.gpuImage) else { return .failed }
+        let bytes = frame.pixelCount * 4
+        if bytes != packBytes {
+            complete(context: context, waitForAll: true)
+            packBuffers.forEach(owner.deleteBuffer)
+            packBuffers = (0...depth).map { _ in
+                let name = owner.makeBuffer()
+                glBindBuffer(GLenum(GL_PIXEL_PACK_BUFFER), name)
+                glBufferData(GLenum(GL_PIXEL_PACK_BUFFER), bytes, nil, GLenum(GL_STREAM_READ))
+                return name
+            }
+            packBytes = bytes
+        }
+        let packBuffer = packBuffers[nextPack]
+        nextPack = (nextPack + 1) % packBuffers.count
+        glBindFramebuffer(GLenum(GL_READ_FRAMEBUFFER), framebuffer)
+        glFramebufferTexture2D(GLenum(GL_READ_FRAMEBUFFER), GLenum(GL_COLOR_ATTACHMENT0), GLenum(GL_TEXTURE_2D), texture, 0)
+        glBindBuffer(GLenum(GL_PIXEL_PACK_BUFFER), packBuffer)
+        glReadPixels(0, 0, GLsizei(frame.width), GLsizei(frame.height), GLenum(GL_RGBA), GLenum(GL_UNSIGNED_BYTE), nil)
+        glBindBuffer(GLenum(GL_PIXEL_PACK_BUFFER), 0)
+        pending.append((buffer, packBuffer, glFenceSync(GLenum(GL_SYNC_GPU_COMMANDS_COMPLETE), 0)!))
+        complete(context: context, waitForAll: false)
+        return .ok
+    }
+
+    /// Sends on the pending frames whose read has finished, oldest first.
+    private func complete(context: ProcessContext, waitForAll: Bool) {
+        guard let owner else { return }
+        while let (buffer, packBuffer, fence) = pending.first {
+            let frame = Frame(buffer)!
+            let now = context.now
+            let mustWait = waitForAll || pending.count > depth || frame.job.deadline <= now &+ UInt64(frame.job.rate.period)
+            let status = glClientWaitSync(fence, GLbitfield(GL_SYNC_FLUSH_COMMANDS_BIT), mustWait ? 1_000_000_000 : 0)
+            guard status == GL_ALREADY_SIGNALED || status == GL_CONDITION_SATISFIED else {
+                if mustWait { fail(first: context, reason: .failed) }
+                return
+            }
+            pending.removeFirst()
+            glDeleteSync(fence)
+            if missed(frame.job, at: context.now, context: context) {
+                context.dropBuffer(buffer, reason: .late)
+                continue
+            }
+            glBindBuffer(GLenum(GL_PIXEL_PACK_BUFFER), packBuffer)
+            if let mapped = glMapBufferRange(GLenum(GL_PIXEL_PACK_BUFFER), 0, frame.pixelCount * 4, GLbitfield(GL_MAP_READ_BIT)) {
+                copyFlipped(from: mapped, to: frame.pixels, rowBytes: frame.width * 4, height: frame.height)
+                glUnmapBuffer(GLenum(GL_PIXEL_PACK_BUFFER))
+            }
+            glBindBuffer(GLenum(GL_PIXEL_PACK_BUFFER), 0)
+            frame.gpuImage = 0
+            owner.frameFinished(frame.job.tick, at: context.now)
+            passOn(buffer, context: context)
+        }
+    }
+
+    private func fail(first context: ProcessContext, reason: DropReason) {
+        let entry = pending.removeFirst()
+        glDeleteSync(entry.fence)
+        context.dropBuffer(entry.buffer, reason: reason)
+    }
+
+    public func endOfStream(context: ProcessContext) {
+        if let owner, owner.isOwnerThread {
+            complete(context: context, waitForAll: true)
+        }
+        // Off the owner thread (an abandoning stop, after the context is gone): release what is left.
+        while let entry = pending.popFirst() { context.dropBuffer(entry.buffer, reason: .closed) }
+    }
+}
+
+/// Shows each frame in the owner's preview window, best effort: it posts a
+/// `present` to the owner's mailbox (a pending one is replaced and counted
+/// as a preview skip) and sends the frame straight on; the owner presents
+/// between frames. Without a window (headless) a present shows nothing.
+///
+/// Threading: as `BufferProcessor`; the owner thread.
+public final class GLPresent: ThreadLifecycle {
+    private var owner: GLOwner?
+
+    public init() {}
+
+    public func threadDidStart(wake: WakeEvent) throws { owner = try stageOwner("glpresent") }
+    public func threadWillEnd() { owner = nil }
+
+    public func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
+        guard let owner, let frame = Frame(buffer) else { return .failed }
+        owner.mailbox.post(.present(image: frame.gpuImage == 0 ? nil : frame.gpuImage))
+        passOn(buffer, context: context)
+        return .ok
+    }
+}
+
+/// Writes a PNG of every `every`-th frame (by output tick) through the
+/// owner's mailbox (latest value wins: a screenshot still pending when the
+/// next is due is replaced), and sends the frame straight on. `path` may
+/// hold `{tick}`, replaced by the frame's tick.
+///
+/// Threading: as `BufferProcessor`; the owner thread.
+public final class GLScreenshot: ThreadLifecycle {
+    public let path: String
+    public let every: Int
+    private var owner: GLOwner?
+    /// The last screenshot request posted (its outcome tells success or failure).
+    public private(set) var lastRequest: RenderRequest?
+
+    public init(path: String, every: Int = 1) {
+        precondition(every > 0, "every must be positive")
+        (self.path, self.every) = (path, every)
+    }
+
+    public func threadDidStart(wake: WakeEvent) throws { owner = try stageOwner("glscreenshot") }
+    public func threadWillEnd() { owner = nil }
+
+    public func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
+        guard let owner, let frame = Frame(buffer) else { return .failed }
+        if frame.job.tick % Int64(every) == 0 {
+            let file = path.replacing("{tick}", with: String(frame.job.tick))
+            lastRequest = owner.mailbox.post(.screenshot(path: file, image: frame.gpuImage == 0 ? nil : frame.gpuImage))
+        }
+        passOn(buffer, context: context)
+        return .ok
+    }
+}

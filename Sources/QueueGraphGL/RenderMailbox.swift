@@ -1,0 +1,397 @@
+import QueueGraphCore
+import Synchronization
+
+/// An RGBA image in CPU memory (rows top to bottom, R in the lowest byte of
+/// each `UInt32`): an input frame for the GL owner, or a frame read back
+/// from it.
+///
+/// Threading: a value; any thread.
+public struct CPUImage: Sendable, Equatable {
+    public var width: Int
+    public var height: Int
+    public var pixels: [UInt32]
+
+    public init(width: Int, height: Int, pixels: [UInt32]) {
+        precondition(width > 0 && height > 0 && pixels.count == width * height, "a \(width)×\(height) image needs \(width * height) pixels")
+        (self.width, self.height, self.pixels) = (width, height, pixels)
+    }
+}
+
+/// How much of the GL owner's render state a reset request clears.
+/// Pending resets merge to the strongest scope.
+///
+/// Threading: a value; any thread.
+public enum ResetScope: Int, Sendable, Comparable, CaseIterable {
+    /// Forget the external input image (shaders see black on `iChannel1`) and restart `iFrame` at 0.
+    case inputs
+    /// The above, and reload and recompile every shader pass from its file
+    /// (a pass whose new source fails keeps its old program; the request fails with the log).
+    case shaders
+
+    public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
+}
+
+/// A command for the GL owner thread, sent from any thread.
+///
+/// Threading: a value; any thread.
+public enum RenderCommand: Sendable, Equatable {
+    /// Upload an input image (it becomes `iChannel1` of the shader passes). Latest value wins.
+    case upload(CPUImage)
+    /// Show the latest rendered image (or `image`, a frame's `gpuImage`) in the preview window. Latest value wins; best effort.
+    case present(image: UInt64?)
+    /// Write the latest rendered image (or `image`) to a PNG file. Latest value wins.
+    case screenshot(path: String, image: UInt64?)
+    /// Read back the latest rendered image. FIFO: never coalesced.
+    case output
+    /// Reset render state. Pending resets merge to the strongest scope.
+    case reset(ResetScope)
+
+    /// The command's kind (its mailbox slot).
+    public var kind: RenderCommandKind {
+        switch self {
+        case .upload: .upload
+        case .present: .present
+        case .screenshot: .screenshot
+        case .output: .output
+        case .reset: .reset
+        }
+    }
+}
+
+/// The kinds of render command, in the order the owner thread serves them:
+/// resets first (they change what the others see), preview last (best effort).
+///
+/// Threading: a value; any thread.
+public enum RenderCommandKind: Int, Sendable, CaseIterable, CustomStringConvertible {
+    case reset, upload, output, screenshot, present
+
+    public var description: String {
+        switch self {
+        case .reset: "reset"
+        case .upload: "upload"
+        case .output: "output"
+        case .screenshot: "screenshot"
+        case .present: "present"
+        }
+    }
+}
+
+/// Why a render request did not complete.
+///
+/// Threading: a value; any thread.
+public enum RenderFailure: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The owner thread had not started it by its timeout.
+    case timedOut
+    /// A newer request of the same slot replaced it before it ran (coalesced).
+    case superseded
+    /// The owner thread had stopped (or was stopping) and did not run it.
+    case stopped
+    /// It ran and failed (a shader did not compile, a file could not be written).
+    case error(String)
+
+    public var description: String {
+        switch self {
+        case .timedOut: "timed out before the GL thread started it"
+        case .superseded: "superseded by a newer request"
+        case .stopped: "the GL thread has stopped"
+        case .error(let message): message
+        }
+    }
+}
+
+/// The end of a render request: exactly one per request.
+///
+/// Threading: a value; any thread.
+public enum RenderOutcome: Sendable, Equatable {
+    /// It ran; `image` is the read-back image of an `output` request.
+    case completed(image: CPUImage?)
+    case failed(RenderFailure)
+}
+
+/// A request posted to a `RenderMailbox`: wait on it for its outcome.
+///
+/// Threading: any thread.
+public final class RenderRequest: Sendable {
+    public let command: RenderCommand
+    /// Monotonic nanoseconds when it was posted, and by when it must have started.
+    public let postedAt: UInt64
+    public let deadline: UInt64
+    private let state = Locked<(outcome: RenderOutcome?, started: Bool)>((nil, false))
+    private let event = WakeEvent()
+
+    init(_ command: RenderCommand, postedAt: UInt64, deadline: UInt64) {
+        (self.command, self.postedAt, self.deadline) = (command, postedAt, deadline)
+    }
+
+    /// The outcome, once there is one.
+    public var outcome: RenderOutcome? { state.withLock { $0.outcome } }
+
+    /// Sets the outcome unless there is one; returns whether it did.
+    @discardableResult
+    func finish(_ outcome: RenderOutcome) -> Bool {
+        let set = state.withLock { state -> Bool in
+            guard state.outcome == nil else { return false }
+            state.outcome = outcome
+            return true
+        }
+        if set { event.notify() }
+        return set
+    }
+
+    func markStarted() { state.withLock { $0.started = true } }
+    var hasStarted: Bool { state.withLock { $0.started } }
+
+    /// Sleeps until the outcome is known or `until` (monotonic ns) passes.
+    func sleep(until: UInt64) {
+        let now = monotonicNanoseconds()
+        guard now < until else { return }
+        event.wait(timeoutNanoseconds: Int64(min(until - now, 100_000_000))) { outcome != nil }
+    }
+}
+
+/// Counters of a `RenderMailbox`, per command kind; they balance:
+/// `enqueued = executed + coalesced + timedOut + dropped + pending`.
+///
+/// Threading: a value; any thread.
+public struct MailboxCounts: Sendable, Equatable {
+    public var enqueued = 0
+    /// Run by the owner thread, successfully or not.
+    public var executed = 0
+    /// Of `executed`, those that failed while running.
+    public var failed = 0
+    /// Replaced by a newer request of the same slot (or merged into a newer reset).
+    public var coalesced = 0
+    public var timedOut = 0
+    /// Refused or discarded because the owner thread stopped.
+    public var dropped = 0
+    public var pending = 0
+    /// Nanoseconds from post to outcome of the executed ones: sum and maximum.
+    public var latencySum: UInt64 = 0
+    public var latencyMax: UInt64 = 0
+
+    public var balances: Bool { enqueued == executed + coalesced + timedOut + dropped + pending }
+
+    static func + (a: Self, b: Self) -> Self {
+        var s = a
+        s.enqueued += b.enqueued; s.executed += b.executed; s.failed += b.failed
+        s.coalesced += b.coalesced; s.timedOut += b.timedOut; s.dropped += b.dropped; s.pending += b.pending
+        s.latencySum += b.latencySum; s.latencyMax = max(a.latencyMax, b.latencyMax)
+        return s
+    }
+}
+
+/// A snapshot of a `RenderMailbox`'s telemetry.
+///
+/// Threading: a value; any thread.
+public struct MailboxStatistics: Sendable, Equatable {
+    /// Per kind, indexed by `RenderCommandKind.rawValue`.
+    public var byKind: [MailboxCounts]
+    /// Requests waiting now, and the most there ever were.
+    public var depth: Int
+    public var maxDepth: Int
+    /// How often the owner thread found work, by the kinds it found (a wake
+    /// with a reset and an upload counts once for each).
+    public var wakeReasons: [Int]
+
+    public subscript(kind: RenderCommandKind) -> MailboxCounts { byKind[kind.rawValue] }
+    public var total: MailboxCounts { byKind.reduce(MailboxCounts(), +) }
+
+    /// The seed's input counters.
+    public var inputsAccepted: Int { self[.upload].enqueued }
+    public var inputsReplaced: Int { self[.upload].coalesced }
+    public var inputsDropped: Int { self[.upload].timedOut + self[.upload].dropped }
+    /// Preview presents that never ran (a newer one replaced them, or they timed out).
+    public var previewSkips: Int { self[.present].coalesced + self[.present].timedOut + self[.present].dropped }
+    public var screenshotsWritten: Int { self[.screenshot].executed - self[.screenshot].failed }
+    public var screenshotsFailed: Int { self[.screenshot].failed }
+}
+
+/// The GL owner thread's mailbox (the seed's `RenderCommandQueue`): other
+/// threads post commands; the owner thread takes them between its frames.
+///
+/// Rules: `upload`, `present` and `screenshot` are latest-value slots (a
+/// newer request supersedes the pending one of the same slot, counted as
+/// coalesced; the slots are separate, so a preview never replaces a
+/// screenshot); `output` requests are FIFO and never coalesced; pending
+/// resets merge into one with the strongest scope. Every request has a
+/// timeout: one the owner has not started by then fails as `timedOut`
+/// (whether its poster waits on it or not), and every request ends in
+/// exactly one outcome. `close` (the owner stops) lets the owner drain what
+/// is pending; later posts fail as `stopped`.
+///
+/// Threading: `post`, `wait`, `statistics` from any thread; `take`,
+/// `complete` and `close` from the owner thread only.
+public final class RenderMailbox: Sendable {
+    private struct State {
+        var slots: [RenderRequest?] = Array(repeating: nil, count: RenderCommandKind.allCases.count)
+        var outputs: [RenderRequest] = []
+        var counts = Array(repeating: MailboxCounts(), count: RenderCommandKind.allCases.count)
+        var wakeReasons = Array(repeating: 0, count: RenderCommandKind.allCases.count)
+        var maxDepth = 0
+        var closed = false
+
+        var depth: Int { slots.count { $0 != nil } + outputs.count }
+    }
+
+    private let state = Locked(State())
+    /// Woken on every post (the owner thread sleeps on it).
+    private let wake: @Sendable () -> Void
+    /// Requests waiting (read without the lock by the owner's idle check).
+    private let pendingCount = Atomic<Int>(0)
+    /// Timeout of a request posted without one.
+    public let defaultTimeoutNanoseconds: UInt64
+
+    public init(defaultTimeoutNanoseconds: UInt64 = 1_000_000_000, wake: @escaping @Sendable () -> Void = {}) {
+        self.defaultTimeoutNanoseconds = defaultTimeoutNanoseconds
+        self.wake = wake
+    }
+
+    /// Posts a command; returns its request (wait on it with `wait`).
+    @discardableResult
+    public func post(_ command: RenderCommand, timeoutNanoseconds: UInt64? = nil) -> RenderRequest {
+        let now = monotonicNanoseconds()
+        let deadline = now &+ (timeoutNanoseconds ?? defaultTimeoutNanoseconds)
+        let k = command.kind.rawValue
+        let (request, superseded, accepted) = state.withLock { s -> (RenderRequest, RenderRequest?, Bool) in
+            s.counts[k].enqueued += 1
+            var command = command
+            if case .reset(let scope) = command, case .reset(let pendingScope)? = s.slots[k]?.command {
+                command = .reset(max(scope, pendingScope))   // merged: the strongest scope wins
+            }
+            let request = RenderRequest(command, postedAt: now, deadline: deadline)
+            guard !s.closed else {
+                s.counts[k].dropped += 1
+                return (request, nil, false)
+            }
+            var superseded: RenderRequest?
+            if command.kind == .output {
+                s.outputs.append(request)
+            } else {
+                superseded = s.slots[k]
+                s.slots[k] = request
+            }
+            if superseded == nil { s.counts[k].pending += 1 } else { s.counts[k].coalesced += 1 }
+            s.maxDepth = max(s.maxDepth, s.depth)
+            pendingCount.store(s.depth, ordering: .releasing)
+            return (request, superseded, true)
+        }
+        superseded?.finish(.failed(.superseded))
+        if accepted { wake() } else { request.finish(.failed(.stopped)) }
+        return request
+    }
+
+    /// Waits for `request`'s outcome. When its timeout passes before the
+    /// owner thread has started it, it fails as `timedOut`; once started, it
+    /// waits for the owner to finish it (or for `overrun` more nanoseconds,
+    /// returning nil: the request is still running).
+    public func wait(_ request: RenderRequest, overrunNanoseconds: UInt64 = 5_000_000_000) -> RenderOutcome? {
+        while request.outcome == nil {
+            let now = monotonicNanoseconds()
+            if now >= request.deadline {
+                expire(now: now)
+                if request.hasStarted {
+                    let limit = request.deadline &+ overrunNanoseconds
+                    while request.outcome == nil && monotonicNanoseconds() < limit { request.sleep(until: limit) }
+                    return request.outcome
+                }
+            } else {
+                request.sleep(until: request.deadline)
+            }
+        }
+        return request.outcome
+    }
+
+    /// Fails every pending request whose timeout has passed. Any thread.
+    public func expire(now: UInt64 = monotonicNanoseconds()) {
+        let expired = state.withLock { s -> [RenderRequest] in
+            var expired: [RenderRequest] = []
+            for i in s.slots.indices {
+                if let r = s.slots[i], r.deadline <= now {
+                    expired.append(r)
+                    s.slots[i] = nil
+                    s.counts[i].timedOut += 1
+                    s.counts[i].pending -= 1
+                }
+            }
+            let overdue = s.outputs.filter { $0.deadline <= now }
+            if !overdue.isEmpty {
+                s.outputs.removeAll { $0.deadline <= now }
+                s.counts[RenderCommandKind.output.rawValue].timedOut += overdue.count
+                s.counts[RenderCommandKind.output.rawValue].pending -= overdue.count
+                expired += overdue
+            }
+            pendingCount.store(s.depth, ordering: .releasing)
+            return expired
+        }
+        for request in expired { request.finish(.failed(.timedOut)) }
+    }
+
+    /// Whether requests wait (cheap; for the owner's idle check). Any thread.
+    public var hasPending: Bool { pendingCount.load(ordering: .acquiring) > 0 }
+
+    /// Owner thread: takes every pending request, in serving order (reset,
+    /// upload, the outputs in FIFO order, screenshot, present), after failing
+    /// the overdue ones, and counts the wake's reasons. Each taken request
+    /// is marked started; finish each with `complete`.
+    public func take(now: UInt64 = monotonicNanoseconds()) -> [RenderRequest] {
+        expire(now: now)
+        let taken = state.withLock { s -> [RenderRequest] in
+            var taken: [RenderRequest] = []
+            for kind in RenderCommandKind.allCases {
+                if kind == .output {
+                    taken += s.outputs
+                    s.outputs.removeAll()
+                } else if let r = s.slots[kind.rawValue] {
+                    taken.append(r)
+                    s.slots[kind.rawValue] = nil
+                }
+            }
+            for kind in Set(taken.map(\.command.kind)) { s.wakeReasons[kind.rawValue] += 1 }
+            pendingCount.store(0, ordering: .releasing)
+            return taken
+        }
+        for request in taken { request.markStarted() }
+        return taken
+    }
+
+    /// Owner thread: ends a taken request with what running it gave.
+    public func complete(_ request: RenderRequest, _ result: Result<CPUImage?, RenderFailure>) {
+        let latency = monotonicNanoseconds() &- request.postedAt
+        let k = request.command.kind.rawValue
+        state.withLock { s in
+            s.counts[k].pending -= 1
+            s.counts[k].executed += 1
+            if case .failure = result { s.counts[k].failed += 1 }
+            s.counts[k].latencySum &+= latency
+            s.counts[k].latencyMax = max(s.counts[k].latencyMax, latency)
+        }
+        switch result {
+        case .success(let image): request.finish(.completed(image: image))
+        case .failure(let failure): request.finish(.failed(failure))
+        }
+    }
+
+    /// Owner thread, as it stops: refuses later posts and returns what is
+    /// still pending for a last drain (run them, then `complete` each).
+    public func close() -> [RenderRequest] {
+        state.withLock { $0.closed = true }
+        return take()
+    }
+
+    /// Owner thread, when it cannot run what it took (no context): each fails as `stopped`, counted as dropped.
+    public func drop(_ requests: [RenderRequest]) {
+        state.withLock { s in
+            for r in requests {
+                s.counts[r.command.kind.rawValue].pending -= 1
+                s.counts[r.command.kind.rawValue].dropped += 1
+            }
+        }
+        for r in requests { r.finish(.failed(.stopped)) }
+    }
+
+    public func statistics() -> MailboxStatistics {
+        state.withLock { s in
+            MailboxStatistics(byKind: s.counts, depth: s.depth, maxDepth: s.maxDepth, wakeReasons: s.wakeReasons)
+        }
+    }
+}

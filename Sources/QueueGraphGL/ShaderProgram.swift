@@ -1,0 +1,122 @@
+import CGLFW
+import Foundation
+
+/// A shadertoy-style fragment shader from a file, linked with a full-screen
+/// triangle: the file defines `mainImage(out vec4, in vec2)`; the prelude
+/// declares the uniforms and calls it. Compile errors come back as the
+/// compiler's log with the file's own line numbers
+/// (`shaders/x.frag:12:5: error: …`).
+///
+/// Threading: the owner thread.
+struct ShaderProgram {
+    let name: GLuint
+    private let resolution: GLint
+    private let time: GLint
+    private let timeDelta: GLint
+    private let frame: GLint
+
+    static let prelude = """
+        #version 330 core
+        uniform vec3 iResolution;
+        uniform float iTime;
+        uniform float iTimeDelta;
+        uniform int iFrame;
+        uniform sampler2D iChannel0;
+        uniform sampler2D iChannel1;
+        out vec4 qgFragColor;
+        void mainImage(out vec4 fragColor, in vec2 fragCoord);
+        void main() { mainImage(qgFragColor, gl_FragCoord.xy); }
+        #line 1
+
+        """
+
+    /// A triangle covering the viewport, from `gl_VertexID` alone (no vertex buffer).
+    static let vertexSource = """
+        #version 330 core
+        void main() {
+            vec2 p = vec2((gl_VertexID << 1) & 2, gl_VertexID & 2);
+            gl_Position = vec4(p * 2.0 - 1.0, 0.0, 1.0);
+        }
+        """
+
+    init(fragmentFile path: String, owner: GLOwner) throws {
+        let source: String
+        do {
+            source = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw GLError("\(path): cannot read the shader: \(error.localizedDescription)")
+        }
+        let vertex = try Self.compile(Self.vertexSource, kind: GL_VERTEX_SHADER, file: "(built-in vertex shader)")
+        defer { glDeleteShader(vertex) }
+        let fragment = try Self.compile(Self.prelude + source, kind: GL_FRAGMENT_SHADER, file: path)
+        defer { glDeleteShader(fragment) }
+        let program = glCreateProgram()
+        glAttachShader(program, vertex)
+        glAttachShader(program, fragment)
+        glLinkProgram(program)
+        var linked: GLint = 0
+        glGetProgramiv(program, GLenum(GL_LINK_STATUS), &linked)
+        guard linked == GL_TRUE else {
+            let log = Self.log(of: program, program: true)
+            glDeleteProgram(program)
+            throw GLError("\(path): the shader does not link:\n\(Self.withFileLines(log, file: path))")
+        }
+        name = program
+        owner.made()
+        glUseProgram(program)
+        glUniform1i(glGetUniformLocation(program, "iChannel0"), 0)
+        glUniform1i(glGetUniformLocation(program, "iChannel1"), 1)
+        resolution = glGetUniformLocation(program, "iResolution")
+        time = glGetUniformLocation(program, "iTime")
+        timeDelta = glGetUniformLocation(program, "iTimeDelta")
+        frame = glGetUniformLocation(program, "iFrame")
+    }
+
+    /// Sets the per-frame uniforms (the program must be in use).
+    func set(resolution size: (Float, Float), time t: Float, delta: Float, frame n: Int32) {
+        glUniform3f(resolution, size.0, size.1, 1)
+        glUniform1f(time, t)
+        glUniform1f(timeDelta, delta)
+        glUniform1i(frame, n)
+    }
+
+    func delete(_ owner: GLOwner) {
+        glDeleteProgram(name)
+        owner.deleted()
+    }
+
+    private static func compile(_ source: String, kind: Int32, file: String) throws -> GLuint {
+        let shader = glCreateShader(GLenum(kind))
+        source.withCString { text in
+            var pointer: UnsafePointer<GLchar>? = text
+            glShaderSource(shader, 1, &pointer, nil)
+        }
+        glCompileShader(shader)
+        var compiled: GLint = 0
+        glGetShaderiv(shader, GLenum(GL_COMPILE_STATUS), &compiled)
+        guard compiled == GL_TRUE else {
+            let log = Self.log(of: shader, program: false)
+            glDeleteShader(shader)
+            throw GLError("\(file): the shader does not compile:\n\(withFileLines(log, file: file))")
+        }
+        return shader
+    }
+
+    private static func log(of object: GLuint, program: Bool) -> String {
+        var length: GLint = 0
+        if program { glGetProgramiv(object, GLenum(GL_INFO_LOG_LENGTH), &length) } else { glGetShaderiv(object, GLenum(GL_INFO_LOG_LENGTH), &length) }
+        var text = [GLchar](repeating: 0, count: Int(max(length, 1)))
+        if program { glGetProgramInfoLog(object, length, nil, &text) } else { glGetShaderInfoLog(object, length, nil, &text) }
+        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Mesa writes `0:12(5): error: …` (source string, line, column);
+    /// this rewrites each such line as `file:12:5: error: …`.
+    static func withFileLines(_ log: String, file: String) -> String {
+        let location = /^\d+:(\d+)\((\d+)\): (.*)$/
+        return log.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+            guard let m = line.wholeMatch(of: location) else { return String(line) }
+            return "\(file):\(m.1):\(m.2): \(m.3)"
+        }.joined(separator: "\n")
+    }
+}
