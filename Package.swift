@@ -57,7 +57,7 @@ let package = Package(
         .executableTarget(
             name: "qgraph",
             dependencies: [
-                "QueueGraphCore", "QueueGraphRuntime", "QueueGraphFile",
+                "QueueGraphCore", "QueueGraphRuntime", "QueueGraphFile", "QueueGraphGL",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

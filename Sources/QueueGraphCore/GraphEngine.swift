@@ -156,6 +156,13 @@ public final class GraphEngine: @unchecked Sendable {
         )
     }
 
+    /// The processor of the queue named `name` (to read its own statistics or
+    /// reach its API, such as a GL owner's mailbox); nil when there is no such queue.
+    /// Its methods keep their own threading rules.
+    public func processor(ofQueue name: String) -> (any BufferProcessor)? {
+        queues.first { $0.name == name }?.processor
+    }
+
     /// A handle for pushing buffers into a queue that has no upstream connection.
     public func input(_ name: String) throws(QueueGraphError) -> GraphInput {
         guard let queue = queues.first(where: { $0.name == name }) else { throw .unknownQueue(name) }

@@ -109,7 +109,7 @@ extension ProcessorRegistry {
                 switch p.kind {
                 case .integer(let r): schema["type"] = "integer"; schema["minimum"] = r.lowerBound; if r.upperBound < Int.max { schema["maximum"] = r.upperBound }
                 case .number(let r): schema["type"] = "number"; schema["minimum"] = r.lowerBound; schema["maximum"] = r.upperBound
-                case .text: schema["type"] = "string"
+                case .text, .inputFile: schema["type"] = "string"
                 case .choice(let values): schema["enum"] = values
                 case .flag: schema["type"] = "boolean"
                 }

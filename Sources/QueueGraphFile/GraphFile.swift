@@ -459,6 +459,12 @@ struct GraphChecker {
             error(node.location, "found \(node.kindName)\(context), expected \(kind.expectation)")
             return nil
         }
+        if case .inputFile = kind {
+            let path = text.hasPrefix("/") ? text : URL(fileURLWithPath: file).deletingLastPathComponent().appendingPathComponent(text).path
+            if FileManager.default.isReadableFile(atPath: path) { return .text(path) }
+            error(node.location, "found \(quoted(text))\(context), which does not exist or cannot be read (looked at \(path)), expected \(kind.expectation)")
+            return nil
+        }
         if let value = kind.parse(text) { return value }
         var hint = ""
         if case .choice(let values) = kind { hint = didYouMean(text, values) }

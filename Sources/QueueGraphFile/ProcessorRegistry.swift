@@ -26,6 +26,8 @@ public struct ParameterSpec: Sendable {
         case integer(ClosedRange<Int>)
         case number(ClosedRange<Double>)
         case text
+        /// A file that must exist; a relative path starts at the graph file's directory.
+        case inputFile
         case choice([String])
         case flag
     }
@@ -51,6 +53,7 @@ extension ParameterSpec.Kind {
         case .integer(let r): r.upperBound == Int.max ? "an integer ≥ \(r.lowerBound)" : "an integer in \(r.lowerBound)…\(r.upperBound)"
         case .number(let r): "a number in \(r.lowerBound.formatted)…\(r.upperBound.formatted)"
         case .text: "a string"
+        case .inputFile: "the path of an existing file (relative to the graph file)"
         case .choice(let values): "one of \(alternatives(values))"
         case .flag: "true or false"
         }
@@ -65,7 +68,7 @@ extension ParameterSpec.Kind {
         case .number(let range):
             guard let value = Double(text.replacingOccurrences(of: "_", with: "")), range.contains(value) else { return nil }
             return .number(value)
-        case .text:
+        case .text, .inputFile:
             return .text(text)
         case .choice(let values):
             return values.contains(text) ? .text(text) : nil
@@ -206,6 +209,7 @@ public struct ProcessorRegistry: Sendable {
             parameters: [ParameterSpec("us", .integer(0...60_000_000), default: nil, "microseconds per buffer")],
             outputs: 0...1, make: { p in Delay(nanoseconds: UInt64(p.integer("us")) * 1_000) }))
         registry.registerRender()
+        registry.registerGL()
         return registry
     }()
 }

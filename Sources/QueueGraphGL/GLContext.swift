@@ -27,11 +27,13 @@ public struct GLError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// The OpenGL context of a GL owner thread and its window, if any.
+/// An OpenGL 3.3 core context current on the thread that made it, and its
+/// window if any: the GL owner's (through `GLOwner`), or a program's own
+/// (a benchmark's bare loop).
 ///
-/// Threading: made, used and destroyed on the owner thread only.
-final class GLContext {
-    let backend: GLBackend
+/// Threading: made, used and destroyed on one thread only.
+public final class GLContext {
+    public let backend: GLBackend
     /// The GLFW window (a visible preview or a hidden one), nil with EGL.
     private(set) var window: OpaquePointer?
     let visible: Bool
@@ -53,7 +55,7 @@ final class GLContext {
 
     /// Makes a context current on the calling thread. `auto` falls back to
     /// EGL when GLFW cannot open the display.
-    static func make(_ backend: GLBackend, width: Int, height: Int, title: String, visible: Bool) throws -> GLContext {
+    public static func make(_ backend: GLBackend, width: Int, height: Int, title: String, visible: Bool) throws -> GLContext {
         switch resolve(backend) {
         case .glfw:
             do {
@@ -106,7 +108,7 @@ final class GLContext {
     }
 
     /// "llvmpipe (LLVM 15.0.6, 256 bits)" and the like.
-    var renderer: String { glGetString(GLenum(GL_RENDERER)).map { String(cString: $0) } ?? "unknown" }
+    public var renderer: String { glGetString(GLenum(GL_RENDERER)).map { String(cString: $0) } ?? "unknown" }
 
     /// Shows the window's back buffer and handles its events; false when
     /// there is no visible window or the user closed it.
@@ -126,7 +128,7 @@ final class GLContext {
     }
 
     /// Releases the context (and the window). Every GL object must be gone first.
-    func destroy() {
+    public func destroy() {
         if let window {
             glfwMakeContextCurrent(nil)
             GLFW.withLibrary { glfwDestroyWindow(window) }

@@ -212,12 +212,16 @@ public final class GLShaderPass: ThreadLifecycle, GLStage {
 /// Reads each frame's image back into the frame's own pixels (so its queue
 /// needs `buffers: reuse`), asynchronously: the read goes into a
 /// pixel-pack buffer with a fence, and the frame goes on once the fence has
-/// signalled — checked without waiting as later frames arrive, waited for
-/// when more than `depth` frames are pending or the oldest is within a
-/// frame period of its deadline, and at end of stream. The frame then
-/// carries no GPU token any more (its pixels are the image).
+/// signalled. The fences are checked without waiting right after the read
+/// and between the thread's invocations (`serviceThread`: the thread does
+/// not sleep while a read is pending), and waited for when more than
+/// `depth` frames are pending, when the oldest is within a frame period of
+/// its deadline, and at end of stream. The frame then carries no GPU token
+/// any more (its pixels are the image).
 ///
-/// Threading: as `BufferProcessor`; the owner thread.
+/// Threading: as `BufferProcessor`; the owner thread. Between invocations
+/// it finishes reads through its queue's `ProcessContext` (the same thread,
+/// never during another call).
 public final class GLReadback: ThreadLifecycle, GLStage {
     public let depth: Int
     private var owner: GLOwner?
@@ -226,6 +230,8 @@ public final class GLReadback: ThreadLifecycle, GLStage {
     private var nextPack = 0
     private var framebuffer: GLuint = 0
     private var pending = Deque<(buffer: Buffer, packBuffer: GLuint, fence: GLsync)>()
+    /// The queue's context, for finishing reads between invocations.
+    private unowned(unsafe) var context: ProcessContext?
 
     public init(depth: Int = 1) {
         precondition(depth >= 0, "depth must be 0 or more")
@@ -251,8 +257,17 @@ public final class GLReadback: ThreadLifecycle, GLStage {
 
     func reset(_ scope: ResetScope) throws {}
 
+    public var hasThreadWork: Bool { !pending.isEmpty }
+    public func serviceThread() -> Bool {
+        guard let context, !pending.isEmpty else { return false }
+        let before = pending.count
+        complete(context: context, waitForAll: false)
+        return pending.count < before
+    }
+
     public func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
         guard let owner, owner.isOwnerThread, let frame = Frame(buffer) else { return .failed }
+        self.context = context
         if missed(frame.job, at: context.now, context: context) { return .late }
         guard let texture = owner.texture(of: frame.gpuImage) else { return .failed }
         let bytes = frame.pixelCount * 4

@@ -8,14 +8,15 @@ import Foundation
 /// (`shaders/x.frag:12:5: error: …`).
 ///
 /// Threading: the owner thread.
-struct ShaderProgram {
+public struct ShaderProgram {
     let name: GLuint
     private let resolution: GLint
     private let time: GLint
     private let timeDelta: GLint
     private let frame: GLint
 
-    static let prelude = """
+    /// What goes before a pass's file: the uniforms, and `main` calling `mainImage`.
+    public static let prelude = """
         #version 330 core
         uniform vec3 iResolution;
         uniform float iTime;
@@ -31,7 +32,7 @@ struct ShaderProgram {
         """
 
     /// A triangle covering the viewport, from `gl_VertexID` alone (no vertex buffer).
-    static let vertexSource = """
+    public static let vertexSource = """
         #version 330 core
         void main() {
             vec2 p = vec2((gl_VertexID << 1) & 2, gl_VertexID & 2);

@@ -170,6 +170,9 @@ public final class QueueGraph: @unchecked Sendable {
         }
     }
 
+    /// The processor of the queue named `name`, nil when there is none (see `GraphEngine.processor(ofQueue:)`).
+    public func processor(ofQueue name: String) -> (any BufferProcessor)? { engine.processor(ofQueue: name) }
+
     /// A handle for pushing buffers into a queue without upstream connections.
     public func input(_ name: String) throws(QueueGraphError) -> GraphInput { try engine.input(name) }
 

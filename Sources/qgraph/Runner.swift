@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import QueueGraphCore
 import QueueGraphFile
+import QueueGraphGL
 import QueueGraphRuntime
 import Synchronization
 
@@ -33,10 +34,12 @@ struct Runner {
         let progress = ProgressLine(enabled: !options.quiet)
         // Queues with no out pads: their pops are what the graph delivered.
         let sinks = Set(file.config.queues.filter { $0.outPads == 0 }.map(\.name))
+        let glOwners = file.config.queues.compactMap { (graph.processor(ofQueue: $0.name) as? GLUpload)?.owner }
         var ending = "end of stream"
         while !graph.waitUntilFinished(timeoutNanoseconds: 200_000_000) {
             let elapsed = Double(monotonicNanoseconds() - start) / 1e9
             if interrupts.load(ordering: .relaxed) > 0 { ending = "interrupted (SIGINT), drained"; break }
+            if glOwners.contains(where: { $0.statistics().windowClosed }) { ending = "preview window closed, drained"; break }
             if let duration = options.duration, elapsed >= duration { ending = "--duration \(duration) s, drained"; break }
             progress.show(graph.statistics(), elapsed: elapsed, sinks: sinks)
         }
@@ -50,6 +53,7 @@ struct Runner {
         } else {
             print("\(file.file): \(ending) after \(String(format: "%.2f", seconds)) s")
             if file.queues.contains(where: { $0.processor == "render" }) { print(frameSummary(stats, sinks: sinks, seconds: seconds)) }
+            for owner in glOwners { print(glSummary(owner.statistics())) }
             print(stats.table(), terminator: "")
             print(problems.isEmpty ? "ledger: balanced (every buffer delivered, dropped and counted, or released)"
                                    : "ledger: NOT balanced\n  " + problems.joined(separator: "\n  "))
@@ -67,6 +71,26 @@ struct Runner {
         let late = stats.queues.filter { ($0.dropped[.late] ?? 0) > 0 }
         return String(format: "frames: %d shown, %.1f fps, %d deadline misses", shown, Double(shown) / max(seconds, 1e-9), stats.dropped(.late))
             + (late.isEmpty ? "" : " (" + late.map { "\($0.name) \($0.dropped[.late]!)" }.joined(separator: ", ") + ")")
+    }
+
+    /// The GL owner's context, frame time and mailbox telemetry.
+    private func glSummary(_ gl: GLOwnerStatistics) -> String {
+        let m = gl.mailbox, total = m.total
+        let mean = gl.frames == 0 ? 0 : Double(gl.frameDurationSum) / Double(gl.frames) / 1e6
+        let max = Double(gl.frameDurationMax) / 1e6
+        var lines = ["gl: \(gl.backend.rawValue) on \(gl.renderer)" + (gl.previewWindow ? " (preview window)" : " (headless)")
+            + String(format: "; %d frames, GL time %.2f ms mean, %.2f ms max", gl.frames, mean, max)]
+        var mailbox = "    mailbox: \(total.enqueued) requests, \(total.executed) run, \(total.coalesced) coalesced, "
+        mailbox += "\(total.timedOut) timed out, \(total.dropped) dropped, max depth \(m.maxDepth)"
+        lines.append(mailbox)
+        lines.append("    presents \(gl.presented) shown, \(m.previewSkips) skipped; screenshots \(m.screenshotsWritten) written, "
+            + "\(m.screenshotsFailed) failed; inputs \(m.inputsAccepted) accepted, \(m.inputsReplaced) replaced, \(m.inputsDropped) dropped")
+        if m[.output].executed > 0 {
+            lines.append(String(format: "    output requests: %d, latency %.2f ms mean", m[.output].executed,
+                                Double(m[.output].latencySum) / Double(m[.output].executed) / 1e6))
+        }
+        if gl.wrongThreadCalls > 0 { lines.append("    \(gl.wrongThreadCalls) wrong-thread GL calls refused") }
+        return lines.joined(separator: "\n")
     }
 
     private func json(_ stats: GraphStatistics, ending: String, seconds: Double, problems: [String]) -> String {

@@ -14,9 +14,11 @@ let package = Package(
         .package(url: "https://github.com/ordo-one/malloc-interposer", from: "1.6.1"),
     ],
     targets: [
+        .systemLibrary(name: "CGLBench"),   // raw GL for the bare loop `qgbench gl` compares with
         .executableTarget(
             name: "qgbench",
             dependencies: [
+                "CGLBench",
                 .product(name: "QueueGraph", package: "QueueGraph"),
                 .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
             ]

@@ -215,6 +215,8 @@ case "trace":
     try traceBenchmark()
 case "loadtest":
     loadTest()
+case "gl":
+    try glBenchmark()
 case "realtime":
     try realtimeBenchmark(vsGStreamer: arguments.contains("--vs-gstreamer"))
 case "hopns":     // one hop run, for `trace`: prints only ns per buffer
@@ -222,6 +224,6 @@ case "hopns":     // one hop run, for `trace`: prints only ns per buffer
 case "hop1":      // for profiling one boundary alone
     print(String(format: "1 boundary: %.1f ns/buffer", try hop(count: 20_000_000, boundaries: 1, depth: 64).nanosecondsPerBuffer))
 default:
-    print("usage: qgbench hop [--vs-gstreamer] | trace | loadtest | realtime [--vs-gstreamer]")
+    print("usage: qgbench hop [--vs-gstreamer] | trace | loadtest | gl | realtime [--vs-gstreamer]")
     exit(2)
 }
