@@ -30,6 +30,7 @@ const int *const qg_trace_state[QG_TP_COUNT] = {
     [QG_TP_FEEDBACK_NAK] = STATE(feedback_nak), [QG_TP_SCHED_IDLE] = STATE(sched_idle),
     [QG_TP_SCHED_WAKE] = STATE(sched_wake), [QG_TP_FRAME_START] = STATE(frame_start),
     [QG_TP_FRAME_END] = STATE(frame_end), [QG_TP_FRAME_DEADLINE_MISS] = STATE(frame_deadline_miss),
+    [QG_TP_GL_REQUEST] = STATE(gl_request), [QG_TP_GL_WAKE] = STATE(gl_wake), [QG_TP_GL_FRAME] = STATE(gl_frame),
 };
 
 void qg_tp_graph_start(uint32_t graph, const char *name, uint32_t queues, uint32_t threads) {
@@ -175,3 +176,8 @@ void qg_tp_frame_end(uint32_t graph, uint32_t queue, int64_t frame, uint64_t wor
 void qg_tp_frame_deadline_miss(uint32_t graph, uint32_t queue, int64_t frame, uint64_t late_ns) {
     EMIT(frame_deadline_miss, graph, queue, frame, late_ns);
 }
+void qg_tp_gl_request(uint32_t owner, uint8_t kind, uint8_t outcome, uint64_t latency_ns, uint32_t depth) {
+    EMIT(gl_request, owner, kind, outcome, latency_ns, depth);
+}
+void qg_tp_gl_wake(uint32_t owner, uint8_t kinds, uint32_t requests) { EMIT(gl_wake, owner, kinds, requests); }
+void qg_tp_gl_frame(uint32_t owner, int64_t frame, uint64_t gl_ns) { EMIT(gl_frame, owner, frame, gl_ns); }

@@ -195,5 +195,28 @@ LTTNG_UST_TRACEPOINT_EVENT(qgraph, frame_deadline_miss,
         lttng_ust_field_integer(int64_t, frame, frame)
         lttng_ust_field_integer(uint64_t, late_ns, late_ns)))
 
+LTTNG_UST_TRACEPOINT_EVENT(qgraph, gl_request,
+    LTTNG_UST_TP_ARGS(uint32_t, owner, uint8_t, kind, uint8_t, outcome, uint64_t, latency_ns, uint32_t, depth),
+    LTTNG_UST_TP_FIELDS(
+        lttng_ust_field_integer(uint32_t, owner, owner)
+        lttng_ust_field_integer(uint8_t, kind, kind)
+        lttng_ust_field_integer(uint8_t, outcome, outcome)
+        lttng_ust_field_integer(uint64_t, latency_ns, latency_ns)
+        lttng_ust_field_integer(uint32_t, depth, depth)))
+
+LTTNG_UST_TRACEPOINT_EVENT(qgraph, gl_wake,
+    LTTNG_UST_TP_ARGS(uint32_t, owner, uint8_t, kinds, uint32_t, requests),
+    LTTNG_UST_TP_FIELDS(
+        lttng_ust_field_integer(uint32_t, owner, owner)
+        lttng_ust_field_integer_hex(uint8_t, kinds, kinds)
+        lttng_ust_field_integer(uint32_t, requests, requests)))
+
+LTTNG_UST_TRACEPOINT_EVENT(qgraph, gl_frame,
+    LTTNG_UST_TP_ARGS(uint32_t, owner, int64_t, frame, uint64_t, gl_ns),
+    LTTNG_UST_TP_FIELDS(
+        lttng_ust_field_integer(uint32_t, owner, owner)
+        lttng_ust_field_integer(int64_t, frame, frame)
+        lttng_ust_field_integer(uint64_t, gl_ns, gl_ns)))
+
 #endif
 #include <lttng/tracepoint-event.h>

@@ -1,4 +1,5 @@
 import CGLFW
+import CQueueGraphTrace
 import QueueGraphCore
 import QueueGraphRender
 #if canImport(Glibc)
@@ -66,10 +67,15 @@ public final class GLOwner: @unchecked Sendable {
     /// GL objects made and not yet deleted (checked before the context goes).
     private var liveObjects = 0
 
+    /// Names the owner in the `gl_*` trace events (1, 2, … per process).
+    public let traceID: UInt32
+    private static let nextTraceID = Locked<UInt32>(1)
+
     public init(_ options: Options = Options()) {
         self.options = options
+        traceID = Self.nextTraceID.withLock { id in defer { id += 1 }; return id }
         let wakeEvent = self.wakeEvent
-        mailbox = RenderMailbox(defaultTimeoutNanoseconds: options.requestTimeoutNanoseconds) {
+        mailbox = RenderMailbox(defaultTimeoutNanoseconds: options.requestTimeoutNanoseconds, traceID: traceID) {
             wakeEvent.withLock { $0 }?.notify()
         }
     }
@@ -226,6 +232,7 @@ public final class GLOwner: @unchecked Sendable {
     func frameFinished(_ tick: Int64, at now: UInt64) {
         guard let start = frameStarts.removeValue(forKey: tick) else { return }
         let nanoseconds = now &- start
+        if qg_trace_on(QG_TP_GL_FRAME) != 0 { qg_tp_gl_frame(traceID, tick, nanoseconds) }
         shared.withLock { s in
             s.stats.frameDurationMax = max(s.stats.frameDurationMax, nanoseconds)
             s.stats.frameDurationSum &+= nanoseconds

@@ -1,3 +1,4 @@
+import CQueueGraphTrace
 import QueueGraphCore
 import Synchronization
 
@@ -118,24 +119,37 @@ public final class RenderRequest: Sendable {
     public let deadline: UInt64
     private let state = Locked<(outcome: RenderOutcome?, started: Bool)>((nil, false))
     private let event = WakeEvent()
+    private let traceID: UInt32
 
-    init(_ command: RenderCommand, postedAt: UInt64, deadline: UInt64) {
-        (self.command, self.postedAt, self.deadline) = (command, postedAt, deadline)
+    init(_ command: RenderCommand, postedAt: UInt64, deadline: UInt64, traceID: UInt32) {
+        (self.command, self.postedAt, self.deadline, self.traceID) = (command, postedAt, deadline, traceID)
     }
 
     /// The outcome, once there is one.
     public var outcome: RenderOutcome? { state.withLock { $0.outcome } }
 
-    /// Sets the outcome unless there is one; returns whether it did.
+    /// Sets the outcome unless there is one (and traces `gl_request` with
+    /// the mailbox's `depth`); returns whether it did.
     @discardableResult
-    func finish(_ outcome: RenderOutcome) -> Bool {
+    func finish(_ outcome: RenderOutcome, depth: Int) -> Bool {
         let set = state.withLock { state -> Bool in
             guard state.outcome == nil else { return false }
             state.outcome = outcome
             return true
         }
-        if set { event.notify() }
-        return set
+        guard set else { return false }
+        event.notify()
+        if qg_trace_on(QG_TP_GL_REQUEST) != 0 {
+            let code: UInt8 = switch outcome {
+            case .completed: 0
+            case .failed(.error): 1
+            case .failed(.superseded): 2
+            case .failed(.timedOut): 3
+            case .failed(.stopped): 4
+            }
+            qg_tp_gl_request(traceID, UInt8(command.kind.rawValue), code, monotonicNanoseconds() &- postedAt, UInt32(max(0, depth)))
+        }
+        return true
     }
 
     func markStarted() { state.withLock { $0.started = true } }
@@ -240,11 +254,16 @@ public final class RenderMailbox: Sendable {
     private let pendingCount = Atomic<Int>(0)
     /// Timeout of a request posted without one.
     public let defaultTimeoutNanoseconds: UInt64
+    /// Names the mailbox's owner in `gl_request` events.
+    public let traceID: UInt32
 
-    public init(defaultTimeoutNanoseconds: UInt64 = 1_000_000_000, wake: @escaping @Sendable () -> Void = {}) {
+    public init(defaultTimeoutNanoseconds: UInt64 = 1_000_000_000, traceID: UInt32 = 0, wake: @escaping @Sendable () -> Void = {}) {
         self.defaultTimeoutNanoseconds = defaultTimeoutNanoseconds
+        self.traceID = traceID
         self.wake = wake
     }
+
+    private var depth: Int { pendingCount.load(ordering: .relaxed) }
 
     /// Posts a command; returns its request (wait on it with `wait`).
     @discardableResult
@@ -258,7 +277,7 @@ public final class RenderMailbox: Sendable {
             if case .reset(let scope) = command, case .reset(let pendingScope)? = s.slots[k]?.command {
                 command = .reset(max(scope, pendingScope))   // merged: the strongest scope wins
             }
-            let request = RenderRequest(command, postedAt: now, deadline: deadline)
+            let request = RenderRequest(command, postedAt: now, deadline: deadline, traceID: traceID)
             guard !s.closed else {
                 s.counts[k].dropped += 1
                 return (request, nil, false)
@@ -275,8 +294,8 @@ public final class RenderMailbox: Sendable {
             pendingCount.store(s.depth, ordering: .releasing)
             return (request, superseded, true)
         }
-        superseded?.finish(.failed(.superseded))
-        if accepted { wake() } else { request.finish(.failed(.stopped)) }
+        superseded?.finish(.failed(.superseded), depth: depth)
+        if accepted { wake() } else { request.finish(.failed(.stopped), depth: depth) }
         return request
     }
 
@@ -323,7 +342,7 @@ public final class RenderMailbox: Sendable {
             pendingCount.store(s.depth, ordering: .releasing)
             return expired
         }
-        for request in expired { request.finish(.failed(.timedOut)) }
+        for request in expired { request.finish(.failed(.timedOut), depth: depth) }
     }
 
     /// Whether requests wait (cheap; for the owner's idle check). Any thread.
@@ -351,6 +370,10 @@ public final class RenderMailbox: Sendable {
             return taken
         }
         for request in taken { request.markStarted() }
+        if !taken.isEmpty && qg_trace_on(QG_TP_GL_WAKE) != 0 {
+            let kinds = taken.reduce(UInt8(0)) { $0 | 1 << UInt8($1.command.kind.rawValue) }
+            qg_tp_gl_wake(traceID, kinds, UInt32(taken.count))
+        }
         return taken
     }
 
@@ -366,8 +389,8 @@ public final class RenderMailbox: Sendable {
             s.counts[k].latencyMax = max(s.counts[k].latencyMax, latency)
         }
         switch result {
-        case .success(let image): request.finish(.completed(image: image))
-        case .failure(let failure): request.finish(.failed(failure))
+        case .success(let image): request.finish(.completed(image: image), depth: depth)
+        case .failure(let failure): request.finish(.failed(failure), depth: depth)
         }
     }
 
@@ -386,7 +409,7 @@ public final class RenderMailbox: Sendable {
                 s.counts[r.command.kind.rawValue].dropped += 1
             }
         }
-        for r in requests { r.finish(.failed(.stopped)) }
+        for r in requests { r.finish(.failed(.stopped), depth: depth) }
     }
 
     public func statistics() -> MailboxStatistics {

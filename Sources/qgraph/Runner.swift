@@ -49,7 +49,7 @@ struct Runner {
         let problems = stats.ledgerProblems()
         let failed = stats.queues.filter { ($0.dropped[.failed] ?? 0) > 0 }
         if options.json {
-            print(json(stats, ending: ending, seconds: seconds, problems: problems))
+            print(json(stats, gl: glOwners.map { $0.statistics() }, ending: ending, seconds: seconds, problems: problems))
         } else {
             print("\(file.file): \(ending) after \(String(format: "%.2f", seconds)) s")
             if file.queues.contains(where: { $0.processor == "render" }) { print(frameSummary(stats, sinks: sinks, seconds: seconds)) }
@@ -93,8 +93,15 @@ struct Runner {
         return lines.joined(separator: "\n")
     }
 
-    private func json(_ stats: GraphStatistics, ending: String, seconds: Double, problems: [String]) -> String {
+    private func json(_ stats: GraphStatistics, gl: [GLOwnerStatistics], ending: String, seconds: Double, problems: [String]) -> String {
         let object: [String: Any] = [
+            "gl": gl.map { g in [
+                "backend": g.backend.rawValue, "renderer": g.renderer, "preview_window": g.previewWindow, "frames": g.frames,
+                "frame_ns_sum": g.frameDurationSum, "frame_ns_max": g.frameDurationMax, "presented": g.presented,
+                "requests": g.mailbox.total.enqueued, "executed": g.mailbox.total.executed, "coalesced": g.mailbox.total.coalesced,
+                "timed_out": g.mailbox.total.timedOut, "dropped": g.mailbox.total.dropped, "pending": g.mailbox.total.pending,
+                "max_depth": g.mailbox.maxDepth, "wrong_thread_calls": g.wrongThreadCalls,
+            ] as [String: Any] },
             "file": file.file,
             "ending": ending,
             "seconds": seconds,

@@ -60,6 +60,7 @@ struct GraphFileTests {
         ("red-parameters-without-red.yaml", 8, 10, "RED parameters on a 'taildrop' queue"),
         ("red-thresholds-reversed.yaml", 9, 16, "found RED min 20 ≥ max 10, expected min < max"),
         ("reserved-servers.yaml", 7, 5, "'servers', reserved for compound queues"),
+        ("shader-file-missing.yaml", 7, 24, "found 'shaders/no-such.frag' for glshader parameter 'file', which does not exist or cannot be read"),
         ("sink-with-output.yaml", 11, 5, "found 1 out pad on 'sink', expected 0 for nullsink"),
         ("size-is-a-mapping.yaml", 7, 11, "found a mapping, expected an integer in 1…1000000"),
         ("size-not-a-number.yaml", 7, 11, "found 'big', expected an integer in 1…1000000"),

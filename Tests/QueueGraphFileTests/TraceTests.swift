@@ -83,4 +83,29 @@ struct TraceTests {
         // Both graphs exercise the rare events too: drops, or acks and naks.
         #expect(runQueues.contains { ($0["dropped"] as? [String: Int])?.isEmpty == false || ($0["acks"] as? Int ?? 0) > 0 })
     }
+
+    @Test("the GL owner's events: one gl_frame per frame read back, one gl_request per request, gl_wake when it serves",
+          .enabled(if: canRecord, "needs the LTTng trait, lttng-tools and python3-bt2"))
+    func glEvents() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("qgraph-trace-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let recorded = try tool("trace-record", [directory.path, "Tests/QueueGraphFileTests/Traced/gl-small.yaml", "--json"])
+        #expect(recorded.status == 0)
+        let run = try object(recorded.out)
+        let gl = try #require((run["gl"] as? [[String: Any]])?.first)
+        let babeltrace = Process()
+        babeltrace.executableURL = URL(fileURLWithPath: "/usr/bin/babeltrace2")
+        babeltrace.arguments = [directory.path]
+        let output = Pipe()
+        babeltrace.standardOutput = output
+        try babeltrace.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        babeltrace.waitUntilExit()
+        func count(_ event: String) -> Int { text.split(separator: "\n").count { $0.contains("qgraph:\(event):") } }
+        #expect(count("gl_frame") == gl["frames"] as? Int)
+        #expect(count("gl_request") == gl["requests"] as? Int)
+        #expect(gl["pending"] as? Int == 0)
+        #expect(gl["frames"] as? Int ?? 0 > 0)
+        #expect(count("gl_wake") > 0)
+    }
 }

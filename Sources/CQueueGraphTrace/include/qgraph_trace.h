@@ -13,6 +13,7 @@ enum qg_trace_event {
     QG_TP_FEEDBACK_ACK, QG_TP_FEEDBACK_NAK,
     QG_TP_SCHED_IDLE, QG_TP_SCHED_WAKE,
     QG_TP_FRAME_START, QG_TP_FRAME_END, QG_TP_FRAME_DEADLINE_MISS,
+    QG_TP_GL_REQUEST, QG_TP_GL_WAKE, QG_TP_GL_FRAME,
     QG_TP_COUNT
 };
 
@@ -49,6 +50,12 @@ void qg_tp_sched_wake(uint32_t graph, uint32_t thread, uint64_t idle_ns, uint8_t
 void qg_tp_frame_start(uint32_t graph, uint32_t queue, int64_t frame, int64_t slack_ns);
 void qg_tp_frame_end(uint32_t graph, uint32_t queue, int64_t frame, uint64_t work_ns);
 void qg_tp_frame_deadline_miss(uint32_t graph, uint32_t queue, int64_t frame, uint64_t late_ns);
+/* The GL owner thread: a render request ended (kind and outcome as in
+ * docs/tracing.md), the owner woke for requests (kinds: a bit per kind),
+ * a frame's GL time from upload to read-back. */
+void qg_tp_gl_request(uint32_t owner, uint8_t kind, uint8_t outcome, uint64_t latency_ns, uint32_t depth);
+void qg_tp_gl_wake(uint32_t owner, uint8_t kinds, uint32_t requests);
+void qg_tp_gl_frame(uint32_t owner, int64_t frame, uint64_t gl_ns);
 
 /* Flow counting. An LTTng event costs about 100 ns, more than a buffer's
  * hop, so the per-buffer traffic is counted in a window of the calling
