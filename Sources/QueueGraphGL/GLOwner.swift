@@ -1,5 +1,6 @@
 import CGLFW
 import CQueueGraphTrace
+import Dispatch
 import QueueGraphCore
 import QueueGraphRender
 #if canImport(Glibc)
@@ -173,7 +174,7 @@ public final class GLOwner: @unchecked Sendable {
     func serve() -> Bool {
         guard mailbox.hasPending else { return false }
         let requests = mailbox.take()
-        for request in requests { mailbox.complete(request, execute(request.command)) }
+        requests.forEach(run)
         return !requests.isEmpty
     }
 
@@ -181,7 +182,8 @@ public final class GLOwner: @unchecked Sendable {
     /// is gone and destroys the context. The stages released theirs first
     /// (their `threadWillEnd` runs before the owner's).
     func stop() {
-        for request in mailbox.close() { mailbox.complete(request, execute(request.command)) }
+        mailbox.close().forEach(run)
+        screenshotWriter.sync {}   // every screenshot written and its request finished before the context goes
         if inputTexture != 0 { deleteTexture(inputTexture); inputTexture = 0 }
         deleteFramebuffer(readFramebuffer)
         let leaked = liveObjects
@@ -242,6 +244,32 @@ public final class GLOwner: @unchecked Sendable {
 
     // MARK: Commands
 
+    /// Runs a request and finishes it. A screenshot is read back here and
+    /// then encoded and written on `screenshotWriter`, off the owner thread
+    /// (a PNG takes several milliseconds: frames must not wait for it).
+    private func run(_ request: RenderRequest) {
+        guard case .screenshot(let path, let token) = request.command, context != nil else {
+            mailbox.complete(request, execute(request.command))
+            return
+        }
+        let image: CPUImage
+        do { image = read(try source(token)) } catch {
+            mailbox.complete(request, .failure(error))
+            return
+        }
+        let mailbox = mailbox
+        screenshotWriter.async {
+            do {
+                try image.pixels.withUnsafeBufferPointer { try writePNG(path: path, pixels: $0.baseAddress!, width: image.width, height: image.height) }
+                mailbox.complete(request, .success(nil))
+            } catch {
+                mailbox.complete(request, .failure(.error("\(error)")))
+            }
+        }
+    }
+
+    private let screenshotWriter = DispatchQueue(label: "qgraph.gl.screenshots")
+
     private func execute(_ command: RenderCommand) -> Result<CPUImage?, RenderFailure> {
         guard context != nil else { return .failure(.stopped) }
         do {
@@ -270,10 +298,8 @@ public final class GLOwner: @unchecked Sendable {
                     if !open { s.stats.windowClosed = true }
                 }
                 return .success(nil)
-            case .screenshot(let path, let token):
-                let image = try read(source(token))
-                try image.pixels.withUnsafeBufferPointer { try writePNG(path: path, pixels: $0.baseAddress!, width: image.width, height: image.height) }
-                return .success(nil)
+            case .screenshot:
+                preconditionFailure("screenshots run through run(_:)")
             case .output:
                 return .success(try read(source(nil)))
             case .reset(let scope):
@@ -284,10 +310,8 @@ public final class GLOwner: @unchecked Sendable {
                 }
                 return errors.isEmpty ? .success(nil) : .failure(.error(errors.joined(separator: "\n")))
             }
-        } catch let error as RenderFailure {
-            return .failure(error)
         } catch {
-            return .failure(.error("\(error)"))
+            return .failure(error)
         }
     }
 

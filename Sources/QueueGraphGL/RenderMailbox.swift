@@ -233,8 +233,9 @@ public struct MailboxStatistics: Sendable, Equatable {
 /// exactly one outcome. `close` (the owner stops) lets the owner drain what
 /// is pending; later posts fail as `stopped`.
 ///
-/// Threading: `post`, `wait`, `statistics` from any thread; `take`,
-/// `complete` and `close` from the owner thread only.
+/// Threading: `post`, `wait`, `statistics` from any thread; `take` and
+/// `close` from the owner thread only; `complete` from the owner thread or
+/// a helper finishing a request the owner took (the screenshot writer).
 public final class RenderMailbox: Sendable {
     private struct State {
         var slots: [RenderRequest?] = Array(repeating: nil, count: RenderCommandKind.allCases.count)
@@ -377,7 +378,8 @@ public final class RenderMailbox: Sendable {
         return taken
     }
 
-    /// Owner thread: ends a taken request with what running it gave.
+    /// Ends a taken request with what running it gave (the owner thread, or
+    /// the helper it handed the rest of the work to).
     public func complete(_ request: RenderRequest, _ result: Result<CPUImage?, RenderFailure>) {
         let latency = monotonicNanoseconds() &- request.postedAt
         let k = request.command.kind.rawValue
