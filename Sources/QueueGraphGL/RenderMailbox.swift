@@ -403,17 +403,6 @@ public final class RenderMailbox: Sendable {
         return take()
     }
 
-    /// Owner thread, when it cannot run what it took (no context): each fails as `stopped`, counted as dropped.
-    public func drop(_ requests: [RenderRequest]) {
-        state.withLock { s in
-            for r in requests {
-                s.counts[r.command.kind.rawValue].pending -= 1
-                s.counts[r.command.kind.rawValue].dropped += 1
-            }
-        }
-        for r in requests { r.finish(.failed(.stopped), depth: depth) }
-    }
-
     public func statistics() -> MailboxStatistics {
         state.withLock { s in
             MailboxStatistics(byKind: s.counts, depth: s.depth, maxDepth: s.maxDepth, wakeReasons: s.wakeReasons)

@@ -154,17 +154,43 @@ struct GLOwnerTests {
         #expect(owner.statistics().shutdown.last == "context destroyed")
     }
 
-    @Test("GL work from another thread is refused, counted, and never run")
+    /// A processor of the owner's group doing its own GL work through `withContext`.
+    final class ContextUser: BufferProcessor, @unchecked Sendable {
+        let owner: GLOwner
+        let images = Locked<[(tick: Int64, image: CPUImage)]>([])
+        init(owner: GLOwner) { self.owner = owner }
+        func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
+            let frame = Frame(buffer)!
+            let read = try? owner.withContext { session in session.readImage(frame.gpuImage, width: frame.width, height: frame.height) }
+            if let image = read ?? nil {
+                images.withLock { $0.append((frame.job.tick, image)) }
+            }
+            passOn(buffer, context: context)
+            return .ok
+        }
+    }
+
+    @Test("GL work runs on the owner thread; from another thread it is refused, counted, and never run")
     func wrongThreadRefused() throws {
         let owner = GLOwner()
-        let (config, process) = glGraph(owner: owner, shader: writeShader("invert3.frag", invertShader), frames: nil, sink: CheckingSink())
+        let user = ContextUser(owner: owner)
+        let (config, _) = glGraph(owner: owner, shader: writeShader("invert3.frag", invertShader), frames: 3, size: (16, 8),
+                                  extra: [("user", { user })], sink: CheckingSink())
         let graph = try config.createQueueGraph()
         try graph.start()
-        defer { process.stop(); graph.stop(.abandon) }
         var ran = false
         #expect(throws: GLError.self) { try owner.withContext { _ in ran = true } }
         #expect(!ran)
+        #expect(graph.waitUntilFinished(timeoutNanoseconds: 60_000_000_000))
+        graph.stop()
         #expect(owner.statistics().wrongThreadCalls == 1)
+        // On the owner thread the same call ran: each frame's image read back through the session.
+        let images = user.images.withLock { $0 }
+        #expect(!images.isEmpty)
+        for (tick, image) in images {
+            let expected = (0..<8).flatMap { y in (0..<16).map { x in inverted(Pattern.pixel(x: x, y: y, tick: tick), y: y, height: 8) } }
+            #expect(image.pixels == expected, "tick \(tick)")
+        }
     }
 
     @Test("other threads upload an input, read frames back in FIFO order and reset the shaders through the mailbox")
