@@ -51,20 +51,28 @@ public final class GLOwner: @unchecked Sendable {
 
     /// State other threads read (under `shared`'s lock).
     private struct Shared {
-        var thread: pthread_t?
         var stats = GLOwnerStatistics()
     }
 
+    /// A texture holding a frame's image: the stamp its token carries, and its size.
+    private struct Image {
+        var stamp: UInt32
+        var width: Int
+        var height: Int
+    }
+
     // Owner-thread state.
-    private var context: GLContext?
-    private var stages: [any GLStage] = []
-    private var latest: (texture: GLuint, width: Int, height: Int)?
-    private var stamps: [GLuint: UInt32] = [:]
+    private(set) var context: GLContext?
+    private var passes: [GLShaderPass] = []
+    private var images: [GLuint: Image] = [:]
+    /// The texture published last (what `present`, `screenshot` and `output` show by default), or 0.
+    private var latest: GLuint = 0
     private var nextStamp: UInt32 = 1
-    /// The image uploaded through the mailbox (`iChannel1`), or 0.
+    /// `iChannel1` of every shader pass: the image uploaded through the mailbox, 1×1 black until then.
     private(set) var inputTexture: GLuint = 0
     private var readFramebuffer: GLuint = 0
-    private var frameStarts: [Int64: UInt64] = [:]
+    /// When the frames in flight began their upload, by tick modulo 64 (for the frame-duration telemetry).
+    private var frameStarts = [(tick: Int64, at: UInt64)](repeating: (-1, 0), count: 64)
     /// GL objects made and not yet deleted (checked before the context goes).
     private var liveObjects = 0
 
@@ -114,16 +122,15 @@ public final class GLOwner: @unchecked Sendable {
 
     // MARK: Ownership
 
-    /// Whether the calling thread is the owner thread (with its context current).
-    public var isOwnerThread: Bool {
-        shared.withLock { s in s.thread.map { pthread_equal($0, pthread_self()) != 0 } ?? false }
-    }
+    /// Whether the calling thread is the owner thread with its context current.
+    public var isOwnerThread: Bool { Self.onThisThread === self }
 
     /// Runs GL work on the owner thread (from a processor of its group). From
     /// any other thread, or when the context is gone, the call is refused:
-    /// it throws, is counted as `wrongThreadCalls` and traced, and `body` never runs.
+    /// it throws, is counted as `wrongThreadCalls` and reported on standard
+    /// error, and `body` never runs.
     public func withContext<R>(_ operation: String = #function, _ body: (GLSession) throws -> R) throws -> R {
-        guard isOwnerThread, context != nil else {
+        guard isOwnerThread else {
             shared.withLock { $0.stats.wrongThreadCalls += 1 }
             let message = "\(operation): GL work belongs to the GL owner thread (\(options.title)); refused on another thread"
             qgLog(message)
@@ -158,7 +165,6 @@ public final class GLOwner: @unchecked Sendable {
                                          title: options.title, visible: options.preview)
         self.context = context
         shared.withLock { s in
-            s.thread = pthread_self()
             s.stats.backend = context.backend
             s.stats.renderer = context.renderer
             s.stats.previewWindow = context.visible
@@ -167,7 +173,9 @@ public final class GLOwner: @unchecked Sendable {
         pthread_setspecific(Self.threadKey, Unmanaged.passUnretained(self).toOpaque())
         glPixelStorei(GLenum(GL_PACK_ALIGNMENT), 4)
         glPixelStorei(GLenum(GL_UNPACK_ALIGNMENT), 4)
-        readFramebuffer = makeFramebuffer()
+        readFramebuffer = make(glGenFramebuffers)
+        inputTexture = makeTexture(width: 1, height: 1)
+        setInput(CPUImage(width: 1, height: 1, pixels: [0]))
     }
 
     /// Serves the mailbox; whether there was anything.
@@ -184,26 +192,25 @@ public final class GLOwner: @unchecked Sendable {
     func stop() {
         mailbox.close().forEach(run)
         screenshotWriter.sync {}   // every screenshot written and its request finished before the context goes
-        if inputTexture != 0 { deleteTexture(inputTexture); inputTexture = 0 }
-        deleteFramebuffer(readFramebuffer)
+        deleteTexture(inputTexture)
+        delete(readFramebuffer, glDeleteFramebuffers)
         let leaked = liveObjects
         if leaked != 0 { qgLog("GL owner '\(options.title)': \(leaked) GL objects still alive as the context goes") }
         context?.destroy()
         context = nil
         pthread_setspecific(Self.threadKey, nil)
         shared.withLock { s in
-            s.thread = nil
             s.stats.objectsAliveAtContextDestroy = leaked
             s.stats.shutdown.append("context destroyed")
         }
     }
 
-    func register(_ stage: any GLStage) { stages.append(stage) }
+    /// A shader pass to reset with the others (`reset` requests).
+    func register(_ pass: GLShaderPass) { passes.append(pass) }
+    func unregister(_ pass: GLShaderPass) { passes.removeAll { $0 === pass } }
 
-    func unregister(_ stage: any GLStage, name: String) {
-        stages.removeAll { $0 === stage }
-        shared.withLock { $0.stats.shutdown.append("\(name) released") }
-    }
+    /// Records a stage's release in the shutdown order.
+    func released(_ name: String) { shared.withLock { $0.stats.shutdown.append("\(name) released") } }
 
     // MARK: Images
 
@@ -212,28 +219,28 @@ public final class GLOwner: @unchecked Sendable {
     func publish(_ texture: GLuint, width: Int, height: Int) -> UInt64 {
         let stamp = nextStamp
         nextStamp = nextStamp == .max ? 1 : nextStamp + 1
-        stamps[texture] = stamp
-        latest = (texture, width, height)
+        images[texture] = Image(stamp: stamp, width: width, height: height)
+        latest = texture
         return UInt64(stamp) << 32 | UInt64(texture)
     }
 
     /// The texture a token names, or nil when it was overwritten since (the
-    /// ring that holds it wrapped) or deleted.
+    /// ring that holds it wrapped) or deleted; 0 names none.
     func texture(of token: UInt64) -> GLuint? {
         let texture = GLuint(truncatingIfNeeded: token)
-        return token != 0 && stamps[texture] == UInt32(truncatingIfNeeded: token >> 32) ? texture : nil
+        return images[texture]?.stamp == UInt32(truncatingIfNeeded: token >> 32) ? texture : nil
     }
 
     /// A frame's upload began (for the frame-duration telemetry).
     func frameStarted(_ tick: Int64, at now: UInt64) {
-        if frameStarts.count > 64 { frameStarts.removeAll() }   // frames dropped between the stages never finish
-        frameStarts[tick] = now
+        frameStarts[Int(tick & 63)] = (tick, now)
     }
 
     /// A frame's read-back ended.
     func frameFinished(_ tick: Int64, at now: UInt64) {
-        guard let start = frameStarts.removeValue(forKey: tick) else { return }
-        let nanoseconds = now &- start
+        let start = frameStarts[Int(tick & 63)]
+        guard start.tick == tick else { return }   // more than 64 frames behind: not timed
+        let nanoseconds = now &- start.at
         if qg_trace_on(QG_TP_GL_FRAME) != 0 { qg_tp_gl_frame(traceID, tick, nanoseconds) }
         shared.withLock { s in
             s.stats.frameDurationMax = max(s.stats.frameDurationMax, nanoseconds)
@@ -275,20 +282,12 @@ public final class GLOwner: @unchecked Sendable {
         do {
             switch command {
             case .upload(let image):
-                if inputTexture == 0 { inputTexture = makeTexture(width: image.width, height: image.height) }
-                glBindTexture(GLenum(GL_TEXTURE_2D), inputTexture)
-                image.pixels.withUnsafeBufferPointer { pixels in
-                    flippedRows(of: UnsafeRawPointer(pixels.baseAddress!), width: image.width, height: image.height) { rows in
-                        glTexImage2D(GLenum(GL_TEXTURE_2D), 0, GL_RGBA8, GLsizei(image.width), GLsizei(image.height), 0,
-                                     GLenum(GL_RGBA), GLenum(GL_UNSIGNED_BYTE), rows)
-                    }
-                }
+                setInput(image)
                 return .success(nil)
             case .present(let token):
                 let image = try source(token)
                 guard let context, let size = context.framebufferSize else { return .success(nil) }   // headless: nothing to show
-                glBindFramebuffer(GLenum(GL_READ_FRAMEBUFFER), readFramebuffer)
-                glFramebufferTexture2D(GLenum(GL_READ_FRAMEBUFFER), GLenum(GL_COLOR_ATTACHMENT0), GLenum(GL_TEXTURE_2D), image.texture, 0)
+                bindForReading(image.texture)
                 glBindFramebuffer(GLenum(GL_DRAW_FRAMEBUFFER), 0)
                 glBlitFramebuffer(0, 0, GLint(image.width), GLint(image.height), 0, 0, GLint(size.width), GLint(size.height),
                                   GLbitfield(GL_COLOR_BUFFER_BIT), GLenum(GL_LINEAR))
@@ -303,10 +302,10 @@ public final class GLOwner: @unchecked Sendable {
             case .output:
                 return .success(try read(source(nil)))
             case .reset(let scope):
-                if inputTexture != 0 { deleteTexture(inputTexture); inputTexture = 0 }
+                setInput(CPUImage(width: 1, height: 1, pixels: [0]))
                 var errors: [String] = []
-                for stage in stages {
-                    do { try stage.reset(scope) } catch { errors.append("\(error)") }
+                for pass in passes {
+                    do { try pass.reset(scope) } catch { errors.append("\(error)") }
                 }
                 return errors.isEmpty ? .success(nil) : .failure(.error(errors.joined(separator: "\n")))
             }
@@ -315,78 +314,78 @@ public final class GLOwner: @unchecked Sendable {
         }
     }
 
-    /// The image a command names: the token's texture, else the latest rendered one.
+    /// The image a command names: the token's texture while it holds that
+    /// frame, else the latest rendered one.
     private func source(_ token: UInt64?) throws(RenderFailure) -> (texture: GLuint, width: Int, height: Int) {
-        if let token, let texture = texture(of: token), let latest, latest.texture == texture { return latest }
-        guard let latest, stamps[latest.texture] != nil else { throw .error("no rendered image yet") }
-        return latest
+        guard let image = image(of: token.flatMap(texture(of:)) ?? latest) else { throw .error("no rendered image yet") }
+        return image
+    }
+
+    /// A texture holding a frame's image, with its size; nil for any other.
+    func image(of texture: GLuint) -> (texture: GLuint, width: Int, height: Int)? {
+        images[texture].map { (texture, $0.width, $0.height) }
+    }
+
+    /// Makes `iChannel1` this image (rows flipped into GL's bottom-up order).
+    private func setInput(_ image: CPUImage) {
+        glBindTexture(GLenum(GL_TEXTURE_2D), inputTexture)
+        let rows = flipped(image.pixels.withUnsafeBytes { $0.baseAddress! }, width: image.width, height: image.height)
+        glTexImage2D(GLenum(GL_TEXTURE_2D), 0, GL_RGBA8, GLsizei(image.width), GLsizei(image.height), 0,
+                     GLenum(GL_RGBA), GLenum(GL_UNSIGNED_BYTE), rows)
+    }
+
+    /// Attaches `texture` to the owner's read framebuffer and binds it for reading.
+    func bindForReading(_ texture: GLuint) {
+        glBindFramebuffer(GLenum(GL_READ_FRAMEBUFFER), readFramebuffer)
+        glFramebufferTexture2D(GLenum(GL_READ_FRAMEBUFFER), GLenum(GL_COLOR_ATTACHMENT0), GLenum(GL_TEXTURE_2D), texture, 0)
     }
 
     /// Reads a texture back into CPU memory, top row first.
     func read(_ image: (texture: GLuint, width: Int, height: Int)) -> CPUImage {
-        glBindFramebuffer(GLenum(GL_READ_FRAMEBUFFER), readFramebuffer)
-        glFramebufferTexture2D(GLenum(GL_READ_FRAMEBUFFER), GLenum(GL_COLOR_ATTACHMENT0), GLenum(GL_TEXTURE_2D), image.texture, 0)
+        bindForReading(image.texture)
         var bottomUp = [UInt32](repeating: 0, count: image.width * image.height)
         glReadPixels(0, 0, GLsizei(image.width), GLsizei(image.height), GLenum(GL_RGBA), GLenum(GL_UNSIGNED_BYTE), &bottomUp)
-        var pixels = [UInt32](repeating: 0, count: bottomUp.count)
-        for y in 0..<image.height {
-            let row = (image.height - 1 - y) * image.width
-            pixels[y * image.width ..< (y + 1) * image.width] = bottomUp[row ..< row + image.width]
-        }
+        let pixels = flipped(bottomUp.withUnsafeBytes { $0.baseAddress! }, width: image.width, height: image.height)
         return CPUImage(width: image.width, height: image.height, pixels: pixels)
     }
 
     // MARK: GL objects (counted, so that shutdown can check none is left)
 
     func makeTexture(width: Int, height: Int) -> GLuint {
-        var texture: GLuint = 0
-        glGenTextures(1, &texture)
+        let texture = make(glGenTextures)
         glBindTexture(GLenum(GL_TEXTURE_2D), texture)
         glTexImage2D(GLenum(GL_TEXTURE_2D), 0, GL_RGBA8, GLsizei(width), GLsizei(height), 0, GLenum(GL_RGBA), GLenum(GL_UNSIGNED_BYTE), nil)
         for (name, value) in [(GL_TEXTURE_MIN_FILTER, GL_LINEAR), (GL_TEXTURE_MAG_FILTER, GL_LINEAR),
                               (GL_TEXTURE_WRAP_S, GL_CLAMP_TO_EDGE), (GL_TEXTURE_WRAP_T, GL_CLAMP_TO_EDGE)] {
             glTexParameteri(GLenum(GL_TEXTURE_2D), GLenum(name), value)
         }
-        liveObjects += 1
         return texture
     }
 
     func deleteTexture(_ texture: GLuint) {
-        var texture = texture
-        stamps[texture] = nil
-        if latest?.texture == texture { latest = nil }
-        glDeleteTextures(1, &texture)
-        liveObjects -= 1
+        images[texture] = nil
+        if latest == texture { latest = 0 }
+        delete(texture, glDeleteTextures)
     }
 
-    func makeFramebuffer() -> GLuint {
-        var framebuffer: GLuint = 0
-        glGenFramebuffers(1, &framebuffer)
+    /// A new object name from a `glGen…` function (framebuffers, buffers, vertex arrays).
+    func make(_ generate: (GLsizei, UnsafeMutablePointer<GLuint>?) -> Void) -> GLuint {
+        var name: GLuint = 0
+        generate(1, &name)
         liveObjects += 1
-        return framebuffer
+        return name
     }
 
-    func deleteFramebuffer(_ framebuffer: GLuint) {
-        var framebuffer = framebuffer
-        glDeleteFramebuffers(1, &framebuffer)
+    /// Deletes an object through its `glDelete…` function.
+    func delete(_ name: GLuint, _ delete: (GLsizei, UnsafePointer<GLuint>?) -> Void) {
+        var name = name
+        delete(1, &name)
         liveObjects -= 1
     }
 
-    func makeBuffer() -> GLuint {
-        var buffer: GLuint = 0
-        glGenBuffers(1, &buffer)
-        liveObjects += 1
-        return buffer
-    }
-
-    func deleteBuffer(_ buffer: GLuint) {
-        var buffer = buffer
-        glDeleteBuffers(1, &buffer)
-        liveObjects -= 1
-    }
-
-    func made(_ count: Int = 1) { liveObjects += count }
-    func deleted(_ count: Int = 1) { liveObjects -= count }
+    /// Counts an object made or deleted another way (a program).
+    func made() { liveObjects += 1 }
+    func deleted() { liveObjects -= 1 }
 }
 
 /// What the owner thread's GL work has done.
@@ -420,27 +419,20 @@ public struct GLSession {
     let owner: GLOwner
 
     /// The GL renderer ("llvmpipe (LLVM 15.0.6, 256 bits)").
-    public var renderer: String { glGetString(GLenum(GL_RENDERER)).map { String(cString: $0) } ?? "unknown" }
+    public var renderer: String { owner.context!.renderer }
 
     /// The image a frame's `gpuImage` names, read back (nil when it is no longer on the GPU).
-    public func readImage(_ token: UInt64, width: Int, height: Int) -> CPUImage? {
-        owner.texture(of: token).map { owner.read(($0, width, height)) }
+    public func readImage(_ token: UInt64) -> CPUImage? {
+        owner.texture(of: token).flatMap(owner.image(of:)).map(owner.read)
     }
 }
 
-/// A GL processor that the owner resets and that releases its objects in order.
-protocol GLStage: AnyObject {
-    func reset(_ scope: ResetScope) throws
-}
-
-/// Calls `body` with the rows of a top-row-first image in GL's order
-/// (bottom row first), copying only when there is more than one row.
-func flippedRows(of pixels: UnsafeRawPointer, width: Int, height: Int, _ body: (UnsafeRawPointer) -> Void) {
-    let rowBytes = width * 4
-    let flipped = UnsafeMutableRawPointer.allocate(byteCount: rowBytes * height, alignment: 64)
-    defer { flipped.deallocate() }
-    copyFlipped(from: pixels, to: flipped, rowBytes: rowBytes, height: height)
-    body(flipped)
+/// An RGBA image's rows in the other order (top-first ↔ GL's bottom-first).
+func flipped(_ pixels: UnsafeRawPointer, width: Int, height: Int) -> [UInt32] {
+    [UInt32](unsafeUninitializedCapacity: width * height) { buffer, count in
+        copyFlipped(from: pixels, to: UnsafeMutableRawPointer(buffer.baseAddress!), rowBytes: width * 4, height: height)
+        count = width * height
+    }
 }
 
 /// Copies `height` rows of `rowBytes`, reversing their order.

@@ -13,8 +13,8 @@ import QueueGraphRender
 final class TextureRing {
     private let count: Int
     private let withFramebuffers: Bool
-    private(set) var width = 0
-    private(set) var height = 0
+    private var width = 0
+    private var height = 0
     private var textures: [GLuint] = []
     private var framebuffers: [GLuint] = []
     private var next = 0
@@ -32,7 +32,7 @@ final class TextureRing {
             textures = (0..<count).map { _ in owner.makeTexture(width: width, height: height) }
             if withFramebuffers {
                 framebuffers = textures.map { texture in
-                    let framebuffer = owner.makeFramebuffer()
+                    let framebuffer = owner.make(glGenFramebuffers)
                     glBindFramebuffer(GLenum(GL_FRAMEBUFFER), framebuffer)
                     glFramebufferTexture2D(GLenum(GL_FRAMEBUFFER), GLenum(GL_COLOR_ATTACHMENT0), GLenum(GL_TEXTURE_2D), texture, 0)
                     return framebuffer
@@ -44,7 +44,7 @@ final class TextureRing {
     }
 
     func release(_ owner: GLOwner) {
-        framebuffers.forEach(owner.deleteFramebuffer)
+        for framebuffer in framebuffers { owner.delete(framebuffer, glDeleteFramebuffers) }
         textures.forEach(owner.deleteTexture)
         (framebuffers, textures, width, height) = ([], [], 0, 0)
     }
@@ -58,7 +58,7 @@ final class TextureRing {
 /// Late frames are dropped (`late`), never uploaded.
 ///
 /// Threading: as `BufferProcessor`; the graph runs it on the owner thread.
-public final class GLUpload: ThreadLifecycle, GLStage {
+public final class GLUpload: ThreadLifecycle {
     public let owner: GLOwner
     private let ring: TextureRing
     private var unpackBuffers: [GLuint] = []
@@ -72,57 +72,50 @@ public final class GLUpload: ThreadLifecycle, GLStage {
     }
 
     public var threadStartOrder: Int { -1 }   // the context first, before any GL processor of the group
-    public func threadDidStart(wake: WakeEvent) throws {
-        try owner.start(wake: wake)
-        owner.register(self)
-    }
+    public func threadDidStart(wake: WakeEvent) throws { try owner.start(wake: wake) }
     public func serviceThread() -> Bool { owner.serve() }
     public var hasThreadWork: Bool { owner.mailbox.hasPending }
     public func threadWillEnd() {
         ring.release(owner)
-        unpackBuffers.forEach(owner.deleteBuffer)
+        for buffer in unpackBuffers { owner.delete(buffer, glDeleteBuffers) }
         unpackBuffers = []
-        owner.unregister(self, name: "glupload")
+        owner.released("glupload")
         owner.stop()
     }
-
-    func reset(_ scope: ResetScope) throws {}
 
     public func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
         guard owner.isOwnerThread else { return .failed }
         return frameJob(buffer, context: context) { frame in
             owner.frameStarted(frame.job.tick, at: context.now)
             let (texture, _) = ring.take(owner, width: frame.width, height: frame.height)
-            upload(frame, into: texture)
+            try upload(frame, into: texture)
             frame.gpuImage = owner.publish(texture, width: frame.width, height: frame.height)
             return buffer
         }
     }
 
-    private func upload(_ frame: Frame, into texture: GLuint) {
+    private func upload(_ frame: Frame, into texture: GLuint) throws {
         let bytes = frame.pixelCount * 4
         if bytes != unpackBytes {
-            unpackBuffers.forEach(owner.deleteBuffer)
-            unpackBuffers = (0..<2).map { _ in owner.makeBuffer() }
+            for buffer in unpackBuffers { owner.delete(buffer, glDeleteBuffers) }
+            unpackBuffers = (0..<2).map { _ in owner.make(glGenBuffers) }
             unpackBytes = bytes
         }
         let target = GLenum(GL_PIXEL_UNPACK_BUFFER)
         glBindBuffer(target, unpackBuffers[nextUnpack])
+        defer { glBindBuffer(target, 0) }
         nextUnpack ^= 1
         glBufferData(target, bytes, nil, GLenum(GL_STREAM_DRAW))   // orphan: never wait for the last upload from it
-        if let mapped = glMapBufferRange(target, 0, bytes, GLbitfield(GL_MAP_WRITE_BIT | GL_MAP_INVALIDATE_BUFFER_BIT)) {
-            copyFlipped(from: frame.pixels, to: mapped, rowBytes: frame.width * 4, height: frame.height)
-            glUnmapBuffer(target)
+        guard let mapped = glMapBufferRange(target, 0, bytes, GLbitfield(GL_MAP_WRITE_BIT | GL_MAP_INVALIDATE_BUFFER_BIT)) else {
+            throw GLError("frame \(frame.job.tick): cannot map the upload buffer (GL error 0x\(String(glGetError(), radix: 16)))")
         }
+        copyFlipped(from: frame.pixels, to: mapped, rowBytes: frame.width * 4, height: frame.height)
+        glUnmapBuffer(target)
         glBindTexture(GLenum(GL_TEXTURE_2D), texture)
         glTexSubImage2D(GLenum(GL_TEXTURE_2D), 0, 0, 0, GLsizei(frame.width), GLsizei(frame.height),
                         GLenum(GL_RGBA), GLenum(GL_UNSIGNED_BYTE), nil)
-        glBindBuffer(target, 0)
     }
 }
-
-/// Looks up the owner of the thread a GL processor starts on.
-private func stageOwner(_ name: String) throws -> GLOwner { try GLOwner.forStage(name) }
 
 /// A fragment-shader pass (shadertoy-style): draws the GLSL file's
 /// `mainImage(out vec4 fragColor, in vec2 fragCoord)` over a frame-sized
@@ -135,13 +128,12 @@ private func stageOwner(_ name: String) throws -> GLOwner { try GLOwner.forStage
 /// compiler's log as `file:line:column: message`.
 ///
 /// Threading: as `BufferProcessor`; the owner thread.
-public final class GLShaderPass: ThreadLifecycle, GLStage {
+public final class GLShaderPass: ThreadLifecycle {
     public let path: String
     private let ring: TextureRing
     private var owner: GLOwner?
     private var program: ShaderProgram?
     private var vertexArray: GLuint = 0
-    private var black: GLuint = 0
     private var framesDrawn: Int32 = 0
     private var lastTime: Double?
 
@@ -152,13 +144,9 @@ public final class GLShaderPass: ThreadLifecycle, GLStage {
     }
 
     public func threadDidStart(wake: WakeEvent) throws {
-        let owner = try stageOwner("glshader '\(path)'")
+        let owner = try GLOwner.forStage("glshader '\(path)'")
         program = try ShaderProgram(fragmentFile: path, owner: owner)
-        glGenVertexArrays(1, &vertexArray)
-        owner.made()
-        black = owner.makeTexture(width: 1, height: 1)
-        var zero: UInt32 = 0
-        glTexSubImage2D(GLenum(GL_TEXTURE_2D), 0, 0, 0, 1, 1, GLenum(GL_RGBA), GLenum(GL_UNSIGNED_BYTE), &zero)
+        vertexArray = owner.make(glGenVertexArrays)
         self.owner = owner
         owner.register(self)
     }
@@ -167,10 +155,9 @@ public final class GLShaderPass: ThreadLifecycle, GLStage {
         guard let owner else { return }
         ring.release(owner)
         program?.delete(owner)
-        glDeleteVertexArrays(1, &vertexArray)
-        owner.deleted()
-        owner.deleteTexture(black)
-        owner.unregister(self, name: "glshader")
+        owner.delete(vertexArray, glDeleteVertexArrays)
+        owner.unregister(self)
+        owner.released("glshader")
         self.owner = nil
     }
 
@@ -197,7 +184,7 @@ public final class GLShaderPass: ThreadLifecycle, GLStage {
             glActiveTexture(GLenum(GL_TEXTURE0))
             glBindTexture(GLenum(GL_TEXTURE_2D), input)
             glActiveTexture(GLenum(GL_TEXTURE1))
-            glBindTexture(GLenum(GL_TEXTURE_2D), owner.inputTexture != 0 ? owner.inputTexture : black)
+            glBindTexture(GLenum(GL_TEXTURE_2D), owner.inputTexture)
             glBindVertexArray(vertexArray)
             glDrawArrays(GLenum(GL_TRIANGLES), 0, 3)
             glActiveTexture(GLenum(GL_TEXTURE0))
@@ -222,7 +209,7 @@ public final class GLShaderPass: ThreadLifecycle, GLStage {
 /// Threading: as `BufferProcessor`; the owner thread. Between invocations
 /// it finishes reads through its queue's `ProcessContext` (the same thread,
 /// never during another call).
-public final class GLReadback: ThreadLifecycle, GLStage {
+public final class GLReadback: ThreadLifecycle {
     public let depth: Int
     private var owner: GLOwner?
     private var packBuffers: [GLuint] = []
@@ -239,23 +226,20 @@ public final class GLReadback: ThreadLifecycle, GLStage {
     }
 
     public func threadDidStart(wake: WakeEvent) throws {
-        let owner = try stageOwner("glreadback")
-        framebuffer = owner.makeFramebuffer()
+        let owner = try GLOwner.forStage("glreadback")
+        framebuffer = owner.make(glGenFramebuffers)
         self.owner = owner
-        owner.register(self)
     }
 
     public func threadWillEnd() {
         guard let owner else { return }
         for entry in pending { glDeleteSync(entry.fence) }   // their buffers are released at end of stream
-        packBuffers.forEach(owner.deleteBuffer)
+        for buffer in packBuffers { owner.delete(buffer, glDeleteBuffers) }
         packBuffers = []
-        owner.deleteFramebuffer(framebuffer)
-        owner.unregister(self, name: "glreadback")
+        owner.delete(framebuffer, glDeleteFramebuffers)
+        owner.released("glreadback")
         self.owner = nil
     }
-
-    func reset(_ scope: ResetScope) throws {}
 
     public var hasThreadWork: Bool { !pending.isEmpty }
     public func serviceThread() -> Bool {
@@ -273,9 +257,9 @@ public final class GLReadback: ThreadLifecycle, GLStage {
         let bytes = frame.pixelCount * 4
         if bytes != packBytes {
             complete(context: context, waitForAll: true)
-            packBuffers.forEach(owner.deleteBuffer)
+            for buffer in packBuffers { owner.delete(buffer, glDeleteBuffers) }
             packBuffers = (0...depth).map { _ in
-                let name = owner.makeBuffer()
+                let name = owner.make(glGenBuffers)
                 glBindBuffer(GLenum(GL_PIXEL_PACK_BUFFER), name)
                 glBufferData(GLenum(GL_PIXEL_PACK_BUFFER), bytes, nil, GLenum(GL_STREAM_READ))
                 return name
@@ -302,32 +286,33 @@ public final class GLReadback: ThreadLifecycle, GLStage {
             let now = context.now
             let mustWait = waitForAll || pending.count > depth || frame.job.deadline <= now &+ UInt64(frame.job.rate.period)
             let status = glClientWaitSync(fence, GLbitfield(GL_SYNC_FLUSH_COMMANDS_BIT), mustWait ? 1_000_000_000 : 0)
-            guard status == GL_ALREADY_SIGNALED || status == GL_CONDITION_SATISFIED else {
-                if mustWait { fail(first: context, reason: .failed) }
-                return
-            }
+            let signalled = status == GL_ALREADY_SIGNALED || status == GL_CONDITION_SATISFIED
+            if !signalled && !mustWait { return }
             pending.removeFirst()
             glDeleteSync(fence)
+            if !signalled {   // a read that did not finish within a second
+                context.dropBuffer(buffer, reason: .failed)
+                continue
+            }
             if missed(frame.job, at: context.now, context: context) {
                 context.dropBuffer(buffer, reason: .late)
                 continue
             }
             glBindBuffer(GLenum(GL_PIXEL_PACK_BUFFER), packBuffer)
-            if let mapped = glMapBufferRange(GLenum(GL_PIXEL_PACK_BUFFER), 0, frame.pixelCount * 4, GLbitfield(GL_MAP_READ_BIT)) {
+            let mapped = glMapBufferRange(GLenum(GL_PIXEL_PACK_BUFFER), 0, frame.pixelCount * 4, GLbitfield(GL_MAP_READ_BIT))
+            if let mapped {
                 copyFlipped(from: mapped, to: frame.pixels, rowBytes: frame.width * 4, height: frame.height)
                 glUnmapBuffer(GLenum(GL_PIXEL_PACK_BUFFER))
             }
             glBindBuffer(GLenum(GL_PIXEL_PACK_BUFFER), 0)
+            guard mapped != nil else {   // never pass on pixels that were not read
+                context.dropBuffer(buffer, reason: .failed)
+                continue
+            }
             frame.gpuImage = 0
             owner.frameFinished(frame.job.tick, at: context.now)
             passOn(buffer, context: context)
         }
-    }
-
-    private func fail(first context: ProcessContext, reason: DropReason) {
-        let entry = pending.removeFirst()
-        glDeleteSync(entry.fence)
-        context.dropBuffer(entry.buffer, reason: reason)
     }
 
     public func endOfStream(context: ProcessContext) {
@@ -350,12 +335,12 @@ public final class GLPresent: ThreadLifecycle {
 
     public init() {}
 
-    public func threadDidStart(wake: WakeEvent) throws { owner = try stageOwner("glpresent") }
+    public func threadDidStart(wake: WakeEvent) throws { owner = try GLOwner.forStage("glpresent") }
     public func threadWillEnd() { owner = nil }
 
     public func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
         guard let owner, let frame = Frame(buffer) else { return .failed }
-        owner.mailbox.post(.present(image: frame.gpuImage == 0 ? nil : frame.gpuImage))
+        owner.mailbox.post(.present(image: frame.gpuImage))
         passOn(buffer, context: context)
         return .ok
     }
@@ -379,14 +364,14 @@ public final class GLScreenshot: ThreadLifecycle {
         (self.path, self.every) = (path, every)
     }
 
-    public func threadDidStart(wake: WakeEvent) throws { owner = try stageOwner("glscreenshot") }
+    public func threadDidStart(wake: WakeEvent) throws { owner = try GLOwner.forStage("glscreenshot") }
     public func threadWillEnd() { owner = nil }
 
     public func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
         guard let owner, let frame = Frame(buffer) else { return .failed }
         if frame.job.tick % Int64(every) == 0 {
             let file = path.replacing("{tick}", with: String(frame.job.tick))
-            lastRequest = owner.mailbox.post(.screenshot(path: file, image: frame.gpuImage == 0 ? nil : frame.gpuImage))
+            lastRequest = owner.mailbox.post(.screenshot(path: file, image: frame.gpuImage))
         }
         passOn(buffer, context: context)
         return .ok

@@ -103,11 +103,14 @@ public struct ShaderProgram {
         return shader
     }
 
+    /// An object's info log, through `glGetShaderiv`/`glGetShaderInfoLog` or their program twins.
     private static func log(of object: GLuint, program: Bool) -> String {
+        let getiv = program ? glGetProgramiv : glGetShaderiv
+        let getLog = program ? glGetProgramInfoLog : glGetShaderInfoLog
         var length: GLint = 0
-        if program { glGetProgramiv(object, GLenum(GL_INFO_LOG_LENGTH), &length) } else { glGetShaderiv(object, GLenum(GL_INFO_LOG_LENGTH), &length) }
+        getiv(object, GLenum(GL_INFO_LOG_LENGTH), &length)
         var text = [GLchar](repeating: 0, count: Int(max(length, 1)))
-        if program { glGetProgramInfoLog(object, length, nil, &text) } else { glGetShaderInfoLog(object, length, nil, &text) }
+        getLog(object, length, nil, &text)
         return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 

@@ -67,10 +67,11 @@ final class SchedulerThread: @unchecked Sendable {
             control.running.wrappingSubtract(1, ordering: .sequentiallyConsistent)
             control.changed.notify()
         }
-        let hooks = scheduler.lifecycles.map(\.hook)
+        let lifecycles = scheduler.lifecycles
+        let hooks = lifecycles.map(\.hook)
         var hooksStarted = 0
         defer { for hook in hooks[..<hooksStarted].reversed() { hook.threadWillEnd() } }
-        guard startHooks(scheduler, started: &hooksStarted) else { return }
+        guard startHooks(lifecycles, wake: scheduler.event, started: &hooksStarted) else { return }
         var idleRounds = 0
         var idleSince: UInt64 = 0
         while !control.stopping.load(ordering: .relaxed) {
@@ -135,10 +136,10 @@ final class SchedulerThread: @unchecked Sendable {
     /// Starts the group's `ThreadLifecycle` hooks, reports to `QueueGraph.start`
     /// and waits until every thread has started; false when this or another
     /// thread failed (the graph does not start).
-    private func startHooks(_ scheduler: GroupScheduler, started: inout Int) -> Bool {
-        for (queue, hook) in scheduler.lifecycles {
+    private func startHooks(_ lifecycles: [(queue: String, hook: any ThreadLifecycle)], wake: WakeEvent, started: inout Int) -> Bool {
+        for (queue, hook) in lifecycles {
             do {
-                try hook.threadDidStart(wake: scheduler.event)
+                try hook.threadDidStart(wake: wake)
                 started += 1
             } catch {
                 control.startFailure.withLock { $0 = $0 ?? .threadStartFailed(queue: queue, reason: "\(error)") }
@@ -149,7 +150,7 @@ final class SchedulerThread: @unchecked Sendable {
         control.started.wrappingAdd(1, ordering: .sequentiallyConsistent)
         control.changed.notify()
         while !control.go.load(ordering: .sequentiallyConsistent) && !control.stopping.load(ordering: .sequentiallyConsistent) {
-            scheduler.event.wait(timeoutNanoseconds: Int64(Self.maxSleepNanoseconds)) {
+            wake.wait(timeoutNanoseconds: Int64(Self.maxSleepNanoseconds)) {
                 control.go.load(ordering: .sequentiallyConsistent) || control.stopping.load(ordering: .sequentiallyConsistent)
             }
         }

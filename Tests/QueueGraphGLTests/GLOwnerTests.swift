@@ -161,7 +161,7 @@ struct GLOwnerTests {
         init(owner: GLOwner) { self.owner = owner }
         func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
             let frame = Frame(buffer)!
-            let read = try? owner.withContext { session in session.readImage(frame.gpuImage, width: frame.width, height: frame.height) }
+            let read = try? owner.withContext { session in session.readImage(frame.gpuImage) }
             if let image = read ?? nil {
                 images.withLock { $0.append((frame.job.tick, image)) }
             }
