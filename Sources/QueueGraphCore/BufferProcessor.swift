@@ -59,6 +59,15 @@ public enum ProcessResult: Sendable, Equatable {
     /// it (never deliver a frame late): the runtime drops it (reason
     /// `.late`) and naks the sender on a `nak` queue.
     case late
+
+    /// Why the runtime drops the buffer of this result; nil for `.ok`.
+    public var dropReason: DropReason? {
+        switch self {
+        case .ok: nil
+        case .failed: .failed
+        case .late: .late
+        }
+    }
 }
 
 /// The outcome of `BufferSource.produce`.

@@ -107,7 +107,7 @@ public final class GraphEngine: @unchecked Sendable {
     private func process(_ buffer: Buffer, in queue: RunningQueue, from: Int32) {
         if queue.sync == .ack { queue.holding.append((buffer, from)) }
         let result = queue.processor.process(buffer, context: queue.context)
-        if result != .ok { queue.dropHeld(buffer, reason: result == .late ? .late : .failed, from: from) }
+        if let reason = result.dropReason { queue.dropHeld(buffer, reason: reason, from: from) }
     }
 
     /// A private copy of a shared buffer for a `reuse` queue, from the same creator.

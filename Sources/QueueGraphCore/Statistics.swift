@@ -63,6 +63,9 @@ public struct GraphStatistics: Sendable, Equatable {
 
     public subscript(queue name: String) -> QueueStatistics? { queues.first { $0.name == name } }
 
+    /// Buffers the named sink queues processed (popped and not dropped by their processor): what the graph delivered.
+    public func delivered(sinks: Set<String>) -> Int { queues.filter { sinks.contains($0.name) }.map(\.processed).reduce(0, +) }
+
     /// Drops for `reason` over every queue.
     public func dropped(_ reason: DropReason) -> Int { queues.map { $0.dropped[reason] ?? 0 }.reduce(0, +) }
 

@@ -3,7 +3,7 @@ import Synchronization
 
 /// QueueGraph's LTTng-UST tracepoints (provider `qgraph`, docs/tracing.md).
 ///
-/// Every event is checked with one load before any argument is built, so a
+/// Every event is checked with two loads (the state's address, then the state) before any argument is built, so a
 /// disabled event costs a couple of nanoseconds and an enabled one allocates
 /// nothing. Built without the `LTTng` trait, every event stays off.
 ///

@@ -55,10 +55,9 @@ public final class BufferManager: Sendable {
     /// Up to `count` spare blocks of `capacity`.
     func take(_ count: Int, capacity: Int) -> [Block] {
         spare.withLock { spare in
-            guard var list = spare[capacity], !list.isEmpty else { return [] }
-            let taken = Array(list.suffix(count))
-            list.removeLast(taken.count)
-            spare[capacity] = list
+            guard let available = spare[capacity]?.count, available > 0 else { return [] }
+            let taken = Array(spare[capacity]!.suffix(count))
+            spare[capacity]!.removeLast(taken.count)   // in place: no copy of the list
             return taken
         }
     }

@@ -45,12 +45,18 @@ public final class BufferSlice: BufferProvider {
         handle.descriptor.payload?.deinitialise(block.memory)
         counters.releases.add(1, ordering: .relaxed)
         counters.bytesLeased.subtract(handle.descriptor.size, ordering: .relaxed)
-        let capacity = block.capacity
-        free[capacity, default: []].append(block)
-        if let count = free[capacity]?.count, count > manager.sliceHighWater {
-            manager.give(free[capacity]!.suffix(count / 2), capacity: capacity)
-            free[capacity]!.removeLast(count / 2)
-        }
+        let surplus = Self.keep(block, in: &free[block.capacity, default: []], highWater: manager.sliceHighWater)
+        if !surplus.isEmpty { manager.give(surplus, capacity: block.capacity) }
+    }
+
+    /// Adds `block` to its free list (in place: one hash) and returns the
+    /// half of the list to give back when it grew past `highWater`.
+    private static func keep(_ block: Block, in list: inout [Block], highWater: Int) -> ArraySlice<Block> {
+        list.append(block)
+        guard list.count > highWater else { return [] }
+        let surplus = list.suffix(list.count / 2)
+        list.removeLast(surplus.count)
+        return surplus
     }
 
     public var statistics: BufferProviderStatistics { manager.statistics }

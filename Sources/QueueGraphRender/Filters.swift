@@ -231,7 +231,7 @@ public final class BilinearScaler: BufferProcessor {
     public func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
         frameJob(buffer, context: context) { input in
             guard let out = context.acquireBuffer(size: Frame.byteCount(width: width, height: height)) else { throw NoBuffer() }
-            let output = input.copyHeader(to: out, width: width, height: height)
+            let output = Frame.make(in: out, width: width, height: height, job: input.job)
             scale(input, into: output)
             context.doneBuffer(buffer)
             return out

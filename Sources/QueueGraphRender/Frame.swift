@@ -68,10 +68,6 @@ public struct Frame {
         (UnsafeMutableRawPointer(header) + Frame.headerSize).assumingMemoryBound(to: UInt32.self)
     }
     public var pixelBuffer: UnsafeMutableBufferPointer<UInt32> { UnsafeMutableBufferPointer(start: pixels, count: pixelCount) }
-    /// The header's copy of the job and size into `other` (for a node that makes a new frame from this one).
-    func copyHeader(to other: Buffer, width: Int, height: Int) -> Frame {
-        Frame.make(in: other, width: width, height: height, job: job)
-    }
 }
 
 /// One frame of a render process's output: which media frame to render,

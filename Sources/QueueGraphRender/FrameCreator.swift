@@ -19,11 +19,15 @@ public final class FrameCreator: BufferCreator, @unchecked Sendable {
 
     private struct State {
         var free: [Int]
-        var leases: [BufferHandle?]
         var statistics: PoolStatistics
+        /// A `createBuffer` found no free slot: the next return notifies the observers.
+        var starved = false
     }
     private let state: Locked<State>
     private var buffers: [Buffer] = []
+    /// Each slot's lease, written only by the slot's current holder (between
+    /// taking the slot and putting it back), so it needs no lock.
+    private let leases: UnsafeMutablePointer<BufferHandle?>
     private let observers = Locked<[WakeEvent]>([])
     /// Set by the graph before it starts.
     @exclusivity(unchecked) private var traceID = PoolTraceID(graph: 0, pool: 0)
@@ -33,66 +37,70 @@ public final class FrameCreator: BufferCreator, @unchecked Sendable {
         self.name = name
         self.count = count
         self.engine = engine
-        state = Locked(State(free: Array((0..<count).reversed()), leases: Array(repeating: nil, count: count),
-                             statistics: PoolStatistics(name: name, capacity: count)))
+        state = Locked(State(free: Array((0..<count).reversed()), statistics: PoolStatistics(name: name, capacity: count)))
+        leases = .allocate(capacity: count)
+        leases.initialize(repeating: nil, count: count)
         buffers = (0..<count).map { Buffer.allocate(creator: self, payload: BufferPayload(kind: .heap, baseAddress: nil, capacity: 0), slot: $0) }
     }
 
     deinit {
-        state.withLock { state in
-            for case let lease? in state.leases { try? engine.provider.release(lease) }
-        }
+        let provider = engine.provider
+        for slot in 0..<count { if let lease = leases[slot] { try? provider.release(lease) } }
+        leases.deinitialize(count: count)
+        leases.deallocate()
         for buffer in buffers { buffer.deallocate() }
     }
 
     public func createBuffer(payloadSize: Int, pad: Int) -> Buffer? {
-        let slot: Int? = state.withLock { state in
+        let taken: (slot: Int, sequence: Int)? = state.withLock { state in
             guard let slot = state.free.popLast() else {
                 state.statistics.exhausted += 1
+                state.starved = true
                 return nil
             }
-            return slot
-        }
-        guard let slot else { return nil }
-        let lease: BufferHandle
-        do {
-            lease = try engine.provider.lock(.bytes(max(1, payloadSize)))
-        } catch {
-            state.withLock {
-                $0.free.append(slot)
-                $0.statistics.exhausted += 1
-            }
-            return nil
-        }
-        let buffer = buffers[slot]
-        let memory = try! engine.provider.bytes(lease)
-        buffer.payload = BufferPayload(kind: .heap, baseAddress: memory.baseAddress, capacity: memory.count)
-        state.withLock { state in
-            state.leases[slot] = lease
             state.statistics.acquired += 1
             state.statistics.inUse += 1
             state.statistics.peakInUse = max(state.statistics.peakInUse, state.statistics.inUse)
-            buffer.prepareForUse(size: payloadSize, sequence: UInt64(state.statistics.acquired - 1))
+            return (slot, state.statistics.acquired - 1)
         }
+        guard let (slot, sequence) = taken else { return nil }
+        let provider = engine.provider
+        guard let lease = try? provider.lock(.bytes(max(1, payloadSize))) else {   // over the engine's byte budget
+            state.withLock { state in
+                state.free.append(slot)
+                state.statistics.acquired -= 1
+                state.statistics.inUse -= 1
+                state.statistics.exhausted += 1
+                state.starved = true
+            }
+            return nil
+        }
+        leases[slot] = lease
+        let memory = try! provider.bytes(lease)
+        let buffer = buffers[slot]
+        buffer.payload = BufferPayload(kind: .heap, baseAddress: memory.baseAddress, capacity: memory.count)
+        buffer.prepareForUse(size: payloadSize, sequence: UInt64(sequence))
         Tracing.countPoolFlow(traceID)
         return buffer
     }
 
     public func destroyBuffer(_ buffer: Buffer, fate: BufferFate) {
         buffer.payload = BufferPayload(kind: .heap, baseAddress: nil, capacity: 0)
-        let lease = state.withLock { state in
+        let lease = leases[buffer.slot].take()!   // before the slot goes back: it may be reused at once
+        let wasStarved = state.withLock { state in
             switch fate {
             case .consumed: state.statistics.consumed += 1
             case .dropped: state.statistics.dropped += 1
             case .abandoned: state.statistics.abandoned += 1
             }
             state.statistics.inUse -= 1
-            state.free.append(buffer.slot)   // the lease leaves with us: the slot may be reused at once
-            return state.leases[buffer.slot].take()!
+            state.free.append(buffer.slot)
+            defer { state.starved = false }
+            return state.starved
         }
         Tracing.countPoolFlow(traceID, returned: fate)
         try! engine.provider.release(lease)
-        observers.withLock { for event in $0 { event.notify() } }
+        if wasStarved { observers.withLock { for event in $0 { event.notify() } } }
     }
 
     public func statistics() -> PoolStatistics { state.withLock { $0.statistics } }

@@ -73,10 +73,6 @@ public func missed(_ job: FrameJob, at now: UInt64, context: ProcessContext) -> 
     return true
 }
 
-/// Sends a buffer through pad 0, or releases it when there is no pad.
-public func passOn(_ buffer: Buffer, context: ProcessContext) {
-    if context.outPadCount == 0 || context.sendTo(0, buffer) == .full { context.doneBuffer(buffer) }
-}
 
 /// Composites the frames of two layers of the same tick (the dispatcher's
 /// pads 0 and 1, each rendered by its own branch): layer 1 over layer 0,
@@ -109,7 +105,7 @@ public final class Compositor: BufferProcessor {
             context.doneBuffer(top.buffer)
             return base.buffer
         }
-        if result != .ok { context.dropBuffer(other, reason: result == .late ? .late : .failed) }
+        if let reason = result.dropReason { context.dropBuffer(other, reason: reason) }
         return result
     }
 

@@ -101,10 +101,10 @@ func rgbaToI420(_ pixels: UnsafePointer<UInt32>, width w: Int, height h: Int, in
     }
     for cy in 0..<ch {
         for cx in 0..<cw {
-            var sum = SIMD4<Int32>.zero
-            for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
-                sum &+= channels(pixels[min(2 * cy + dy, h - 1) * w + min(2 * cx + dx, w - 1)])
-            }
+            let (x0, x1) = (2 * cx, min(2 * cx + 1, w - 1))
+            let (row0, row1) = (2 * cy * w, min(2 * cy + 1, h - 1) * w)
+            let sum = channels(pixels[row0 + x0]) &+ channels(pixels[row0 + x1])
+                &+ channels(pixels[row1 + x0]) &+ channels(pixels[row1 + x1])
             let (r, g, b) = ((sum[0] + 2) >> 2, (sum[1] + 2) >> 2, (sum[2] + 2) >> 2)
             u[cy * cw + cx] = UInt8((-38 * r - 74 * g + 112 * b + 128) >> 8 + 128)
             v[cy * cw + cx] = UInt8((112 * r - 94 * g - 18 * b + 128) >> 8 + 128)

@@ -67,7 +67,7 @@ struct Runner {
 
     /// Frames shown, frames per second and deadline misses of a render graph.
     private func frameSummary(_ stats: GraphStatistics, sinks: Set<String>, seconds: Double) -> String {
-        let shown = stats.queues.filter { sinks.contains($0.name) }.map(\.processed).reduce(0, +)
+        let shown = stats.delivered(sinks: sinks)
         let late = stats.queues.filter { ($0.dropped[.late] ?? 0) > 0 }
         return String(format: "frames: %d shown, %.1f fps, %d deadline misses", shown, Double(shown) / max(seconds, 1e-9), stats.dropped(.late))
             + (late.isEmpty ? "" : " (" + late.map { "\($0.name) \($0.dropped[.late]!)" }.joined(separator: ", ") + ")")
@@ -142,7 +142,7 @@ final class ProgressLine {
 
     func show(_ stats: GraphStatistics, elapsed: Double, sinks: Set<String>) {
         guard enabled, elapsed - lastPrinted >= (terminal ? 0.2 : 5) else { return }
-        let delivered = stats.queues.filter { sinks.contains($0.name) }.map(\.popped).reduce(0, +)
+        let delivered = stats.delivered(sinks: sinks)
         let dropped = stats.queues.map(\.totalDropped).reduce(0, +)
         let rate = Double(delivered - lastDelivered) / max(elapsed - lastTime, 1e-9)
         let line = String(format: "%7.1f s  %d buffers delivered (%.0f/s)  %d dropped", elapsed, delivered, rate, dropped)

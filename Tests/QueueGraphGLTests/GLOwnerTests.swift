@@ -210,8 +210,9 @@ struct GLOwnerTests {
         #expect(owner.mailbox.wait(owner.submitInput(input)) == .completed(image: nil))
         // The next frames show the input; wait for one (bounded).
         var shown: CPUImage?
-        for _ in 0..<200 where shown != input {
+        for _ in 0..<1000 where shown != input {   // bounded: 10 s (the first frame may be slow on a loaded machine)
             if case .completed(let image)? = owner.mailbox.wait(owner.requestOutputFrame()) { shown = image }
+            if shown != input { usleep(10_000) }
         }
         #expect(shown == input)
         // FIFO output requests each complete.

@@ -171,8 +171,9 @@ public final class Delay: BufferProcessor, @unchecked Sendable {
     }
 }
 
-/// Sends a buffer through pad 0, or releases it when there is no pad (or the pad is full).
-func passOn(_ buffer: Buffer, context: ProcessContext) {
+/// Sends a buffer through pad 0, or releases it when there is no pad (or the
+/// pad is full): the end of a processor that works in place.
+public func passOn(_ buffer: Buffer, context: ProcessContext) {
     if context.outPadCount == 0 || context.sendTo(0, buffer) == .full { context.doneBuffer(buffer) }
 }
 

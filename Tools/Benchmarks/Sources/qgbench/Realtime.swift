@@ -30,7 +30,7 @@ struct RealtimeRun {
 /// Runs a checked graph to its end and measures it.
 func measure(_ file: GraphFile) throws -> RealtimeRun {
     let sinks = Set(file.config.queues.filter { $0.outPads == 0 }.map(\.name))
-    func delivered(_ stats: GraphStatistics) -> Int { stats.queues.filter { sinks.contains($0.name) }.map(\.processed).reduce(0, +) }
+    func delivered(_ stats: GraphStatistics) -> Int { stats.delivered(sinks: sinks) }
     let graph = try file.config.createQueueGraph()
     let (wall0, cpu0) = (monotonicNanoseconds(), cpuSeconds())
     try graph.start()
