@@ -57,7 +57,7 @@ let package = Package(
         .executableTarget(
             name: "qgraph",
             dependencies: [
-                "QueueGraphCore", "QueueGraphRuntime", "QueueGraphFile", "QueueGraphGL",
+                "QueueGraphCore", "QueueGraphRuntime", "QueueGraphFile", "QueueGraphGL", "QueueGraphRender",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

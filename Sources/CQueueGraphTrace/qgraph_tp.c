@@ -31,6 +31,7 @@ const int *const qg_trace_state[QG_TP_COUNT] = {
     [QG_TP_SCHED_WAKE] = STATE(sched_wake), [QG_TP_FRAME_START] = STATE(frame_start),
     [QG_TP_FRAME_END] = STATE(frame_end), [QG_TP_FRAME_DEADLINE_MISS] = STATE(frame_deadline_miss),
     [QG_TP_GL_REQUEST] = STATE(gl_request), [QG_TP_GL_WAKE] = STATE(gl_wake), [QG_TP_GL_FRAME] = STATE(gl_frame),
+    [QG_TP_LB_SPLIT] = STATE(lb_split),
 };
 
 void qg_tp_graph_start(uint32_t graph, const char *name, uint32_t queues, uint32_t threads) {
@@ -181,3 +182,7 @@ void qg_tp_gl_request(uint32_t owner, uint8_t kind, uint8_t outcome, uint64_t la
 }
 void qg_tp_gl_wake(uint32_t owner, uint8_t kinds, uint32_t requests) { EMIT(gl_wake, owner, kinds, requests); }
 void qg_tp_gl_frame(uint32_t owner, int64_t frame, uint64_t gl_ns) { EMIT(gl_frame, owner, frame, gl_ns); }
+void qg_tp_lb_split(uint32_t graph, uint32_t queue, int64_t frame, uint32_t server,
+                    double x0, double y0, double x1, double y1, uint64_t work_ns) {
+    EMIT(lb_split, graph, queue, frame, server, x0, y0, x1, y1, work_ns);
+}

@@ -218,5 +218,19 @@ LTTNG_UST_TRACEPOINT_EVENT(qgraph, gl_frame,
         lttng_ust_field_integer(int64_t, frame, frame)
         lttng_ust_field_integer(uint64_t, gl_ns, gl_ns)))
 
+LTTNG_UST_TRACEPOINT_EVENT(qgraph, lb_split,
+    LTTNG_UST_TP_ARGS(uint32_t, graph, uint32_t, queue, int64_t, frame, uint32_t, server,
+                      double, x0, double, y0, double, x1, double, y1, uint64_t, work_ns),
+    LTTNG_UST_TP_FIELDS(
+        lttng_ust_field_integer(uint32_t, graph, graph)
+        lttng_ust_field_integer(uint32_t, queue, queue)
+        lttng_ust_field_integer(int64_t, frame, frame)
+        lttng_ust_field_integer(uint32_t, server, server)
+        lttng_ust_field_float(double, x0, x0)
+        lttng_ust_field_float(double, y0, y0)
+        lttng_ust_field_float(double, x1, x1)
+        lttng_ust_field_float(double, y1, y1)
+        lttng_ust_field_integer(uint64_t, work_ns, work_ns)))
+
 #endif
 #include <lttng/tracepoint-event.h>

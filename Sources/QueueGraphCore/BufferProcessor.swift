@@ -93,3 +93,13 @@ public enum PushResult: Sendable, Equatable {
     /// The queue has ended or the graph has stopped: the buffer was released.
     case closed
 }
+
+/// A processor that spreads each buffer's work over `servers` threads (a
+/// compound queue): a queue whose config declares more than one server
+/// needs one, with the same number of servers.
+///
+/// Threading: as `BufferProcessor`; the processor owns its server threads.
+public protocol CompoundProcessor: BufferProcessor {
+    /// How many threads share each buffer's work, the calling thread included.
+    var servers: Int { get }
+}

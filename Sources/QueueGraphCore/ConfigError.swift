@@ -19,6 +19,9 @@ public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
         case cycleWithoutExit
         case deadlockingCycle
         case sourceWithoutBuffers
+        case invalidServers
+        case invalidLoadBalancer
+        case notCompound
     }
 
     public var code: Code

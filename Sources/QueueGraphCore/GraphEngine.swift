@@ -35,6 +35,12 @@ public final class GraphEngine: @unchecked Sendable {
             problems.append(.init(.sourceWithoutBuffers, queue: q.name, field: "buffers",
                                   "a source's buffers must come from 'provider', 'upstream' or 'downstream', found '\(q.buffers.rawValue)'"))
         }
+        for (q, processor) in zip(config.queues, processors) where q.servers > 1 {
+            if (processor as? any CompoundProcessor)?.servers != q.servers {
+                problems.append(.init(.notCompound, queue: q.name, field: "servers",
+                                      "found \(q.servers) servers, but the queue's processor does not split its work across servers"))
+            }
+        }
         if !problems.isEmpty { throw ConfigErrors(errors: problems) }
 
         let ownCreators = config.queues.map { q in q.creator.map { $0(q) } }

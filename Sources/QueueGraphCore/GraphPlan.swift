@@ -94,6 +94,13 @@ public struct GraphPlan: Sendable, Equatable {
         if q.size < 1 { errors.append(.init(.invalidSize, queue: q.name, field: "size", "found \(q.size), expected at least 1")) }
         if let b = q.byteBound, b < 1 { errors.append(.init(.invalidByteBound, queue: q.name, field: "byteBound", "found \(b), expected at least 1 byte")) }
         if q.outPads < 0 { errors.append(.init(.invalidOutPads, queue: q.name, field: "outPads", "found \(q.outPads), expected 0 or more")) }
+        if !(1...QueueConfig.maxServers).contains(q.servers) {
+            errors.append(.init(.invalidServers, queue: q.name, field: "servers", "found \(q.servers), expected 1…\(QueueConfig.maxServers)"))
+        } else {
+            for problem in q.loadBalancer.problems(servers: q.servers) {
+                errors.append(.init(.invalidLoadBalancer, queue: q.name, field: "loadBalancer", problem))
+            }
+        }
         if case .red(let red) = q.management {
             if !(red.minThreshold >= 0 && red.minThreshold < red.maxThreshold && red.maxThreshold <= Double(q.size)) {
                 errors.append(.init(.invalidRED, queue: q.name, field: "management.red", "found thresholds min \(red.minThreshold), max \(red.maxThreshold), expected 0 <= min < max <= size (\(q.size))"))

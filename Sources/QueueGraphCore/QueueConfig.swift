@@ -27,6 +27,11 @@ public struct QueueConfig: Sendable {
     public var byteBound: Int?
     /// Number of outgoing pads (0 for a sink).
     public var outPads: Int
+    /// Threads that share each buffer's work (a compound queue, seed 004);
+    /// more than 1 needs a processor that is a `CompoundProcessor`.
+    public var servers: Int
+    /// How a compound queue splits the work and moves the split.
+    public var loadBalancer: LoadBalancerConfig
     /// Makes the processor.
     public var processor: BufferProcessorFactory
     /// Makes the buffer creator; required for (and only for) `buffers: .provider`.
@@ -42,6 +47,8 @@ public struct QueueConfig: Sendable {
         buffers: BufferManagement = .forward,
         byteBound: Int? = nil,
         outPads: Int = 1,
+        servers: Int = 1,
+        loadBalancer: LoadBalancerConfig = LoadBalancerConfig(),
         processor: @escaping BufferProcessorFactory,
         creator: BufferCreatorFactory? = nil
     ) {
@@ -54,6 +61,8 @@ public struct QueueConfig: Sendable {
         self.buffers = buffers
         self.byteBound = byteBound
         self.outPads = outPads
+        self.servers = servers
+        self.loadBalancer = loadBalancer
         self.processor = processor
         self.creator = creator
     }
@@ -70,4 +79,9 @@ public struct Connection: Sendable, Hashable {
         self.pad = pad
         self.to = to
     }
+}
+
+extension QueueConfig {
+    /// The most servers a compound queue may have.
+    public static let maxServers = 64
 }

@@ -136,4 +136,12 @@ extension ProcessContext {
         guard Tracing.on(QG_TP_FRAME_DEADLINE_MISS) else { return }
         withQueue { qg_tp_frame_deadline_miss($0.traceGraph, UInt32($0.index), frame, lateNanoseconds) }
     }
+
+    /// Emits `lb_split` for one server of a compound queue: its part of frame `frame` and its time on it.
+    public func traceLoadBalance(frame: Int64, server: Int, part: SplitPart, workNanoseconds: UInt64) {
+        guard Tracing.on(QG_TP_LB_SPLIT) else { return }
+        withQueue {
+            qg_tp_lb_split($0.traceGraph, UInt32($0.index), frame, UInt32(server), part.x0, part.y0, part.x1, part.y1, workNanoseconds)
+        }
+    }
 }

@@ -155,6 +155,25 @@ extension ProcessorRegistry {
                 "buffers": choice(BufferManagement.allCases.map(\.rawValue), "where the processor's new buffers come from"),
                 "byte-bound": ["type": "integer", "minimum": 1, "description": "bound on the queued payload bytes"],
                 "pads": ["type": "integer", "minimum": 0, "maximum": 1024, "description": "out pads; default: one past the highest connected"],
+                "servers": ["type": "integer", "minimum": 1, "maximum": QueueConfig.maxServers, "default": 1,
+                            "description": "threads that share each frame's work (a compound queue)"],
+                "loadbalancer": [
+                    "type": "object", "additionalProperties": false, "description": "how a compound queue splits and rebalances its work",
+                    "properties": [
+                        "mode": choice(SplitMode.allCases.map(\.rawValue), "tiles (2D), columns (vertical), rows (horizontal) or data ranges (db)"),
+                        "damping": ["type": "number", "minimum": 0, "maximum": 1, "default": 0.5,
+                                    "description": "how much of the previous split is kept (1 freezes it)"],
+                        "boundary": ["oneOf": [
+                            ["type": "array", "items": ["type": "integer", "minimum": 1], "minItems": 2, "maxItems": 2,
+                             "description": "pixel alignment [x, y] (pixel modes)"],
+                            ["type": "number", "minimum": 0, "exclusiveMaximum": 1, "description": "a fraction of the data range (db)"],
+                        ]],
+                        "resistance": ["type": "number", "minimum": 0, "default": 0,
+                                       "description": "smaller moves are ignored (pixels; a fraction in db)"],
+                        "weights": ["type": "array", "items": ["type": "number", "minimum": 0],
+                                    "description": "each server's share of the work (0: an empty tile)"],
+                    ],
+                ],
                 "pool": [
                     "type": "object", "additionalProperties": false, "description": "the pool of a 'buffers: provider' queue",
                     "properties": [

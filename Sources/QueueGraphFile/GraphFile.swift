@@ -63,10 +63,9 @@ struct GraphChecker {
 
     /// Keys a queue may have now, and keys reserved for later versions.
     static let queueKeys = ["name", "processor", "parameters", "size", "management", "red", "discipline", "sync",
-                            "threading", "buffers", "byte-bound", "pads", "pool"]
+                            "threading", "buffers", "byte-bound", "pads", "pool", "servers", "loadbalancer"]
+    static let loadBalancerKeys = ["mode", "damping", "boundary", "resistance", "weights"]
     static let reservedQueueKeys = [
-        "servers": "compound queues (splitting a frame's work across servers)",
-        "load-balancer": "compound queues (splitting a frame's work across servers)",
         "gl": "OpenGL owner queues",
         "process": "process boundaries",
     ]
@@ -83,6 +82,8 @@ struct GraphChecker {
         var pads: Int?
         var poolCount: Int?
         var poolBufferSize: Int?
+        /// Where the load balancer's mode was written.
+        var modeLocation: SourceLocation?
         /// Where each key was written (its value), for errors found later.
         var locations: [String: SourceLocation] = [:]
 
@@ -138,7 +139,11 @@ struct GraphChecker {
         for q in declared {
             var queue = q.config
             let (spec, parameters) = (q.spec!, Parameters(q.parameters))
-            queue.processor = { _ in spec.make(parameters) }
+            if queue.servers > 1, let makeCompound = spec.makeCompound {
+                queue.processor = { config in makeCompound(parameters, config) }
+            } else {
+                queue.processor = { _ in spec.make(parameters) }
+            }
             var pool: (count: Int, bufferSize: Int)?
             if queue.buffers == .provider, let count = q.poolCount, let size = q.poolBufferSize {
                 pool = (count, size)
@@ -212,6 +217,11 @@ struct GraphChecker {
             if let count = pool["count"] { q.poolCount = integer(count, in: 1...1_000_000) }
             if let size = pool["buffer-size"] { q.poolBufferSize = integer(size, in: 0...(1 << 30)) }
         }
+        if let node = keys["servers"] { q.config.servers = integer(node, in: 1...QueueConfig.maxServers) ?? 1 }
+        if let node = keys["loadbalancer"], let lb = checkLoadBalancer(node, servers: q.config.servers) {
+            (q.config.loadBalancer, q.modeLocation) = lb
+        }
+        if let spec = q.spec { checkCompound(q, spec: spec) }
         if let spec = q.spec {
             if spec.isSource && !buffersSet {
                 q.config.buffers = .provider
@@ -252,12 +262,59 @@ struct GraphChecker {
         if let n = keys["max"], let v = number(n, in: 0...Double(size)) { red.maxThreshold = v }
         if let n = keys["max-probability"], let v = number(n, in: 0.000001...1) { red.maxProbability = v }
         if let n = keys["weight"], let v = number(n, in: 0.000001...1) { red.weight = v }
-        if let n = keys["seed"], let v = integer(n, in: 0...Int.max) { red.seed = UInt64(v) }
+        if let n = keys["seed"] {
+            if case .scalar(let text, _) = n, let v = UInt64(text) { red.seed = v } else { error(n.location, "found \(n.kindName), expected a seed in 0…\(UInt64.max)") }
+        }
         if red.minThreshold >= red.maxThreshold {
             error(keys["min"]?.location ?? node.location,
                   "found RED min \(red.minThreshold.formatted) ≥ max \(red.maxThreshold.formatted), expected min < max")
         }
         return red
+    }
+
+    // MARK: Compound queues
+
+    private mutating func checkLoadBalancer(_ node: SyntaxNode, servers: Int) -> (LoadBalancerConfig, SourceLocation?)? {
+        guard let keys = fields(of: node, allowed: Self.loadBalancerKeys, what: "a load balancer") else { return nil }
+        var lb = LoadBalancerConfig(mode: keys["mode"].flatMap { choice($0, SplitMode.self) } ?? .twoD)
+        if let n = keys["damping"], let v = number(n, in: 0...1) { lb.damping = v }
+        if let n = keys["resistance"], let v = number(n, in: 0...1_000_000) { lb.resistance = v }
+        if let n = keys["boundary"] {
+            if !lb.mode.splitsPixels {
+                if let v = number(n, in: 0...1) {
+                    if v < 1 { lb.boundary = .init(x: v, y: 0) } else { error(n.location, "found 1, expected a fraction of the data range below 1") }
+                }
+            } else if case .sequence(let items, _) = n, items.count == 2 {
+                if let x = integer(items[0], in: 1...65536), let y = integer(items[1], in: 1...65536) { lb.boundary = .init(x: Double(x), y: Double(y)) }
+            } else {
+                error(n.location, "found \(n.kindName), expected the pixel alignment as a list [x, y] of whole pixels")
+            }
+        }
+        if let n = keys["weights"] {
+            if case .sequence(let items, _) = n {
+                let weights = items.compactMap { number($0, in: 0...1_000_000) }
+                if weights.count == items.count {
+                    lb.weights = weights
+                    for problem in lb.problems(servers: servers) { error(n.location, problem) }
+                }
+            } else {
+                error(n.location, "found \(n.kindName), expected a list of one weight per server")
+            }
+        }
+        return (lb, keys["mode"]?.location)
+    }
+
+    /// `servers` ≥ 2 needs a processor that splits its work, by the mode asked for.
+    private mutating func checkCompound(_ q: Declared, spec: ProcessorSpec) {
+        let splitters = registry.names.filter { registry[$0]!.makeCompound != nil }
+        if q.config.servers > 1 && spec.makeCompound == nil {
+            error(q.locations["servers"]!, "found servers: \(q.config.servers) on \(quoted(q.name)), whose processor '\(spec.name)' cannot split its work, expected 1 (processors that can: \(splitters.joined(separator: ", ")))")
+        } else if q.config.servers > 1 && !spec.splitModes.contains(q.config.loadBalancer.mode) {
+            let modes = SplitMode.allCases.filter(spec.splitModes.contains).map(\.rawValue)
+            error(q.modeLocation ?? q.locations["servers"]!, "found mode '\(q.config.loadBalancer.mode.rawValue)' for '\(spec.name)', expected one of \(alternatives(modes))")
+        } else if q.config.servers == 1, let location = q.locations["loadbalancer"] {
+            error(location, "found a load balancer on \(quoted(q.name)), which has 1 server, expected one only with 'servers' of 2 or more")
+        }
     }
 
     // MARK: Connections

@@ -133,6 +133,11 @@ public struct ProcessorSpec: Sendable {
     /// of a `BufferPool` (the render dispatcher's `FrameCreator`).
     public var makeCreator: (@Sendable (_ name: String, _ count: Int) -> any BufferCreator)?
     public var make: @Sendable (Parameters) -> any BufferProcessor
+    /// The split modes it can do as a compound queue (`servers` ≥ 2); empty: none.
+    public var splitModes: Set<SplitMode> = []
+    /// Makes its compound processor for a queue with `servers` ≥ 2 (the
+    /// queue's config gives the servers and the load balancer).
+    public var makeCompound: (@Sendable (Parameters, QueueConfig) -> any CompoundProcessor)?
 
     public init(name: String, summary: String, parameters: [ParameterSpec] = [], outputs: ClosedRange<Int>,
                 isSource: Bool = false, bufferSizeParameter: String? = nil,

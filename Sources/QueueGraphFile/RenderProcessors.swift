@@ -10,6 +10,18 @@ extension ProcessorRegistry {
             register(ProcessorSpec(name: name, summary: summary, parameters: parameters, outputs: sink ? 0...0 : 1...1,
                                    make: { p in RenderNode(work(p)) }))
         }
+        /// A node whose work also splits across a compound queue's servers.
+        func partNode(_ name: String, _ summary: String, _ parameters: [ParameterSpec] = [], modes: Set<SplitMode>,
+                      _ work: @escaping @Sendable (Parameters) -> any PartWork) {
+            var spec = ProcessorSpec(name: name, summary: summary, parameters: parameters, outputs: 1...1,
+                                     make: { p in RenderNode(work(p)) })
+            spec.splitModes = modes
+            spec.makeCompound = { p, queue in
+                CompoundNode(name: queue.name, servers: queue.servers, loadBalancer: queue.loadBalancer, work: work(p))
+            }
+            register(spec)
+        }
+        let pixelModes: Set<SplitMode> = [.twoD, .vertical, .horizontal]
         register(ProcessorSpec(
             name: "render", summary: "a render process: launches one frame job per tick, just in time before its deadline",
             parameters: [
@@ -30,9 +42,26 @@ extension ProcessorRegistry {
                     frameLimit: p.integer("frames") == 0 ? nil : Int64(p.integer("frames")), latencyFrames: p.number("latency"))
                 return FrameDispatcher(process: process, width: p.integer("width"), height: p.integer("height"))
             }))
-        node("julia", "paints a moving Julia set zoom (uneven cost per pixel)",
-             [ParameterSpec("iterations", .integer(1...4096), default: .integer(64), "most iterations per pixel")]) {
-            JuliaZoom(maxIterations: $0.integer("iterations"))
+        partNode("julia", "paints a moving Julia set zoom (uneven cost per pixel)",
+                 [ParameterSpec("iterations", .integer(1...4096), default: .integer(64), "most iterations per pixel"),
+                  ParameterSpec("centre-x", .number(-4...4), default: .number(0), "real part at the frame's centre"),
+                  ParameterSpec("centre-y", .number(-4...4), default: .number(0), "imaginary part at the frame's centre")],
+                 modes: pixelModes) { p in
+            JuliaZoom(maxIterations: p.integer("iterations"), centre: (Float(p.number("centre-x")), Float(p.number("centre-y"))))
+        }
+        partNode("hotspot", "a synthetic load: pixels near a hot spot cost more; it holds at the left, then sweeps",
+                 [ParameterSpec("heat", .integer(1...10_000), default: .integer(24), "how many times more a hot pixel costs"),
+                  ParameterSpec("radius", .number(0.01...2), default: .number(0.2), "the hot spot's radius, in frame widths"),
+                  ParameterSpec("hold", .integer(0...1_000_000), default: .integer(20), "frames before it moves"),
+                  ParameterSpec("sweep", .integer(2...1_000_000), default: .integer(120), "frames to go right and back")],
+                 modes: pixelModes) { p in
+            HotSpot(heat: p.integer("heat"), radius: p.number("radius"), holdFrames: Int64(p.integer("hold")),
+                    sweepFrames: Int64(p.integer("sweep")))
+        }
+        partNode("discs", "paints soft discs drifting over a background, in order (objects for a db split)",
+                 [ParameterSpec("count", .integer(1...100_000), default: .integer(48), "how many discs")],
+                 modes: Set(SplitMode.allCases)) {
+            Discs(count: $0.integer("count"))
         }
         node("plasma", "paints an animated plasma with a soft alpha (a layer)") { _ in Plasma() }
         node("ball", "paints a white ball bouncing on black (like videotestsrc pattern=ball)") { _ in BouncingBall() }

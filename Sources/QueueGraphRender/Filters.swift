@@ -211,6 +211,23 @@ func composite(_ top: UnsafePointer<UInt32>, over base: UnsafeMutablePointer<UIn
     }
 }
 
+/// "Source over" with straight (not premultiplied) alpha on both sides: a
+/// transparent base takes the top as it is, so painting objects into a
+/// transparent partial image and then that image over a background gives
+/// what painting them on the background directly gives (up to rounding).
+@inline(__always)
+func blendOver(_ top: UInt32, _ base: UInt32) -> UInt32 {
+    let ta = top >> 24
+    if ta == 255 || base >> 24 == 0 { return top }
+    if ta == 0 { return base }
+    let t = SIMD4<Float>(channels(top)), b = SIMD4<Float>(channels(base))
+    let (a, ba) = (t[3] / 255, b[3] / 255)
+    let out = a + ba * (1 - a)
+    var rgb = (t * a + b * (ba * (1 - a))) / out
+    rgb[3] = out * 255
+    return pixel(SIMD4<Int32>((rgb + 0.5).rounded(.down)))
+}
+
 /// Scales frames to `width × height` by bilinear interpolation into a new
 /// buffer from the queue's creator (set `buffers: upstream` to use the
 /// render process's frame creator); the input buffer is released.

@@ -1,21 +1,27 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import QueueGraphCore
 
 /// Paints a Julia set zoom that moves with media time: c travels round a
 /// circle and the view breathes in and out. The cost per pixel is uneven
 /// (escape-time iteration, up to `maxIterations`): points near the set cost
 /// far more than the rest, which is what a load balancer must cope with.
-/// Eight pixels are iterated at once (SIMD).
+/// Eight pixels are iterated at once (SIMD). Splits by tiles (a compound
+/// queue's pixel modes).
 ///
-/// Threading: its node's thread.
-public final class JuliaZoom: FrameWork {
+/// Threading: its node's thread; parts on any number of threads at once.
+public final class JuliaZoom: PartWork {
     public let maxIterations: Int
+    /// The point of the complex plane at the frame's centre (0, 0: the set is
+    /// centred and each half of the frame costs the same).
+    public let centre: (x: Float, y: Float)
     private let palette: [UInt32]
 
-    public init(maxIterations: Int = 64) {
+    public init(maxIterations: Int = 64, centre: (x: Float, y: Float) = (0, 0)) {
         precondition(maxIterations >= 1, "at least one iteration")
         self.maxIterations = maxIterations
+        self.centre = centre
         palette = (0...maxIterations).map { i in
             if i == maxIterations { return rgba(0, 0, 0) }
             let t = Double(i) / Double(maxIterations)
@@ -23,7 +29,9 @@ public final class JuliaZoom: FrameWork {
         }
     }
 
-    public func render(_ frame: Frame, engine: EngineCtx) {
+    public var splitModes: Set<SplitMode> { [.twoD, .vertical, .horizontal] }
+
+    public func render(_ frame: Frame, part: SplitPart, mode: SplitMode, into pixels: UnsafeMutablePointer<UInt32>) {
         let t = Double(frame.job.mediaTime) / 1e9
         let angle = t * 0.35
         let (cr, ci) = (Float(0.7885 * cos(angle)), Float(0.7885 * sin(angle)))
@@ -32,14 +40,14 @@ public final class JuliaZoom: FrameWork {
         let lanes = SIMD8<Float>(0, 1, 2, 3, 4, 5, 6, 7) * scale
         let (cr8, ci8) = (SIMD8<Float>(repeating: cr), SIMD8<Float>(repeating: ci))
         let four = SIMD8<Float>(repeating: 4)
-        let pixels = frame.pixels
+        let columns = part.pixelColumns
         palette.withUnsafeBufferPointer { palette in
-            for y in 0..<h {
-                let zi0 = Float(y - h / 2) * scale
+            for y in part.pixelRows {
+                let zi0 = Float(y - h / 2) * scale + centre.y
                 let row = pixels + y * w
-                var x = 0
-                while x < w {
-                    var zr = lanes + Float(x - w / 2) * scale
+                var x = columns.lowerBound
+                while x < columns.upperBound {
+                    var zr = lanes + (Float(x - w / 2) * scale + centre.x)
                     var zi = SIMD8<Float>(repeating: zi0)
                     var count = SIMD8<Int32>(repeating: 0)
                     for _ in 0..<maxIterations {
@@ -50,8 +58,103 @@ public final class JuliaZoom: FrameWork {
                         zi = 2 * zr * zi + ci8
                         zr = zr2 - zi2 + cr8
                     }
-                    for lane in 0..<min(8, w - x) { row[x + lane] = palette[Int(count[lane])] }
+                    for lane in 0..<min(8, columns.upperBound - x) { row[x + lane] = palette[Int(count[lane])] }
                     x += 8
+                }
+            }
+        }
+    }
+}
+
+/// A synthetic load for load balancing: each pixel costs a little work, and
+/// the pixels within `radius` of a hot spot cost `heat` times more. The hot
+/// spot sits near the left edge for the first `holdFrames` frames, then
+/// travels right and back (one sweep every `sweepFrames` frames). It paints
+/// each pixel's cost, so its output shows where the work was.
+///
+/// Threading: its node's thread; parts on any number of threads at once.
+public final class HotSpot: PartWork {
+    public let heat: Int
+    public let radius: Double
+    public let holdFrames: Int64
+    public let sweepFrames: Int64
+
+    public init(heat: Int = 24, radius: Double = 0.2, holdFrames: Int64 = 20, sweepFrames: Int64 = 120) {
+        (self.heat, self.radius, self.holdFrames, self.sweepFrames) = (heat, radius, holdFrames, sweepFrames)
+    }
+
+    public var splitModes: Set<SplitMode> { [.twoD, .vertical, .horizontal] }
+
+    /// The hot spot's centre at `tick`, as fractions of the width and height.
+    public func centre(at tick: Int64) -> (x: Double, y: Double) {
+        guard tick >= holdFrames else { return (0.15, 0.5) }
+        let phase = Double((tick - holdFrames) % sweepFrames) / Double(sweepFrames)   // 0…1: right and back
+        return (0.15 + 0.7 * (phase < 0.5 ? 2 * phase : 2 - 2 * phase), 0.5)
+    }
+
+    public func render(_ frame: Frame, part: SplitPart, mode: SplitMode, into pixels: UnsafeMutablePointer<UInt32>) {
+        let (w, h) = (frame.width, frame.height)
+        let (cx, cy) = centre(at: frame.job.tick)
+        let r2 = radius * radius * Double(w * w)
+        for y in part.pixelRows {
+            let dy = Double(y) - cy * Double(h)
+            for x in part.pixelColumns {
+                let dx = Double(x) - cx * Double(w)
+                let rounds = dx * dx + dy * dy < r2 ? heat : 1
+                // An integer hash chain the optimiser cannot fold: the pixel's cost.
+                var v = UInt32(truncatingIfNeeded: x &* 73_856_093 ^ y &* 19_349_663)
+                for _ in 0..<rounds * 16 { v = v &* 1_664_525 &+ 1_013_904_223 }
+                let shade = Double(rounds) / Double(heat) * 200
+                pixels[y * w + x] = rgba(shade, 40 + Double(v >> 28), 255 - shade)
+            }
+        }
+    }
+}
+
+/// Paints `count` soft discs drifting over a dark background, painted in
+/// order (each over the ones before): the scene of objects that a `db`
+/// split shares out by range. Item 0 is the background and items 1…count
+/// the discs, whose sizes (and so costs) differ by a factor of ten. Splits
+/// by tiles too.
+///
+/// Threading: its node's thread; parts on any number of threads at once.
+public final class Discs: PartWork {
+    public let count: Int
+
+    public init(count: Int = 48) {
+        precondition(count >= 1, "at least one disc")
+        self.count = count
+    }
+
+    public var splitModes: Set<SplitMode> { Set(SplitMode.allCases) }
+
+    public func render(_ frame: Frame, part: SplitPart, mode: SplitMode, into pixels: UnsafeMutablePointer<UInt32>) {
+        let (w, h) = (frame.width, frame.height)
+        let t = Double(frame.job.mediaTime) / 1e9
+        let (items, columns, rows) = mode == .db
+            ? (part.items(of: count + 1), 0..<w, 0..<h)
+            : (0..<count + 1, part.pixelColumns, part.pixelRows)
+        for item in items {
+            guard item > 0 else {
+                for y in rows { for x in columns { pixels[y * w + x] = rgba(10, 12, 20 + Double(40 * y / h)) } }
+                continue
+            }
+            // A disc's path and colour from its index: golden-ratio spacing.
+            let seed = Double(item) * 0.618_033_988_7
+            let radius = Double(min(w, h)) * (0.03 + 0.09 * (seed * 7).truncatingRemainder(dividingBy: 1))
+            let cx = Double(w) * (0.5 + 0.4 * sin(t * (0.3 + seed.truncatingRemainder(dividingBy: 0.4)) + seed * 9))
+            let cy = Double(h) * (0.5 + 0.4 * cos(t * (0.25 + (seed * 3).truncatingRemainder(dividingBy: 0.3)) + seed * 5))
+            let colour = (128 + 127 * sin(seed * 11), 128 + 127 * sin(seed * 13 + 2), 128 + 127 * sin(seed * 17 + 4))
+            let ys = max(rows.lowerBound, Int(cy - radius))..<min(rows.upperBound, Int(cy + radius) + 1)
+            let xs = max(columns.lowerBound, Int(cx - radius))..<min(columns.upperBound, Int(cx + radius) + 1)
+            guard !ys.isEmpty, !xs.isEmpty else { continue }
+            for y in ys {
+                let dy = Double(y) + 0.5 - cy
+                for x in xs {
+                    let dx = Double(x) + 0.5 - cx
+                    let alpha = min(max(radius - (dx * dx + dy * dy).squareRoot(), 0), 1.5) / 1.5 * 0.8
+                    guard alpha > 0 else { continue }
+                    pixels[y * w + x] = blendOver(rgba(colour.0, colour.1, colour.2, alpha * 255), pixels[y * w + x])
                 }
             }
         }

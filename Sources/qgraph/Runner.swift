@@ -3,6 +3,7 @@ import Foundation
 import QueueGraphCore
 import QueueGraphFile
 import QueueGraphGL
+import QueueGraphRender
 import QueueGraphRuntime
 import Synchronization
 
@@ -35,6 +36,7 @@ struct Runner {
         // Queues with no out pads: their pops are what the graph delivered.
         let sinks = Set(file.config.queues.filter { $0.outPads == 0 }.map(\.name))
         let glOwners = file.config.queues.compactMap { (graph.processor(ofQueue: $0.name) as? GLUpload)?.owner }
+        let compounds = file.config.queues.compactMap { q in (graph.processor(ofQueue: q.name) as? CompoundNode).map { (q.name, $0) } }
         var ending = "end of stream"
         while !graph.waitUntilFinished(timeoutNanoseconds: 200_000_000) {
             let elapsed = Double(monotonicNanoseconds() - start) / 1e9
@@ -49,11 +51,13 @@ struct Runner {
         let problems = stats.ledgerProblems()
         let failed = stats.queues.filter { ($0.dropped[.failed] ?? 0) > 0 }
         if options.json {
-            print(json(stats, gl: glOwners.map { $0.statistics() }, ending: ending, seconds: seconds, problems: problems))
+            print(json(stats, gl: glOwners.map { $0.statistics() }, compounds: compounds.map { ($0.0, $0.1.statistics) },
+                       ending: ending, seconds: seconds, problems: problems))
         } else {
             print("\(file.file): \(ending) after \(String(format: "%.2f", seconds)) s")
             if file.queues.contains(where: { $0.processor == "render" }) { print(frameSummary(stats, sinks: sinks, seconds: seconds)) }
             for owner in glOwners { print(glSummary(owner.statistics())) }
+            for (name, node) in compounds { print(compoundSummary(name, node.statistics)) }
             print(stats.table(), terminator: "")
             print(problems.isEmpty ? "ledger: balanced (every buffer delivered, dropped and counted, or released)"
                                    : "ledger: NOT balanced\n  " + problems.joined(separator: "\n  "))
@@ -93,8 +97,25 @@ struct Runner {
         return lines.joined(separator: "\n")
     }
 
-    private func json(_ stats: GraphStatistics, gl: [GLOwnerStatistics], ending: String, seconds: Double, problems: [String]) -> String {
+    /// A compound queue's servers: their mean time per frame, how far the
+    /// frames were from the ideal, and the last split.
+    private func compoundSummary(_ name: String, _ c: CompoundStatistics) -> String {
+        let means = c.serverNanoseconds.map { String(format: "%.2f", Double($0) / Double(max(c.frames, 1)) / 1e6) }
+        let split = c.recent.last?.parts.map(\.description).joined(separator: " | ") ?? "none"
+        let ratio = String(format: "%.3f", c.medianOverIdeal)
+        return "compound \(name): \(c.servers) servers, \(c.mode.rawValue); \(c.frames) frames; ms per frame by server: "
+            + "\(means.joined(separator: " / ")); frame time / ideal \(ratio) (median)\n    last split: \(split)"
+    }
+
+    private func json(_ stats: GraphStatistics, gl: [GLOwnerStatistics], compounds: [(String, CompoundStatistics)],
+                      ending: String, seconds: Double, problems: [String]) -> String {
+        let compoundObjects: [[String: Any]] = compounds.map { name, c in
+            let lastParts: [[Double]] = c.recent.last?.parts.map { [$0.x0, $0.y0, $0.x1, $0.y1] } ?? []
+            return ["name": name, "servers": c.servers, "mode": c.mode.rawValue, "frames": c.frames,
+                    "server_ns": c.serverNanoseconds, "median_over_ideal": c.medianOverIdeal, "last_parts": lastParts]
+        }
         let object: [String: Any] = [
+            "compounds": compoundObjects,
             "gl": gl.map { g in [
                 "backend": g.backend.rawValue, "renderer": g.renderer, "preview_window": g.previewWindow, "frames": g.frames,
                 "frame_ns_sum": g.frameDurationSum, "frame_ns_max": g.frameDurationMax, "presented": g.presented,

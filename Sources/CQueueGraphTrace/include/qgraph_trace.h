@@ -14,6 +14,7 @@ enum qg_trace_event {
     QG_TP_SCHED_IDLE, QG_TP_SCHED_WAKE,
     QG_TP_FRAME_START, QG_TP_FRAME_END, QG_TP_FRAME_DEADLINE_MISS,
     QG_TP_GL_REQUEST, QG_TP_GL_WAKE, QG_TP_GL_FRAME,
+    QG_TP_LB_SPLIT,
     QG_TP_COUNT
 };
 
@@ -56,6 +57,10 @@ void qg_tp_frame_deadline_miss(uint32_t graph, uint32_t queue, int64_t frame, ui
 void qg_tp_gl_request(uint32_t owner, uint8_t kind, uint8_t outcome, uint64_t latency_ns, uint32_t depth);
 void qg_tp_gl_wake(uint32_t owner, uint8_t kinds, uint32_t requests);
 void qg_tp_gl_frame(uint32_t owner, int64_t frame, uint64_t gl_ns);
+/* A compound queue's server finished its part of a frame: the part
+ * (pixels, or a fraction of the data in db mode) and its time. */
+void qg_tp_lb_split(uint32_t graph, uint32_t queue, int64_t frame, uint32_t server,
+                    double x0, double y0, double x1, double y1, uint64_t work_ns);
 
 /* Flow counting. An LTTng event costs about 100 ns, more than a buffer's
  * hop, so the per-buffer traffic is counted in a window of the calling

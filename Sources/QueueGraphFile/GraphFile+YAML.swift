@@ -1,0 +1,75 @@
+import QueueGraphCore
+
+extension GraphFile {
+    /// The graph as graph-file YAML, every key written out: reading it back
+    /// gives the same graph (a fixed point of read and write). Numbers are
+    /// written in Swift's shortest round-trip form, which no C locale
+    /// changes (no decimal comma under `de_DE.UTF-8`).
+    public func yaml() -> String {
+        var out = "# \(file), as QueueGraph reads it\nqueues:\n"
+        for (declared, q) in zip(queues, config.queues) {
+            var lines = ["name: \(yamlString(q.name))", "processor: \(yamlString(declared.processor))"]
+            if !declared.parameters.values.isEmpty {
+                lines.append("parameters:")
+                for (key, value) in declared.parameters.values.sorted(by: { $0.key < $1.key }) {
+                    lines.append("  \(key): \(yamlValue(value))")
+                }
+            }
+            lines.append("size: \(q.size)")
+            lines.append("management: \(q.management.name)")
+            if case .red(let red) = q.management {
+                lines.append("red: {min: \(yamlNumber(red.minThreshold)), max: \(yamlNumber(red.maxThreshold)), "
+                    + "max-probability: \(yamlNumber(red.maxProbability)), weight: \(yamlNumber(red.weight)), seed: \(red.seed)}")
+            }
+            lines += ["discipline: \(q.discipline.rawValue)", "sync: \(q.sync.rawValue)", "threading: \(q.threading.rawValue)",
+                      "buffers: \(q.buffers.rawValue)"]
+            if let bound = q.byteBound { lines.append("byte-bound: \(bound)") }
+            lines.append("pads: \(q.outPads)")
+            if let pool = declared.pool { lines.append("pool: {count: \(pool.count), buffer-size: \(pool.bufferSize)}") }
+            if q.servers > 1 {
+                let lb = q.loadBalancer
+                let boundary = lb.mode.splitsPixels ? "[\(Int(lb.boundary.x)), \(Int(lb.boundary.y))]" : yamlNumber(lb.boundary.x)
+                var fields = ["mode: \(lb.mode.rawValue)", "damping: \(yamlNumber(lb.damping))", "boundary: \(boundary)",
+                              "resistance: \(yamlNumber(lb.resistance))"]
+                if let weights = lb.weights { fields.append("weights: [\(weights.map(yamlNumber).joined(separator: ", "))]") }
+                lines += ["servers: \(q.servers)", "loadbalancer: {\(fields.joined(separator: ", "))}"]
+            }
+            out += "  - " + lines.joined(separator: "\n    ") + "\n"
+        }
+        if !config.connections.isEmpty {
+            out += "connections:\n"
+            for c in config.connections { out += "  - \(yamlString("\(c.from):\(c.pad) -> \(c.to)"))\n" }
+        }
+        out += "residency-sample-interval: \(config.residencySampleInterval)\n"
+        out += "stats-interval-ms: \(config.queueStatsIntervalNanoseconds / 1_000_000)\n"
+        return out
+    }
+}
+
+/// A double-quoted YAML string (JSON escapes).
+private func yamlString(_ text: String) -> String {
+    var out = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\t": out += "\\t"
+        case _ where scalar.value < 0x20: out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    return out + "\""
+}
+
+/// Swift's shortest round-trip digits, never locale-dependent.
+private func yamlNumber(_ value: Double) -> String { value.formatted }
+
+private func yamlValue(_ value: ParameterValue) -> String {
+    switch value {
+    case .integer(let v): "\(v)"
+    case .number(let v): yamlNumber(v)
+    case .text(let v): yamlString(v)
+    case .flag(let v): v ? "true" : "false"
+    }
+}

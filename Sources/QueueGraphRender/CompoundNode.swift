@@ -1,0 +1,183 @@
+import QueueGraphCore
+
+/// Frame work that can be done in parts, at once, by a compound node's
+/// servers: in the pixel modes a tile of the frame, in `db` a range of the
+/// work's items (objects, layers) drawn into a partial image.
+///
+/// Threading: `render(_:part:mode:into:)` is called concurrently by every
+/// server on the same frame, each with its own part: it may only read the
+/// work's state and write the pixels of its tile (pixel modes) or its own
+/// `target` (db).
+public protocol PartWork: FrameWork {
+    /// The split modes the work can do.
+    var splitModes: Set<SplitMode> { get }
+    /// Renders `part` of `frame` into `target` (`frame.width × frame.height`
+    /// pixels): in a pixel mode `target` is the frame and only the tile's
+    /// pixels may be written; in `db` it is a transparent image of the
+    /// server's own, composited in server order afterwards.
+    func render(_ frame: Frame, part: SplitPart, mode: SplitMode, into target: UnsafeMutablePointer<UInt32>) throws
+}
+
+extension PartWork {
+    /// The whole frame, as one tile.
+    public func render(_ frame: Frame, engine: EngineCtx) throws {
+        try render(frame, part: SplitPart(x0: 0, y0: 0, x1: Double(frame.width), y1: Double(frame.height)),
+                   mode: .twoD, into: frame.pixels)
+    }
+}
+
+/// A compound queue's processor (seed 004): each frame's work is split into
+/// one part per server, the servers (this queue's thread and `servers - 1`
+/// helper threads) render their parts at once, and the frame goes on when
+/// all are done. After each frame the load balancer moves the split from
+/// the servers' times, so that they finish together. In `db` mode the
+/// partial images are composited in server order. A frame whose deadline
+/// has passed is dropped as late (see `RenderNode`); a part that throws
+/// fails the frame.
+///
+/// Threading: as `BufferProcessor`; the helper threads start with the
+/// queue's thread (or at the first frame) and end with it.
+public final class CompoundNode: CompoundProcessor, ThreadLifecycle {
+    public let servers: Int
+    public let work: any PartWork
+    private var balancer: LoadBalancer
+    private var crew: ServerCrew?
+    private let name: String
+    /// Per server: nanoseconds on its part of the current frame, and whether it threw.
+    private let times: UnsafeMutableBufferPointer<UInt64>
+    private let failed: UnsafeMutableBufferPointer<Bool>
+    /// `db`: the partial images of servers 1…
+    private var partials: [UnsafeMutableBufferPointer<UInt32>] = []
+    private let stats: Locked<CompoundStatistics>
+
+    /// `work` must support `loadBalancer.mode`.
+    public init(name: String = "compound", servers: Int, loadBalancer: LoadBalancerConfig, work: any PartWork) {
+        precondition(work.splitModes.contains(loadBalancer.mode), "\(type(of: work)) cannot split by \(loadBalancer.mode.rawValue)")
+        self.name = name
+        self.servers = servers
+        self.work = work
+        balancer = LoadBalancer(servers: servers, config: loadBalancer)
+        times = .allocate(capacity: servers)
+        failed = .allocate(capacity: servers)
+        stats = Locked(CompoundStatistics(servers: servers, mode: loadBalancer.mode))
+    }
+
+    deinit {
+        crew?.stop()
+        times.deallocate()
+        failed.deallocate()
+        for p in partials { p.deallocate() }
+    }
+
+    /// Counters, the last frame's parts and times, and the most recent frames.
+    public var statistics: CompoundStatistics { stats.withLock { $0 } }
+
+    public func threadDidStart(wake: WakeEvent) throws { startCrew() }
+
+    public func threadWillEnd() {
+        crew?.stop()
+        crew = nil
+    }
+
+    public func endOfStream(context: ProcessContext) { work.finish() }
+
+    public func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
+        frameJob(buffer, context: context) { frame in
+            try render(frame, context: context)
+            return buffer
+        }
+    }
+
+    private func startCrew() {
+        if crew == nil { crew = ServerCrew(count: servers, name: name) }
+    }
+
+    private func render(_ frame: Frame, context: ProcessContext) throws {
+        startCrew()
+        let mode = balancer.config.mode
+        let parts = balancer.parts(width: frame.width, height: frame.height)
+        let pixels = frame.pixelCount
+        if mode == .db && partials.first?.count != pixels {
+            for p in partials { p.deallocate() }
+            partials = (1..<servers).map { _ in .allocate(capacity: pixels) }
+        }
+        let (work, times, failed, partials) = (work, times, failed, partials)
+        let began = context.now
+        crew!.run { server in
+            let start = monotonicNanoseconds()
+            failed[server] = false
+            if mode == .db {
+                let target = server == 0 ? frame.pixels : partials[server - 1].baseAddress!
+                target.update(repeating: 0, count: pixels)
+                do { try work.render(frame, part: parts[server], mode: mode, into: target) } catch { failed[server] = true }
+            } else if !parts[server].isEmpty {
+                do { try work.render(frame, part: parts[server], mode: mode, into: frame.pixels) } catch { failed[server] = true }
+            }
+            times[server] = monotonicNanoseconds() - start
+        }
+        let wall = context.now - began
+        for partial in partials where mode == .db {
+            for i in 0..<pixels where partial[i] >> 24 != 0 { frame.pixels[i] = blendOver(partial[i], frame.pixels[i]) }
+        }
+        balancer.update(parts: parts, times: times.map { Double($0) })
+        let record = CompoundFrame(tick: frame.job.tick, wallNanoseconds: wall, serverNanoseconds: Array(times), parts: parts)
+        stats.withLock { $0.add(record) }
+        for server in 0..<servers {
+            context.traceLoadBalance(frame: record.tick, server: server, part: parts[server], workNanoseconds: times[server])
+        }
+        if failed.contains(true) { throw PartFailed() }
+    }
+
+    struct PartFailed: Error {}
+}
+
+/// One frame of a compound node: its wall time from handing out the parts
+/// to the last server's end, each server's time on its part, and the parts.
+///
+/// Threading: a value; any thread.
+public struct CompoundFrame: Sendable {
+    public var tick: Int64
+    public var wallNanoseconds: UInt64
+    public var serverNanoseconds: [UInt64]
+    public var parts: [SplitPart]
+
+    /// The wall time over the ideal one, the servers' total time shared out
+    /// evenly: 1 when every server finished at once.
+    public var overIdeal: Double {
+        let total = serverNanoseconds.reduce(0, +)
+        return total > 0 ? Double(wallNanoseconds) * Double(serverNanoseconds.count) / Double(total) : 1
+    }
+}
+
+/// A compound node's counters.
+///
+/// Threading: a value; any thread.
+public struct CompoundStatistics: Sendable {
+    public var servers: Int
+    public var mode: SplitMode
+    public var frames = 0
+    /// Each server's nanoseconds over all frames.
+    public var serverNanoseconds: [UInt64]
+    /// The most recent frames, oldest first (at most `recentLimit`).
+    public var recent: [CompoundFrame] = []
+    public static let recentLimit = 1024
+
+    init(servers: Int, mode: SplitMode) {
+        self.servers = servers
+        self.mode = mode
+        serverNanoseconds = Array(repeating: 0, count: servers)
+    }
+
+    /// The median of the recent frames' `overIdeal` (1 without frames).
+    public var medianOverIdeal: Double {
+        let sorted = recent.map(\.overIdeal).sorted()
+        return sorted.isEmpty ? 1 : sorted[sorted.count / 2]
+    }
+
+    mutating func add(_ frame: CompoundFrame) {
+        frames += 1
+        for (i, t) in frame.serverNanoseconds.enumerated() { serverNanoseconds[i] += t }
+        if recent.count == Self.recentLimit { recent.removeFirst(Self.recentLimit / 4) }
+        recent.append(frame)
+    }
+}
