@@ -45,9 +45,12 @@ extension ProcessorRegistry {
         partNode("julia", "paints a moving Julia set zoom (uneven cost per pixel)",
                  [ParameterSpec("iterations", .integer(1...4096), default: .integer(64), "most iterations per pixel"),
                   ParameterSpec("centre-x", .number(-4...4), default: .number(0), "real part at the frame's centre"),
-                  ParameterSpec("centre-y", .number(-4...4), default: .number(0), "imaginary part at the frame's centre")],
+                  ParameterSpec("centre-y", .number(-4...4), default: .number(0), "imaginary part at the frame's centre"),
+                  ParameterSpec("zoom", .number(0.01...1_000_000), default: .number(1), "magnification of the default view"),
+                  ParameterSpec("phase", .number(-100...100), default: .number(0), "where c starts on its circle (radians)")],
                  modes: pixelModes) { p in
-            JuliaZoom(maxIterations: p.integer("iterations"), centre: (Float(p.number("centre-x")), Float(p.number("centre-y"))))
+            JuliaZoom(maxIterations: p.integer("iterations"), centre: (Float(p.number("centre-x")), Float(p.number("centre-y"))),
+                      zoom: Float(p.number("zoom")), phase: p.number("phase"))
         }
         partNode("hotspot", "a synthetic load: pixels near a hot spot cost more; it holds at the left, then sweeps",
                  [ParameterSpec("heat", .integer(1...10_000), default: .integer(24), "how many times more a hot pixel costs"),

@@ -16,12 +16,19 @@ public final class JuliaZoom: PartWork {
     /// The point of the complex plane at the frame's centre (0, 0: the set is
     /// centred and each half of the frame costs the same).
     public let centre: (x: Float, y: Float)
+    /// How much closer than the default view (1) it looks.
+    public let zoom: Float
+    /// Where on its circle c starts (radians; c passes near the Mandelbrot
+    /// set's boundary, where the set is costliest, around 1.5 to 2.5).
+    public let phase: Double
     private let palette: [UInt32]
 
-    public init(maxIterations: Int = 64, centre: (x: Float, y: Float) = (0, 0)) {
-        precondition(maxIterations >= 1, "at least one iteration")
+    public init(maxIterations: Int = 64, centre: (x: Float, y: Float) = (0, 0), zoom: Float = 1, phase: Double = 0) {
+        precondition(maxIterations >= 1 && zoom > 0, "at least one iteration, and a positive zoom")
         self.maxIterations = maxIterations
         self.centre = centre
+        self.zoom = zoom
+        self.phase = phase
         palette = (0...maxIterations).map { i in
             if i == maxIterations { return rgba(0, 0, 0) }
             let t = Double(i) / Double(maxIterations)
@@ -33,10 +40,10 @@ public final class JuliaZoom: PartWork {
 
     public func render(_ frame: Frame, part: SplitPart, mode: SplitMode, into pixels: UnsafeMutablePointer<UInt32>) {
         let t = Double(frame.job.mediaTime) / 1e9
-        let angle = t * 0.35
+        let angle = t * 0.35 + phase
         let (cr, ci) = (Float(0.7885 * cos(angle)), Float(0.7885 * sin(angle)))
         let (w, h) = (frame.width, frame.height)
-        let scale = Float(3.2 * (0.6 + 0.4 * cos(t * 0.3))) / Float(w)
+        let scale = Float(3.2 * (0.6 + 0.4 * cos(t * 0.3))) / Float(w) / zoom
         let lanes = SIMD8<Float>(0, 1, 2, 3, 4, 5, 6, 7) * scale
         let (cr8, ci8) = (SIMD8<Float>(repeating: cr), SIMD8<Float>(repeating: ci))
         let four = SIMD8<Float>(repeating: 4)
@@ -101,9 +108,9 @@ public final class HotSpot: PartWork {
             for x in part.pixelColumns {
                 let dx = Double(x) - cx * Double(w)
                 let rounds = dx * dx + dy * dy < r2 ? heat : 1
-                // An integer hash chain the optimiser cannot fold: the pixel's cost.
+                // A non-linear hash chain the optimiser cannot fold into a closed form: the pixel's cost.
                 var v = UInt32(truncatingIfNeeded: x &* 73_856_093 ^ y &* 19_349_663)
-                for _ in 0..<rounds * 16 { v = v &* 1_664_525 &+ 1_013_904_223 }
+                for _ in 0..<rounds * 8 { v = (v &* 1_664_525 &+ 1_013_904_223) ^ (v >> 13) }
                 let shade = Double(rounds) / Double(heat) * 200
                 pixels[y * w + x] = rgba(shade, 40 + Double(v >> 28), 255 - shade)
             }

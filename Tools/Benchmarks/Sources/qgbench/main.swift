@@ -217,6 +217,9 @@ case "loadtest":
     loadTest()
 case "gl":
     try glBenchmark()
+case "balance":
+    let damping = arguments.firstIndex(of: "--damping").flatMap { Double(arguments[arguments.index(after: $0)]) }
+    try balanceBenchmark(damping: damping ?? 0.25)
 case "realtime":
     try realtimeBenchmark(vsGStreamer: arguments.contains("--vs-gstreamer"))
 case "hopns":     // one hop run, for `trace`: prints only ns per buffer

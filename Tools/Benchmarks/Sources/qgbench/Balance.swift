@@ -1,0 +1,126 @@
+// `qgbench balance`: a compound queue of 2 servers on a synthetic load whose
+// cost sits mostly on one side (the `hotspot` generator: held at the left for
+// 20 frames, then sweeping right and back), and on the Julia zoom off-centre.
+// Each load runs twice in the same process: with the static even split
+// (damping 1 freezes the first split) and with the balanced one (damping
+// 0.25 unless `--damping` says otherwise); the hot spot also runs with the
+// library's default damping, 0.5, for comparison. Frame time is the compound's wall time from handing out the
+// parts to the last server's end; the ideal is the servers' total time / 2.
+// Prints every frame, writes a CSV and (with matplotlib) a PNG plot of the
+// split position and the servers' times, and ends with the JSON figures.
+import Foundation
+import QueueGraphCore
+import QueueGraphFile
+import QueueGraphRender
+import QueueGraphRuntime
+
+/// The frames of one run of a compound graph.
+func compoundRun(processor: String, parameters: String, damping: Double, frames: Int) throws -> [CompoundFrame] {
+    let yaml = """
+        queues:
+          - {name: render, processor: render, parameters: {width: 960, height: 540, fps: 15, frames: \(frames), latency: 4}, pool: {count: 6}, threading: thread}
+          - name: work
+            processor: \(processor)
+            parameters: {\(parameters)}
+            size: 2
+            buffers: reuse
+            threading: thread
+            servers: 2
+            loadbalancer: {mode: vertical, damping: \(damping), boundary: [8, 8]}
+          - {name: sink, processor: framesink, size: 2}
+        connections: [render -> work, work -> sink]
+        """
+    let file = try GraphFile(yaml: yaml, file: "balance-\(processor).yaml")
+    let graph = try file.config.createQueueGraph()
+    try graph.start()
+    graph.waitUntilFinished()
+    let node = graph.processor(ofQueue: "work") as! CompoundNode
+    let stats = graph.stop()
+    precondition(stats.ledgerProblems().isEmpty, "ledger: \(stats.ledgerProblems())")
+    let late = stats.dropped(.late)
+    if late > 0 { print("    (\(late) frames missed their deadline and are not in the figures)") }
+    return node.statistics.recent
+}
+
+/// The first frame from which `overIdeal` stays ≤ `goal` for 3 frames running; nil when it never does.
+func framesToConverge(_ frames: [CompoundFrame], goal: Double) -> Int? {
+    frames.indices.first { i in i + 3 <= frames.count && frames[i..<i + 3].allSatisfy { $0.overIdeal <= goal } }
+}
+
+func balanceBenchmark(damping: Double) throws {
+    let (hold, sweep) = (20, 120)
+    print("balance benchmark: 2 servers, vertical split, 960×540 at 15 fps; \(ProcessInfo.processInfo.activeProcessorCount) cores")
+    print("  hotspot: 87 % of the cost in a disc at the left for \(hold) frames, then it sweeps right and back in \(sweep) frames")
+    let hotspot = "heat: 24, radius: 0.2, hold: \(hold), sweep: \(sweep)"
+    let staticHot = try compoundRun(processor: "hotspot", parameters: hotspot, damping: 1, frames: hold + sweep)
+    let balancedHot = try compoundRun(processor: "hotspot", parameters: hotspot, damping: damping, frames: hold + sweep)
+    let defaultHot = try compoundRun(processor: "hotspot", parameters: hotspot, damping: LoadBalancerConfig().damping, frames: hold + sweep)
+    let julia = "iterations: 400, centre-x: 0.5, phase: 2.2"
+    print("  julia: the zoom of Graphs/balanced-fractal.yaml (off-centre, c near the Mandelbrot set's boundary), 60 frames")
+    let staticJulia = try compoundRun(processor: "julia", parameters: julia, damping: 1, frames: 60)
+    let balancedJulia = try compoundRun(processor: "julia", parameters: julia, damping: damping, frames: 60)
+
+    if ProcessInfo.processInfo.environment["QG_BENCH_VERBOSE"] != nil {
+        for (s, b) in zip(staticJulia, balancedJulia) {
+            print("  julia", b.tick, s.overIdeal, b.overIdeal, b.parts.map(\.description), b.serverNanoseconds.map { Double($0) / 1e6 })
+        }
+    }
+    print("  frame  static ms  /ideal   balanced ms  /ideal   split px   server ms (balanced)")
+    var csv = "frame,static_ms,static_over_ideal,balanced_ms,balanced_over_ideal,split_px,server0_ms,server1_ms,hot_spot_px\n"
+    let spot = HotSpot(heat: 24, radius: 0.2, holdFrames: Int64(hold), sweepFrames: Int64(sweep))
+    for (s, b) in zip(staticHot, balancedHot) {
+        let split = b.parts[0].x1
+        let (t0, t1) = (Double(b.serverNanoseconds[0]) / 1e6, Double(b.serverNanoseconds[1]) / 1e6)
+        print(String(format: "  %5d  %9.2f  %6.3f   %11.2f  %6.3f   %8.0f   %6.2f  %6.2f", b.tick, Double(s.wallNanoseconds) / 1e6,
+                     s.overIdeal, Double(b.wallNanoseconds) / 1e6, b.overIdeal, split, t0, t1))
+        csv += "\(b.tick),\(Double(s.wallNanoseconds) / 1e6),\(s.overIdeal),\(Double(b.wallNanoseconds) / 1e6),\(b.overIdeal),"
+            + "\(split),\(t0),\(t1),\(spot.centre(at: b.tick).x * 960)\n"
+    }
+    func medianOverIdeal(_ frames: some Collection<CompoundFrame>) -> Double { median(frames.map(\.overIdeal)) }
+    let converge = framesToConverge(balancedHot, goal: 1.10)
+    let defaultConverge = framesToConverge(defaultHot, goal: 1.10)
+    var figures: [String: Double] = [
+        "static_over_ideal": medianOverIdeal(staticHot.dropFirst(5)),
+        "balanced_over_ideal": medianOverIdeal(balancedHot.dropFirst(5)),
+        "frames_to_converge": Double(converge ?? balancedHot.count),
+        "held_static_over_ideal": medianOverIdeal(staticHot[5..<hold]),
+        "held_balanced_over_ideal": medianOverIdeal(balancedHot[5..<hold]),
+        "moving_static_over_ideal": medianOverIdeal(staticHot.dropFirst(hold)),
+        "moving_balanced_over_ideal": medianOverIdeal(balancedHot.dropFirst(hold)),
+        "default_damping_over_ideal": medianOverIdeal(defaultHot.dropFirst(5)),
+        "default_damping_frames_to_converge": Double(defaultConverge ?? defaultHot.count),
+        "julia_static_over_ideal": medianOverIdeal(staticJulia.dropFirst(5)),
+        "julia_balanced_over_ideal": medianOverIdeal(balancedJulia.dropFirst(5)),
+    ]
+    // How closely the split follows the hot spot while it moves: the correlation of the two.
+    let moving = balancedHot.dropFirst(hold)
+    let xs = moving.map(\.parts[0].x1), ys = moving.map { spot.centre(at: $0.tick).x * 960 }
+    figures["moving_split_correlation"] = correlation(xs, ys)
+    print(String(format: "  hotspot after 5 frames: frame time / ideal %.3f static, %.3f balanced (held %.3f / %.3f, moving %.3f / %.3f)",
+                 figures["static_over_ideal"]!, figures["balanced_over_ideal"]!, figures["held_static_over_ideal"]!,
+                 figures["held_balanced_over_ideal"]!, figures["moving_static_over_ideal"]!, figures["moving_balanced_over_ideal"]!))
+    print("  balanced (damping \(damping)) within 1.10 of the ideal from frame \(converge.map(String.init) ?? "never") on (3 frames running)")
+    print(String(format: "  with the default damping 0.5: %.3f after 5 frames, within 1.10 from frame %@ on", figures["default_damping_over_ideal"]!,
+                 defaultConverge.map(String.init) ?? "never"))
+    print(String(format: "  split follows the moving hot spot: correlation %.3f", figures["moving_split_correlation"]!))
+    print(String(format: "  julia after 5 frames: frame time / ideal %.3f static, %.3f balanced",
+                 figures["julia_static_over_ideal"]!, figures["julia_balanced_over_ideal"]!))
+
+    let csvPath = NSTemporaryDirectory() + "qgraph-balance.csv", png = NSTemporaryDirectory() + "qgraph-balance.png"
+    try csv.write(toFile: csvPath, atomically: true, encoding: .utf8)
+    let plot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../plot-balance.py").standardized.path
+    if let result = try? runProcess("/usr/bin/python3", [plot, csvPath, png]), result.status == 0 {
+        print("  plot: \(png) (data: \(csvPath))")
+    } else {
+        print("  plot: python3 with matplotlib not found; data in \(csvPath)")
+    }
+    let json = figures.sorted { $0.key < $1.key }.map { String(format: "\"%@\": %.4g", $0.key, $0.value) }.joined(separator: ", ")
+    print("{\(json)}")
+}
+
+func correlation(_ a: [Double], _ b: [Double]) -> Double {
+    let (ma, mb) = (a.reduce(0, +) / Double(a.count), b.reduce(0, +) / Double(b.count))
+    let cov = zip(a, b).reduce(0) { $0 + ($1.0 - ma) * ($1.1 - mb) }
+    let (va, vb) = (a.reduce(0) { $0 + ($1 - ma) * ($1 - ma) }, b.reduce(0) { $0 + ($1 - mb) * ($1 - mb) })
+    return va > 0 && vb > 0 ? cov / (va * vb).squareRoot() : 0
+}
