@@ -36,8 +36,9 @@ extension PartWork {
 /// fails the frame.
 ///
 /// Threading: as `BufferProcessor`; the helper threads start with the
-/// queue's thread (or at the first frame) and end with it.
-public final class CompoundNode: CompoundProcessor, ThreadLifecycle {
+/// queue's thread (or at the first frame) and end with it. `statistics`
+/// may be read from any thread.
+public final class CompoundNode: CompoundProcessor, ThreadLifecycle, @unchecked Sendable {
     public let servers: Int
     public let work: any PartWork
     private var balancer: LoadBalancer
@@ -83,7 +84,10 @@ public final class CompoundNode: CompoundProcessor, ThreadLifecycle {
 
     public func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
         frameJob(buffer, context: context) { frame in
-            try render(frame, context: context)
+            let record = try renderParts(frame)
+            for (server, part) in record.parts.enumerated() {
+                context.traceLoadBalance(frame: record.tick, server: server, part: part, workNanoseconds: record.serverNanoseconds[server])
+            }
             return buffer
         }
     }
@@ -92,7 +96,9 @@ public final class CompoundNode: CompoundProcessor, ThreadLifecycle {
         if crew == nil { crew = ServerCrew(count: servers, name: name) }
     }
 
-    private func render(_ frame: Frame, context: ProcessContext) throws {
+    /// Renders `frame` with every server on its part, composites (db),
+    /// moves the split and records the frame; throws when a part threw.
+    func renderParts(_ frame: Frame) throws -> CompoundFrame {
         startCrew()
         let mode = balancer.config.mode
         let parts = balancer.parts(width: frame.width, height: frame.height)
@@ -102,7 +108,7 @@ public final class CompoundNode: CompoundProcessor, ThreadLifecycle {
             partials = (1..<servers).map { _ in .allocate(capacity: pixels) }
         }
         let (work, times, failed, partials) = (work, times, failed, partials)
-        let began = context.now
+        let began = monotonicNanoseconds()
         crew!.run { server in
             let start = monotonicNanoseconds()
             failed[server] = false
@@ -115,17 +121,15 @@ public final class CompoundNode: CompoundProcessor, ThreadLifecycle {
             }
             times[server] = monotonicNanoseconds() - start
         }
-        let wall = context.now - began
+        let wall = monotonicNanoseconds() - began
         for partial in partials where mode == .db {
             for i in 0..<pixels where partial[i] >> 24 != 0 { frame.pixels[i] = blendOver(partial[i], frame.pixels[i]) }
         }
         balancer.update(parts: parts, times: times.map { Double($0) })
         let record = CompoundFrame(tick: frame.job.tick, wallNanoseconds: wall, serverNanoseconds: Array(times), parts: parts)
         stats.withLock { $0.add(record) }
-        for server in 0..<servers {
-            context.traceLoadBalance(frame: record.tick, server: server, part: parts[server], workNanoseconds: times[server])
-        }
         if failed.contains(true) { throw PartFailed() }
+        return record
     }
 
     struct PartFailed: Error {}

@@ -152,12 +152,13 @@ public final class Discs: PartWork {
             let cx = Double(w) * (0.5 + 0.4 * sin(t * (0.3 + seed.truncatingRemainder(dividingBy: 0.4)) + seed * 9))
             let cy = Double(h) * (0.5 + 0.4 * cos(t * (0.25 + (seed * 3).truncatingRemainder(dividingBy: 0.3)) + seed * 5))
             let colour = (128 + 127 * sin(seed * 11), 128 + 127 * sin(seed * 13 + 2), 128 + 127 * sin(seed * 17 + 4))
-            let ys = max(rows.lowerBound, Int(cy - radius))..<min(rows.upperBound, Int(cy + radius) + 1)
-            let xs = max(columns.lowerBound, Int(cx - radius))..<min(columns.upperBound, Int(cx + radius) + 1)
-            guard !ys.isEmpty, !xs.isEmpty else { continue }
-            for y in ys {
+            // The disc's bounding box clipped to the tile (empty when it lies outside).
+            let (y0, y1) = (max(rows.lowerBound, Int(cy - radius)), min(rows.upperBound, Int(cy + radius) + 1))
+            let (x0, x1) = (max(columns.lowerBound, Int(cx - radius)), min(columns.upperBound, Int(cx + radius) + 1))
+            guard y0 < y1, x0 < x1 else { continue }
+            for y in y0..<y1 {
                 let dy = Double(y) + 0.5 - cy
-                for x in xs {
+                for x in x0..<x1 {
                     let dx = Double(x) + 0.5 - cx
                     let alpha = min(max(radius - (dx * dx + dy * dy).squareRoot(), 0), 1.5) / 1.5 * 0.8
                     guard alpha > 0 else { continue }
