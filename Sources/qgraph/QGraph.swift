@@ -22,7 +22,7 @@ struct QGraph: ParsableCommand {
             64 bad command line; 65 invalid graph file or launch line; 70 runtime failure (the graph could \
             not start, a processor failed, or the ledger did not balance).
             """,
-        subcommands: [Run.self, Launch.self, Validate.self, Inspect.self, Dot.self, Processors.self, Schema.self]
+        subcommands: [Run.self, Launch.self, Validate.self, Inspect.self, Format.self, Dot.self, Processors.self, Schema.self]
     )
 }
 
@@ -122,6 +122,16 @@ struct Inspect: ParsableCommand {
     var file: String
 
     func run() throws { print(try loadGraph(file).inspection(), terminator: "") }
+}
+
+struct Format: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the graph file as QueueGraph reads it, every key written out (defaults included); reading the output gives the same graph.")
+
+    @Argument(help: "The graph file.")
+    var file: String
+
+    func run() throws { print(try loadGraph(file).yaml(), terminator: "") }
 }
 
 struct Dot: ParsableCommand {

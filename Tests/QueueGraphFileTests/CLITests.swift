@@ -123,11 +123,14 @@ struct CLITests {
         #expect(result.err.contains("processors failed on filesink (5 buffers)"))
     }
 
-    @Test("inspect, dot, processors, schema")
+    @Test("inspect, format, dot, processors, schema")
     func describing() throws {
         let inspect = try QGraphProcess.run("inspect", "Graphs/ack-nak.yaml")
         #expect(inspect.status == 0)
         #expect(inspect.out.contains("thread 1: acked (nullsink)"))
+        let format = try QGraphProcess.run("format", "Graphs/balanced-fractal.yaml")
+        #expect(format.status == 0)
+        #expect(format.out.contains("loadbalancer: {mode: 2D, damping: 0.5, boundary: [8, 8], resistance: 0}"))
         let dot = try QGraphProcess.run("dot", "Graphs/live.yaml")
         #expect(dot.status == 0 && dot.out.hasPrefix("digraph"))
         let processors = try QGraphProcess.run("processors")
