@@ -87,12 +87,34 @@ struct TraceTests {
     @Test("the GL owner's events: one gl_frame per frame read back, one gl_request per request, gl_wake when it serves",
           .enabled(if: canRecord, "needs the LTTng trait, lttng-tools and python3-bt2"))
     func glEvents() throws {
+        let (run, lines) = try record("Tests/QueueGraphFileTests/Traced/gl-small.yaml")
+        let gl = try #require((run["gl"] as? [[String: Any]])?.first)
+        func count(_ event: String) -> Int { lines.count { $0.contains("qgraph:\(event):") } }
+        #expect(count("gl_frame") == gl["frames"] as? Int)
+        #expect(count("gl_request") == gl["requests"] as? Int)
+        #expect(gl["pending"] as? Int == 0)
+        #expect(gl["frames"] as? Int ?? 0 > 0)
+        #expect(count("gl_wake") > 0)
+    }
+
+    @Test("a compound queue's events: one lb_split per server per frame, with its part and its time",
+          .enabled(if: canRecord, "needs the LTTng trait, lttng-tools and python3-bt2"))
+    func loadBalanceEvents() throws {
+        let (run, lines) = try record("Tests/QueueGraphFileTests/Traced/compound-small.yaml")
+        let compound = try #require((run["compounds"] as? [[String: Any]])?.first)
+        let frames = try #require(compound["frames"] as? Int)
+        let splits = lines.filter { $0.contains("qgraph:lb_split:") }
+        #expect(frames > 0 && splits.count == frames * 2)
+        #expect(splits.filter { $0.contains("server = 0,") }.count == frames)
+        #expect(splits.allSatisfy { $0.contains("x0 = ") && $0.contains("work_ns = ") })
+    }
+
+    /// Runs `file` under `Tools/trace-record --json`; the run's JSON and babeltrace2's lines.
+    private func record(_ file: String) throws -> ([String: Any], [Substring]) {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("qgraph-trace-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let recorded = try tool("trace-record", [directory.path, "Tests/QueueGraphFileTests/Traced/gl-small.yaml", "--json"])
+        let recorded = try tool("trace-record", [directory.path, file, "--json"])
         #expect(recorded.status == 0)
-        let run = try object(recorded.out)
-        let gl = try #require((run["gl"] as? [[String: Any]])?.first)
         let babeltrace = Process()
         babeltrace.executableURL = URL(fileURLWithPath: "/usr/bin/babeltrace2")
         babeltrace.arguments = [directory.path]
@@ -101,11 +123,6 @@ struct TraceTests {
         try babeltrace.run()
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         babeltrace.waitUntilExit()
-        func count(_ event: String) -> Int { text.split(separator: "\n").count { $0.contains("qgraph:\(event):") } }
-        #expect(count("gl_frame") == gl["frames"] as? Int)
-        #expect(count("gl_request") == gl["requests"] as? Int)
-        #expect(gl["pending"] as? Int == 0)
-        #expect(gl["frames"] as? Int ?? 0 > 0)
-        #expect(count("gl_wake") > 0)
+        return (try object(recorded.out), text.split(separator: "\n"))
     }
 }
