@@ -125,10 +125,12 @@ public final class CompoundNode: CompoundProcessor, ThreadLifecycle, @unchecked 
         for partial in partials where mode == .db {
             for i in 0..<pixels where partial[i] >> 24 != 0 { frame.pixels[i] = blendOver(partial[i], frame.pixels[i]) }
         }
-        balancer.update(parts: parts, times: times.map { Double($0) })
+        // A frame with a failed part has no complete timings: the split stays.
+        let complete = !failed.contains(true)
+        if complete { balancer.update(parts: parts, times: times.map { Double($0) }) }
         let record = CompoundFrame(tick: frame.job.tick, wallNanoseconds: wall, serverNanoseconds: Array(times), parts: parts)
         stats.withLock { $0.add(record) }
-        if failed.contains(true) { throw PartFailed() }
+        if !complete { throw PartFailed() }
         return record
     }
 
