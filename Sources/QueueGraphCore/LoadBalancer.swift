@@ -48,6 +48,8 @@ public struct LoadBalancer: Sendable {
     public private(set) var extent: (width: Double, height: Double) = (0, 0)
     /// One split per inner node of the tree, in preorder.
     public private(set) var splits: [Split] = []
+    /// Each server's part under `splits`, in server order.
+    private var layout: [SplitPart] = []
     /// Rebalances so far (frames whose timings moved or kept the splits).
     public private(set) var updates = 0
 
@@ -73,20 +75,9 @@ public struct LoadBalancer: Sendable {
         let wanted = config.mode.splitsPixels ? (Double(width), Double(height)) : (1.0, 1.0)
         if wanted != extent || splits.isEmpty {
             extent = wanted
-            splits = laid { _, rect, axis, share in rect.lower(axis) + share * rect.length(axis) }
+            (splits, layout) = laid { _, rect, axis, share in rect.lower(axis) + share * rect.length(axis) }
         }
-        var parts: [SplitPart] = []
-        var next = 0
-        func descend(_ count: Int, _ rect: SplitPart) {
-            guard count > 1 else { parts.append(rect); return }
-            let split = splits[next]
-            next += 1
-            let (left, right) = rect.cut(split.axis, at: split.position)
-            descend(count / 2, left)
-            descend(count - count / 2, right)
-        }
-        descend(servers, SplitPart(x0: 0, y0: 0, x1: extent.width, y1: extent.height))
-        return parts
+        return layout
     }
 
     /// Moves the splits from the last finished frame: `parts` as handed out
@@ -103,7 +94,7 @@ public struct LoadBalancer: Sendable {
         guard cells.contains(where: { $0.density > 0 }) else { return }
         updates += 1
         let (previous, damping, resistance) = (splits, config.damping, config.resistance)
-        splits = laid { node, rect, axis, share in
+        (splits, layout) = laid { node, rect, axis, share in
             let old = previous[node]
             let ideal = Self.position(in: rect, across: axis, share: share, cells: cells)
             guard old.axis == axis else { return ideal }
@@ -113,14 +104,18 @@ public struct LoadBalancer: Sendable {
     }
 
     /// Walks the tree from the root over the extent and gives each node's
-    /// split, in preorder: `place` proposes a position from the node's
-    /// index, area, axis and the left child's share of the weight; the
-    /// boundary then applies.
-    private func laid(_ place: (Int, SplitPart, Split.Axis, Double) -> Double) -> [Split] {
-        var splits: [Split] = []
+    /// split, in preorder, and each server's part: `place` proposes a
+    /// position from the node's index, area, axis and the left child's
+    /// share of the weight; the boundary then applies.
+    private func laid(_ place: (Int, SplitPart, Split.Axis, Double) -> Double) -> ([Split], [SplitPart]) {
+        var (splits, parts): ([Split], [SplitPart]) = ([], [])
         var weightFrom = 0
         func descend(_ count: Int, _ rect: SplitPart) {
-            guard count > 1 else { weightFrom += 1; return }
+            guard count > 1 else {
+                parts.append(rect)
+                weightFrom += 1
+                return
+            }
             let axis: Split.Axis = switch config.mode {
             case .vertical, .db: .x
             case .horizontal: .y
@@ -137,7 +132,7 @@ public struct LoadBalancer: Sendable {
             descend(count - count / 2, right)
         }
         descend(servers, SplitPart(x0: 0, y0: 0, x1: extent.width, y1: extent.height))
-        return splits
+        return (splits, parts)
     }
 
     /// Snaps `position` to the boundary and keeps both sides at least one

@@ -18,8 +18,8 @@ extension GraphFile {
             lines.append("size: \(q.size)")
             lines.append("management: \(q.management.name)")
             if case .red(let red) = q.management {
-                lines.append("red: {min: \(yamlNumber(red.minThreshold)), max: \(yamlNumber(red.maxThreshold)), "
-                    + "max-probability: \(yamlNumber(red.maxProbability)), weight: \(yamlNumber(red.weight)), seed: \(red.seed)}")
+                lines.append("red: {min: \(red.minThreshold.formatted), max: \(red.maxThreshold.formatted), "
+                    + "max-probability: \(red.maxProbability.formatted), weight: \(red.weight.formatted), seed: \(red.seed)}")
             }
             lines += ["discipline: \(q.discipline.rawValue)", "sync: \(q.sync.rawValue)", "threading: \(q.threading.rawValue)",
                       "buffers: \(q.buffers.rawValue)"]
@@ -28,10 +28,10 @@ extension GraphFile {
             if let pool = declared.pool { lines.append("pool: {count: \(pool.count), buffer-size: \(pool.bufferSize)}") }
             if q.servers > 1 {
                 let lb = q.loadBalancer
-                let boundary = lb.mode.splitsPixels ? "[\(Int(lb.boundary.x)), \(Int(lb.boundary.y))]" : yamlNumber(lb.boundary.x)
-                var fields = ["mode: \(lb.mode.rawValue)", "damping: \(yamlNumber(lb.damping))", "boundary: \(boundary)",
-                              "resistance: \(yamlNumber(lb.resistance))"]
-                if let weights = lb.weights { fields.append("weights: [\(weights.map(yamlNumber).joined(separator: ", "))]") }
+                let boundary = lb.mode.splitsPixels ? "[\(Int(lb.boundary.x)), \(Int(lb.boundary.y))]" : lb.boundary.x.formatted
+                var fields = ["mode: \(lb.mode.rawValue)", "damping: \(lb.damping.formatted)", "boundary: \(boundary)",
+                              "resistance: \(lb.resistance.formatted)"]
+                if let weights = lb.weights { fields.append("weights: [\(weights.map(\.formatted).joined(separator: ", "))]") }
                 lines += ["servers: \(q.servers)", "loadbalancer: {\(fields.joined(separator: ", "))}"]
             }
             out += "  - " + lines.joined(separator: "\n    ") + "\n"
@@ -55,20 +55,19 @@ private func yamlString(_ text: String) -> String {
         case "\\": out += "\\\\"
         case "\n": out += "\\n"
         case "\t": out += "\\t"
-        case _ where scalar.value < 0x20: out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
+        case _ where scalar.value < 0x20:
+            let hex = String(scalar.value, radix: 16)
+            out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
         default: out.unicodeScalars.append(scalar)
         }
     }
     return out + "\""
 }
 
-/// Swift's shortest round-trip digits, never locale-dependent.
-private func yamlNumber(_ value: Double) -> String { value.formatted }
-
 private func yamlValue(_ value: ParameterValue) -> String {
     switch value {
     case .integer(let v): "\(v)"
-    case .number(let v): yamlNumber(v)
+    case .number(let v): v.formatted
     case .text(let v): yamlString(v)
     case .flag(let v): v ? "true" : "false"
     }

@@ -306,8 +306,8 @@ struct GraphChecker {
 
     /// `servers` ≥ 2 needs a processor that splits its work, by the mode asked for.
     private mutating func checkCompound(_ q: Declared, spec: ProcessorSpec) {
-        let splitters = registry.names.filter { registry[$0]!.makeCompound != nil }
         if q.config.servers > 1 && spec.makeCompound == nil {
+            let splitters = registry.names.filter { registry[$0]!.makeCompound != nil }
             error(q.locations["servers"]!, "found servers: \(q.config.servers) on \(quoted(q.name)), whose processor '\(spec.name)' cannot split its work, expected 1 (processors that can: \(splitters.joined(separator: ", ")))")
         } else if q.config.servers > 1 && !spec.splitModes.contains(q.config.loadBalancer.mode) {
             let modes = SplitMode.allCases.filter(spec.splitModes.contains).map(\.rawValue)

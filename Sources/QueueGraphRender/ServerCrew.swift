@@ -8,7 +8,8 @@ import QueueGraphCore
 /// same job (each does its own part of it) and returns once all are done.
 ///
 /// Threading: `run` and `stop` from the thread that owns the crew (the
-/// compound queue's thread), one call at a time.
+/// compound queue's thread), one call at a time. The helper threads hold
+/// the crew: it goes away only after `stop`.
 final class ServerCrew: @unchecked Sendable {
     let count: Int
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
@@ -26,13 +27,12 @@ final class ServerCrew: @unchecked Sendable {
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(go, nil)
         pthread_cond_init(done, nil)
-        threads = (1..<max(count, 1)).map { server in
+        threads = (1..<count).map { server in
             spawnThread(name: "\(name.prefix(10))-s\(server)") { [self] in serve(server) }
         }
     }
 
     deinit {
-        stop()
         pthread_cond_destroy(go)
         pthread_cond_destroy(done)
         pthread_mutex_destroy(mutex)
