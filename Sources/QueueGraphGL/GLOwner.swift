@@ -46,13 +46,9 @@ public final class GLOwner: @unchecked Sendable {
 
     public let options: Options
     public let mailbox: RenderMailbox
-    private let shared = Locked(Shared())
+    /// What other threads read.
+    private let stats = Locked(GLOwnerStatistics())
     private let wakeEvent = Locked<WakeEvent?>(nil)
-
-    /// State other threads read (under `shared`'s lock).
-    private struct Shared {
-        var stats = GLOwnerStatistics()
-    }
 
     /// A texture holding a frame's image: the stamp its token carries, and its size.
     private struct Image {
@@ -115,9 +111,9 @@ public final class GLOwner: @unchecked Sendable {
     }
 
     public func statistics() -> GLOwnerStatistics {
-        var stats = shared.withLock { $0.stats }
-        stats.mailbox = mailbox.statistics()
-        return stats
+        var copy = stats.withLock { $0 }
+        copy.mailbox = mailbox.statistics()
+        return copy
     }
 
     // MARK: Ownership
@@ -131,7 +127,7 @@ public final class GLOwner: @unchecked Sendable {
     /// error, and `body` never runs.
     public func withContext<R>(_ operation: String = #function, _ body: (GLSession) throws -> R) throws -> R {
         guard isOwnerThread else {
-            shared.withLock { $0.stats.wrongThreadCalls += 1 }
+            stats.withLock { $0.wrongThreadCalls += 1 }
             let message = "\(operation): GL work belongs to the GL owner thread (\(options.title)); refused on another thread"
             qgLog(message)
             throw GLError(message)
@@ -164,10 +160,10 @@ public final class GLOwner: @unchecked Sendable {
         let context = try GLContext.make(options.backend, width: options.windowWidth, height: options.windowHeight,
                                          title: options.title, visible: options.preview)
         self.context = context
-        shared.withLock { s in
-            s.stats.backend = context.backend
-            s.stats.renderer = context.renderer
-            s.stats.previewWindow = context.visible
+        stats.withLock { s in
+            s.backend = context.backend
+            s.renderer = context.renderer
+            s.previewWindow = context.visible
         }
         wakeEvent.withLock { $0 = wake }
         pthread_setspecific(Self.threadKey, Unmanaged.passUnretained(self).toOpaque())
@@ -175,7 +171,7 @@ public final class GLOwner: @unchecked Sendable {
         glPixelStorei(GLenum(GL_UNPACK_ALIGNMENT), 4)
         readFramebuffer = make(glGenFramebuffers)
         inputTexture = makeTexture(width: 1, height: 1)
-        setInput(CPUImage(width: 1, height: 1, pixels: [0]))
+        setInput(Self.black)
     }
 
     /// Serves the mailbox; whether there was anything.
@@ -199,9 +195,9 @@ public final class GLOwner: @unchecked Sendable {
         context?.destroy()
         context = nil
         pthread_setspecific(Self.threadKey, nil)
-        shared.withLock { s in
-            s.stats.objectsAliveAtContextDestroy = leaked
-            s.stats.shutdown.append("context destroyed")
+        stats.withLock { s in
+            s.objectsAliveAtContextDestroy = leaked
+            s.shutdown.append("context destroyed")
         }
     }
 
@@ -210,7 +206,7 @@ public final class GLOwner: @unchecked Sendable {
     func unregister(_ pass: GLShaderPass) { passes.removeAll { $0 === pass } }
 
     /// Records a stage's release in the shutdown order.
-    func released(_ name: String) { shared.withLock { $0.stats.shutdown.append("\(name) released") } }
+    func released(_ name: String) { stats.withLock { $0.shutdown.append("\(name) released") } }
 
     // MARK: Images
 
@@ -242,10 +238,10 @@ public final class GLOwner: @unchecked Sendable {
         guard start.tick == tick else { return }   // more than 64 frames behind: not timed
         let nanoseconds = now &- start.at
         if qg_trace_on(QG_TP_GL_FRAME) != 0 { qg_tp_gl_frame(traceID, tick, nanoseconds) }
-        shared.withLock { s in
-            s.stats.frameDurationMax = max(s.stats.frameDurationMax, nanoseconds)
-            s.stats.frameDurationSum &+= nanoseconds
-            s.stats.frames += 1
+        stats.withLock { s in
+            s.frameDurationMax = max(s.frameDurationMax, nanoseconds)
+            s.frameDurationSum &+= nanoseconds
+            s.frames += 1
         }
     }
 
@@ -292,9 +288,9 @@ public final class GLOwner: @unchecked Sendable {
                 glBlitFramebuffer(0, 0, GLint(image.width), GLint(image.height), 0, 0, GLint(size.width), GLint(size.height),
                                   GLbitfield(GL_COLOR_BUFFER_BIT), GLenum(GL_LINEAR))
                 let open = context.swap()
-                shared.withLock { s in
-                    s.stats.presented += 1
-                    if !open { s.stats.windowClosed = true }
+                stats.withLock { s in
+                    s.presented += 1
+                    if !open { s.windowClosed = true }
                 }
                 return .success(nil)
             case .screenshot:
@@ -302,7 +298,7 @@ public final class GLOwner: @unchecked Sendable {
             case .output:
                 return .success(try read(source(nil)))
             case .reset(let scope):
-                setInput(CPUImage(width: 1, height: 1, pixels: [0]))
+                setInput(Self.black)
                 var errors: [String] = []
                 for pass in passes {
                     do { try pass.reset(scope) } catch { errors.append("\(error)") }
@@ -326,6 +322,9 @@ public final class GLOwner: @unchecked Sendable {
         images[texture].map { (texture, $0.width, $0.height) }
     }
 
+    /// `iChannel1` before any input and after a reset.
+    private static let black = CPUImage(width: 1, height: 1, pixels: [0])
+
     /// Makes `iChannel1` this image (rows flipped into GL's bottom-up order).
     private func setInput(_ image: CPUImage) {
         glBindTexture(GLenum(GL_TEXTURE_2D), inputTexture)
@@ -343,10 +342,13 @@ public final class GLOwner: @unchecked Sendable {
     /// Reads a texture back into CPU memory, top row first.
     func read(_ image: (texture: GLuint, width: Int, height: Int)) -> CPUImage {
         bindForReading(image.texture)
-        var bottomUp = [UInt32](repeating: 0, count: image.width * image.height)
-        glReadPixels(0, 0, GLsizei(image.width), GLsizei(image.height), GLenum(GL_RGBA), GLenum(GL_UNSIGNED_BYTE), &bottomUp)
-        let pixels = flipped(bottomUp.withUnsafeBytes { $0.baseAddress! }, width: image.width, height: image.height)
-        return CPUImage(width: image.width, height: image.height, pixels: pixels)
+        let (w, h) = (image.width, image.height)
+        var pixels = [UInt32](repeating: 0, count: w * h)
+        glReadPixels(0, 0, GLsizei(w), GLsizei(h), GLenum(GL_RGBA), GLenum(GL_UNSIGNED_BYTE), &pixels)
+        pixels.withUnsafeMutableBufferPointer { p in   // GL's bottom row first → top row first, in place
+            for y in 0..<h / 2 { for x in 0..<w { p.swapAt(y * w + x, (h - 1 - y) * w + x) } }
+        }
+        return CPUImage(width: w, height: h, pixels: pixels)
     }
 
     // MARK: GL objects (counted, so that shutdown can check none is left)

@@ -215,7 +215,6 @@ public final class GLReadback: ThreadLifecycle {
     private var packBuffers: [GLuint] = []
     private var packBytes = 0
     private var nextPack = 0
-    private var framebuffer: GLuint = 0
     private var pending = Deque<(buffer: Buffer, packBuffer: GLuint, fence: GLsync)>()
     /// The queue's context, for finishing reads between invocations.
     private unowned(unsafe) var context: ProcessContext?
@@ -226,9 +225,7 @@ public final class GLReadback: ThreadLifecycle {
     }
 
     public func threadDidStart(wake: WakeEvent) throws {
-        let owner = try GLOwner.forStage("glreadback")
-        framebuffer = owner.make(glGenFramebuffers)
-        self.owner = owner
+        owner = try GLOwner.forStage("glreadback")
     }
 
     public func threadWillEnd() {
@@ -236,7 +233,6 @@ public final class GLReadback: ThreadLifecycle {
         for entry in pending { glDeleteSync(entry.fence) }   // their buffers are released at end of stream
         for buffer in packBuffers { owner.delete(buffer, glDeleteBuffers) }
         packBuffers = []
-        owner.delete(framebuffer, glDeleteFramebuffers)
         owner.released("glreadback")
         self.owner = nil
     }
@@ -268,8 +264,7 @@ public final class GLReadback: ThreadLifecycle {
         }
         let packBuffer = packBuffers[nextPack]
         nextPack = (nextPack + 1) % packBuffers.count
-        glBindFramebuffer(GLenum(GL_READ_FRAMEBUFFER), framebuffer)
-        glFramebufferTexture2D(GLenum(GL_READ_FRAMEBUFFER), GLenum(GL_COLOR_ATTACHMENT0), GLenum(GL_TEXTURE_2D), texture, 0)
+        owner.bindForReading(texture)
         glBindBuffer(GLenum(GL_PIXEL_PACK_BUFFER), packBuffer)
         glReadPixels(0, 0, GLsizei(frame.width), GLsizei(frame.height), GLenum(GL_RGBA), GLenum(GL_UNSIGNED_BYTE), nil)
         glBindBuffer(GLenum(GL_PIXEL_PACK_BUFFER), 0)

@@ -63,18 +63,8 @@ public enum RenderCommand: Sendable, Equatable {
 /// resets first (they change what the others see), preview last (best effort).
 ///
 /// Threading: a value; any thread.
-public enum RenderCommandKind: Int, Sendable, CaseIterable, CustomStringConvertible {
+public enum RenderCommandKind: Int, Sendable, CaseIterable {
     case reset, upload, output, screenshot, present
-
-    public var description: String {
-        switch self {
-        case .reset: "reset"
-        case .upload: "upload"
-        case .output: "output"
-        case .screenshot: "screenshot"
-        case .present: "present"
-        }
-    }
 }
 
 /// Why a render request did not complete.
@@ -129,15 +119,17 @@ public final class RenderRequest: Sendable {
     public var outcome: RenderOutcome? { state.withLock { $0.outcome } }
 
     /// Sets the outcome unless there is one (and traces `gl_request` with
-    /// the mailbox's `depth`); returns whether it did.
+    /// the mailbox's `depth`); returns whether it did. `settled` runs only
+    /// when it did, before any waiter wakes.
     @discardableResult
-    func finish(_ outcome: RenderOutcome, depth: Int) -> Bool {
+    func finish(_ outcome: RenderOutcome, depth: Int, settled: () -> Void = {}) -> Bool {
         let set = state.withLock { state -> Bool in
             guard state.outcome == nil else { return false }
             state.outcome = outcome
             return true
         }
         guard set else { return false }
+        settled()
         event.notify()
         if qg_trace_on(QG_TP_GL_REQUEST) != 0 {
             let code: UInt8 = switch outcome {
@@ -355,9 +347,11 @@ public final class RenderMailbox: Sendable {
     /// is marked started; finish each with `complete`.
     public func take(now: UInt64 = monotonicNanoseconds()) -> [RenderRequest] {
         expire(now: now)
-        let taken = state.withLock { s -> [RenderRequest] in
+        let (taken, kinds) = state.withLock { s -> ([RenderRequest], UInt8) in
             var taken: [RenderRequest] = []
+            var kinds: UInt8 = 0   // a bit per kind found: the wake's reasons
             for kind in RenderCommandKind.allCases {
+                let before = taken.count
                 if kind == .output {
                     taken += s.outputs
                     s.outputs.removeAll()
@@ -365,16 +359,16 @@ public final class RenderMailbox: Sendable {
                     taken.append(r)
                     s.slots[kind.rawValue] = nil
                 }
+                if taken.count > before {
+                    s.wakeReasons[kind.rawValue] += 1
+                    kinds |= 1 << UInt8(kind.rawValue)
+                }
             }
-            for kind in Set(taken.map(\.command.kind)) { s.wakeReasons[kind.rawValue] += 1 }
             pendingCount.store(0, ordering: .releasing)
-            return taken
+            return (taken, kinds)
         }
         for request in taken { request.markStarted() }
-        if !taken.isEmpty && qg_trace_on(QG_TP_GL_WAKE) != 0 {
-            let kinds = taken.reduce(UInt8(0)) { $0 | 1 << UInt8($1.command.kind.rawValue) }
-            qg_tp_gl_wake(traceID, kinds, UInt32(taken.count))
-        }
+        if !taken.isEmpty && qg_trace_on(QG_TP_GL_WAKE) != 0 { qg_tp_gl_wake(traceID, kinds, UInt32(taken.count)) }
         return taken
     }
 
@@ -383,16 +377,19 @@ public final class RenderMailbox: Sendable {
     public func complete(_ request: RenderRequest, _ result: Result<CPUImage?, RenderFailure>) {
         let latency = monotonicNanoseconds() &- request.postedAt
         let k = request.command.kind.rawValue
-        state.withLock { s in
-            s.counts[k].pending -= 1
-            s.counts[k].executed += 1
-            if case .failure = result { s.counts[k].failed += 1 }
-            s.counts[k].latencySum &+= latency
-            s.counts[k].latencyMax = max(s.counts[k].latencyMax, latency)
+        let outcome: RenderOutcome = switch result {
+        case .success(let image): .completed(image: image)
+        case .failure(let failure): .failed(failure)
         }
-        switch result {
-        case .success(let image): request.finish(.completed(image: image), depth: depth)
-        case .failure(let failure): request.finish(.failed(failure), depth: depth)
+        // Counted only by the outcome that sticks (a second completion is refused), before waiters wake.
+        request.finish(outcome, depth: depth) {
+            state.withLock { s in
+                s.counts[k].pending -= 1
+                s.counts[k].executed += 1
+                if case .failure = result { s.counts[k].failed += 1 }
+                s.counts[k].latencySum &+= latency
+                s.counts[k].latencyMax = max(s.counts[k].latencyMax, latency)
+            }
         }
     }
 

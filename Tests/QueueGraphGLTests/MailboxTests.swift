@@ -119,6 +119,8 @@ struct MailboxTests {
         #expect(mailbox.wait(request) == .failed(.error("boom")))
         finished.wait()
         #expect(request.outcome == .failed(.error("boom")))
+        let counts = mailbox.statistics()[.output]
+        #expect(counts.executed == 1 && counts.failed == 1 && counts.pending == 0, "the ignored completion was counted: \(counts)")
     }
 
     @Test("stop drains what is pending; later posts fail as stopped, counted as dropped")
