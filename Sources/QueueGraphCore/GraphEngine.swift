@@ -60,10 +60,7 @@ public final class GraphEngine: @unchecked Sendable {
                 producerEvents: otherGroups.sorted().map { events[$0] }))
             for creator in acquire { creator.addAvailabilityObserver(events[group[i]]) }
         }
-        for q in queues {
-            q.outs.deallocate()   // the empty list it was made with
-            q.outs = QueueRefs(plan.outs[q.index].map { queues[$0] })
-        }
+        for q in queues { q.outs = QueueRefs(plan.outs[q.index].map { queues[$0] }) }   // made empty: nothing to free
         schedulers = (0..<groupCount).map { g in GroupScheduler(index: g, queues: queues.filter { $0.group == g }, event: events[g]) }
         self.queues = queues
         self.creators = ownCreators.compactMap { $0 }

@@ -13,6 +13,8 @@ public enum SplitMode: String, Sendable, CaseIterable {
 
     /// Whether the split is of pixels (a tile per server) rather than of data.
     public var splitsPixels: Bool { self != .db }
+    /// The modes that split pixels.
+    public static let pixelModes = Set(allCases.filter(\.splitsPixels))
 }
 
 /// The parameters of a compound queue's load balancer.

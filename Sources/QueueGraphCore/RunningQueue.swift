@@ -258,7 +258,8 @@ struct QueueRefs: @unchecked Sendable {
     private let refs: UnsafeMutableBufferPointer<Unmanaged<RunningQueue>>
 
     init(_ queues: [RunningQueue]) {
-        refs = .allocate(capacity: queues.count)
+        // An empty list (a sink's, or a queue's before wiring) allocates nothing.
+        refs = queues.isEmpty ? UnsafeMutableBufferPointer(start: nil, count: 0) : .allocate(capacity: queues.count)
         _ = refs.initialize(from: queues.map { .passUnretained($0) })
     }
 

@@ -35,8 +35,8 @@ extension ThreadLifecycle {
 extension GroupScheduler {
     /// The group's processors that need the thread's life, in start order.
     @_spi(Runtime) public var lifecycles: [(queue: String, hook: any ThreadLifecycle)] {
+        // `sorted` is stable: equal orders keep the queues' order.
         queues.compactMap { q in (q.processor as? any ThreadLifecycle).map { (q.name, $0) } }
-            .enumerated().sorted { ($0.element.hook.threadStartOrder, $0.offset) < ($1.element.hook.threadStartOrder, $1.offset) }
-            .map(\.element)
+            .sorted { $0.hook.threadStartOrder < $1.hook.threadStartOrder }
     }
 }

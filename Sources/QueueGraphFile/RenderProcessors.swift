@@ -11,17 +11,16 @@ extension ProcessorRegistry {
                                    make: { p in RenderNode(work(p)) }))
         }
         /// A node whose work also splits across a compound queue's servers.
-        func partNode(_ name: String, _ summary: String, _ parameters: [ParameterSpec] = [], modes: Set<SplitMode>,
-                      _ work: @escaping @Sendable (Parameters) -> any PartWork) {
+        func partNode<Work: PartWork & SendableMetatype>(_ name: String, _ summary: String, _ parameters: [ParameterSpec] = [],
+                                      _ work: @escaping @Sendable (Parameters) -> Work) {
             var spec = ProcessorSpec(name: name, summary: summary, parameters: parameters, outputs: 1...1,
                                      make: { p in RenderNode(work(p)) })
-            spec.splitModes = modes
+            spec.splitModes = Work.splitModes
             spec.makeCompound = { p, queue in
                 CompoundNode(name: queue.name, servers: queue.servers, loadBalancer: queue.loadBalancer, work: work(p))
             }
             register(spec)
         }
-        let pixelModes: Set<SplitMode> = [.twoD, .vertical, .horizontal]
         register(ProcessorSpec(
             name: "render", summary: "a render process: launches one frame job per tick, just in time before its deadline",
             parameters: [
@@ -47,8 +46,7 @@ extension ProcessorRegistry {
                   ParameterSpec("centre-x", .number(-4...4), default: .number(0), "real part at the frame's centre"),
                   ParameterSpec("centre-y", .number(-4...4), default: .number(0), "imaginary part at the frame's centre"),
                   ParameterSpec("zoom", .number(0.01...1_000_000), default: .number(1), "magnification of the default view"),
-                  ParameterSpec("phase", .number(-100...100), default: .number(0), "where c starts on its circle (radians)")],
-                 modes: pixelModes) { p in
+                  ParameterSpec("phase", .number(-100...100), default: .number(0), "where c starts on its circle (radians)")]) { p in
             JuliaZoom(maxIterations: p.integer("iterations"), centre: (Float(p.number("centre-x")), Float(p.number("centre-y"))),
                       zoom: Float(p.number("zoom")), phase: p.number("phase"))
         }
@@ -56,14 +54,12 @@ extension ProcessorRegistry {
                  [ParameterSpec("heat", .integer(1...10_000), default: .integer(24), "how many times more a hot pixel costs"),
                   ParameterSpec("radius", .number(0.01...2), default: .number(0.2), "the hot spot's radius, in frame widths"),
                   ParameterSpec("hold", .integer(0...1_000_000), default: .integer(20), "frames before it moves"),
-                  ParameterSpec("sweep", .integer(2...1_000_000), default: .integer(120), "frames to go right and back")],
-                 modes: pixelModes) { p in
+                  ParameterSpec("sweep", .integer(2...1_000_000), default: .integer(120), "frames to go right and back")]) { p in
             HotSpot(heat: p.integer("heat"), radius: p.number("radius"), holdFrames: Int64(p.integer("hold")),
                     sweepFrames: Int64(p.integer("sweep")))
         }
         partNode("discs", "paints soft discs drifting over a background, in order (objects for a db split)",
-                 [ParameterSpec("count", .integer(1...100_000), default: .integer(48), "how many discs")],
-                 modes: Set(SplitMode.allCases)) {
+                 [ParameterSpec("count", .integer(1...100_000), default: .integer(48), "how many discs")]) {
             Discs(count: $0.integer("count"))
         }
         node("plasma", "paints an animated plasma with a soft alpha (a layer)") { _ in Plasma() }

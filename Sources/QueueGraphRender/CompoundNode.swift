@@ -10,7 +10,7 @@ import QueueGraphCore
 /// `target` (db).
 public protocol PartWork: FrameWork {
     /// The split modes the work can do.
-    var splitModes: Set<SplitMode> { get }
+    static var splitModes: Set<SplitMode> { get }
     /// Renders `part` of `frame` into `target` (`frame.width × frame.height`
     /// pixels): in a pixel mode `target` is the frame and only the tile's
     /// pixels may be written; in `db` it is a transparent image of the
@@ -53,7 +53,7 @@ public final class CompoundNode: CompoundProcessor, ThreadLifecycle, @unchecked 
 
     /// `work` must support `loadBalancer.mode`.
     public init(name: String = "compound", servers: Int, loadBalancer: LoadBalancerConfig, work: any PartWork) {
-        precondition(work.splitModes.contains(loadBalancer.mode), "\(type(of: work)) cannot split by \(loadBalancer.mode.rawValue)")
+        precondition(type(of: work).splitModes.contains(loadBalancer.mode), "\(type(of: work)) cannot split by \(loadBalancer.mode.rawValue)")
         self.name = name
         self.servers = servers
         self.work = work

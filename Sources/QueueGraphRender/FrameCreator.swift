@@ -105,7 +105,11 @@ public final class FrameCreator: BufferCreator, @unchecked Sendable {
 
     public func statistics() -> PoolStatistics { state.withLock { $0.statistics } }
 
-    public func addAvailabilityObserver(_ event: WakeEvent) { observers.withLock { $0.append(event) } }
+    public func addAvailabilityObserver(_ event: WakeEvent) {
+        observers.withLock { list in
+            if !list.contains(where: { $0 === event }) { list.append(event) }
+        }
+    }
 
     public func traceAs(_ id: PoolTraceID) { traceID = id }
 }

@@ -36,7 +36,7 @@ public final class JuliaZoom: PartWork {
         }
     }
 
-    public var splitModes: Set<SplitMode> { [.twoD, .vertical, .horizontal] }
+    public static let splitModes = SplitMode.pixelModes
 
     public func render(_ frame: Frame, part: SplitPart, mode: SplitMode, into pixels: UnsafeMutablePointer<UInt32>) {
         let t = Double(frame.job.mediaTime) / 1e9
@@ -90,7 +90,7 @@ public final class HotSpot: PartWork {
         (self.heat, self.radius, self.holdFrames, self.sweepFrames) = (heat, radius, holdFrames, sweepFrames)
     }
 
-    public var splitModes: Set<SplitMode> { [.twoD, .vertical, .horizontal] }
+    public static let splitModes = SplitMode.pixelModes
 
     /// The hot spot's centre at `tick`, as fractions of the width and height.
     public func centre(at tick: Int64) -> (x: Double, y: Double) {
@@ -133,7 +133,7 @@ public final class Discs: PartWork {
         self.count = count
     }
 
-    public var splitModes: Set<SplitMode> { Set(SplitMode.allCases) }
+    public static let splitModes = Set(SplitMode.allCases)
 
     public func render(_ frame: Frame, part: SplitPart, mode: SplitMode, into pixels: UnsafeMutablePointer<UInt32>) {
         let (w, h) = (frame.width, frame.height)
@@ -143,7 +143,10 @@ public final class Discs: PartWork {
             : (0..<count + 1, part.pixelColumns, part.pixelRows)
         for item in items {
             guard item > 0 else {
-                for y in rows { for x in columns { pixels[y * w + x] = rgba(10, 12, 20 + Double(40 * y / h)) } }
+                for y in rows {
+                    let background = rgba(10, 12, 20 + Double(40 * y / h))
+                    (pixels + y * w + columns.lowerBound).update(repeating: background, count: columns.count)
+                }
                 continue
             }
             // A disc's path and colour from its index: golden-ratio spacing.
@@ -151,7 +154,7 @@ public final class Discs: PartWork {
             let radius = Double(min(w, h)) * (0.03 + 0.09 * (seed * 7).truncatingRemainder(dividingBy: 1))
             let cx = Double(w) * (0.5 + 0.4 * sin(t * (0.3 + seed.truncatingRemainder(dividingBy: 0.4)) + seed * 9))
             let cy = Double(h) * (0.5 + 0.4 * cos(t * (0.25 + (seed * 3).truncatingRemainder(dividingBy: 0.3)) + seed * 5))
-            let colour = (128 + 127 * sin(seed * 11), 128 + 127 * sin(seed * 13 + 2), 128 + 127 * sin(seed * 17 + 4))
+            let colour = rgba(128 + 127 * sin(seed * 11), 128 + 127 * sin(seed * 13 + 2), 128 + 127 * sin(seed * 17 + 4), 0)
             // The disc's bounding box clipped to the tile (empty when it lies outside).
             let (y0, y1) = (max(rows.lowerBound, Int(cy - radius)), min(rows.upperBound, Int(cy + radius) + 1))
             let (x0, x1) = (max(columns.lowerBound, Int(cx - radius)), min(columns.upperBound, Int(cx + radius) + 1))
@@ -162,7 +165,8 @@ public final class Discs: PartWork {
                     let dx = Double(x) + 0.5 - cx
                     let alpha = min(max(radius - (dx * dx + dy * dy).squareRoot(), 0), 1.5) / 1.5 * 0.8
                     guard alpha > 0 else { continue }
-                    pixels[y * w + x] = blendOver(rgba(colour.0, colour.1, colour.2, alpha * 255), pixels[y * w + x])
+                    // alpha ≤ 0.8: its byte needs no clamping.
+                    pixels[y * w + x] = blendOver(colour | UInt32((alpha * 255).rounded()) << 24, pixels[y * w + x])
                 }
             }
         }

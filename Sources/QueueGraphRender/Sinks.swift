@@ -49,19 +49,24 @@ public final class Y4MWriter: FrameWork {
     public private(set) var framesWritten = 0
     private let slot: OutputSlot?
     private var file: UnsafeMutablePointer<FILE>?
+    /// Why the file could not be opened (errno then, not at the first frame).
+    private var openError = ""
     private var size: (width: Int, height: Int)?
 
     public init(path: String) {
         self.path = path
         slot = OutputSlot.claim(path)
-        if slot != nil { file = fopen(path, "wb") }
+        if slot != nil {
+            file = fopen(path, "wb")
+            if file == nil { openError = String(cString: strerror(errno)) }
+        }
     }
 
     deinit { finish() }
 
     public func render(_ frame: Frame, engine: EngineCtx) throws {
         guard slot != nil else { throw OutputError(description: "'\(path)' is already another sink's output") }
-        guard let file else { throw OutputError(description: "cannot write '\(path)': \(String(cString: strerror(errno)))") }
+        guard let file else { throw OutputError(description: "cannot write '\(path)': \(openError)") }
         let (w, h) = (frame.width, frame.height)
         if let size, size != (w, h) { throw OutputError(description: "frame size changed from \(size.width)×\(size.height) to \(w)×\(h)") }
         if size == nil {

@@ -21,7 +21,9 @@ struct CompoundTests {
         let reference = TestFrame(width: w, height: h) { _, _ in 0 }
         try make().render(reference.frame, engine: MediaNodeTests.engine)
         // Different weights give different splits without depending on timings; a server of weight 0 gets nothing.
-        for mode in SplitMode.allCases where make().splitModes.contains(mode) {
+        let modes = SplitMode.allCases.filter(type(of: make()).splitModes.contains)
+        #expect(modes.count >= 3, "\(name) splits only by \(modes)")
+        for mode in modes {
             for weights: [Double] in [[2, 0, 1], [1, 0, 7], [5, 0, 1]] {
                 let node = CompoundNode(servers: 3, loadBalancer: LoadBalancerConfig(mode: mode, damping: 0, weights: weights),
                                         work: make())
@@ -57,7 +59,7 @@ struct CompoundTests {
     @Test("a part that throws fails the frame and leaves the split; the servers go on with the next")
     func failingPart() throws {
         final class FailsRight: PartWork {
-            var splitModes: Set<SplitMode> { [.vertical] }
+            static let splitModes: Set<SplitMode> = [.vertical]
             struct Refused: Error {}
             func render(_ frame: Frame, part: SplitPart, mode: SplitMode, into target: UnsafeMutablePointer<UInt32>) throws {
                 if part.x0 > 0 && frame.job.tick == 0 { throw Refused() }
@@ -93,7 +95,7 @@ struct CompoundTests {
         let stats = graph.stop()
         #expect(stats.ledgerProblems().isEmpty, "\(stats.ledgerProblems())")
         let late = stats.dropped(.late)
-        #expect(sink.ticks.count + late + Int(process.ticksSkipped) == 12)
+        #expect(sink.ticks.count + late == 12)   // a skipped tick is counted as late by the dispatcher
         let recorded = node.statistics.recent
         #expect(recorded.count == node.statistics.frames && recorded.count >= sink.ticks.count)
         #expect(recorded.allSatisfy { $0.parts.count == 2 && $0.parts.reduce(0) { $0 + $1.area } == 64 * 48 })
