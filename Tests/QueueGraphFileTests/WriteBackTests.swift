@@ -83,7 +83,14 @@ struct WriteBackTests {
                 #expect(again.yaml() == written, "\(file.file): writing is not a fixed point")
             }
         }
-        let everything = files.last!.config.queues
+        // The parser read every key of the fixture (both sides of the round trip come from it).
+        let config = files.last!.config
+        #expect(config.residencySampleInterval == 4 && config.queueStatsIntervalNanoseconds == 250_000_000)
+        let drop = config.queues[3]
+        #expect(drop.management == .red(RED(minThreshold: 1.5, maxThreshold: 6.25, maxProbability: 0.05, weight: 0.125, seed: 42)))
+        #expect(drop.discipline == .lifo && drop.byteBound == 9_999_999 && drop.size == 8 && config.queues[4].sync == .ack)
+        #expect(files.last!.queues[0].parameters.values["latency"] == .number(2.75) && files.last!.queues[0].pool?.count == 5)
+        let everything = config.queues
         #expect(everything[1].loadBalancer == LoadBalancerConfig(mode: .horizontal, damping: 0.35, boundary: .init(x: 16, y: 4),
                                                                   resistance: 2.5, weights: [1, 0.5, 2.25]))
         #expect(everything[2].loadBalancer.boundary.x == 0.05 && everything[2].loadBalancer.mode == SplitMode.db)

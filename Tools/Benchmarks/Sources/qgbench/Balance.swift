@@ -42,33 +42,39 @@ func compoundRun(processor: String, parameters: String, damping: Double, frames:
     return node.statistics.recent
 }
 
-/// The first frame from which `overIdeal` stays ≤ `goal` for 3 frames running; nil when it never does.
-func framesToConverge(_ frames: [CompoundFrame], goal: Double) -> Int? {
-    frames.indices.first { i in i + 3 <= frames.count && frames[i..<i + 3].allSatisfy { $0.overIdeal <= goal } }
+/// The tick of the first frame from which `overIdeal` stays ≤ `goal` for 3 recorded frames running; nil when it never does.
+func tickOfConvergence(_ frames: [CompoundFrame], goal: Double) -> Int64? {
+    frames.indices.first { i in i + 3 <= frames.count && frames[i..<i + 3].allSatisfy { $0.overIdeal <= goal } }.map { frames[$0].tick }
 }
 
+/// The recorded frames whose ticks fall in `ticks` (a frame dropped as late has no record, so ticks, not positions, select).
+func frames(_ frames: [CompoundFrame], _ ticks: some RangeExpression<Int64>) -> [CompoundFrame] {
+    frames.filter { ticks.contains($0.tick) }
+}
+
+/// The median of the frames' `overIdeal`; NaN (shown as nan in the JSON) when there are none.
+func medianOverIdeal(_ frames: [CompoundFrame]) -> Double { frames.isEmpty ? .nan : median(frames.map(\.overIdeal)) }
+
 func balanceBenchmark(damping: Double) throws {
-    let (hold, sweep) = (20, 120)
+    let (hold, sweep): (Int64, Int64) = (20, 120)
     print("balance benchmark: 2 servers, vertical split, 960×540 at 15 fps; \(ProcessInfo.processInfo.activeProcessorCount) cores")
     print("  hotspot: 87 % of the cost in a disc at the left for \(hold) frames, then it sweeps right and back in \(sweep) frames")
     let hotspot = "heat: 24, radius: 0.2, hold: \(hold), sweep: \(sweep)"
-    let staticHot = try compoundRun(processor: "hotspot", parameters: hotspot, damping: 1, frames: hold + sweep)
-    let balancedHot = try compoundRun(processor: "hotspot", parameters: hotspot, damping: damping, frames: hold + sweep)
-    let defaultHot = try compoundRun(processor: "hotspot", parameters: hotspot, damping: LoadBalancerConfig().damping, frames: hold + sweep)
+    let total = Int(hold + sweep)
+    let staticHot = try compoundRun(processor: "hotspot", parameters: hotspot, damping: 1, frames: total)
+    let balancedHot = try compoundRun(processor: "hotspot", parameters: hotspot, damping: damping, frames: total)
+    let defaultHot = try compoundRun(processor: "hotspot", parameters: hotspot, damping: LoadBalancerConfig().damping, frames: total)
     let julia = "iterations: 400, centre-x: 0.5, phase: 2.2"
     print("  julia: the zoom of Graphs/balanced-fractal.yaml (off-centre, c near the Mandelbrot set's boundary), 60 frames")
     let staticJulia = try compoundRun(processor: "julia", parameters: julia, damping: 1, frames: 60)
     let balancedJulia = try compoundRun(processor: "julia", parameters: julia, damping: damping, frames: 60)
 
-    if ProcessInfo.processInfo.environment["QG_BENCH_VERBOSE"] != nil {
-        for (s, b) in zip(staticJulia, balancedJulia) {
-            print("  julia", b.tick, s.overIdeal, b.overIdeal, b.parts.map(\.description), b.serverNanoseconds.map { Double($0) / 1e6 })
-        }
-    }
     print("  frame  static ms  /ideal   balanced ms  /ideal   split px   server ms (balanced)")
     var csv = "frame,static_ms,static_over_ideal,balanced_ms,balanced_over_ideal,split_px,server0_ms,server1_ms,hot_spot_px\n"
-    let spot = HotSpot(heat: 24, radius: 0.2, holdFrames: Int64(hold), sweepFrames: Int64(sweep))
-    for (s, b) in zip(staticHot, balancedHot) {
+    let spot = HotSpot(heat: 24, radius: 0.2, holdFrames: hold, sweepFrames: sweep)
+    let staticByTick = Dictionary(staticHot.map { ($0.tick, $0) }, uniquingKeysWith: { a, _ in a })
+    for b in balancedHot {
+        guard let s = staticByTick[b.tick] else { continue }   // dropped as late in the static run
         let split = b.parts[0].x1
         let (t0, t1) = (Double(b.serverNanoseconds[0]) / 1e6, Double(b.serverNanoseconds[1]) / 1e6)
         print(String(format: "  %5d  %9.2f  %6.3f   %11.2f  %6.3f   %8.0f   %6.2f  %6.2f", b.tick, Double(s.wallNanoseconds) / 1e6,
@@ -76,26 +82,24 @@ func balanceBenchmark(damping: Double) throws {
         csv += "\(b.tick),\(Double(s.wallNanoseconds) / 1e6),\(s.overIdeal),\(Double(b.wallNanoseconds) / 1e6),\(b.overIdeal),"
             + "\(split),\(t0),\(t1),\(spot.centre(at: b.tick).x * 960)\n"
     }
-    func medianOverIdeal(_ frames: some Collection<CompoundFrame>) -> Double { median(frames.map(\.overIdeal)) }
-    let converge = framesToConverge(balancedHot, goal: 1.10)
-    let defaultConverge = framesToConverge(defaultHot, goal: 1.10)
-    var figures: [String: Double] = [
-        "static_over_ideal": medianOverIdeal(staticHot.dropFirst(5)),
-        "balanced_over_ideal": medianOverIdeal(balancedHot.dropFirst(5)),
-        "frames_to_converge": Double(converge ?? balancedHot.count),
-        "held_static_over_ideal": medianOverIdeal(staticHot[5..<hold]),
-        "held_balanced_over_ideal": medianOverIdeal(balancedHot[5..<hold]),
-        "moving_static_over_ideal": medianOverIdeal(staticHot.dropFirst(hold)),
-        "moving_balanced_over_ideal": medianOverIdeal(balancedHot.dropFirst(hold)),
-        "default_damping_over_ideal": medianOverIdeal(defaultHot.dropFirst(5)),
-        "default_damping_frames_to_converge": Double(defaultConverge ?? defaultHot.count),
-        "julia_static_over_ideal": medianOverIdeal(staticJulia.dropFirst(5)),
-        "julia_balanced_over_ideal": medianOverIdeal(balancedJulia.dropFirst(5)),
+    let converge = tickOfConvergence(balancedHot, goal: 1.10)
+    let defaultConverge = tickOfConvergence(defaultHot, goal: 1.10)
+    let moving = frames(balancedHot, hold...)
+    let figures: [String: Double] = [
+        "static_over_ideal": medianOverIdeal(frames(staticHot, 5...)),
+        "balanced_over_ideal": medianOverIdeal(frames(balancedHot, 5...)),
+        "frames_to_converge": Double(converge ?? Int64(total)),
+        "held_static_over_ideal": medianOverIdeal(frames(staticHot, 5..<hold)),
+        "held_balanced_over_ideal": medianOverIdeal(frames(balancedHot, 5..<hold)),
+        "moving_static_over_ideal": medianOverIdeal(frames(staticHot, hold...)),
+        "moving_balanced_over_ideal": medianOverIdeal(moving),
+        "default_damping_over_ideal": medianOverIdeal(frames(defaultHot, 5...)),
+        "default_damping_frames_to_converge": Double(defaultConverge ?? Int64(total)),
+        "julia_static_over_ideal": medianOverIdeal(frames(staticJulia, 5...)),
+        "julia_balanced_over_ideal": medianOverIdeal(frames(balancedJulia, 5...)),
+        // How closely the split follows the hot spot while it moves: the correlation of the two.
+        "moving_split_correlation": correlation(moving.map(\.parts[0].x1), moving.map { spot.centre(at: $0.tick).x * 960 }),
     ]
-    // How closely the split follows the hot spot while it moves: the correlation of the two.
-    let moving = balancedHot.dropFirst(hold)
-    let xs = moving.map(\.parts[0].x1), ys = moving.map { spot.centre(at: $0.tick).x * 960 }
-    figures["moving_split_correlation"] = correlation(xs, ys)
     print(String(format: "  hotspot after 5 frames: frame time / ideal %.3f static, %.3f balanced (held %.3f / %.3f, moving %.3f / %.3f)",
                  figures["static_over_ideal"]!, figures["balanced_over_ideal"]!, figures["held_static_over_ideal"]!,
                  figures["held_balanced_over_ideal"]!, figures["moving_static_over_ideal"]!, figures["moving_balanced_over_ideal"]!))

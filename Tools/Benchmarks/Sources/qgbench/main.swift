@@ -67,6 +67,8 @@ func runProcess(_ path: String, _ arguments: [String]) throws -> (status: Int32,
     let process = Process()
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
+    // Tools/bench preloads the malloc counter into qgbench; a child (gst-launch, python3) must run without it.
+    process.environment = ProcessInfo.processInfo.environment.filter { $0.key != "LD_PRELOAD" }
     let output = Pipe()
     process.standardOutput = output
     try process.run()
@@ -218,7 +220,7 @@ case "loadtest":
 case "gl":
     try glBenchmark()
 case "balance":
-    let damping = arguments.firstIndex(of: "--damping").flatMap { Double(arguments[arguments.index(after: $0)]) }
+    let damping = arguments.firstIndex(of: "--damping").flatMap { arguments.dropFirst($0 - arguments.startIndex + 1).first }.flatMap(Double.init)
     try balanceBenchmark(damping: damping ?? 0.25)
 case "realtime":
     try realtimeBenchmark(vsGStreamer: arguments.contains("--vs-gstreamer"))
@@ -227,6 +229,6 @@ case "hopns":     // one hop run, for `trace`: prints only ns per buffer
 case "hop1":      // for profiling one boundary alone
     print(String(format: "1 boundary: %.1f ns/buffer", try hop(count: 20_000_000, boundaries: 1, depth: 64).nanosecondsPerBuffer))
 default:
-    print("usage: qgbench hop [--vs-gstreamer] | trace | loadtest | gl | realtime [--vs-gstreamer]")
+    print("usage: qgbench hop [--vs-gstreamer] | trace | loadtest | gl | realtime [--vs-gstreamer] | balance [--damping D]")
     exit(2)
 }
