@@ -25,6 +25,13 @@ void qg_event_init(qg_event *event) {
     pthread_once(&fence_once, fence_register);
     atomic_init(&event->epoch, 0);
     atomic_init(&event->waiters, 0);
+    event->shared = 0;
+}
+
+void qg_event_init_shared(qg_event *event) {
+    atomic_init(&event->epoch, 0);
+    atomic_init(&event->waiters, 0);
+    event->shared = 1;
 }
 
 /// The waiter's side of the asymmetric fence: after it returns, every other
@@ -37,7 +44,8 @@ static void heavy_fence(void) {
 
 uint32_t qg_event_prepare(qg_event *event) {
     atomic_fetch_add(&event->waiters, 1);
-    heavy_fence();
+    if (event->shared) atomic_thread_fence(memory_order_seq_cst);
+    else heavy_fence();
     return atomic_load(&event->epoch);
 }
 
@@ -47,7 +55,7 @@ void qg_event_cancel(qg_event *event) {
 
 int qg_event_wait(qg_event *event, uint32_t epoch, int64_t timeout_ns) {
     struct timespec ts = { timeout_ns / 1000000000, timeout_ns % 1000000000 };
-    syscall(SYS_futex, &event->epoch, FUTEX_WAIT_PRIVATE, epoch, &ts, NULL, 0);
+    syscall(SYS_futex, &event->epoch, event->shared ? FUTEX_WAIT : FUTEX_WAIT_PRIVATE, epoch, &ts, NULL, 0);
     atomic_fetch_sub(&event->waiters, 1);
     return atomic_load(&event->epoch) != epoch;
 }
@@ -58,7 +66,7 @@ void qg_event_notify(qg_event *event) {
 
 void qg_event_wake(qg_event *event) {
     atomic_fetch_add(&event->epoch, 1);
-    syscall(SYS_futex, &event->epoch, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+    syscall(SYS_futex, &event->epoch, event->shared ? FUTEX_WAKE : FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
 uint64_t qg_now_ns(void) {

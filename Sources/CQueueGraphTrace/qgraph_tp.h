@@ -20,7 +20,8 @@ LTTNG_UST_TRACEPOINT_ENUM(qgraph, drop_reason,
         lttng_ust_field_enum_value("failed", 4)
         lttng_ust_field_enum_value("no-buffer", 5)
         lttng_ust_field_enum_value("closed", 6)
-        lttng_ust_field_enum_value("late", 7)))
+        lttng_ust_field_enum_value("late", 7)
+        lttng_ust_field_enum_value("lost", 8)))
 
 LTTNG_UST_TRACEPOINT_EVENT(qgraph, graph_start,
     LTTNG_UST_TP_ARGS(uint32_t, graph, const char *, name, uint32_t, queues, uint32_t, threads),
@@ -121,7 +122,8 @@ LTTNG_UST_TRACEPOINT_EVENT(qgraph, queue_stats,
         lttng_ust_field_integer(uint64_t, abandoned, c[14])
         lttng_ust_field_integer(uint64_t, residency_total_ns, c[15])
         lttng_ust_field_integer(uint64_t, residency_samples, c[16])
-        lttng_ust_field_integer(uint64_t, residency_max_ns, c[17])))
+        lttng_ust_field_integer(uint64_t, residency_max_ns, c[17])
+        lttng_ust_field_integer(uint64_t, lost, c[18])))
 
 /* c[]: the pool's counters in the field order below. */
 LTTNG_UST_TRACEPOINT_EVENT(qgraph, pool_stats,

@@ -28,6 +28,8 @@ open class BufferPool: BufferCreator, @unchecked Sendable {
     /// Every buffer, by slot; plain memory, read without reference counting.
     private let buffers: UnsafeMutableBufferPointer<Buffer>
     private let memory: UnsafeMutableRawPointer
+    /// Where the payloads live when the pool is shared (else on the heap).
+    public let region: SharedMemory?
     private let free: SlotQueue
     /// Lines: peak in use, dropped, abandoned, exhausted, starved, pushes seen.
     private let lines = AtomicLines(count: 6)
@@ -37,20 +39,35 @@ open class BufferPool: BufferCreator, @unchecked Sendable {
     @exclusivity(unchecked) var traceID = PoolTraceID(graph: 0, pool: 0)
 
     /// Creates `count` buffers of `payloadCapacity` bytes each, touching every
-    /// page once so that no page faults happen while running.
-    public init(name: String, count: Int, payloadCapacity: Int, whenExhausted: WhenExhausted = .fail) {
+    /// page once so that no page faults happen while running. A `shared`
+    /// pool keeps its payloads in a `SharedMemory` region, so that they
+    /// cross into the child process of a `process` queue without a copy.
+    public init(name: String, count: Int, payloadCapacity: Int, whenExhausted: WhenExhausted = .fail, shared: Bool = false) {
         precondition(count > 0 && payloadCapacity >= 0, "a pool needs count > 0 and payloadCapacity >= 0")
         self.name = name
         self.capacity = count
         self.payloadCapacity = payloadCapacity
         self.whenExhausted = whenExhausted
         stride = (payloadCapacity + 63) & ~63
-        memory = .allocate(byteCount: max(stride * count, 1), alignment: 64)
-        memory.initializeMemory(as: UInt8.self, repeating: 0, count: max(stride * count, 1))
+        let bytes = max(stride * count, 1)
+        if shared {
+            do throws(SharedMemoryError) {
+                region = try SharedMemory(name: "qg-pool-\(name)", size: bytes)
+            } catch {
+                preconditionFailure("pool '\(name)': \(error)")
+            }
+            memory = region!.base   // zero-filled; touched below
+        } else {
+            region = nil
+            memory = .allocate(byteCount: bytes, alignment: 64)
+        }
+        memory.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
         free = SlotQueue(capacity: count)
         buffers = .allocate(capacity: count)
+        let kind: BufferPayload.Kind = shared ? .sharedMemory : .heap
         for slot in 0..<count {
-            let payload = BufferPayload(kind: .heap, baseAddress: memory + slot * stride, capacity: payloadCapacity)
+            let payload = BufferPayload(kind: kind, baseAddress: memory + slot * stride, capacity: payloadCapacity,
+                                        handle: UInt64(region?.id ?? 0))
             buffers.initializeElement(at: slot, to: .allocate(creator: self, payload: payload, slot: slot))
             free.push(slot)
         }
@@ -59,7 +76,7 @@ open class BufferPool: BufferCreator, @unchecked Sendable {
     deinit {
         for buffer in buffers { buffer.deallocate() }
         buffers.deallocate()
-        memory.deallocate()
+        if region == nil { memory.deallocate() }
         free.deallocate()
         lines.deallocate()
     }

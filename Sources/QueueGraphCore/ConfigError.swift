@@ -22,6 +22,8 @@ public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
         case invalidServers
         case invalidLoadBalancer
         case notCompound
+        /// A `process` queue's child part is fed from outside, makes buffers, or has too many exits.
+        case processBoundary
     }
 
     public var code: Code
@@ -50,8 +52,6 @@ public struct ConfigErrors: Error, Sendable, Equatable, CustomStringConvertible 
 
 /// A graph that validated but cannot start or be driven as asked.
 public enum QueueGraphError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// `threading: process` is declared but not available in this build.
-    case processThreadingUnavailable(queue: String)
     /// An operation named a queue the graph does not have.
     case unknownQueue(String)
     /// External input goes only into queues without upstream connections.
@@ -64,8 +64,6 @@ public enum QueueGraphError: Error, Sendable, Equatable, CustomStringConvertible
 
     public var description: String {
         switch self {
-        case .processThreadingUnavailable(let q):
-            "queue '\(q)', threading: 'process' is declared but process boundaries are not implemented yet; use 'thread'"
         case .unknownQueue(let q): "no queue named '\(q)'"
         case .notAnInputQueue(let q): "queue '\(q)' has upstream connections; external input goes only into queues without"
         case .invalidState(let s): s

@@ -15,17 +15,29 @@ public final class GraphEngine: @unchecked Sendable {
     let queues: [RunningQueue]
     let schedulers: [GroupScheduler]
     let creators: [any BufferCreator]
+    /// The links to the child processes of `process` queues.
+    let links: [ProcessLink]
     /// This graph's `graph` field in trace events.
     public let traceID = Tracing.newGraphID()
     /// Set by a draining stop: sources end and inputs close.
     let draining = Atomic<Bool>(false)
+    private let failureMessage = Locked<String?>(nil)
 
     /// Builds a graph from `config`. With `singleThread`, every queue runs on
     /// one scheduler (stepping mode) whatever its threading.
-    public init(config: QueueGraphConfig, singleThread: Bool) throws {
-        let plan = try config.validate()
-        self.config = config
-        self.plan = plan
+    ///
+    /// Each `process` queue's part is replaced by a `ProcessLink` that runs
+    /// it in a child process; `config` and `plan` stay as declared.
+    public init(config declared: QueueGraphConfig, singleThread: Bool) throws {
+        let declaredPlan = try declared.validate()
+        if singleThread, let part = declaredPlan.processParts.first {
+            throw ConfigErrors(errors: [.init(.processBoundary, queue: declared.queues[part.queue].name, field: "threading",
+                "found threading 'process' in a graph stepped on one thread, expected a running graph (createQueueGraph) to start its child process")])
+        }
+        let config = declared.parentSide(plan: declaredPlan) { part in ProcessLink(config: declared, part: part) }
+        let plan = declaredPlan.processParts.isEmpty ? declaredPlan : try config.validate()
+        self.config = declared
+        self.plan = declaredPlan
         let group = singleThread ? plan.group.map { _ in 0 } : plan.group
         let groupCount = singleThread ? 1 : plan.groupCount
 
@@ -44,7 +56,11 @@ public final class GraphEngine: @unchecked Sendable {
         if !problems.isEmpty { throw ConfigErrors(errors: problems) }
 
         let ownCreators = config.queues.map { q in q.creator.map { $0(q) } }
-        let events = (0..<groupCount).map { _ in WakeEvent() }
+        // A group whose processor is woken from another process sleeps on that processor's shared event.
+        let events = (0..<groupCount).map { g in
+            config.queues.indices.lazy.filter { group[$0] == g }
+                .compactMap { (processors[$0] as? any SharedWakeEventProvider)?.sharedWakeEvent }.first ?? WakeEvent()
+        }
         var queues: [RunningQueue] = []
         for (i, q) in config.queues.enumerated() {
             let acquire: [any BufferCreator] = switch q.buffers {
@@ -64,6 +80,8 @@ public final class GraphEngine: @unchecked Sendable {
         schedulers = (0..<groupCount).map { g in GroupScheduler(index: g, queues: queues.filter { $0.group == g }, event: events[g]) }
         self.queues = queues
         self.creators = ownCreators.compactMap { $0 }
+        for q in queues { (q.processor as? any ContextAttaching)?.attach(q.context) }
+        links = queues.compactMap { $0.processor as? ProcessLink }
         for q in queues { (q.engine, q.traceGraph) = (self, traceID) }
         for (i, creator) in creators.enumerated() { creator.traceAs(PoolTraceID(graph: traceID, pool: UInt32(i))) }
     }
@@ -109,6 +127,7 @@ public final class GraphEngine: @unchecked Sendable {
     @inline(__always)
     private func process(_ buffer: Buffer, in queue: RunningQueue, from: Int32) {
         if queue.sync == .ack { queue.holding.append((buffer, from)) }
+        queue.context.sender = from
         let result = queue.processor.process(buffer, context: queue.context)
         if let reason = result.dropReason { queue.dropHeld(buffer, reason: reason, from: from) }
     }
@@ -144,11 +163,23 @@ public final class GraphEngine: @unchecked Sendable {
 
     // MARK: Any thread
 
+    /// Why the graph stopped itself (a processor called `failGraph`), or nil.
+    public var failure: String? { failureMessage.withLock { $0 } }
+
+    /// Records the first failure and drains the graph.
+    func fail(_ message: String) {
+        let first = failureMessage.withLock { failure in
+            defer { failure = failure ?? message }
+            return failure == nil
+        }
+        if first { beginDrain() }
+    }
+
     /// True when every queue has ended.
     public var isFinished: Bool { queues.allSatisfy { $0.ended.load(ordering: .acquiring) } }
 
     public func statistics() -> GraphStatistics {
-        GraphStatistics(
+        var statistics = GraphStatistics(
             queues: queues.map { $0.statistics() },
             pools: creators.map { $0.statistics() },
             threads: schedulers.map { s in
@@ -157,6 +188,8 @@ public final class GraphEngine: @unchecked Sendable {
                                  wakeups: s.wakeups.value)
             }
         )
+        for link in links { link.addStatistics(to: &statistics) }
+        return statistics
     }
 
     /// The processor of the queue named `name` (to read its own statistics or

@@ -15,6 +15,8 @@ public struct GraphPlan: Sendable, Equatable {
     public var upstreamProvider: [Int?]
     /// For `downstream` queues, per out pad, the nearest downstream `provider` queue.
     public var downstreamProviders: [[Int]]
+    /// What each `process` queue's child runs, in declaration order.
+    public var processParts: [ProcessPart] = []
 
     static func resolve(_ config: QueueGraphConfig) -> (GraphPlan, [ConfigError]) {
         var errors: [ConfigError] = []
@@ -84,8 +86,13 @@ public struct GraphPlan: Sendable, Equatable {
         }
 
         let (group, groupCount) = assignGroups(queues: queues, preds: preds, outs: resolvedOuts)
-        let plan = GraphPlan(outs: resolvedOuts, preds: preds, group: group, groupCount: groupCount,
+        var plan = GraphPlan(outs: resolvedOuts, preds: preds, group: group, groupCount: groupCount,
                              upstreamProvider: upstreamProvider, downstreamProviders: downstreamProviders)
+        if errors.isEmpty {
+            let (parts, problems) = ProcessPart.resolve(config, plan: plan)
+            plan.processParts = parts
+            errors += problems
+        }
         return (plan, errors)
     }
 

@@ -137,6 +137,8 @@ enum Feedback {
             if queue.sourceBlockedOnBuffer || queue.sourceWaitUntil > now { return nil }
         } else if queue.depth == 0 && queue.pendingUpstream.load(ordering: .acquiring) != 0 {
             return nil
+        } else if let gate = queue.gate, !gate.acceptsBuffers {
+            return nil
         }
         var worst = 0
         for pad in queue.outs.indices {

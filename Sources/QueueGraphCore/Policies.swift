@@ -85,7 +85,8 @@ public enum QueueThreading: String, Sendable, CaseIterable {
     case none
     /// On a new thread with its own scheduler; buffers cross threads to reach it.
     case thread
-    /// In a new process. Declared and validated; a graph using it does not start yet.
+    /// In a child process that runs this queue and the queues that follow it
+    /// on its thread (see `ProcessOptions`); buffers cross in shared memory.
     case process
 }
 
@@ -125,6 +126,10 @@ public enum DropReason: Int, Sendable, CaseIterable, CustomStringConvertible {
     /// Its deadline had passed: the processor dropped it rather than deliver
     /// it late (a render job that missed its frame time).
     case late
+    /// The child process of a `process` queue ended (crashed or was killed)
+    /// while it held the buffer, or the buffer arrived after the child had
+    /// ended for good (`restart: never`).
+    case lost
 
     public var description: String {
         switch self {
@@ -136,10 +141,11 @@ public enum DropReason: Int, Sendable, CaseIterable, CustomStringConvertible {
         case .noBuffer: "no-buffer"
         case .closed: "closed"
         case .late: "late"
+        case .lost: "lost"
         }
     }
 
     /// Whether the queue dropped it on arrival; the others (`failed`,
     /// `noBuffer`, `late`) happen to a buffer already popped.
-    public var isOnArrival: Bool { self != .failed && self != .noBuffer && self != .late }
+    public var isOnArrival: Bool { self != .failed && self != .noBuffer && self != .late && self != .lost }
 }

@@ -9,6 +9,8 @@ public final class ProcessContext: @unchecked Sendable {
     @exclusivity(unchecked) var queueAddress: UnsafeRawPointer?
     /// Set by an abandoning stop: sends are refused and buffers released as abandoned.
     @exclusivity(unchecked) var abandoning = false
+    /// The queue index that sent the buffer being processed (-1: external input).
+    @exclusivity(unchecked) var sender: Int32 = -1
 
     init() {}
 
@@ -77,6 +79,40 @@ public final class ProcessContext: @unchecked Sendable {
             guard queue.acquireCreators.indices.contains(pad) else { return nil }
             return queue.acquireCreators[pad].createBuffer(payloadSize: size, pad: pad)
         }
+    }
+
+    // MARK: For processors that finish buffers asynchronously (a process link)
+
+    /// Whether every upstream connection has ended and the queue is empty.
+    var upstreamEnded: Bool {
+        withQueue { $0.depth == 0 && $0.pendingUpstream.load(ordering: .acquiring) == 0 }
+    }
+
+    /// Acks the sender of a held buffer now, on an `ack` queue (once), while
+    /// the processor keeps holding it.
+    func acknowledge(_ buffer: Buffer) {
+        withQueue { finishedWith(buffer, queue: $0) }
+    }
+
+    /// Drops a held buffer that `sender` sent: counted on this queue when
+    /// `count`, naked to the sender on a `nak` queue when `nak`.
+    func dropHeld(_ buffer: Buffer, reason: DropReason, sender: Int32, count: Bool, nak: Bool) {
+        withQueue { queue in
+            if queue.sync == .ack { queue.holding.removeAll { $0.buffer == buffer } }
+            if count { queue.counters.dropped(reason).add() }
+            if nak {
+                queue.release(buffer, droppedFor: reason, from: sender)
+            } else {
+                if Tracing.on(QG_TP_QUEUE_DROP) { qg_tp_queue_drop(queue.traceGraph, UInt32(queue.index), buffer.sequence, UInt8(reason.rawValue)) }
+                buffer.dropHold(fate: abandoning ? .abandoned : .dropped)
+            }
+        }
+    }
+
+    /// Stops the graph with an error: sources end, inputs close, and
+    /// `GraphEngine.failure` says `message` (the first failure wins).
+    func failGraph(_ message: String) {
+        withQueue { $0.engine.fail(message) }
     }
 
     /// On an `ack` queue, the first release of a popped buffer acks its sender.

@@ -32,6 +32,8 @@ public struct QueueConfig: Sendable {
     public var servers: Int
     /// How a compound queue splits the work and moves the split.
     public var loadBalancer: LoadBalancerConfig
+    /// How a `threading: .process` queue starts (and restarts) its child.
+    public var process: ProcessOptions
     /// Makes the processor.
     public var processor: BufferProcessorFactory
     /// Makes the buffer creator; required for (and only for) `buffers: .provider`.
@@ -49,6 +51,7 @@ public struct QueueConfig: Sendable {
         outPads: Int = 1,
         servers: Int = 1,
         loadBalancer: LoadBalancerConfig = LoadBalancerConfig(),
+        process: ProcessOptions = ProcessOptions(),
         processor: @escaping BufferProcessorFactory,
         creator: BufferCreatorFactory? = nil
     ) {
@@ -63,6 +66,7 @@ public struct QueueConfig: Sendable {
         self.outPads = outPads
         self.servers = servers
         self.loadBalancer = loadBalancer
+        self.process = process
         self.processor = processor
         self.creator = creator
     }
@@ -84,4 +88,32 @@ public struct Connection: Sendable, Hashable {
 extension QueueConfig {
     /// The most servers a compound queue may have.
     public static let maxServers = 64
+}
+
+/// How a `threading: .process` queue runs its child process: which program
+/// (it must rebuild the same graph and call `ProcessChild.run`, as
+/// `qgraph child` does for graph files) and what to do when it dies.
+///
+/// The runtime appends `--qg-child <queue> <channel>` to `arguments`.
+/// A value; build it on any thread.
+public struct ProcessOptions: Sendable, Equatable {
+    /// What the graph does when the child crashes or is killed.
+    public enum Restart: String, Sendable, CaseIterable {
+        /// The graph stops with an error (`QueueGraph.failure`).
+        case never
+        /// A new child is started and the stream goes on.
+        case always
+    }
+
+    /// The program to run; this program by default.
+    public var executable: String
+    /// Arguments that make `executable` rebuild the graph (e.g. `["child", "graph.yaml"]`).
+    public var arguments: [String]
+    public var restart: Restart
+
+    public init(executable: String = "/proc/self/exe", arguments: [String] = [], restart: Restart = .never) {
+        self.executable = executable
+        self.arguments = arguments
+        self.restart = restart
+    }
 }

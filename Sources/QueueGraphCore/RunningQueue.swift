@@ -14,6 +14,7 @@ final class RunningQueue: @unchecked Sendable {
     let group: Int
     let processor: any BufferProcessor
     let source: (any BufferSource)?
+    let gate: (any GatedProcessor)?
     /// Lock-free path: FIFO, default or taildrop, one upstream queue, no byte bound.
     let ring: SPSCRing?
     /// Everything else.
@@ -83,6 +84,7 @@ final class RunningQueue: @unchecked Sendable {
         self.drops = config.management.drops
         self.processor = processor
         self.source = processor as? any BufferSource
+        self.gate = processor as? any GatedProcessor
         isSource = source != nil
         isInput = predecessors == 0 && source == nil
         let useRing = config.discipline == .fifo && predecessors == 1 && config.byteBound == nil

@@ -82,7 +82,10 @@ extension GraphEngine {
                 set(QG_STATS_MAX_DEPTH, c.maxDepth.value)
                 set(QG_STATS_ARRIVED, c.arrived.value)
                 set(QG_STATS_POPPED, c.popped.value)
-                for reason in DropReason.allCases { fields[Int(QG_STATS_DROPPED.rawValue) + reason.rawValue] = UInt64(c.dropped(reason).value) }
+                for reason in DropReason.allCases where reason != .lost {
+                    fields[Int(QG_STATS_DROPPED.rawValue) + reason.rawValue] = UInt64(c.dropped(reason).value)
+                }
+                set(QG_STATS_LOST, c.dropped(.lost).value)
                 set(QG_STATS_ACKS, c.acks.value)
                 set(QG_STATS_NAKS, c.naks.value)
                 set(QG_STATS_ABANDONED, c.abandoned.value)

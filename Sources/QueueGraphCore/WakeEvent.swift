@@ -9,13 +9,27 @@ import CQueueGraph
 /// notify with no waiter costs a compiler barrier and one load.
 public final class WakeEvent: @unchecked Sendable {
     private let event: UnsafeMutablePointer<qg_event>
+    /// What keeps the memory of an event placed in shared memory mapped.
+    private let region: SharedMemory?
 
     public init() {
         event = .allocate(capacity: 1)
         qg_event_init(event)
+        region = nil
     }
 
-    deinit { event.deallocate() }
+    /// An event at `offset` in `region`, which another process maps too, so
+    /// that either process can wake the other's sleeping thread. The
+    /// process that creates the region initialises the event (`initialize`);
+    /// one that maps it later does not.
+    public init(in region: SharedMemory, at offset: Int, initialize: Bool) {
+        precondition(offset % 64 == 0 && offset + MemoryLayout<qg_event>.size <= region.size, "event outside its region")
+        event = (region.base + offset).bindMemory(to: qg_event.self, capacity: 1)
+        if initialize { qg_event_init_shared(event) }
+        self.region = region
+    }
+
+    deinit { if region == nil { event.deallocate() } }
 
     /// Wakes every thread waiting now.
     @inline(__always)

@@ -63,11 +63,10 @@ struct GraphChecker {
 
     /// Keys a queue may have now, and keys reserved for later versions.
     static let queueKeys = ["name", "processor", "parameters", "size", "management", "red", "discipline", "sync",
-                            "threading", "buffers", "byte-bound", "pads", "pool", "servers", "loadbalancer"]
+                            "threading", "buffers", "byte-bound", "pads", "pool", "servers", "loadbalancer", "restart"]
     static let loadBalancerKeys = ["mode", "damping", "boundary", "resistance", "weights"]
     static let reservedQueueKeys = [
         "gl": "OpenGL owner queues",
-        "process": "process boundaries",
     ]
     static let graphKeys = ["queues", "connections", "residency-sample-interval", "stats-interval-ms"]
 
@@ -133,11 +132,16 @@ struct GraphChecker {
         if !errors.isEmpty { throw GraphFileErrors(errors) }
 
         let name = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
+        // A child process (`threading: process`) reads the same file: this
+        // program, `qgraph child FILE`; pools are then shared with it.
+        let hasChildren = declared.contains { $0.config.threading == .process }
+        let absolute = URL(fileURLWithPath: file).standardizedFileURL.path
         var config = QueueGraphConfig(connections: connections, residencySampleInterval: sampleInterval, name: name,
                                       queueStatsIntervalNanoseconds: Int64(statsInterval) * 1_000_000)
         var queues: [GraphFile.Queue] = []
         for q in declared {
             var queue = q.config
+            if queue.threading == .process { (queue.process.executable, queue.process.arguments) = ("/proc/self/exe", ["child", absolute]) }
             let (spec, parameters) = (q.spec!, Parameters(q.parameters))
             if queue.servers > 1, let makeCompound = spec.makeCompound {
                 queue.processor = { config in makeCompound(parameters, config) }
@@ -151,7 +155,7 @@ struct GraphChecker {
                 if let makeCreator = spec.makeCreator {
                     queue.creator = { _ in makeCreator(name, count) }
                 } else {
-                    queue.creator = { _ in BufferPool(name: name, count: count, payloadCapacity: size) }
+                    queue.creator = { _ in BufferPool(name: name, count: count, payloadCapacity: size, shared: hasChildren) }
                 }
             }
             config.queues.append(queue)
@@ -209,6 +213,12 @@ struct GraphChecker {
         if let node = keys["discipline"], let value = choice(node, QueueDiscipline.self) { q.config.discipline = value }
         if let node = keys["sync"], let value = choice(node, BufferSync.self) { q.config.sync = value }
         if let node = keys["threading"], let value = choice(node, QueueThreading.self) { q.config.threading = value }
+        if let node = keys["restart"], let value = choice(node, ProcessOptions.Restart.self) {
+            q.config.process.restart = value
+            if q.config.threading != .process {
+                error(node.location, "found restart on \(quoted(name)), whose threading is '\(q.config.threading.rawValue)', expected restart only with 'threading: process'")
+            }
+        }
         var buffersSet = false
         if let node = keys["buffers"], let value = choice(node, BufferManagement.self) { (q.config.buffers, buffersSet) = (value, true) }
         if let node = keys["byte-bound"] { q.config.byteBound = integer(node, in: 1...Int.max) }

@@ -46,9 +46,6 @@ public final class QueueGraph: @unchecked Sendable {
         try state.withLock { state in
             switch state {
             case .created:
-                if let q = engine.config.queues.first(where: { $0.threading == .process }) {
-                    throw QueueGraphError.processThreadingUnavailable(queue: q.name)
-                }
                 threads = engine.schedulerCount.indices.compactMap { group in
                     engine.schedulerQueueCount(group) == 0 ? nil : SchedulerThread(engine: engine, group: group, control: control)
                 }
@@ -178,6 +175,10 @@ public final class QueueGraph: @unchecked Sendable {
 
     /// A snapshot of every counter; any thread, any time.
     public func statistics() -> GraphStatistics { engine.statistics() }
+
+    /// Why the graph stopped by itself (a child process died and was not
+    /// restarted), or nil; any thread.
+    public var failure: String? { engine.failure }
 
     deinit {
         if state.withLock({ $0 == .running || $0 == .paused }) { stop(.abandon) }

@@ -22,7 +22,7 @@ struct QGraph: ParsableCommand {
             64 bad command line; 65 invalid graph file or launch line; 70 runtime failure (the graph could \
             not start, a processor failed, or the ledger did not balance).
             """,
-        subcommands: [Run.self, Launch.self, Validate.self, Inspect.self, Format.self, Dot.self, Processors.self, Schema.self]
+        subcommands: [Run.self, Launch.self, Validate.self, Inspect.self, Format.self, Dot.self, Processors.self, Schema.self, Child.self]
     )
 }
 
@@ -198,4 +198,28 @@ struct Schema: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print the JSON Schema of graph files (docs/graph.schema.json).")
 
     func run() { print(ProcessorRegistry.builtIn.jsonSchema(), terminator: "") }
+}
+
+/// The child process of a `threading: process` queue: qgraph starts itself
+/// with `child FILE --qg-child QUEUE CHANNEL` and runs that queue's part.
+struct Child: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the part of a graph behind a 'threading: process' queue (qgraph starts this itself).",
+        shouldDisplay: false)
+
+    @Argument(help: "The graph file.")
+    var file: String
+
+    @Argument(parsing: .captureForPassthrough, help: "--qg-child QUEUE CHANNEL")
+    var request: [String] = []
+
+    func run() throws {
+        guard let request = ProcessChild.request(in: request) else {
+            printError("child: expected --qg-child QUEUE CHANNEL after the graph file")
+            throw ExitCode(64)
+        }
+        let graph = try loadGraph(file)
+        let status = ProcessChild.run(config: graph.config, queue: request.queue, channel: request.channel)
+        if status != 0 { throw ExitCode(status) }
+    }
 }

@@ -46,27 +46,40 @@ struct Runner {
             progress.show(graph.statistics(), elapsed: elapsed, sinks: sinks)
         }
         progress.clear()
+        if graph.failure != nil { ending = "stopped by a failure, drained" }
         let stats = graph.stop(.drain(timeoutNanoseconds: Int64(options.drainTimeout * 1e9)))
         let seconds = Double(monotonicNanoseconds() - start) / 1e9
         let problems = stats.ledgerProblems()
         let failed = stats.queues.filter { ($0.dropped[.failed] ?? 0) > 0 }
         if options.json {
-            print(json(stats, gl: glOwners.map { $0.statistics() }, compounds: compounds.map { ($0.0, $0.1.statistics) },
+            print(json(stats, graph: graph, gl: glOwners.map { $0.statistics() }, compounds: compounds.map { ($0.0, $0.1.statistics) },
                        ending: ending, seconds: seconds, problems: problems))
         } else {
             print("\(file.file): \(ending) after \(String(format: "%.2f", seconds)) s")
             if file.queues.contains(where: { $0.processor == "render" }) { print(frameSummary(stats, sinks: sinks, seconds: seconds)) }
             for owner in glOwners { print(glSummary(owner.statistics())) }
             for (name, node) in compounds { print(compoundSummary(name, node.statistics)) }
+            for link in stats.processes { print(processSummary(link)) }
             print(stats.table(), terminator: "")
             print(problems.isEmpty ? "ledger: balanced (every buffer delivered, dropped and counted, or released)"
                                    : "ledger: NOT balanced\n  " + problems.joined(separator: "\n  "))
+        }
+        if let failure = graph.failure {
+            printError(failure)
+            throw Exit.runtimeFailure
         }
         if !problems.isEmpty { throw Exit.runtimeFailure }
         if !failed.isEmpty {
             printError("processors failed on " + failed.map { "\($0.name) (\($0.dropped[.failed]!) buffers)" }.joined(separator: ", "))
             throw Exit.runtimeFailure
         }
+    }
+
+    /// A `process` queue's child and what crossed to it.
+    private func processSummary(_ link: ProcessLinkStatistics) -> String {
+        "process '\(link.queue)': \(link.starts) child start\(link.starts == 1 ? "" : "s")"
+            + (link.pid != 0 ? " (pid \(link.pid) running)" : "") + "; buffers: \(link.zeroCopy) zero-copy, \(link.copied) copied, "
+            + "\(link.returned) sent back, \(link.lost) lost" + (link.lastExit.map { "; last child \($0)" } ?? "")
     }
 
     /// Frames shown, frames per second and deadline misses of a render graph.
@@ -107,7 +120,7 @@ struct Runner {
             + "\(means.joined(separator: " / ")); frame time / ideal \(ratio) (median)\n    last split: \(split)"
     }
 
-    private func json(_ stats: GraphStatistics, gl: [GLOwnerStatistics], compounds: [(String, CompoundStatistics)],
+    private func json(_ stats: GraphStatistics, graph: QueueGraph, gl: [GLOwnerStatistics], compounds: [(String, CompoundStatistics)],
                       ending: String, seconds: Double, problems: [String]) -> String {
         let compoundObjects: [[String: Any]] = compounds.map { name, c in
             let lastParts: [[Double]] = c.recent.last?.parts.map { [$0.x0, $0.y0, $0.x1, $0.y1] } ?? []
@@ -125,6 +138,11 @@ struct Runner {
             ] as [String: Any] },
             "file": file.file,
             "ending": ending,
+            "failure": graph.failure ?? NSNull(),
+            "processes": stats.processes.map { p in [
+                "queue": p.queue, "pid": p.pid, "starts": p.starts, "zero_copy": p.zeroCopy, "copied": p.copied,
+                "returned": p.returned, "lost": p.lost, "last_exit": p.lastExit ?? NSNull(), "failure": p.failure ?? NSNull(),
+            ] as [String: Any] },
             "seconds": seconds,
             "ledger_balanced": problems.isEmpty,
             "ledger_problems": problems,

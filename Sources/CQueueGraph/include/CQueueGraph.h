@@ -11,10 +11,16 @@
 typedef struct qg_event {
     _Atomic uint32_t epoch;
     _Atomic uint32_t waiters;
+    /// 1 when the event lives in memory shared between processes: futexes are
+    /// then not process-private and both sides pay for full fences (the
+    /// membarrier(2) shortcut only reaches the waiter's own process).
+    uint32_t shared;
 } qg_event;
 
 /// Also registers the process for membarrier(2), once.
 void qg_event_init(qg_event *event);
+/// Initialises an event placed in shared memory (see `shared`).
+void qg_event_init_shared(qg_event *event);
 uint32_t qg_event_prepare(qg_event *event);
 void qg_event_cancel(qg_event *event);
 /// Sleeps until notified or timeout_ns passed; returns 1 when woken by a notify.
@@ -33,7 +39,8 @@ static inline void qg_light_fence(void) {
 /// Whether a thread may be waiting, for a caller that published its change
 /// (a release store) just before: costs a compiler barrier and a load.
 static inline int qg_event_has_waiters(qg_event *event) {
-    qg_light_fence();
+    if (event->shared) __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    else qg_light_fence();
     return __atomic_load_n((uint32_t *)&event->waiters, __ATOMIC_ACQUIRE) != 0;
 }
 /// Wakes every waiter, without checking first.
@@ -46,4 +53,20 @@ void qg_set_thread_name(const char *name);
 /// Pause instruction for spin loops.
 void qg_cpu_relax(void);
 
+
+// MARK: Processes (process.c)
+
+/// memfd_create(name, MFD_CLOEXEC): an anonymous shared-memory file that
+/// never appears in /dev/shm. Returns the fd or -errno.
+int qg_memfd(const char *name);
+/// posix_spawn of `path` with `argv` (NULL-terminated) and the current
+/// environment; each of the `count` fds in `keep` stays open in the child
+/// (its FD_CLOEXEC cleared there only). Returns 0 and the pid, or an errno.
+int qg_spawn(const char *path, char *const argv[], const int *keep, int count, int *pid);
+/// Whether child `pid` has ended, reaping it: 0 still running, 1 ended
+/// (`*signal` is the signal that killed it or 0, `*code` its exit status),
+/// -errno on failure. Blocks until it ends when `block` is 1.
+int qg_reap(int pid, int block, int *signal, int *code);
+/// The calling process is killed when its parent dies (prctl PR_SET_PDEATHSIG).
+int qg_die_with_parent(void);
 #endif

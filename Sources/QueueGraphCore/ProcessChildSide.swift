@@ -1,0 +1,281 @@
+import CQueueGraph
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The child's end of a `process` queue's channel: the control region and
+/// every payload region the parent passed down, mapped, with the rings and
+/// both wake events.
+///
+/// Threading: the rings as `SharedRing` says (the child's graph thread pops
+/// `down` and pushes `up`); the rest any thread.
+final class ChildChannel: @unchecked Sendable {
+    let control: SharedMemory
+    let regions: [UInt32: SharedMemory]
+    let capacity: Int
+    let generation: UInt32
+    let parentEvent: WakeEvent
+    let childEvent: WakeEvent
+    let down: SharedRing
+    let up: SharedRing
+
+    init(_ spec: ChildChannelSpec) throws {
+        control = try SharedMemory(mapping: spec.control, id: 0, reserve: 0)
+        guard control.size >= ChannelLayout.down,
+              ChannelLayout.field(.magic, in: control).load(ordering: .acquiring) == ChannelLayout.magic else {
+            throw ProcessLinkError("fd \(spec.control) is not a process channel")
+        }
+        capacity = Int(ChannelLayout.field(.capacity, in: control).load(ordering: .acquiring))
+        let layout = ChannelLayout(capacity: capacity)
+        guard capacity > 0, control.size >= layout.totalBytes else { throw ProcessLinkError("the process channel is too small") }
+        var regions: [UInt32: SharedMemory] = [:]
+        for (id, fd, bytes) in [spec.staging] + spec.regions { regions[id] = try SharedMemory(mapping: fd, id: id, reserve: bytes) }
+        self.regions = regions
+        generation = ChannelLayout.field(.generation, in: control).load(ordering: .acquiring)
+        parentEvent = WakeEvent(in: control, at: ChannelLayout.parentEvent, initialize: false)
+        childEvent = WakeEvent(in: control, at: ChannelLayout.childEvent, initialize: false)
+        down = SharedRing(at: control.base + ChannelLayout.down, capacity: capacity)
+        up = SharedRing(at: control.base + layout.up, capacity: 2 * capacity)
+    }
+
+    /// Sends a message to the parent and wakes its thread if it sleeps.
+    func send(_ message: LinkMessage) {
+        let pushed = up.push(message)
+        precondition(pushed, "the up ring overflowed: more than two messages per buffer in the window")
+        parentEvent.notify()
+    }
+
+    var endOfStream: Bool { ChannelLayout.field(.endOfStream, in: control).load(ordering: .sequentiallyConsistent) != 0 }
+}
+
+/// The child's view of the parent's buffers (its ingress queue's creator):
+/// one `Buffer` per window token, its payload pointed at the memory the
+/// parent named. Letting one go tells the parent — released with its fate,
+/// or sent on to the exits it was given to — so the parent's ledger decides.
+/// It makes no buffers: a `reuse` queue that needs a copy drops (`noBuffer`).
+///
+/// Threading: the child's graph thread (and its main thread after the graph stopped).
+final class RemoteBuffers: BufferCreator, @unchecked Sendable {
+    let name: String
+    private let channel: ChildChannel
+    private var buffers: [Buffer] = []
+    /// Per token: the nak reason, the exits it was given to.
+    private var naks: [UInt8]
+    private var exits: [UInt64]
+    private let lines = AtomicLines(count: 5)
+    private var received: Counter { lines.counter(0) }
+    private var consumed: Counter { lines.counter(1) }
+    private var dropped: Counter { lines.counter(2) }
+    private var abandoned: Counter { lines.counter(3) }
+    private var exhausted: Counter { lines.counter(4) }
+
+    init(name: String, channel: ChildChannel) {
+        self.name = name
+        self.channel = channel
+        naks = Array(repeating: LinkMessage.noReason, count: channel.capacity)
+        exits = Array(repeating: 0, count: channel.capacity)
+        buffers = (0..<channel.capacity).map { .allocate(creator: self, payload: BufferPayload(kind: .sharedMemory, baseAddress: nil, capacity: 0), slot: $0) }
+    }
+
+    deinit {
+        for buffer in buffers { buffer.deallocate() }
+        lines.deallocate()
+    }
+
+    /// The buffer a message from the parent names, with one hold; nil (and
+    /// released at once as failed) when it names memory not mapped here.
+    func receive(_ message: LinkMessage) -> Buffer? {
+        let token = Int(message.token)
+        guard token < buffers.count, let region = channel.regions[message.region],
+              Int(message.offset) + Int(message.size) <= region.size else {
+            var reply = LinkMessage(kind: .release, token: message.token)
+            (reply.fate, reply.reason) = (UInt8(BufferFate.dropped.rawValue), UInt8(DropReason.failed.rawValue))
+            channel.send(reply)
+            return nil
+        }
+        let buffer = buffers[token]
+        buffer.payload = BufferPayload(kind: .sharedMemory, baseAddress: region.base + Int(message.offset),
+                                       capacity: Int(message.size), handle: UInt64(region.id))
+        buffer.prepareForUse(size: Int(message.size), sequence: message.sequence)
+        message.apply(to: buffer)
+        (naks[token], exits[token]) = (LinkMessage.noReason, 0)
+        received.bump()
+        return buffer
+    }
+
+    /// The queue naked this buffer to the ingress for `reason`: the parent naks its sender.
+    func noteNak(_ buffer: Buffer, reason: DropReason) { naks[buffer.slot] = UInt8(reason.rawValue) }
+
+    /// The buffer leaves for the parent through exit `pad` once the child lets go of it.
+    func markExit(_ buffer: Buffer, pad: Int) { exits[buffer.slot] |= 1 << UInt64(pad) }
+
+    func createBuffer(payloadSize: Int, pad: Int) -> Buffer? {
+        exhausted.add()
+        return nil
+    }
+
+    func destroyBuffer(_ buffer: Buffer, fate: BufferFate) {
+        let token = buffer.slot
+        var message: LinkMessage
+        if exits[token] != 0 {
+            message = LinkMessage(kind: .send, token: UInt32(token))
+            message.describe(buffer)
+            message.pads = exits[token]
+            consumed.bump()
+        } else {
+            message = LinkMessage(kind: .release, token: UInt32(token))
+            message.fate = UInt8(fate.rawValue)
+            switch fate {
+            case .consumed: consumed.bump()
+            case .dropped:
+                dropped.bump()
+                (message.reason, message.nak) = (naks[token], naks[token] == LinkMessage.noReason ? 0 : 1)
+            case .abandoned: abandoned.bump()
+            }
+        }
+        channel.send(message)
+    }
+
+    func statistics() -> PoolStatistics {
+        let (received, consumed, dropped, abandoned) = (received.value, consumed.value, dropped.value, abandoned.value)
+        return PoolStatistics(name: name, capacity: buffers.count, acquired: received, consumed: consumed, dropped: dropped,
+                              abandoned: abandoned, exhausted: exhausted.value, inUse: received - consumed - dropped - abandoned)
+    }
+}
+
+/// The child's source: it moves the parent's buffers from the channel into
+/// the `process` queue (whose policies then apply, here in the child), relays
+/// the queue's acks and naks up, and ends when the parent's stream has.
+/// Its thread sleeps on the channel's child event, which the parent wakes.
+///
+/// Threading: the child's graph thread.
+final class ChildIngress: BufferSource, ThreadLifecycle, SharedWakeEventProvider, ContextAttaching, @unchecked Sendable {
+    private let channel: ChildChannel
+    private let remote: RemoteBuffers
+    private unowned(unsafe) var context: ProcessContext! = nil
+    private var pending: Buffer?
+
+    init(channel: ChildChannel, remote: RemoteBuffers) {
+        self.channel = channel
+        self.remote = remote
+    }
+
+    var sharedWakeEvent: WakeEvent { channel.childEvent }
+    func attach(_ context: ProcessContext) { self.context = context }
+
+    func threadDidStart(wake: WakeEvent) throws {
+        ChannelLayout.field(.ready, in: channel.control).store(channel.generation, ordering: .sequentiallyConsistent)
+        channel.parentEvent.notify()
+    }
+
+    func threadWillEnd() {}
+
+    func produce(context: ProcessContext) -> ProduceResult {
+        let ending = channel.endOfStream   // read before the ring: what came before it is then visible
+        if drain() { return .produced }
+        if ending && pending == nil && !channel.down.hasMessages { return .endOfStream }
+        return .waitingForBuffer
+    }
+
+    func serviceThread() -> Bool { drain() }
+
+    var hasThreadWork: Bool { channel.down.hasMessages || (channel.endOfStream && pending == nil) }
+
+    /// Moves buffers from the channel into the queue until it is empty or the queue is full.
+    private func drain() -> Bool {
+        var moved = false
+        if let buffer = pending {
+            guard context.sendTo(0, buffer) != .full else { return false }
+            pending = nil
+            moved = true
+        }
+        while let message = channel.down.pop() {
+            guard let buffer = remote.receive(message) else { continue }
+            moved = true
+            if context.sendTo(0, buffer) == .full {
+                pending = buffer
+                break
+            }
+        }
+        return moved
+    }
+
+    func recvAck(_ buffer: Buffer, context: ProcessContext) -> Int {
+        channel.send(LinkMessage(kind: .ack, token: UInt32(buffer.slot)))
+        return 0
+    }
+
+    func recvNak(_ buffer: Buffer, reason: DropReason, context: ProcessContext) -> Int {
+        remote.noteNak(buffer, reason: reason)
+        return 0
+    }
+
+    func endOfStream(context: ProcessContext) {
+        if let buffer = pending {
+            pending = nil
+            buffer.dropHold(fate: context.abandoning ? .abandoned : .dropped)
+        }
+    }
+}
+
+/// The child's queue for one exit of its part: buffers given to it go back to
+/// the parent, which sends them on from the link's pad `pad`.
+///
+/// Threading: the child's graph thread.
+final class ChildExit: BufferProcessor {
+    private let remote: RemoteBuffers
+    private let pad: Int
+
+    init(remote: RemoteBuffers, pad: Int) {
+        self.remote = remote
+        self.pad = pad
+    }
+
+    func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
+        remote.markExit(buffer, pad: pad)
+        context.doneBuffer(buffer)
+        return .ok
+    }
+}
+
+/// What a child process runs for one `process` queue: the child's graph
+/// config and the channel it reports through. Made by `prepare` from the
+/// command-line words the parent passed; used by `ProcessChild.run`.
+///
+/// Threading: any one thread.
+@_spi(Runtime) public final class ChildSide: @unchecked Sendable {
+    /// The child's graph: ingress, the part's queues, one queue per exit.
+    public let config: QueueGraphConfig
+    private let channel: ChildChannel
+    private let names: [String]
+
+    /// Maps the channel `spec` names and builds the child's graph for the
+    /// part of `process` queue `queue`. The process dies with its parent.
+    public init(config declared: QueueGraphConfig, queue: String, channel spec: String) throws {
+        _ = qg_die_with_parent()
+        guard let spec = ChildChannelSpec(spec) else { throw ProcessLinkError("found channel '\(spec)', expected PPID,FD,ID:FD:BYTES…") }
+        guard getppid() == spec.parent else { throw ProcessLinkError("the parent process \(spec.parent) has ended") }
+        let plan = try declared.validate()
+        guard let part = plan.processParts.first(where: { declared.queues[$0.queue].name == queue }) else {
+            throw ProcessLinkError("the graph has no queue '\(queue)' with threading 'process'")
+        }
+        let channel = try ChildChannel(spec)
+        let remote = RemoteBuffers(name: "\(queue) (from parent)", channel: channel)
+        let ingress = ChildIngress(channel: channel, remote: remote)
+        config = declared.childSide(part: part, makeIngress: { ingress }, remote: { remote },
+                                    makeExit: { ChildExit(remote: remote, pad: $0) })
+        self.channel = channel
+        names = part.members.map { declared.queues[$0].name }
+    }
+
+    /// Publishes the child's counters for the parent's statistics.
+    public func publish(_ statistics: GraphStatistics) {
+        ChannelStatistics.write(statistics, queues: names, to: channel.control)
+    }
+
+    /// Says the child's graph has ended (after the last `publish`).
+    public func finish() {
+        ChannelLayout.field(.finished, in: channel.control).store(1, ordering: .sequentiallyConsistent)
+        channel.parentEvent.notify()
+    }
+}

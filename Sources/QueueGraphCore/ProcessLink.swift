@@ -1,0 +1,553 @@
+import CQueueGraph
+import DequeModule
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Figures of one `process` queue's link: its child and what crossed.
+public struct ProcessLinkStatistics: Sendable, Equatable {
+    /// The `process` queue.
+    public var queue: String
+    /// The running child's pid; 0 when none runs.
+    public var pid: Int32 = 0
+    /// Children started (the first and every restart).
+    public var starts = 0
+    /// Buffers that crossed as a handle to memory both processes map.
+    public var zeroCopy = 0
+    /// Buffers whose payload was copied into the channel's staging memory
+    /// (it was not in a shared pool, or other holders shared it).
+    public var copied = 0
+    /// Buffers the child sent back to queues of the parent.
+    public var returned = 0
+    /// Buffers a child held when it died (dropped as `lost`).
+    public var lost = 0
+    /// How the last child that ended ended ("exited with status 0", "killed by signal 9 (KILL)").
+    public var lastExit: String?
+    /// `CLOCK_MONOTONIC` when the parent noticed the last unexpected end.
+    public var lastDeathDetectedAt: UInt64?
+    /// Why the graph stopped, when the child died and `restart` is `never`
+    /// or it could not be restarted.
+    public var failure: String?
+}
+
+/// The parent's side of a `process` queue (the seed's `QTT_PROC_BEGIN`): it
+/// stands in the parent graph for the queue and the queues that follow it on
+/// its thread, which a child process runs (`ProcessPart`).
+///
+/// Buffers it takes cross as handles: a buffer whose payload lives in a
+/// registered `SharedMemory` region (a shared `BufferPool`) goes as
+/// (region, offset); any other is copied once into the channel's staging
+/// region. It holds each buffer until the child lets it go, then releases it
+/// with the child's verdict, so acks, naks and the pool ledger work across
+/// the boundary; buffers the child sends back leave from its pads. A window
+/// of `capacity` buffers bounds what the child holds; the queue does not run
+/// while the window is full.
+///
+/// Faults: its thread checks the child every few milliseconds and whenever
+/// it wakes (at least every 50 ms); a child that ends unexpectedly loses the
+/// buffers it held (dropped as `lost`, naked on a `nak` queue), and is
+/// restarted (`restart: always`) or stops the graph with an error.
+///
+/// Threading: everything runs on the scheduler thread of the link's group,
+/// except `statistics` and `addStatistics` (any thread).
+final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvider, GatedProcessor, ContextAttaching, @unchecked Sendable {
+    private struct Flight {
+        var buffer: Buffer
+        var sender: Int32
+        var staged: Bool
+    }
+
+    private enum Phase { case starting, running, draining, ended, failed }
+
+    let name: String
+    let options: ProcessOptions
+    private let sync: BufferSync
+    /// Names of the child's queues whose statistics are merged (the part's queues).
+    private let childQueues: [String]
+    let capacity: Int
+    private let control: SharedMemory
+    private let staging: SharedMemory
+    let sharedWakeEvent: WakeEvent
+    private let childEvent: WakeEvent
+    private let down: SharedRing
+    private let up: SharedRing
+    private unowned(unsafe) var context: ProcessContext! = nil
+
+    private var phase = Phase.starting
+    private var pid: Int32 = 0
+    private var generation: UInt32 = 0
+    private var flights: [Flight?]
+    private var freeTokens: [UInt32]
+    private var inFlight = 0
+    private var stagingSlots: [(offset: Int, capacity: Int)]
+    private var stagingEnd = 0
+    private var pendingSends = Deque<(buffer: Buffer, pad: Int)>()
+    /// The payload regions the running child maps, by id.
+    private var childRegions: [UInt32: SharedMemory] = [:]
+    private var nextCheck: UInt64 = 0
+    private let figures: Locked<ProcessLinkStatistics>
+    /// Counters on the hot path, written by the link's thread only.
+    private let lines = AtomicLines(count: 3)
+    private var zeroCopy: Counter { lines.counter(0) }
+    private var copied: Counter { lines.counter(1) }
+    private var returned: Counter { lines.counter(2) }
+    /// The rows of children that have ended, summed; the running child's are added on reading.
+    private let endedChildren = Locked<(queues: [QueueStatistics], thread: ThreadStatistics?)>(([], nil))
+
+    /// How often the thread checks the child while it runs.
+    private static let checkInterval: UInt64 = 5_000_000
+    /// How long a child may take to map the channel and start its graph.
+    private static let startTimeout: UInt64 = 20_000_000_000
+    /// Address space reserved for staging copies (only what is used is backed).
+    private static let stagingReserve = 1 << 36
+
+    init(config: QueueGraphConfig, part: ProcessPart) {
+        let queue = config.queues[part.queue]
+        name = queue.name
+        options = queue.process
+        sync = queue.sync
+        childQueues = part.members.map { config.queues[$0].name }
+        // Room for every queue of the part to be full, plus what is on its way back.
+        var window = 8
+        while window < part.members.reduce(0, { $0 + config.queues[$1].size }) + 2 * part.exits.count + 4 { window <<= 1 }
+        capacity = min(window, 1 << 16)
+        let layout = ChannelLayout(capacity: capacity)
+        do throws(SharedMemoryError) {
+            control = try SharedMemory(name: "qg-channel-\(name)", size: layout.totalBytes, registered: false)
+            staging = try SharedMemory(name: "qg-staging-\(name)", size: 0, reserve: Self.stagingReserve, registered: false)
+        } catch {
+            preconditionFailure("queue '\(queue.name)': cannot make its channel's shared memory: \(error)")
+        }
+        ChannelLayout.field(.magic, in: control).store(ChannelLayout.magic, ordering: .relaxed)
+        ChannelLayout.field(.capacity, in: control).store(UInt32(capacity), ordering: .relaxed)
+        sharedWakeEvent = WakeEvent(in: control, at: ChannelLayout.parentEvent, initialize: true)
+        childEvent = WakeEvent(in: control, at: ChannelLayout.childEvent, initialize: true)
+        down = SharedRing(at: control.base + ChannelLayout.down, capacity: capacity)
+        up = SharedRing(at: control.base + layout.up, capacity: 2 * capacity)
+        flights = Array(repeating: nil, count: capacity)
+        freeTokens = (0..<UInt32(capacity)).reversed()
+        stagingSlots = Array(repeating: (0, 0), count: capacity)
+        figures = Locked(ProcessLinkStatistics(queue: queue.name))
+    }
+
+    deinit {
+        if pid != 0 { stopChild() }
+        lines.deallocate()
+    }
+
+    /// The link's queue context, given once by the engine before the graph starts.
+    func attach(_ context: ProcessContext) { self.context = context }
+
+    // MARK: The child's life
+
+    func threadDidStart(wake: WakeEvent) throws {
+        try startChild()
+    }
+
+    func threadWillEnd() {
+        if pid != 0 { stopChild() }
+    }
+
+    /// Spawns a child on a fresh channel and waits until its graph runs.
+    private func startChild() throws {
+        generation &+= 1
+        down.reset()
+        up.reset()
+        ChannelLayout.field(.ready, in: control).store(0, ordering: .relaxed)
+        ChannelLayout.field(.endOfStream, in: control).store(0, ordering: .relaxed)
+        ChannelLayout.field(.finished, in: control).store(0, ordering: .relaxed)
+        ChannelLayout.field(.generation, in: control).store(generation, ordering: .sequentiallyConsistent)
+        let regions = SharedMemory.live()
+        childRegions = Dictionary(uniqueKeysWithValues: regions.map { ($0.id, $0) })
+        let channel = ChildChannelSpec(parent: getpid(), control: control.fd, staging: (staging.id, staging.fd, staging.reserved),
+                                       regions: regions.map { ($0.id, $0.fd, $0.size) })
+        let arguments = [programName(options.executable)] + options.arguments + ["--qg-child", name, channel.encoded]
+        let child = try spawnProcess(options.executable, arguments, keeping: [control.fd, staging.fd] + regions.map(\.fd))
+        pid = child
+        figures.withLock { $0.pid = child; $0.starts += 1 }
+        let deadline = monotonicNanoseconds() &+ Self.startTimeout
+        let ready = ChannelLayout.field(.ready, in: control)
+        while ready.load(ordering: .sequentiallyConsistent) != generation {
+            if let end = reapChild(block: false) {
+                throw ProcessLinkError("its child \(end.description) before it was ready (\(arguments.joined(separator: " ")))")
+            }
+            if monotonicNanoseconds() > deadline {
+                stopChild()
+                throw ProcessLinkError("its child process \(child) did not start within \(Self.startTimeout / 1_000_000_000) s")
+            }
+            sharedWakeEvent.wait(timeoutNanoseconds: 10_000_000) { ready.load(ordering: .sequentiallyConsistent) == generation }
+        }
+        phase = .running
+        nextCheck = monotonicNanoseconds() &+ Self.checkInterval
+    }
+
+    /// Kills the child and waits for it (a stop, or a child that never got ready).
+    private func stopChild() {
+        kill(pid, SIGKILL)
+        _ = reapChild(block: true)
+    }
+
+    /// How the child ended if it has (reaping it), else nil; `clean` when it exited with status 0.
+    private func reapChild(block: Bool) -> (description: String, clean: Bool)? {
+        var signal: Int32 = 0, code: Int32 = 0
+        guard pid != 0, qg_reap(pid, block ? 1 : 0, &signal, &code) == 1 else { return nil }
+        let end = "process \(pid) " + (signal != 0 ? "was killed by signal \(signal) (\(signalName(signal)))" : "exited with status \(code)")
+        figures.withLock { $0.pid = 0; $0.lastExit = end }
+        pid = 0
+        foldChildStatistics(ended: true)
+        return (end, signal == 0 && code == 0)
+    }
+
+    /// After the child ended: take what it sent before it ended, lose what it
+    /// still held, then restart it or stop the graph.
+    private func childEnded(_ end: (description: String, clean: Bool)) {
+        while let message = up.pop() { handle(message) }
+        let expected = phase == .draining && end.clean
+        if !expected { figures.withLock { $0.lastDeathDetectedAt = monotonicNanoseconds() } }
+        loseFlights()
+        if phase == .draining || phase == .ended {
+            phase = .ended
+            return
+        }
+        let failure: String
+        if options.restart == .always {
+            do {
+                try startChild()
+                return
+            } catch {
+                failure = "queue '\(name)': its child \(end.description) and could not be restarted: \(error)"
+            }
+        } else {
+            failure = "queue '\(name)': its child \(end.description); restart: never stops the graph (set restart: always to start a new one)"
+        }
+        phase = .failed
+        figures.withLock { $0.failure = failure }
+        context.failGraph(failure)
+    }
+
+    /// Drops every buffer the child held as `lost`.
+    private func loseFlights() {
+        var lost = 0
+        for token in flights.indices {
+            guard let flight = flights[token] else { continue }
+            flights[token] = nil
+            freeTokens.append(UInt32(token))
+            context.dropHeld(flight.buffer, reason: .lost, sender: flight.sender, count: true, nak: sync == .nak)
+            lost += 1
+        }
+        inFlight = 0
+        if lost > 0 { figures.withLock { $0.lost += lost } }
+    }
+
+    // MARK: Buffers down
+
+    var acceptsBuffers: Bool {
+        switch phase {
+        case .running: !freeTokens.isEmpty && pendingSends.isEmpty
+        case .ended, .failed: pendingSends.isEmpty
+        case .starting, .draining: false
+        }
+    }
+
+    func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
+        guard phase == .running, let token = freeTokens.popLast() else {
+            context.dropHeld(buffer, reason: .lost, sender: context.sender, count: true, nak: sync == .nak)
+            figures.withLock { $0.lost += 1 }
+            return .ok
+        }
+        var message = LinkMessage(kind: .buffer, token: token)
+        message.describe(buffer)
+        var staged = false
+        if buffer.holderCount == 1, let (region, offset) = placement(of: buffer) {
+            (message.region, message.offset) = (region, UInt64(offset))
+            zeroCopy.bump()
+        } else {
+            guard let offset = stage(buffer, token: Int(token)) else {
+                freeTokens.append(token)
+                return .failed
+            }
+            (message.region, message.offset, staged) = (staging.id, UInt64(offset), true)
+            copied.bump()
+        }
+        flights[Int(token)] = Flight(buffer: buffer, sender: context.sender, staged: staged)
+        inFlight += 1
+        _ = down.push(message)   // the window keeps it from being full
+        childEvent.notify()
+        return .ok
+    }
+
+    /// The buffer's payload as (region, offset) in a region the child maps.
+    @inline(__always)
+    private func placement(of buffer: Buffer) -> (UInt32, Int)? {
+        let payload = buffer.payload
+        guard payload.kind == .sharedMemory, let address = payload.baseAddress,
+              let region = childRegions[UInt32(truncatingIfNeeded: payload.handle)],
+              let offset = region.offset(of: address, count: buffer.size) else { return nil }
+        return (region.id, offset)
+    }
+
+    /// Copies the payload into token's staging slot (growing it if needed).
+    private func stage(_ buffer: Buffer, token: Int) -> Int? {
+        let size = buffer.size
+        if stagingSlots[token].capacity < size {
+            let capacity = (size + 4095) & ~4095
+            do throws(SharedMemoryError) {
+                try staging.grow(to: stagingEnd + capacity)
+            } catch {
+                return nil
+            }
+            stagingSlots[token] = (stagingEnd, capacity)
+            stagingEnd += capacity
+        }
+        let offset = stagingSlots[token].offset
+        if size > 0 { (staging.base + offset).copyMemory(from: buffer.bytes.baseAddress!, byteCount: size) }
+        return offset
+    }
+
+    // MARK: Messages up
+
+    func serviceThread() -> Bool {
+        var did = flushPendingSends()
+        while pendingSends.isEmpty, let message = up.pop() {
+            handle(message)
+            did = true
+        }
+        if phase == .running && context.upstreamEnded {
+            // Nothing more will come: let the child finish its stream.
+            phase = .draining
+            ChannelLayout.field(.endOfStream, in: control).store(1, ordering: .sequentiallyConsistent)
+            childEvent.notify()
+            did = true
+        }
+        let now = monotonicNanoseconds()
+        if pid != 0 && (now >= nextCheck || (phase == .draining && childFinished)) {
+            nextCheck = now &+ Self.checkInterval
+            if let end = reapChild(block: phase == .draining && childFinished && inFlight == 0) {
+                childEnded(end)
+                did = true
+            }
+        }
+        return did
+    }
+
+    var hasThreadWork: Bool {
+        up.hasMessages || (phase == .running && context.upstreamEnded) || (phase == .draining && childFinished)
+    }
+
+    private var childFinished: Bool { ChannelLayout.field(.finished, in: control).load(ordering: .acquiring) != 0 }
+
+    private func handle(_ message: LinkMessage) {
+        let token = Int(message.token)
+        guard token < capacity, let flight = flights[token] else { return }
+        switch LinkMessage.Kind(rawValue: message.kind) {
+        case .ack:
+            context.acknowledge(flight.buffer)
+            return
+        case .release:
+            land(token)
+            switch BufferFate(rawValue: Int(message.fate)) {
+            case .consumed:
+                context.doneBuffer(flight.buffer)
+            case .dropped:
+                let reason = DropReason(rawValue: Int(message.reason)) ?? .failed
+                context.dropHeld(flight.buffer, reason: reason, sender: flight.sender, count: false, nak: message.nak != 0)
+            case .abandoned, nil:
+                context.dropHeld(flight.buffer, reason: .lost, sender: flight.sender, count: true, nak: sync == .nak)
+            }
+        case .send:
+            land(token)
+            sendBack(flight, message)
+        case .buffer, nil:
+            return
+        }
+    }
+
+    /// The token is free again.
+    private func land(_ token: Int) {
+        flights[token] = nil
+        freeTokens.append(UInt32(token))
+        inFlight -= 1
+    }
+
+    /// Gives a buffer the child sent back to the exits it named.
+    private func sendBack(_ flight: Flight, _ message: LinkMessage) {
+        var buffer = flight.buffer
+        if flight.staged {
+            let size = Int(message.size)
+            if buffer.holderCount > 1 || size > buffer.payload.capacity {
+                // Others hold the original (read-only): the result goes in a copy.
+                guard let copy = buffer.creator.createBuffer(payloadSize: size, pad: -1) else {
+                    context.dropHeld(buffer, reason: .noBuffer, sender: flight.sender, count: true, nak: sync == .nak)
+                    return
+                }
+                context.acknowledge(buffer)
+                buffer.dropHold(fate: .consumed)
+                buffer = copy
+            }
+            if size > 0 { buffer.payload.baseAddress!.copyMemory(from: staging.base + stagingSlots[Int(message.token)].offset, byteCount: size) }
+        }
+        message.apply(to: buffer)
+        returned.bump()
+        let pads = (0..<64).filter { message.pads & (1 << UInt64($0)) != 0 }
+        for _ in pads.dropFirst() { context.share(buffer) }
+        for pad in pads where pad < context.outPadCount {
+            if !pendingSends.isEmpty || context.sendTo(pad, buffer) == .full { pendingSends.append((buffer, pad)) }
+        }
+    }
+
+    /// Retries sends that found their queue full; true when one went.
+    private func flushPendingSends() -> Bool {
+        var sent = false
+        while let (buffer, pad) = pendingSends.first {
+            if context.sendTo(pad, buffer) == .full { break }
+            pendingSends.removeFirst()
+            sent = true
+        }
+        return sent
+    }
+
+    func endOfStream(context: ProcessContext) {
+        // A draining stop reaches here once the child ended and nothing is in
+        // flight; an abandoning stop (the child already killed) lets go of the rest.
+        if pid != 0 { stopChild() }
+        for token in flights.indices {
+            guard let flight = flights[token] else { continue }
+            land(token)
+            context.dropHeld(flight.buffer, reason: .lost, sender: flight.sender, count: !context.abandoning, nak: false)
+        }
+        while let (buffer, _) = pendingSends.popFirst() { buffer.dropHold(fate: context.abandoning ? .abandoned : .dropped) }
+    }
+
+    // MARK: Statistics
+
+    /// The link's figures; any thread.
+    func statistics() -> ProcessLinkStatistics {
+        var figures = figures.withLock { $0 }
+        (figures.zeroCopy, figures.copied, figures.returned) = (zeroCopy.value, copied.value, returned.value)
+        return figures
+    }
+
+    /// Adds the link's figures and the child's queues and thread to a
+    /// snapshot of the parent; the link's own row is renamed "NAME (link)".
+    func addStatistics(to statistics: inout GraphStatistics) {
+        let thread = statistics.threads.count
+        if let i = statistics.queues.firstIndex(where: { $0.name == name }) { statistics.queues[i].name = "\(name) (link)" }
+        let (ended, endedThread) = endedChildren.withLock { $0 }
+        let current = pid != 0 ? ChannelStatistics.read(queues: childQueues, thread: thread, from: control) : nil
+        var rows = current?.queues ?? ended
+        if current != nil && !ended.isEmpty { rows = zip(rows, ended).map { $0.adding($1) } }
+        statistics.queues += rows.map { var row = $0; row.thread = thread; return row }
+        if var t = current?.thread ?? endedThread {
+            if current != nil, let e = endedThread { t = t.adding(e) }
+            t.group = thread
+            statistics.threads.append(t)
+        }
+        statistics.processes.append(self.statistics())
+    }
+
+    /// Keeps an ended child's last rows; what it still had queued counts as abandoned.
+    private func foldChildStatistics(ended: Bool) {
+        guard let last = ChannelStatistics.read(queues: childQueues, thread: 0, from: control) else { return }
+        let rows = last.queues.map { row in
+            var row = row
+            row.abandoned += row.depth
+            row.depth = 0
+            return row
+        }
+        endedChildren.withLock { ended in
+            ended.queues = ended.queues.isEmpty ? rows : zip(ended.queues, rows).map { $0.adding($1) }
+            ended.thread = ended.thread.map { $0.adding(last.thread) } ?? last.thread
+        }
+        // The next child publishes from zero.
+        (control.base + ChannelLayout.stats).storeBytes(of: 0, as: UInt64.self)
+    }
+}
+
+extension QueueStatistics {
+    /// Two children's rows for one queue, summed.
+    func adding(_ other: QueueStatistics) -> QueueStatistics {
+        var sum = self
+        sum.arrived += other.arrived
+        sum.popped += other.popped
+        sum.dropped.merge(other.dropped, uniquingKeysWith: +)
+        sum.acks += other.acks
+        sum.naks += other.naks
+        sum.abandoned += other.abandoned
+        sum.depth += other.depth
+        sum.maxDepth = max(maxDepth, other.maxDepth)
+        sum.bytesPopped += other.bytesPopped
+        return sum
+    }
+}
+
+extension ThreadStatistics {
+    func adding(_ other: ThreadStatistics) -> ThreadStatistics {
+        var sum = self
+        sum.invocations += other.invocations
+        sum.busyNanoseconds += other.busyNanoseconds
+        sum.idleNanoseconds += other.idleNanoseconds
+        sum.wakeups += other.wakeups
+        return sum
+    }
+}
+
+/// A child process could not be started or ended unexpectedly.
+struct ProcessLinkError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// What a child needs to find its channel: the parent's pid, the control
+/// region's fd, the staging region and every payload region (id, fd, bytes
+/// to map), as one command-line word:
+/// `PPID,CONTROLFD,ID:FD:BYTES,ID:FD:BYTES…` (staging first).
+struct ChildChannelSpec {
+    var parent: Int32
+    var control: Int32
+    var staging: (id: UInt32, fd: Int32, bytes: Int)
+    var regions: [(id: UInt32, fd: Int32, bytes: Int)]
+
+    var encoded: String {
+        ([String(parent), String(control)] + ([staging] + regions).map { "\($0.id):\($0.fd):\($0.bytes)" }).joined(separator: ",")
+    }
+
+    init(parent: Int32, control: Int32, staging: (UInt32, Int32, Int), regions: [(UInt32, Int32, Int)]) {
+        (self.parent, self.control, self.staging, self.regions) = (parent, control, staging, regions)
+    }
+
+    init?(_ text: String) {
+        let words = text.split(separator: ",")
+        guard words.count >= 3, let parent = Int32(words[0]), let control = Int32(words[1]) else { return nil }
+        var regions: [(UInt32, Int32, Int)] = []
+        for word in words.dropFirst(2) {
+            let parts = word.split(separator: ":")
+            guard parts.count == 3, let id = UInt32(parts[0]), let fd = Int32(parts[1]), let bytes = Int(parts[2]) else { return nil }
+            regions.append((id, fd, bytes))
+        }
+        self.init(parent: parent, control: control, staging: regions[0], regions: Array(regions.dropFirst()))
+    }
+}
+
+/// Starts `path` with `arguments`, keeping `fds` open in the child.
+func spawnProcess(_ path: String, _ arguments: [String], keeping fds: [Int32]) throws -> Int32 {
+    var words: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+    defer { for word in words { free(word) } }
+    var pid: Int32 = 0
+    let error = fds.withUnsafeBufferPointer { keep in qg_spawn(path, &words, keep.baseAddress, Int32(keep.count), &pid) }
+    guard error == 0 else { throw ProcessLinkError("cannot start \(path): \(String(cString: strerror(error)))") }
+    return pid
+}
+
+/// The name `ps` shows for a program: `/proc/self/exe` resolved.
+private func programName(_ path: String) -> String {
+    guard path == "/proc/self/exe" else { return path }
+    var buffer = [CChar](repeating: 0, count: 4096)
+    let n = readlink(path, &buffer, buffer.count - 1)
+    return n > 0 ? String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : path
+}
+
+/// "KILL" for 9, as `kill -l` names it.
+func signalName(_ signal: Int32) -> String {
+    let names = [1: "HUP", 2: "INT", 3: "QUIT", 4: "ILL", 6: "ABRT", 7: "BUS", 8: "FPE", 9: "KILL", 11: "SEGV", 13: "PIPE", 15: "TERM"]
+    return names[Int(signal)] ?? "SIG\(signal)"
+}
