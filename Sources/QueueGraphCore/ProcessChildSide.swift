@@ -87,7 +87,7 @@ final class RemoteBuffers: BufferCreator, @unchecked Sendable {
     func receive(_ message: LinkMessage) -> Buffer? {
         let token = Int(message.token)
         guard token < buffers.count, let region = channel.regions[message.region],
-              Int(message.offset) + Int(message.size) <= region.size else {
+              Int(message.offset) + Int(message.size) <= region.reserved else {
             var reply = LinkMessage(kind: .release, token: message.token)
             (reply.fate, reply.reason) = (UInt8(BufferFate.dropped.rawValue), UInt8(DropReason.failed.rawValue))
             channel.send(reply)

@@ -28,7 +28,7 @@ public struct ProcessPart: Sendable, Equatable {
             let inside = Set(members)
             for m in members {
                 if m != q, let outsider = plan.preds[m].first(where: { !inside.contains($0) }) {
-                    errors.append(.init(.processBoundary, queue: queues[m].name, field: "connections",
+                    errors.append(.init(.processBoundary, queue: queues[outsider].name, field: "connections",
                         "found a connection from '\(queues[outsider].name)' into '\(queues[m].name)', which runs in the child process of '\(queue.name)', expected only queues of that child to feed it (give '\(queues[m].name)' threading: thread to run it in the parent)"))
                 }
                 if queues[m].buffers != .forward && queues[m].buffers != .reuse {

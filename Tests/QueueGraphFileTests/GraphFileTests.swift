@@ -23,7 +23,7 @@ struct GraphFileTests {
 
     @Test("every example validates and runs, ledger balanced", arguments: examples)
     func exampleRuns(name: String) throws {
-        let file = try GraphFile.load(path: repositoryRoot.appendingPathComponent("Graphs/\(name)").path)
+        let file = try GraphFile.load(path: repositoryRoot.appendingPathComponent("Graphs/\(name)").path).childrenRunByQGraph()
         let graph = try file.config.createQueueGraph()
         try graph.start()
         graph.waitUntilFinished(timeoutNanoseconds: 3_000_000_000)   // bounded: longer examples are drained
@@ -57,6 +57,9 @@ struct GraphFileTests {
         ("pool-without-provider.yaml", 7, 11, "expected a pool only with 'buffers: provider'"),
         ("queue-without-name.yaml", 2, 5, "found a queue without 'name'"),
         ("queues-not-a-list.yaml", 1, 9, "found 'src', expected a list of queues"),
+        ("restart-without-process.yaml", 8, 14, "found restart on 'sink', whose threading is 'thread', expected restart only with 'threading: process'"),
+        ("process-fed-from-outside.yaml", 14, 5, "found a connection from 'b' into 'sink', which runs in the child process of 'effect'"),
+        ("process-makes-buffers.yaml", 13, 14, "found buffers 'upstream' on 'scale', which runs in the child process of 'effect' where no buffers can be made"),
         ("red-parameters-without-red.yaml", 8, 10, "RED parameters on a 'taildrop' queue"),
         ("red-thresholds-reversed.yaml", 9, 16, "found RED min 20 ≥ max 10, expected min < max"),
         ("servers-not-splittable.yaml", 7, 14, "found servers: 4 on 'sink', whose processor 'nullsink' cannot split its work, expected 1 (processors that can: discs, hotspot, julia)"),

@@ -187,12 +187,21 @@ struct RuntimeTests {
         #expect(Ledger.problems(stats, pools: [inputPool]).isEmpty)
     }
 
-    @Test("threading: process fails to start with a clear error")
-    func processThreading() throws {
+    @Test("a process queue whose child cannot start refuses the graph's start, saying why", arguments: [
+        ("/nonexistent/qgraph", "cannot start /nonexistent/qgraph: No such file or directory"),
+        ("/bin/true", "exited with status 0 before it was ready"),
+    ])
+    func processChildCannotStart(executable: String, reason: String) throws {
         let graph = try QueueGraphConfig()
-            .adding(QueueConfig(name: "in", threading: .process, outPads: 0, processor: { _ in CountingSink() }))
+            .adding(QueueConfig(name: "in", threading: .process, outPads: 0, process: ProcessOptions(executable: executable),
+                                processor: { _ in CountingSink() }))
             .createQueueGraph()
-        #expect(throws: QueueGraphError.processThreadingUnavailable(queue: "in")) { try graph.start() }
+        #expect {
+            try graph.start()
+        } throws: { error in
+            guard case .threadStartFailed(let queue, let message) = error as? QueueGraphError else { return false }
+            return queue == "in" && message.contains(reason)
+        }
         #expect(graph.stop().ledgerProblems().isEmpty)
     }
 

@@ -1,0 +1,236 @@
+import Foundation
+import QueueGraphCore
+import QueueGraphFile
+import QueueGraphRuntime
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension GraphFile {
+    /// The file with its `process` queues' children run by the built
+    /// `qgraph` (a test runner is not a program that can be a child).
+    func childrenRunByQGraph() -> GraphFile {
+        var copy = self
+        for i in copy.config.queues.indices where copy.config.queues[i].threading == .process {
+            copy.config.queues[i].process.executable = QGraphProcess.binary.path
+        }
+        return copy
+    }
+}
+
+/// Graphs whose `threading: process` queues run in child processes (the
+/// built `qgraph child`), fed through shared memory.
+@Suite("Process boundary", .serialized)
+struct ProcessTests {
+    /// A scratch directory with `graph.yaml` holding `yaml` (`DIR` replaced by the directory).
+    static func graph(_ yaml: String) throws -> (file: GraphFile, directory: URL) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("qg-process-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent("graph.yaml")
+        try yaml.replacingOccurrences(of: "DIR", with: directory.path).write(to: path, atomically: true, encoding: .utf8)
+        return (try GraphFile.load(path: path.path).childrenRunByQGraph(), directory)
+    }
+
+    /// Runs a graph to its end and returns its final statistics.
+    static func run(_ file: GraphFile) throws -> GraphStatistics {
+        let graph = try file.config.createQueueGraph()
+        try graph.start()
+        #expect(graph.waitUntilFinished(timeoutNanoseconds: 120_000_000_000))
+        let stats = graph.stop()
+        #expect(graph.failure == nil)
+        #expect(stats.ledgerProblems().isEmpty, "\(stats.ledgerProblems())")
+        return stats
+    }
+
+    /// Entries of /dev/shm, and the memfds this process has open, named by QueueGraph.
+    static func sharedMemoryObjects() -> (devShm: Set<String>, memfds: Int) {
+        let devShm = Set((try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm")) ?? []).filter { !$0.hasPrefix("lttng-ust") }
+        let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        let memfds = fds.filter { fd in
+            ((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)")) ?? "").hasPrefix("/memfd:qg-")
+        }
+        return (devShm, memfds.count)
+    }
+
+    @Test("buffers cross into the child and back with their bytes intact, as handles to shared memory")
+    func dataRoundTrip() throws {
+        let before = Self.sharedMemoryObjects()
+        let yaml = """
+            queues:
+              - name: src
+                processor: testsrc
+                parameters: {size: 4096, count: 500, pattern: random}
+              - name: effect
+                processor: identity
+                threading: THREADING
+              - name: sink
+                processor: filesink
+                parameters: {path: DIR/out.bin}
+                threading: thread
+            connections: [src -> effect, effect -> sink]
+            """
+        let (inProcess, a) = try Self.graph(yaml.replacingOccurrences(of: "THREADING", with: "thread"))
+        let (acrossProcesses, b) = try Self.graph(yaml.replacingOccurrences(of: "THREADING", with: "process"))
+        defer { try? FileManager.default.removeItem(at: a); try? FileManager.default.removeItem(at: b) }
+        _ = try Self.run(inProcess)
+        let stats = try Self.run(acrossProcesses)
+        let expected = try Data(contentsOf: a.appendingPathComponent("out.bin"))
+        #expect(expected.count == 500 * 4096)
+        #expect(try Data(contentsOf: b.appendingPathComponent("out.bin")) == expected)
+        let link = try #require(stats.processes.first)
+        #expect(link.zeroCopy == 500 && link.copied == 0 && link.returned == 500 && link.lost == 0 && link.starts == 1)
+        #expect(stats[queue: "effect"]?.popped == 500)   // the child's row, merged
+        #expect(stats[queue: "effect (link)"]?.popped == 500)
+        let after = Self.sharedMemoryObjects()
+        #expect(after.devShm.subtracting(before.devShm).isEmpty && after.memfds == before.memfds)
+    }
+
+    @Test("a child that rewrites frames in place sends the parent its pixels; heap frames cross through staging")
+    func childRewritesFrames() throws {
+        let yaml = """
+            queues:
+              - name: render
+                processor: render
+                parameters: {width: 96, height: 64, fps: 20, frames: 40, latency: 4}
+                threading: thread
+              - name: ball
+                processor: ball
+                buffers: reuse
+              - name: effect
+                processor: colormatrix
+                parameters: {preset: sepia}
+                buffers: reuse
+                threading: THREADING
+              - name: out
+                processor: y4msink
+                parameters: {path: DIR/out.y4m}
+                threading: thread
+            connections: [render -> ball, ball -> effect, effect -> out]
+            """
+        let (inProcess, a) = try Self.graph(yaml.replacingOccurrences(of: "THREADING", with: "thread"))
+        let (acrossProcesses, b) = try Self.graph(yaml.replacingOccurrences(of: "THREADING", with: "process"))
+        defer { try? FileManager.default.removeItem(at: a); try? FileManager.default.removeItem(at: b) }
+        _ = try Self.run(inProcess)
+        let stats = try Self.run(acrossProcesses)
+        let expected = try Data(contentsOf: a.appendingPathComponent("out.y4m"))
+        #expect(expected.count > 40 * 96 * 64)
+        #expect(try Data(contentsOf: b.appendingPathComponent("out.y4m")) == expected)
+        let link = try #require(stats.processes.first)
+        #expect(link.zeroCopy + link.copied == 40 && link.returned == 40)
+    }
+
+    @Test("ack: the sender hears once per buffer the child's processor finished")
+    func ackAcrossTheBoundary() throws {
+        let (file, directory) = try Self.graph("""
+            queues:
+              - name: src
+                processor: testsrc
+                parameters: {size: 256, count: 1000}
+              - name: sink
+                processor: nullsink
+                sync: ack
+                threading: process
+            connections: [src -> sink]
+            """)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let stats = try Self.run(file)
+        #expect(stats[queue: "sink (link)"]?.acks == 1000)   // sent to src, in the parent
+        #expect(stats[queue: "sink"]?.processed == 1000)
+    }
+
+    @Test("nak: every buffer the child's taildrop queue drops is naked to the sender, with its reason")
+    func nakAcrossTheBoundary() throws {
+        let (file, directory) = try Self.graph("""
+            queues:
+              - name: src
+                processor: testsrc
+                parameters: {size: 256, count: 600, rate: 6000}
+              - name: slow
+                processor: delay
+                parameters: {us: 1000}
+                size: 4
+                management: taildrop
+                sync: nak
+                threading: process
+            connections: [src -> slow]
+            """)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let stats = try Self.run(file)
+        let child = try #require(stats[queue: "slow"])
+        let link = try #require(stats[queue: "slow (link)"])
+        let drops = child.dropped[.taildrop] ?? 0
+        #expect(drops > 0)
+        #expect(link.naks == drops)
+        #expect(child.processed + drops == 600)
+    }
+
+    /// A stream through a child that the test kills once it has delivered `killAfter` buffers.
+    static func killMidStream(restart: String) throws -> (stats: GraphStatistics, failure: String?, deliveredBeforeKill: Int) {
+        let (file, directory) = try graph("""
+            queues:
+              - name: src
+                processor: testsrc
+                parameters: {size: 4096, count: 1500, rate: 3000, pattern: counter}
+              - name: effect
+                processor: identity
+                threading: process
+                restart: \(restart)
+                sync: nak
+                size: 16
+              - name: slow
+                processor: delay
+                parameters: {us: 200}
+              - name: sink
+                processor: nullsink
+                threading: thread
+            connections: [src -> effect, effect -> slow, slow -> sink]
+            """)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let graph = try file.config.createQueueGraph()
+        try graph.start()
+        var delivered = 0
+        while delivered < 300 {
+            #expect(!graph.waitUntilFinished(timeoutNanoseconds: 5_000_000), "the stream ended before the kill")
+            delivered = graph.statistics()[queue: "sink"]?.processed ?? 0
+        }
+        let pid = try #require(graph.statistics().processes.first?.pid)
+        #expect(pid > 0)
+        kill(pid, SIGKILL)
+        #expect(graph.waitUntilFinished(timeoutNanoseconds: 120_000_000_000))
+        return (graph.stop(), graph.failure, delivered)
+    }
+
+    @Test("SIGKILL of the child mid-stream: detected, its buffers lost with reason and naked, restart: always resumes")
+    func killedChildRestarts() throws {
+        let before = Self.sharedMemoryObjects()
+        let (stats, failure, deliveredBeforeKill) = try Self.killMidStream(restart: "always")
+        #expect(failure == nil)
+        #expect(stats.ledgerProblems().isEmpty, "\(stats.ledgerProblems())")
+        let link = try #require(stats.processes.first)
+        #expect(link.starts == 2)
+        #expect(link.lastDeathDetectedAt != nil)
+        let delivered = stats[queue: "sink"]?.processed ?? 0
+        #expect(delivered > deliveredBeforeKill)   // the new child carried the stream on
+        let linkRow = try #require(stats[queue: "effect (link)"])
+        #expect(linkRow.dropped[.lost] == link.lost && linkRow.naks == link.lost)
+        #expect(delivered + link.lost == 1500)
+        let pool = try #require(stats.pools.first { $0.name == "src" })
+        #expect(pool.acquired == 1500 && pool.consumed == delivered && pool.dropped == link.lost)
+        let after = Self.sharedMemoryObjects()
+        #expect(after.devShm.subtracting(before.devShm).isEmpty && after.memfds == before.memfds)
+    }
+
+    @Test("SIGKILL of the child with restart: never stops the graph with a clear error, ledger balanced")
+    func killedChildStopsTheGraph() throws {
+        let (stats, failure, _) = try Self.killMidStream(restart: "never")
+        let message = try #require(failure)
+        #expect(message.contains("queue 'effect': its child process") && message.contains("was killed by signal 9 (KILL)")
+                && message.contains("restart: never"))
+        #expect(stats.ledgerProblems().isEmpty, "\(stats.ledgerProblems())")
+        let link = try #require(stats.processes.first)
+        #expect(link.starts == 1 && link.failure == message)
+        let pool = try #require(stats.pools.first { $0.name == "src" })
+        #expect(pool.acquired == pool.consumed + pool.dropped && pool.inUse == 0)
+    }
+}
