@@ -86,38 +86,47 @@ struct ProcessTests {
         #expect(after.devShm.subtracting(before.devShm).isEmpty && after.memfds == before.memfds)
     }
 
-    @Test("a child that rewrites frames in place sends the parent its pixels; heap frames cross through staging")
+    @Test("a child that rewrites shared frames in place sends the parent the same pixels as a thread does")
     func childRewritesFrames() throws {
-        let yaml = """
+        // One stream of frames, teed (so each frame is shared, read-only):
+        // one branch applies the effect on a thread, the other in a child.
+        let (file, directory) = try Self.graph("""
             queues:
               - name: render
                 processor: render
-                parameters: {width: 96, height: 64, fps: 20, frames: 40, latency: 4}
+                parameters: {width: 96, height: 64, fps: 25, frames: 30, latency: 25}
                 threading: thread
               - name: ball
                 processor: ball
                 buffers: reuse
-              - name: effect
+              - name: tee
+                processor: tee
+                pads: 2
+              - name: here
                 processor: colormatrix
-                parameters: {preset: sepia}
                 buffers: reuse
-                threading: THREADING
-              - name: out
-                processor: y4msink
-                parameters: {path: DIR/out.y4m}
                 threading: thread
-            connections: [render -> ball, ball -> effect, effect -> out]
-            """
-        let (inProcess, a) = try Self.graph(yaml.replacingOccurrences(of: "THREADING", with: "thread"))
-        let (acrossProcesses, b) = try Self.graph(yaml.replacingOccurrences(of: "THREADING", with: "process"))
-        defer { try? FileManager.default.removeItem(at: a); try? FileManager.default.removeItem(at: b) }
-        _ = try Self.run(inProcess)
-        let stats = try Self.run(acrossProcesses)
-        let expected = try Data(contentsOf: a.appendingPathComponent("out.y4m"))
-        #expect(expected.count > 40 * 96 * 64)
-        #expect(try Data(contentsOf: b.appendingPathComponent("out.y4m")) == expected)
+              - name: there
+                processor: colormatrix
+                buffers: reuse
+                threading: process
+              - name: a
+                processor: y4msink
+                parameters: {path: DIR/a.y4m}
+              - name: b
+                processor: y4msink
+                parameters: {path: DIR/b.y4m}
+                threading: thread
+            connections: [render -> ball, ball -> tee, "tee:0 -> here", "tee:1 -> there", here -> a, there -> b]
+            """)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let stats = try Self.run(file)
+        #expect(stats.dropped(.late) == 0)   // a second of slack per frame, even in a debug build under load
+        let here = try Data(contentsOf: directory.appendingPathComponent("a.y4m"))
+        #expect(here.count > 30 * 96 * 64)
+        #expect(try Data(contentsOf: directory.appendingPathComponent("b.y4m")) == here)
         let link = try #require(stats.processes.first)
-        #expect(link.zeroCopy + link.copied == 40 && link.returned == 40)
+        #expect(link.copied == 30 && link.returned == 30)   // shared frames go through staging, come back in a copy
     }
 
     @Test("ack: the sender hears once per buffer the child's processor finished")
