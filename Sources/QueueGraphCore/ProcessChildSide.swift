@@ -136,10 +136,15 @@ final class RemoteBuffers: BufferCreator, @unchecked Sendable {
         channel.send(message)
     }
 
+    /// `capacity` is what is here now: the buffers held plus one when the
+    /// parent has sent more. (A scheduler wakes a source blocked on its
+    /// creator when `inUse < capacity`; the ingress must wake only then.)
     func statistics() -> PoolStatistics {
         let (received, consumed, dropped, abandoned) = (received.value, consumed.value, dropped.value, abandoned.value)
-        return PoolStatistics(name: name, capacity: buffers.count, acquired: received, consumed: consumed, dropped: dropped,
-                              abandoned: abandoned, exhausted: exhausted.value, inUse: received - consumed - dropped - abandoned)
+        let inUse = received - consumed - dropped - abandoned
+        return PoolStatistics(name: name, capacity: inUse + (channel.down.hasMessages ? 1 : 0), acquired: received, consumed: consumed,
+                              dropped: dropped, abandoned: abandoned, exhausted: exhausted.value, inUse: inUse,
+                              bytesAllocated: 0)
     }
 }
 

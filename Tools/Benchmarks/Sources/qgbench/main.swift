@@ -222,6 +222,16 @@ case "gl":
 case "balance":
     let damping = arguments.firstIndex(of: "--damping").flatMap { arguments.dropFirst($0 - arguments.startIndex + 1).first }.flatMap(Double.init)
     try balanceBenchmark(damping: damping ?? 0.25)
+case "process":
+    try processBenchmark(vsGStreamer: arguments.contains("--vs-gstreamer"))
+case "process-child":   // the child `process` starts: process-child SIZE COUNT read-all|stamps --qg-child QUEUE CHANNEL
+    let words = Array(arguments)
+    guard words.count >= 4, let size = Int(words[1]), let count = Int(words[2]), let request = ProcessChild.request(in: words) else {
+        print("usage: qgbench process-child SIZE COUNT read-all|stamps --qg-child QUEUE CHANNEL")
+        exit(2)
+    }
+    let config = processConfig(size: size, count: count, readAll: words[3] == "read-all")
+    exit(ProcessChild.run(config: config, queue: request.queue, channel: request.channel))
 case "realtime":
     try realtimeBenchmark(vsGStreamer: arguments.contains("--vs-gstreamer"))
 case "hopns":     // one hop run, for `trace`: prints only ns per buffer
@@ -229,6 +239,6 @@ case "hopns":     // one hop run, for `trace`: prints only ns per buffer
 case "hop1":      // for profiling one boundary alone
     print(String(format: "1 boundary: %.1f ns/buffer", try hop(count: 20_000_000, boundaries: 1, depth: 64).nanosecondsPerBuffer))
 default:
-    print("usage: qgbench hop [--vs-gstreamer] | trace | loadtest | gl | realtime [--vs-gstreamer] | balance [--damping D]")
+    print("usage: qgbench hop [--vs-gstreamer] | trace | loadtest | gl | realtime [--vs-gstreamer] | balance [--damping D] | process [--vs-gstreamer]")
     exit(2)
 }

@@ -1,0 +1,165 @@
+// `qgbench process`: buffers from a shared pool in the parent to a sink in a
+// child process (`threading: process`), 1 MiB frames and 4 KiB buffers.
+// The source stamps the first and last 8 bytes of each payload with the
+// buffer's sequence number; the child's sink checks both (a mismatch fails
+// the buffer, which the run then reports). Nothing else touches the bytes:
+// it measures the boundary, not memory bandwidth.
+import Foundation
+import QueueGraphCore
+import QueueGraphRuntime
+
+/// Sends `count` stamped buffers of `size` bytes as fast as the graph takes them.
+final class StampingSource: BufferSource, @unchecked Sendable {
+    let count: Int
+    let size: Int
+    var sent = 0
+    init(count: Int, size: Int) { (self.count, self.size) = (count, size) }
+
+    func produce(context: ProcessContext) -> ProduceResult {
+        guard sent < count else { return .endOfStream }
+        guard let buffer = context.acquireBuffer(size: size) else { return .waitingForBuffer }
+        let stamp = UInt64(sent)
+        buffer.sequence = stamp
+        let bytes = buffer.bytes
+        bytes.storeBytes(of: stamp, toByteOffset: 0, as: UInt64.self)
+        bytes.storeBytes(of: stamp, toByteOffset: size - 8, as: UInt64.self)
+        if context.sendTo(0, buffer) == .full { context.doneBuffer(buffer); return .produced }
+        sent += 1
+        return .produced
+    }
+}
+
+/// Checks each buffer's stamps (in the child): a mismatch fails the buffer.
+/// With `readAll` it also reads every byte in place (a sum), as a consumer
+/// that uses the whole frame would.
+final class StampCheckingSink: BufferProcessor {
+    let readAll: Bool
+    var sum: UInt64 = 0
+    init(readAll: Bool) { self.readAll = readAll }
+
+    func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
+        let bytes = buffer.bytes
+        if readAll {
+            for word in UnsafeRawBufferPointer(bytes).bindMemory(to: UInt64.self) { sum &+= word }
+        }
+        guard bytes.count >= 8,
+              bytes.load(fromByteOffset: 0, as: UInt64.self) == buffer.sequence,
+              bytes.load(fromByteOffset: bytes.count - 8, as: UInt64.self) == buffer.sequence else { return .failed }
+        context.doneBuffer(buffer)
+        return .ok
+    }
+}
+
+/// src (shared pool, parent) ─▶ sink (`threading: process`, child). The
+/// child is this program again: `qgbench process-child SIZE COUNT` rebuilds
+/// the same config.
+func processConfig(size: Int, count: Int, readAll: Bool = false, restart: ProcessOptions.Restart = .never) -> QueueGraphConfig {
+    let depth = 64
+    return QueueGraphConfig(residencySampleInterval: 1024, name: "process-bench")
+        .adding(QueueConfig(name: "src", buffers: .provider, processor: { _ in StampingSource(count: count, size: size) },
+                            creator: { _ in BufferPool(name: "frames", count: 2 * depth + 16, payloadCapacity: size, shared: true) }))
+        .adding(QueueConfig(name: "sink", size: depth, threading: .process, outPads: 0,
+                            process: ProcessOptions(arguments: ["process-child", "\(size)", "\(count)", readAll ? "read-all" : "stamps"],
+                                                    restart: restart),
+                            processor: { _ in StampCheckingSink(readAll: readAll) }))
+        .connecting("src", to: "sink")
+}
+
+/// Buffers per second through the boundary for one run.
+func processRun(size: Int, count: Int, readAll: Bool = false) throws -> Double {
+    let graph = try processConfig(size: size, count: count, readAll: readAll).createQueueGraph()
+    let start = monotonicNanoseconds()
+    try graph.start()
+    graph.waitUntilFinished()
+    let elapsed = monotonicNanoseconds() - start
+    let stats = graph.stop()
+    guard stats.ledgerProblems().isEmpty, graph.failure == nil else {
+        throw BenchError("ledger: \(stats.ledgerProblems()), failure: \(graph.failure ?? "none")")
+    }
+    let sink = stats[queue: "sink"]
+    guard sink?.processed == count, stats.processes.first?.zeroCopy == count else {
+        throw BenchError("the child processed \(sink?.processed ?? 0) of \(count) (failed stamps: \(sink?.dropped[.failed] ?? 0)), zero-copy \(stats.processes.first?.zeroCopy ?? 0)")
+    }
+    return Double(count) / (Double(elapsed) / 1e9)
+}
+
+/// Milliseconds from a SIGKILL of the child to the parent noticing it.
+func crashDetection() throws -> Double {
+    let graph = try processConfig(size: 4096, count: Int.max / 2, restart: .always).createQueueGraph()
+    try graph.start()
+    defer { graph.stop(.abandon) }
+    while (graph.statistics()[queue: "sink"]?.processed ?? 0) < 10_000 { usleep(1000) }
+    let pid = graph.statistics().processes[0].pid
+    let killedAt = monotonicNanoseconds()
+    kill(pid, SIGKILL)
+    while graph.statistics().processes[0].lastDeathDetectedAt == nil { usleep(100) }
+    return Double(graph.statistics().processes[0].lastDeathDetectedAt! - killedAt) / 1e6
+}
+
+/// GStreamer's shared-memory pair: `fakesrc ! shmsink` in one process and
+/// `shmsrc ! fakesink` in another, `count` buffers of `size` bytes; buffers
+/// per second, from the difference of a full and a tenth-size run.
+func gstreamerShm(size: Int, count: Int) -> Double? {
+    guard let gst = ["/usr/bin/gst-launch-1.0", "/usr/local/bin/gst-launch-1.0"].first(where: FileManager.default.isExecutableFile),
+          let inspect = try? runProcess("/usr/bin/gst-inspect-1.0", ["shmsink"]), inspect.status == 0 else { return nil }
+    func run(_ n: Int) -> UInt64? {
+        let socket = "/tmp/qgbench-shm-\(getpid())"
+        unlink(socket)
+        func launch(_ arguments: [String]) -> Process {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: gst)
+            process.arguments = ["-q"] + arguments
+            process.environment = ProcessInfo.processInfo.environment.filter { $0.key != "LD_PRELOAD" }
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            return process
+        }
+        let sender = launch(["fakesrc", "num-buffers=\(n)", "sizetype=fixed", "sizemax=\(size)", "!", "shmsink", "socket-path=\(socket)",
+                             "shm-size=\(max(64 << 20, 8 * size))", "wait-for-connection=true", "sync=false"])
+        let receiver = launch(["shmsrc", "socket-path=\(socket)", "is-live=false", "!", "fakesink", "sync=false"])
+        let start = monotonicNanoseconds()
+        guard (try? sender.run()) != nil else { return nil }
+        while !FileManager.default.fileExists(atPath: socket) && sender.isRunning { usleep(1000) }
+        guard (try? receiver.run()) != nil else { sender.terminate(); return nil }
+        sender.waitUntilExit()
+        let elapsed = monotonicNanoseconds() - start
+        receiver.terminate()
+        receiver.waitUntilExit()
+        unlink(socket)
+        return sender.terminationStatus == 0 ? elapsed : nil
+    }
+    guard let short = run(count / 10), let long = run(count) else { return nil }
+    return Double(count - count / 10) / (Double(long > short ? long - short : 1) / 1e9)
+}
+
+func processBenchmark(vsGStreamer: Bool) throws {
+    let runs = 3
+    let (frames, small) = (60_000, 2_000_000)
+    print("process benchmark: a shared pool in the parent, a stamp-checking sink in a child process (threading: process);")
+    print("  \(frames) × 1 MiB frames and \(small) × 4 KiB buffers per run, median of \(runs) runs; \(ProcessInfo.processInfo.activeProcessorCount) cores")
+    _ = try processRun(size: 4096, count: small / 10)   // warm-up
+    let mib = median(try (0..<runs).map { _ in try processRun(size: 1 << 20, count: frames) })
+    print(String(format: "  1 MiB frames:  %9.0f frames/s  (%.1f GiB/s of payload handed over)", mib, mib / 1024))
+    let mibRead = median(try (0..<runs).map { _ in try processRun(size: 1 << 20, count: frames / 10, readAll: true) })
+    print(String(format: "  1 MiB frames, the child reading every byte in place: %.0f frames/s (%.1f GiB/s)", mibRead, mibRead / 1024))
+    let kib = median(try (0..<runs).map { _ in try processRun(size: 4096, count: small) })
+    print(String(format: "  4 KiB buffers: %9.0f buffers/s (%.0f ns per buffer)", kib, 1e9 / kib))
+    let detections = try (0..<5).map { _ in try crashDetection() }
+    print(String(format: "  SIGKILL of the child noticed after %@ ms (5 kills)", detections.map { String(format: "%.1f", $0) }.joined(separator: ", ")))
+    var figures: [String: Double] = ["mib_frames_per_s": mib, "small_buffers_per_s": kib, "mib_frames_per_s_read_all": mibRead,
+                                     "crash_detect_ms_median": median(detections), "crash_detect_ms_max": detections.max()!]
+    if vsGStreamer {
+        if let gMiB = gstreamerShm(size: 1 << 20, count: 20_000), let gKiB = gstreamerShm(size: 4096, count: 200_000) {
+            print(String(format: "  GStreamer fakesrc ! shmsink | shmsrc ! fakesink: %.0f 1-MiB frames/s, %.0f 4-KiB buffers/s", gMiB, gKiB))
+            print(String(format: "  ratio QueueGraph / GStreamer: %.1f× (1 MiB), %.1f× (4 KiB)", mib / gMiB, kib / gKiB))
+            figures["gst_mib_frames_per_s"] = gMiB
+            figures["gst_small_buffers_per_s"] = gKiB
+            figures["ratio_vs_gst_mib"] = mib / gMiB
+            figures["ratio_vs_gst_small"] = kib / gKiB
+        } else {
+            print("  --vs-gstreamer: gst-launch-1.0 or shmsink missing (apt-get install gstreamer1.0-tools gstreamer1.0-plugins-bad); skipped")
+        }
+    }
+    let json = figures.sorted { $0.key < $1.key }.map { String(format: "\"%@\": %.4g", $0.key, $0.value) }.joined(separator: ", ")
+    print("{\(json)}")
+}
