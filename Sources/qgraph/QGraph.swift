@@ -219,6 +219,15 @@ struct Child: ParsableCommand {
             throw ExitCode(64)
         }
         let graph = try loadGraph(file)
+        // Under Tools/trace-record, join the parent's LTTng session before any event.
+        if let session = ProcessInfo.processInfo.environment["QG_LTTNG_SESSION"] {
+            let track = Process()
+            track.executableURL = URL(fileURLWithPath: "/usr/bin/lttng")
+            track.arguments = ["track", "-u", "-s", session, "--vpid=\(getpid())"]
+            track.standardOutput = FileHandle.nullDevice
+            try? track.run()
+            track.waitUntilExit()
+        }
         let status = ProcessChild.run(config: graph.config, queue: request.queue, channel: request.channel)
         if status != 0 { throw ExitCode(status) }
     }

@@ -109,6 +109,28 @@ struct TraceTests {
         #expect(splits.allSatisfy { $0.contains("x0 = ") && $0.contains("work_ns = ") })
     }
 
+    @Test("a process queue's child records into the parent's session: each process's graph, told apart by its vpid",
+          .enabled(if: canRecord, "needs the LTTng trait, lttng-tools and python3-bt2"))
+    func childProcessEvents() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("qgraph-trace-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let recorded = try tool("trace-record", [directory.path, "Tests/QueueGraphFileTests/Traced/process-small.yaml", "--json"])
+        #expect(recorded.status == 0)
+        let reported = try tool("trace-report", [directory.path, "--json"])
+        let trace = try object(reported.out)
+        #expect(trace["discarded_events"] as? Int == 0)
+        let graphs = try #require(trace["graphs"] as? [[String: Any]])
+        let parent = try #require(graphs.first { $0["name"] as? String == "process-small" })
+        let child = try #require(graphs.first { $0["name"] as? String == "process-small/effect" })
+        #expect(parent["pid"] as? Int != child["pid"] as? Int)
+        func queue(_ graph: [String: Any], _ name: String) -> [String: Any]? {
+            (graph["queues"] as? [[String: Any]])?.first { $0["name"] as? String == name }
+        }
+        #expect(queue(parent, "effect")?["acks"] as? Int == 2000)   // the link, acking src
+        #expect(queue(child, "effect")?["popped"] as? Int == 2000)  // the queue's processor, in the child
+        #expect(queue(parent, "sink")?["popped"] as? Int == 2000)
+    }
+
     /// Runs `file` under `Tools/trace-record --json`; the run's JSON and babeltrace2's lines.
     private func record(_ file: String) throws -> ([String: Any], [Substring]) {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("qgraph-trace-\(UUID().uuidString)")
