@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -15,7 +17,7 @@ int qg_memfd(const char *name) {
     return fd < 0 ? -errno : fd;
 }
 
-int qg_spawn(const char *path, char *const argv[], const int *keep, int count, int *pid) {
+int qg_spawn(const char *path, char *const argv[], const char *extra_env, const int *keep, int count, int *pid) {
     posix_spawn_file_actions_t actions;
     int error = posix_spawn_file_actions_init(&actions);
     if (error) return error;
@@ -29,8 +31,17 @@ int qg_spawn(const char *path, char *const argv[], const int *keep, int count, i
         sigemptyset(&none);
         posix_spawnattr_setsigmask(&attributes, &none);
         posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK);
+        // The environment, plus `extra_env` (KEY=VALUE) in place of any KEY= already set.
+        size_t n = 0, key = extra_env ? strcspn(extra_env, "=") + 1 : 0;
+        while (environ[n]) n++;
+        char **env = calloc(n + 2, sizeof(char *));
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++)
+            if (!extra_env || strncmp(environ[i], extra_env, key) != 0) env[m++] = environ[i];
+        if (extra_env) env[m++] = (char *)extra_env;
         pid_t child = 0;
-        error = posix_spawn(&child, path, &actions, &attributes, argv, environ);
+        error = env ? posix_spawn(&child, path, &actions, &attributes, argv, env) : ENOMEM;
+        free(env);
         if (!error) *pid = child;
         posix_spawnattr_destroy(&attributes);
     }

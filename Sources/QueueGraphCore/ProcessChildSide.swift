@@ -258,6 +258,7 @@ final class ChildExit: BufferProcessor {
     /// part of `process` queue `queue`. The process dies with its parent.
     public init(config declared: QueueGraphConfig, queue: String, channel spec: String) throws {
         _ = qg_die_with_parent()
+        unsetenv(ProcessLink.childEnvironment)   // handed over: the child's own graph may start children
         guard let spec = ChildChannelSpec(spec) else { throw ProcessLinkError("found channel '\(spec)', expected PPID,FD,ID:FD:BYTES…") }
         guard getppid() == spec.parent else { throw ProcessLinkError("the parent process \(spec.parent) has ended") }
         let plan = try declared.validate()

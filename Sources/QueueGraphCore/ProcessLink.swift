@@ -140,7 +140,15 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
 
     // MARK: The child's life
 
+    /// Set in a child's environment (to its queue's name) until it reaches
+    /// `ProcessChild.run`: a program that does not hand its child over would
+    /// otherwise build the whole graph again and start children of its own.
+    static let childEnvironment = "QG_PROCESS_CHILD"
+
     func threadDidStart(wake: WakeEvent) throws {
+        if let parentQueue = getenv(Self.childEnvironment) {
+            throw ProcessLinkError("this program was started as the child of process queue '\(String(cString: parentQueue))' but did not hand the child over to ProcessChild.run (see ProcessChild); it starts no child of its own")
+        }
         try startChild()
     }
 
@@ -162,7 +170,8 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
         let channel = ChildChannelSpec(parent: getpid(), control: control.fd, staging: (staging.id, staging.fd, staging.reserved),
                                        regions: regions.map { ($0.id, $0.fd, $0.size) })
         let arguments = [programName(options.executable)] + options.arguments + ["--qg-child", name, channel.encoded]
-        let child = try spawnProcess(options.executable, arguments, keeping: [control.fd, staging.fd] + regions.map(\.fd))
+        let child = try spawnProcess(options.executable, arguments, environment: "\(Self.childEnvironment)=\(name)",
+                                     keeping: [control.fd, staging.fd] + regions.map(\.fd))
         pid = child
         figures.withLock { $0.pid = child; $0.starts += 1 }
         let deadline = monotonicNanoseconds() &+ Self.startTimeout
@@ -433,7 +442,8 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
         let thread = statistics.threads.count
         if let i = statistics.queues.firstIndex(where: { $0.name == name }) { statistics.queues[i].name = "\(name) (link)" }
         let (ended, endedThread) = endedChildren.withLock { $0 }
-        let current = pid != 0 ? ChannelStatistics.read(queues: childQueues, thread: thread, from: control) : nil
+        let running = figures.withLock { $0.pid } != 0   // `pid` itself is the link thread's
+        let current = running ? ChannelStatistics.read(queues: childQueues, thread: thread, from: control) : nil
         var rows = current?.queues ?? ended
         if current != nil && !ended.isEmpty { rows = zip(rows, ended).map { $0.adding($1) } }
         statistics.queues += rows.map { var row = $0; row.thread = thread; return row }
@@ -528,12 +538,13 @@ struct ChildChannelSpec {
     }
 }
 
-/// Starts `path` with `arguments`, keeping `fds` open in the child.
-func spawnProcess(_ path: String, _ arguments: [String], keeping fds: [Int32]) throws -> Int32 {
+/// Starts `path` with `arguments` and one more environment variable
+/// (`KEY=VALUE`), keeping `fds` open in the child.
+func spawnProcess(_ path: String, _ arguments: [String], environment: String, keeping fds: [Int32]) throws -> Int32 {
     var words: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
     defer { for word in words { free(word) } }
     var pid: Int32 = 0
-    let error = fds.withUnsafeBufferPointer { keep in qg_spawn(path, &words, keep.baseAddress, Int32(keep.count), &pid) }
+    let error = fds.withUnsafeBufferPointer { keep in qg_spawn(path, &words, environment, keep.baseAddress, Int32(keep.count), &pid) }
     guard error == 0 else { throw ProcessLinkError("cannot start \(path): \(String(cString: strerror(error)))") }
     return pid
 }

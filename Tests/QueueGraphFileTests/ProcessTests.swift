@@ -129,6 +129,34 @@ struct ProcessTests {
         #expect(link.copied == 30 && link.returned == 30)   // shared frames go through staging, come back in a copy
     }
 
+    @Test("a program started as a child that does not hand itself to ProcessChild.run starts no children of its own")
+    func childWithoutHandOver() throws {
+        let (declared, directory) = try Self.graph("""
+            queues:
+              - name: src
+                processor: testsrc
+                parameters: {count: 10}
+              - name: sink
+                processor: nullsink
+                threading: process
+            connections: [src -> sink]
+            """)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var file = declared
+        // The child runs the whole graph again (`qgraph run`), as a program that forgot the hand-over would
+        // (through sh, which takes the `--qg-child` words as its own arguments).
+        file.config.queues[1].process = ProcessOptions(executable: "/bin/sh", arguments: [
+            "-c", "exec '\(QGraphProcess.binary.path)' run --quiet '\(directory.appendingPathComponent("graph.yaml").path)'", "sh",
+        ])
+        let graph = try file.config.createQueueGraph()
+        #expect {
+            try graph.start()
+        } throws: { error in
+            "\(error)".contains("exited with status 70 before it was ready")
+        }
+        #expect(graph.stop().ledgerProblems().isEmpty)
+    }
+
     @Test("ack: the sender hears once per buffer the child's processor finished")
     func ackAcrossTheBoundary() throws {
         let (file, directory) = try Self.graph("""

@@ -60,9 +60,10 @@ void qg_cpu_relax(void);
 /// never appears in /dev/shm. Returns the fd or -errno.
 int qg_memfd(const char *name);
 /// posix_spawn of `path` with `argv` (NULL-terminated) and the current
-/// environment; each of the `count` fds in `keep` stays open in the child
-/// (its FD_CLOEXEC cleared there only). Returns 0 and the pid, or an errno.
-int qg_spawn(const char *path, char *const argv[], const int *keep, int count, int *pid);
+/// environment plus `extra_env` ("KEY=VALUE", or NULL); each of the `count`
+/// fds in `keep` stays open in the child (its FD_CLOEXEC cleared there
+/// only). Returns 0 and the pid, or an errno.
+int qg_spawn(const char *path, char *const argv[], const char *extra_env, const int *keep, int count, int *pid);
 /// Whether child `pid` has ended, reaping it: 0 still running, 1 ended
 /// (`*signal` is the signal that killed it or 0, `*code` its exit status),
 /// -errno on failure. Blocks until it ends when `block` is 1.

@@ -97,8 +97,11 @@ func crashDetection() throws -> Double {
 }
 
 /// GStreamer's shared-memory pair: `fakesrc ! shmsink` in one process and
-/// `shmsrc ! fakesink` in another, `count` buffers of `size` bytes; buffers
-/// per second, from the difference of a full and a tenth-size run.
+/// `shmsrc num-buffers=N ! fakesink` in another, `count` buffers of `size`
+/// bytes; buffers per second from the receiver's wall time, less that of a
+/// tenth-size run (start-up). shmsink's area holds 128 buffers at most:
+/// with more, 1.22's control socket fills up and both sides deadlock
+/// (shmsink sends while holding the lock its acknowledgement reader needs).
 func gstreamerShm(size: Int, count: Int) -> Double? {
     guard let gst = ["/usr/bin/gst-launch-1.0", "/usr/local/bin/gst-launch-1.0"].first(where: FileManager.default.isExecutableFile),
           let inspect = try? runProcess("/usr/bin/gst-inspect-1.0", ["shmsink"]), inspect.status == 0 else { return nil }
@@ -115,18 +118,19 @@ func gstreamerShm(size: Int, count: Int) -> Double? {
             return process
         }
         let sender = launch(["fakesrc", "num-buffers=\(n)", "sizetype=fixed", "sizemax=\(size)", "!", "shmsink", "socket-path=\(socket)",
-                             "shm-size=\(max(64 << 20, 8 * size))", "wait-for-connection=true", "sync=false"])
-        let receiver = launch(["shmsrc", "socket-path=\(socket)", "is-live=false", "!", "fakesink", "sync=false"])
-        let start = monotonicNanoseconds()
+                             "shm-size=\(min(128 * size, 8 << 20))", "wait-for-connection=true", "sync=false"])
+        let receiver = launch(["shmsrc", "socket-path=\(socket)", "num-buffers=\(n)", "!", "fakesink", "sync=false"])
         guard (try? sender.run()) != nil else { return nil }
+        defer {
+            if sender.isRunning { sender.terminate() }
+            sender.waitUntilExit()   // its exit status is a 1.22 shutdown race (errno 16), not the transfer's
+            unlink(socket)
+        }
         while !FileManager.default.fileExists(atPath: socket) && sender.isRunning { usleep(1000) }
-        guard (try? receiver.run()) != nil else { sender.terminate(); return nil }
-        sender.waitUntilExit()
-        let elapsed = monotonicNanoseconds() - start
-        receiver.terminate()
+        let start = monotonicNanoseconds()
+        guard (try? receiver.run()) != nil else { return nil }
         receiver.waitUntilExit()
-        unlink(socket)
-        return sender.terminationStatus == 0 ? elapsed : nil
+        return receiver.terminationStatus == 0 ? monotonicNanoseconds() - start : nil
     }
     guard let short = run(count / 10), let long = run(count) else { return nil }
     return Double(count - count / 10) / (Double(long > short ? long - short : 1) / 1e9)
