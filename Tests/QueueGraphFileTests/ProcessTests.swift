@@ -157,6 +157,32 @@ struct ProcessTests {
         #expect(graph.stop().ledgerProblems().isEmpty)
     }
 
+    @Test("discipline acts in the child, where the queue's buffers wait: a slow LIFO queue serves the newest first")
+    func disciplineInTheChild() throws {
+        let (file, directory) = try Self.graph("""
+            queues:
+              - name: src
+                processor: testsrc
+                parameters: {size: 1, count: 50, pattern: counter}
+              - name: slow
+                processor: delay
+                parameters: {us: 2000}
+                discipline: lifo
+                threading: process
+              - name: out
+                processor: filesink
+                parameters: {path: DIR/order.bin}
+            connections: [src -> slow, slow -> out]
+            """)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        _ = try Self.run(file)
+        let order = [UInt8](try Data(contentsOf: directory.appendingPathComponent("order.bin")))   // buffer n's byte is n
+        #expect(Set(order) == Set(0..<50) && order.count == 50)
+        #expect(order != order.sorted())
+        let last = Array(order.suffix(10))   // all had arrived by then: newest first
+        #expect(zip(last, last.dropFirst()).allSatisfy { $0 > $1 })
+    }
+
     @Test("ack: the sender hears once per buffer the child's processor finished")
     func ackAcrossTheBoundary() throws {
         let (file, directory) = try Self.graph("""
