@@ -397,9 +397,13 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
         }
         message.apply(to: buffer)
         returned.bump()
-        let pads = (0..<64).filter { message.pads & (1 << UInt64($0)) != 0 }
+        let pads = (0..<context.outPadCount).filter { message.pads & (1 << UInt64($0)) != 0 }
+        guard !pads.isEmpty else {
+            context.dropHeld(buffer, reason: .failed, sender: flight.sender, count: true, nak: false)
+            return
+        }
         for _ in pads.dropFirst() { context.share(buffer) }
-        for pad in pads where pad < context.outPadCount {
+        for pad in pads {
             if !pendingSends.isEmpty || context.sendTo(pad, buffer) == .full { pendingSends.append((buffer, pad)) }
         }
     }
