@@ -156,9 +156,14 @@ enum ChannelStatistics {
     private static let perQueue = 8 + DropReason.allCases.count
     private static let perThread = 4
 
+    /// The sequence word and the counters after it.
+    private static func block(in region: SharedMemory) -> (sequence: UnsafeAtomic<UInt64>, words: UnsafeMutablePointer<Int64>) {
+        (UnsafeAtomic(at: (region.base + ChannelLayout.stats).assumingMemoryBound(to: UnsafeAtomic<UInt64>.Storage.self)),
+         (region.base + ChannelLayout.stats + 8).assumingMemoryBound(to: Int64.self))
+    }
+
     static func write(_ statistics: GraphStatistics, queues names: [String], to region: SharedMemory) {
-        let sequence = UnsafeAtomic<UInt64>(at: (region.base + ChannelLayout.stats).assumingMemoryBound(to: UnsafeAtomic<UInt64>.Storage.self))
-        let words = (region.base + ChannelLayout.stats + 8).assumingMemoryBound(to: Int64.self)
+        let (sequence, words) = block(in: region)
         let byName = Dictionary(statistics.queues.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         guard 1 + names.count * perQueue + perThread <= ChannelLayout.statsBytes / 8 - 1 else { return }
         sequence.wrappingIncrement(ordering: .sequentiallyConsistent)   // odd: writing
@@ -176,10 +181,10 @@ enum ChannelStatistics {
         sequence.wrappingIncrement(ordering: .sequentiallyConsistent)   // even: done
     }
 
-    /// The last complete snapshot (nil while none was written).
-    static func read(queues names: [String], thread: Int, from region: SharedMemory) -> (queues: [QueueStatistics], thread: ThreadStatistics)? {
-        let sequence = UnsafeAtomic<UInt64>(at: (region.base + ChannelLayout.stats).assumingMemoryBound(to: UnsafeAtomic<UInt64>.Storage.self))
-        let words = (region.base + ChannelLayout.stats + 8).assumingMemoryBound(to: Int64.self)
+    /// The last complete snapshot (nil while none was written); rows and
+    /// thread carry thread group 0 until the reader places them.
+    static func read(queues names: [String], from region: SharedMemory) -> (queues: [QueueStatistics], thread: ThreadStatistics)? {
+        let (sequence, words) = block(in: region)
         let count = names.count * perQueue + perThread
         var copy = [Int64](repeating: 0, count: count)
         for _ in 0..<1000 {
@@ -195,11 +200,11 @@ enum ChannelStatistics {
             let (arrived, popped, acks, naks, abandoned, depth, maxDepth, bytes) = (take(), take(), take(), take(), take(), take(), take(), take())
             var dropped: [DropReason: Int] = [:]
             for reason in DropReason.allCases { let n = take(); if n != 0 { dropped[reason] = n } }
-            return QueueStatistics(name: name, thread: thread, arrived: arrived, popped: popped, dropped: dropped, acks: acks, naks: naks,
+            return QueueStatistics(name: name, thread: 0, arrived: arrived, popped: popped, dropped: dropped, acks: acks, naks: naks,
                                    abandoned: abandoned, depth: depth, maxDepth: maxDepth, bytesPopped: bytes,
                                    residencyMeanNanoseconds: 0, residencyMaxNanoseconds: 0, residencySamples: 0)
         }
-        let threadStatistics = ThreadStatistics(group: thread, queues: names, invocations: take(), busyNanoseconds: take(),
+        let threadStatistics = ThreadStatistics(group: 0, queues: names, invocations: take(), busyNanoseconds: take(),
                                                 idleNanoseconds: take(), wakeups: take())
         return (queues, threadStatistics)
     }

@@ -159,6 +159,8 @@ final class ChildIngress: BufferSource, ThreadLifecycle, SharedWakeEventProvider
     private let remote: RemoteBuffers
     private unowned(unsafe) var context: ProcessContext! = nil
     private var pending: Buffer?
+    /// The parent's stream has ended here (`produce` returned `.endOfStream`).
+    private var ended = false
 
     init(channel: ChildChannel, remote: RemoteBuffers) {
         self.channel = channel
@@ -178,13 +180,16 @@ final class ChildIngress: BufferSource, ThreadLifecycle, SharedWakeEventProvider
     func produce(context: ProcessContext) -> ProduceResult {
         let ending = channel.endOfStream   // read before the ring: what came before it is then visible
         if drain() { return .produced }
-        if ending && pending == nil && !channel.down.hasMessages { return .endOfStream }
+        if ending && pending == nil && !channel.down.hasMessages {
+            ended = true
+            return .endOfStream
+        }
         return .waitingForBuffer
     }
 
     func serviceThread() -> Bool { drain() }
 
-    var hasThreadWork: Bool { channel.down.hasMessages || (channel.endOfStream && pending == nil) }
+    var hasThreadWork: Bool { channel.down.hasMessages || (channel.endOfStream && pending == nil && !ended) }
 
     /// Moves buffers from the channel into the queue until it is empty or the queue is full.
     private func drain() -> Bool {

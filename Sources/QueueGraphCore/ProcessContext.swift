@@ -94,19 +94,9 @@ public final class ProcessContext: @unchecked Sendable {
         withQueue { finishedWith(buffer, queue: $0) }
     }
 
-    /// Drops a held buffer that `sender` sent: counted on this queue when
-    /// `count`, naked to the sender on a `nak` queue when `nak`.
-    func dropHeld(_ buffer: Buffer, reason: DropReason, sender: Int32, count: Bool, nak: Bool) {
-        withQueue { queue in
-            if queue.sync == .ack { queue.holding.removeAll { $0.buffer == buffer } }
-            if count { queue.counters.dropped(reason).add() }
-            if nak {
-                queue.release(buffer, droppedFor: reason, from: sender)
-            } else {
-                if Tracing.on(QG_TP_QUEUE_DROP) { qg_tp_queue_drop(queue.traceGraph, UInt32(queue.index), buffer.sequence, UInt8(reason.rawValue)) }
-                buffer.dropHold(fate: abandoning ? .abandoned : .dropped)
-            }
-        }
+    /// Drops a held buffer that `sender` sent (see `RunningQueue.dropHeld`).
+    func dropHeld(_ buffer: Buffer, reason: DropReason, sender: Int32, count: Bool = true, nak: Bool = true) {
+        withQueue { $0.dropHeld(buffer, reason: reason, from: sender, count: count, nak: nak) }
     }
 
     /// Stops the graph with an error: sources end, inputs close, and

@@ -61,7 +61,6 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
 
     let name: String
     let options: ProcessOptions
-    private let sync: BufferSync
     /// Names of the child's queues whose statistics are merged (the part's queues).
     private let childQueues: [String]
     let capacity: Int
@@ -78,9 +77,8 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
     private var generation: UInt32 = 0
     private var flights: [Flight?]
     private var freeTokens: [UInt32]
-    private var inFlight = 0
+    /// Per token, its slot in `staging` (slots grow at the region's end).
     private var stagingSlots: [(offset: Int, capacity: Int)]
-    private var stagingEnd = 0
     private var pendingSends = Deque<(buffer: Buffer, pad: Int)>()
     /// The payload regions the running child maps, by id.
     private var childRegions: [UInt32: SharedMemory] = [:]
@@ -105,7 +103,6 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
         let queue = config.queues[part.queue]
         name = queue.name
         options = queue.process
-        sync = queue.sync
         childQueues = part.members.map { config.queues[$0].name }
         // Room for every queue of the part to be full, plus what is on its way back.
         var window = 8
@@ -203,7 +200,7 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
         let end = "process \(pid) " + (signal != 0 ? "was killed by signal \(signal) (\(signalName(signal)))" : "exited with status \(code)")
         figures.withLock { $0.pid = 0; $0.lastExit = end }
         pid = 0
-        foldChildStatistics(ended: true)
+        foldChildStatistics()
         return (end, signal == 0 && code == 0)
     }
 
@@ -241,10 +238,9 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
             guard let flight = flights[token] else { continue }
             flights[token] = nil
             freeTokens.append(UInt32(token))
-            context.dropHeld(flight.buffer, reason: .lost, sender: flight.sender, count: true, nak: sync == .nak)
+            context.dropHeld(flight.buffer, reason: .lost, sender: flight.sender)
             lost += 1
         }
-        inFlight = 0
         if lost > 0 { figures.withLock { $0.lost += lost } }
     }
 
@@ -260,7 +256,7 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
 
     func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
         guard phase == .running, let token = freeTokens.popLast() else {
-            context.dropHeld(buffer, reason: .lost, sender: context.sender, count: true, nak: sync == .nak)
+            context.dropHeld(buffer, reason: .lost, sender: context.sender)
             figures.withLock { $0.lost += 1 }
             return .ok
         }
@@ -279,7 +275,6 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
             copied.bump()
         }
         flights[Int(token)] = Flight(buffer: buffer, sender: context.sender, staged: staged)
-        inFlight += 1
         _ = down.push(message)   // the window keeps it from being full
         childEvent.notify()
         return .ok
@@ -300,13 +295,13 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
         let size = buffer.size
         if stagingSlots[token].capacity < size {
             let capacity = (size + 4095) & ~4095
+            let end = staging.size
             do throws(SharedMemoryError) {
-                try staging.grow(to: stagingEnd + capacity)
+                try staging.grow(to: end + capacity)
             } catch {
                 return nil
             }
-            stagingSlots[token] = (stagingEnd, capacity)
-            stagingEnd += capacity
+            stagingSlots[token] = (end, capacity)
         }
         let offset = stagingSlots[token].offset
         if size > 0 { (staging.base + offset).copyMemory(from: buffer.bytes.baseAddress!, byteCount: size) }
@@ -328,10 +323,9 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
             childEvent.notify()
             did = true
         }
-        let now = monotonicNanoseconds()
-        if pid != 0 && (now >= nextCheck || (phase == .draining && childFinished)) {
+        if pid != 0, case let now = monotonicNanoseconds(), now >= nextCheck || (phase == .draining && childFinished) {
             nextCheck = now &+ Self.checkInterval
-            if let end = reapChild(block: phase == .draining && childFinished && inFlight == 0) {
+            if let end = reapChild(block: phase == .draining && childFinished && freeTokens.count == capacity) {
                 childEnded(end)
                 did = true
             }
@@ -361,7 +355,7 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
                 let reason = DropReason(rawValue: Int(message.reason)) ?? .failed
                 context.dropHeld(flight.buffer, reason: reason, sender: flight.sender, count: false, nak: message.nak != 0)
             case .abandoned, nil:
-                context.dropHeld(flight.buffer, reason: .lost, sender: flight.sender, count: true, nak: sync == .nak)
+                context.dropHeld(flight.buffer, reason: .lost, sender: flight.sender)
             }
         case .send:
             land(token)
@@ -375,7 +369,6 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
     private func land(_ token: Int) {
         flights[token] = nil
         freeTokens.append(UInt32(token))
-        inFlight -= 1
     }
 
     /// Gives a buffer the child sent back to the exits it named.
@@ -386,7 +379,7 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
             if buffer.holderCount > 1 || size > buffer.payload.capacity {
                 // Others hold the original (read-only): the result goes in a copy.
                 guard let copy = buffer.creator.createBuffer(payloadSize: size, pad: -1) else {
-                    context.dropHeld(buffer, reason: .noBuffer, sender: flight.sender, count: true, nak: sync == .nak)
+                    context.dropHeld(buffer, reason: .noBuffer, sender: flight.sender)
                     return
                 }
                 context.acknowledge(buffer)
@@ -399,7 +392,7 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
         returned.bump()
         let pads = (0..<context.outPadCount).filter { message.pads & (1 << UInt64($0)) != 0 }
         guard !pads.isEmpty else {
-            context.dropHeld(buffer, reason: .failed, sender: flight.sender, count: true, nak: false)
+            context.dropHeld(buffer, reason: .failed, sender: flight.sender, nak: false)
             return
         }
         for _ in pads.dropFirst() { context.share(buffer) }
@@ -426,7 +419,11 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
         for token in flights.indices {
             guard let flight = flights[token] else { continue }
             land(token)
-            context.dropHeld(flight.buffer, reason: .lost, sender: flight.sender, count: !context.abandoning, nak: false)
+            if context.abandoning {
+                context.doneBuffer(flight.buffer)   // released as abandoned, no ack
+            } else {
+                context.dropHeld(flight.buffer, reason: .lost, sender: flight.sender, nak: false)
+            }
         }
         while let (buffer, _) = pendingSends.popFirst() { buffer.dropHold(fate: context.abandoning ? .abandoned : .dropped) }
     }
@@ -445,35 +442,34 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
     func addStatistics(to statistics: inout GraphStatistics) {
         let thread = statistics.threads.count
         if let i = statistics.queues.firstIndex(where: { $0.name == name }) { statistics.queues[i].name = "\(name) (link)" }
-        let (ended, endedThread) = endedChildren.withLock { $0 }
-        let running = figures.withLock { $0.pid } != 0   // `pid` itself is the link thread's
-        let current = running ? ChannelStatistics.read(queues: childQueues, thread: thread, from: control) : nil
-        var rows = current?.queues ?? ended
-        if current != nil && !ended.isEmpty { rows = zip(rows, ended).map { $0.adding($1) } }
+        var (rows, threadRow) = endedChildren.withLock { $0 }
+        if figures.withLock({ $0.pid }) != 0, let running = ChannelStatistics.read(queues: childQueues, from: control) {   // `pid` is the link thread's
+            (rows, threadRow) = Self.sum((rows, threadRow), running)
+        }
         statistics.queues += rows.map { var row = $0; row.thread = thread; return row }
-        if var t = current?.thread ?? endedThread {
-            if current != nil, let e = endedThread { t = t.adding(e) }
-            t.group = thread
-            statistics.threads.append(t)
+        if var threadRow {
+            threadRow.group = thread
+            statistics.threads.append(threadRow)
         }
         statistics.processes.append(self.statistics())
     }
 
     /// Keeps an ended child's last rows; what it still had queued counts as abandoned.
-    private func foldChildStatistics(ended: Bool) {
-        guard let last = ChannelStatistics.read(queues: childQueues, thread: 0, from: control) else { return }
-        let rows = last.queues.map { row in
-            var row = row
-            row.abandoned += row.depth
-            row.depth = 0
-            return row
+    private func foldChildStatistics() {
+        guard var last = ChannelStatistics.read(queues: childQueues, from: control) else { return }
+        for i in last.queues.indices {
+            last.queues[i].abandoned += last.queues[i].depth
+            last.queues[i].depth = 0
         }
-        endedChildren.withLock { ended in
-            ended.queues = ended.queues.isEmpty ? rows : zip(ended.queues, rows).map { $0.adding($1) }
-            ended.thread = ended.thread.map { $0.adding(last.thread) } ?? last.thread
-        }
+        endedChildren.withLock { $0 = Self.sum($0, last) }
         // The next child publishes from zero.
         (control.base + ChannelLayout.stats).storeBytes(of: 0, as: UInt64.self)
+    }
+
+    /// Two children's rows (the first may have none yet), summed.
+    private static func sum(_ a: (queues: [QueueStatistics], thread: ThreadStatistics?),
+                            _ b: (queues: [QueueStatistics], thread: ThreadStatistics)) -> (queues: [QueueStatistics], thread: ThreadStatistics?) {
+        (a.queues.isEmpty ? b.queues : zip(a.queues, b.queues).map { $0.adding($1) }, a.thread.map { $0.adding(b.thread) } ?? b.thread)
     }
 }
 

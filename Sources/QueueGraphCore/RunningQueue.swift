@@ -190,16 +190,19 @@ final class RunningQueue: @unchecked Sendable {
 
     /// Drops a buffer its processor held (it failed, was late or was given
     /// up): it leaves the ack list, is counted and released.
-    func dropHeld(_ buffer: Buffer, reason: DropReason, from: Int32) {
+    /// Without `count`, the drop was counted elsewhere (a process link's
+    /// child counted it in its own row); without `nak`, the sender is not told.
+    func dropHeld(_ buffer: Buffer, reason: DropReason, from: Int32, count: Bool = true, nak: Bool = true) {
         if sync == .ack { holding.removeAll { $0.buffer == buffer } }
-        counters.dropped(reason).add()
-        release(buffer, droppedFor: reason, from: from)
+        if count { counters.dropped(reason).add() }
+        release(buffer, droppedFor: reason, from: from, nak: nak)
     }
 
-    /// Releases the queue's hold on a dropped buffer, naking its sender on a `nak` queue.
-    func release(_ buffer: Buffer, droppedFor reason: DropReason, from: Int32) {
+    /// Releases the queue's hold on a dropped buffer, naking its sender on a
+    /// `nak` queue (unless `nak` is false).
+    func release(_ buffer: Buffer, droppedFor reason: DropReason, from: Int32, nak: Bool = true) {
         if Tracing.on(QG_TP_QUEUE_DROP) { qg_tp_queue_drop(traceGraph, UInt32(index), buffer.sequence, UInt8(reason.rawValue)) }
-        if sync == .nak && from >= 0 {
+        if nak && sync == .nak && from >= 0 {
             counters.naks.add()
             if Tracing.on(QG_TP_FEEDBACK_NAK) {
                 qg_tp_feedback_nak(traceGraph, UInt32(index), UInt32(from), buffer.sequence, UInt8(reason.rawValue))

@@ -228,7 +228,7 @@ struct ProcessTests {
         #expect(child.processed + drops == 600)
     }
 
-    /// A stream through a child that the test kills once it has delivered `killAfter` buffers.
+    /// A stream through a child (slower than its source) that the test kills once 300 buffers were delivered.
     static func killMidStream(restart: String) throws -> (stats: GraphStatistics, failure: String?, deliveredBeforeKill: Int) {
         let (file, directory) = try graph("""
             queues:
@@ -243,7 +243,7 @@ struct ProcessTests {
                 size: 16
               - name: slow
                 processor: delay
-                parameters: {us: 200}
+                parameters: {us: 500}
               - name: sink
                 processor: nullsink
                 threading: thread
@@ -275,6 +275,8 @@ struct ProcessTests {
         #expect(link.lastDeathDetectedAt != nil)
         let delivered = stats[queue: "sink"]?.processed ?? 0
         #expect(delivered > deliveredBeforeKill)   // the new child carried the stream on
+        // The child is slower than the source, so its 16-deep queue is full when it dies.
+        #expect(link.lost > 0)
         let linkRow = try #require(stats[queue: "effect (link)"])
         #expect(linkRow.dropped[.lost] == link.lost && linkRow.naks == link.lost)
         #expect(delivered + link.lost == 1500)

@@ -109,10 +109,7 @@ func gstreamerShm(size: Int, count: Int) -> Double? {
         let socket = "/tmp/qgbench-shm-\(getpid())"
         unlink(socket)
         func launch(_ arguments: [String]) -> Process {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: gst)
-            process.arguments = ["-q"] + arguments
-            process.environment = ProcessInfo.processInfo.environment.filter { $0.key != "LD_PRELOAD" }
+            let process = childProcess(gst, ["-q"] + arguments)
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             return process

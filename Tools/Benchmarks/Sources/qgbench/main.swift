@@ -62,13 +62,19 @@ func medianHop(count: Int, boundaries: Int, depth: Int, runs: Int) throws -> Dou
     try median((0..<runs).map { _ in try hop(count: count, boundaries: boundaries, depth: depth).nanosecondsPerBuffer })
 }
 
-/// Runs `path` with `arguments`; returns its exit status and standard output.
-func runProcess(_ path: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+/// `path` with `arguments`, not started. Tools/bench preloads the malloc
+/// counter into qgbench; a child (gst-launch, python3) must run without it.
+func childProcess(_ path: String, _ arguments: [String]) -> Process {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
-    // Tools/bench preloads the malloc counter into qgbench; a child (gst-launch, python3) must run without it.
     process.environment = ProcessInfo.processInfo.environment.filter { $0.key != "LD_PRELOAD" }
+    return process
+}
+
+/// Runs `path` with `arguments`; returns its exit status and standard output.
+func runProcess(_ path: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+    let process = childProcess(path, arguments)
     let output = Pipe()
     process.standardOutput = output
     try process.run()
