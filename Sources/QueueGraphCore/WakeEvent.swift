@@ -1,4 +1,7 @@
 import CQueueGraph
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Wakes threads that sleep until something changes (a queue gained a buffer,
 /// a full queue gained room, a pool got a buffer back, the graph changed state).
@@ -70,3 +73,9 @@ public final class WakeEvent: @unchecked Sendable {
 /// `CLOCK_MONOTONIC` in nanoseconds.
 @inline(__always)
 public func monotonicNanoseconds() -> UInt64 { qg_now_ns() }
+
+/// Writes `text` to standard error at once (unbuffered `write(2)`):
+/// diagnostics that must not be lost when a process dies.
+public func writeStandardError(_ text: String) {
+    _ = text.withCString { write(2, $0, strlen($0)) }
+}

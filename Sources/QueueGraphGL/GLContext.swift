@@ -44,23 +44,25 @@ public final class GLContext {
         (self.backend, self.window, self.visible, self.eglDisplay, self.eglContext) = (backend, window, visible, eglDisplay, eglContext)
     }
 
-    /// The backend `auto` resolves to here and now.
-    static func resolve(_ backend: GLBackend) -> GLBackend {
-        if backend != .auto { return backend }
+    /// The backend `auto` resolves to here and now, and whether the
+    /// environment (`QG_GL_BACKEND`) chose it.
+    static func resolve(_ backend: GLBackend) -> (backend: GLBackend, forced: Bool) {
+        if backend != .auto { return (backend, false) }
         if let name = getenv("QG_GL_BACKEND").map({ String(cString: $0) }), let forced = GLBackend(rawValue: name), forced != .auto {
-            return forced
+            return (forced, true)
         }
-        return getenv("DISPLAY") != nil ? .glfw : .egl
+        return (getenv("DISPLAY") != nil ? .glfw : .egl, false)
     }
 
     /// Makes a context current on the calling thread. `auto` falls back to
     /// EGL when GLFW cannot open the display.
     public static func make(_ backend: GLBackend, width: Int, height: Int, title: String, visible: Bool) throws -> GLContext {
-        switch resolve(backend) {
+        let (resolved, forced) = resolve(backend)
+        switch resolved {
         case .glfw:
             do {
                 return try makeGLFW(width: width, height: height, title: title, visible: visible)
-            } catch where backend == .auto && getenv("QG_GL_BACKEND") == nil {
+            } catch where backend == .auto && !forced {
                 return try makeEGL()
             }
         case .egl, .auto:

@@ -445,7 +445,4 @@ func copyFlipped(from source: UnsafeRawPointer, to destination: UnsafeMutableRaw
 }
 
 /// Writes one line to standard error (diagnostics that must not be lost).
-func qgLog(_ message: String) {
-    let line = "qgraph: \(message)\n"
-    _ = line.withCString { write(2, $0, strlen($0)) }
-}
+func qgLog(_ message: String) { writeStandardError("qgraph: \(message)\n") }

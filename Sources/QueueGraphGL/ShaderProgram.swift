@@ -55,13 +55,7 @@ public struct ShaderProgram {
         glAttachShader(program, vertex)
         glAttachShader(program, fragment)
         glLinkProgram(program)
-        var linked: GLint = 0
-        glGetProgramiv(program, GLenum(GL_LINK_STATUS), &linked)
-        guard linked == GL_TRUE else {
-            let log = Self.log(of: program, program: true)
-            glDeleteProgram(program)
-            throw GLError("\(path): the shader does not link:\n\(Self.withFileLines(log, file: path))")
-        }
+        try Self.check(program, program: true, file: path)
         name = program
         owner.made()
         glUseProgram(program)
@@ -93,14 +87,19 @@ public struct ShaderProgram {
             glShaderSource(shader, 1, &pointer, nil)
         }
         glCompileShader(shader)
-        var compiled: GLint = 0
-        glGetShaderiv(shader, GLenum(GL_COMPILE_STATUS), &compiled)
-        guard compiled == GL_TRUE else {
-            let log = Self.log(of: shader, program: false)
-            glDeleteShader(shader)
-            throw GLError("\(file): the shader does not compile:\n\(withFileLines(log, file: file))")
-        }
+        try check(shader, program: false, file: file)
         return shader
+    }
+
+    /// Throws the object's log as `file:line` errors (deleting the object)
+    /// when the shader did not compile or the program did not link.
+    private static func check(_ object: GLuint, program: Bool, file: String) throws {
+        var status: GLint = 0
+        (program ? glGetProgramiv : glGetShaderiv)(object, GLenum(program ? GL_LINK_STATUS : GL_COMPILE_STATUS), &status)
+        guard status != GL_TRUE else { return }
+        let log = Self.log(of: object, program: program)
+        if program { glDeleteProgram(object) } else { glDeleteShader(object) }
+        throw GLError("\(file): the shader does not \(program ? "link" : "compile"):\n\(withFileLines(log, file: file))")
     }
 
     /// An object's info log, through `glGetShaderiv`/`glGetShaderInfoLog` or their program twins.

@@ -42,8 +42,7 @@ public enum ProcessChild {
             side.finish()
             return 0
         } catch {
-            let message = "qgraph child of queue '\(queue)': \(error)\n"
-            _ = message.withCString { write(2, $0, strlen($0)) }
+            writeStandardError("qgraph child of queue '\(queue)': \(error)\n")
             return 70
         }
     }

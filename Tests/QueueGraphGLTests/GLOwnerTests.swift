@@ -101,8 +101,7 @@ struct GLOwnerTests {
         #expect(sink.results.allSatisfy { $0.wrong == 0 }, "\(sink.results)")
         let gl = owner.statistics()
         #expect(gl.renderer.contains("llvmpipe"), "\(gl.renderer)")
-        let expected: GLBackend = backend == .egl || getenv("DISPLAY") == nil ? .egl : .glfw
-        #expect(gl.backend == expected)
+        #expect(gl.backend == GLContext.resolve(backend).backend)
         #expect(gl.frames == sink.results.count)
         // Shutdown order: every processor released its GL objects before the context went.
         #expect(gl.shutdown == ["glreadback released", "glshader released", "glupload released", "context destroyed"])
@@ -223,6 +222,11 @@ struct GLOwnerTests {
         let reset = owner.mailbox.wait(owner.requestReset(.shaders))
         guard case .failed(.error(let log))? = reset else { Issue.record("\(String(describing: reset))"); return }
         #expect(log.contains("\(path):1:"), "\(log)")
+        if case .completed(let image)? = owner.mailbox.wait(owner.requestOutputFrame()) {
+            #expect(image == input)   // still the old program's output
+        } else {
+            Issue.record("no frame after the failed reload")
+        }
         let stats = owner.statistics().mailbox
         #expect(stats.total.balances)
         #expect(stats[.output].executed >= 4)
