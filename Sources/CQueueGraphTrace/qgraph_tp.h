@@ -9,6 +9,7 @@
 #define QGRAPH_TP_H
 #include <lttng/tracepoint.h>
 #include <stdint.h>
+#include "qgraph_trace.h"   /* QG_STATS_*: queue_stats' field order */
 
 /* DropReason, in its declaration order. */
 LTTNG_UST_TRACEPOINT_ENUM(qgraph, drop_reason,
@@ -105,25 +106,25 @@ LTTNG_UST_TRACEPOINT_EVENT(qgraph, queue_stats,
     LTTNG_UST_TP_FIELDS(
         lttng_ust_field_integer(uint32_t, graph, graph)
         lttng_ust_field_integer(uint32_t, queue, queue)
-        lttng_ust_field_integer(uint64_t, depth, c[0])
-        lttng_ust_field_integer(uint64_t, max_depth, c[1])
-        lttng_ust_field_integer(uint64_t, arrived, c[2])
-        lttng_ust_field_integer(uint64_t, popped, c[3])
-        lttng_ust_field_integer(uint64_t, taildrop, c[4])
-        lttng_ust_field_integer(uint64_t, headdrop, c[5])
-        lttng_ust_field_integer(uint64_t, red, c[6])
-        lttng_ust_field_integer(uint64_t, bytes, c[7])
-        lttng_ust_field_integer(uint64_t, failed, c[8])
-        lttng_ust_field_integer(uint64_t, no_buffer, c[9])
-        lttng_ust_field_integer(uint64_t, closed, c[10])
-        lttng_ust_field_integer(uint64_t, late, c[11])
-        lttng_ust_field_integer(uint64_t, acks, c[12])
-        lttng_ust_field_integer(uint64_t, naks, c[13])
-        lttng_ust_field_integer(uint64_t, abandoned, c[14])
-        lttng_ust_field_integer(uint64_t, residency_total_ns, c[15])
-        lttng_ust_field_integer(uint64_t, residency_samples, c[16])
-        lttng_ust_field_integer(uint64_t, residency_max_ns, c[17])
-        lttng_ust_field_integer(uint64_t, lost, c[18])))
+        lttng_ust_field_integer(uint64_t, depth, c[QG_STATS_DEPTH])
+        lttng_ust_field_integer(uint64_t, max_depth, c[QG_STATS_MAX_DEPTH])
+        lttng_ust_field_integer(uint64_t, arrived, c[QG_STATS_ARRIVED])
+        lttng_ust_field_integer(uint64_t, popped, c[QG_STATS_POPPED])
+        lttng_ust_field_integer(uint64_t, taildrop, c[QG_STATS_DROPPED + 0])
+        lttng_ust_field_integer(uint64_t, headdrop, c[QG_STATS_DROPPED + 1])
+        lttng_ust_field_integer(uint64_t, red, c[QG_STATS_DROPPED + 2])
+        lttng_ust_field_integer(uint64_t, bytes, c[QG_STATS_DROPPED + 3])
+        lttng_ust_field_integer(uint64_t, failed, c[QG_STATS_DROPPED + 4])
+        lttng_ust_field_integer(uint64_t, no_buffer, c[QG_STATS_DROPPED + 5])
+        lttng_ust_field_integer(uint64_t, closed, c[QG_STATS_DROPPED + 6])
+        lttng_ust_field_integer(uint64_t, late, c[QG_STATS_DROPPED + 7])
+        lttng_ust_field_integer(uint64_t, lost, c[QG_STATS_DROPPED + 8])
+        lttng_ust_field_integer(uint64_t, acks, c[QG_STATS_ACKS])
+        lttng_ust_field_integer(uint64_t, naks, c[QG_STATS_NAKS])
+        lttng_ust_field_integer(uint64_t, abandoned, c[QG_STATS_ABANDONED])
+        lttng_ust_field_integer(uint64_t, residency_total_ns, c[QG_STATS_RESIDENCY_TOTAL])
+        lttng_ust_field_integer(uint64_t, residency_samples, c[QG_STATS_RESIDENCY_SAMPLES])
+        lttng_ust_field_integer(uint64_t, residency_max_ns, c[QG_STATS_RESIDENCY_MAX])))
 
 /* c[]: the pool's counters in the field order below. */
 LTTNG_UST_TRACEPOINT_EVENT(qgraph, pool_stats,

@@ -74,6 +74,7 @@ extension GraphEngine {
             }
         }
         guard Tracing.on(QG_TP_QUEUE_STATS) else { return }
+        assert(DropReason.allCases.count == Int(QG_DROP_REASONS), "queue_stats has one field per DropReason")
         withUnsafeTemporaryAllocation(of: UInt64.self, capacity: Int(QG_STATS_COUNT.rawValue)) { fields in
             func set(_ field: qg_stats_field, _ value: Int) { fields[Int(field.rawValue)] = UInt64(clamping: value) }
             for queue in queues {
@@ -82,10 +83,7 @@ extension GraphEngine {
                 set(QG_STATS_MAX_DEPTH, c.maxDepth.value)
                 set(QG_STATS_ARRIVED, c.arrived.value)
                 set(QG_STATS_POPPED, c.popped.value)
-                for reason in DropReason.allCases where reason != .lost {
-                    fields[Int(QG_STATS_DROPPED.rawValue) + reason.rawValue] = UInt64(c.dropped(reason).value)
-                }
-                set(QG_STATS_LOST, c.dropped(.lost).value)
+                for reason in DropReason.allCases { fields[Int(QG_STATS_DROPPED.rawValue) + reason.rawValue] = UInt64(c.dropped(reason).value) }
                 set(QG_STATS_ACKS, c.acks.value)
                 set(QG_STATS_NAKS, c.naks.value)
                 set(QG_STATS_ABANDONED, c.abandoned.value)

@@ -122,8 +122,10 @@ public final class CompoundNode: CompoundProcessor, ThreadLifecycle, @unchecked 
             times[server] = monotonicNanoseconds() - start
         }
         let wall = monotonicNanoseconds() - began
-        for partial in partials where mode == .db {
-            for i in 0..<pixels where partial[i] >> 24 != 0 { frame.pixels[i] = blendOver(partial[i], frame.pixels[i]) }
+        if mode == .db {
+            for partial in partials {
+                for i in 0..<pixels where partial[i] >> 24 != 0 { frame.pixels[i] = blendOver(partial[i], frame.pixels[i]) }
+            }
         }
         // A frame with a failed part has no complete timings: the split stays.
         let complete = !failed.contains(true)

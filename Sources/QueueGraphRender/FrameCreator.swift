@@ -7,8 +7,10 @@ import QueueGraphCore
 /// differs from its input); `count` bounds the buffers out at once, which
 /// is how a render process bounds its frames in flight.
 ///
-/// Pooled: blocks are reused across frames through the slices, so after
-/// warm-up a frame costs no heap allocation and no page faults.
+/// Pooled: blocks are reused across frames through the slices; new blocks
+/// are allocated only while the slices fill (a frame created on one thread
+/// and released on another moves its block between slices, in batches
+/// through the manager).
 ///
 /// Threading: any thread (see `BufferCreator`).
 public final class FrameCreator: BufferCreator, @unchecked Sendable {

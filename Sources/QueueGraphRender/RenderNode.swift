@@ -113,7 +113,8 @@ public final class Compositor: BufferProcessor {
 
     /// Waiting frames whose partner did not come by their deadline (it was dropped upstream).
     private func dropExpired(now: UInt64, context: ProcessContext) {
-        for (tick, buffer) in waiting where missed(Frame(buffer)!.job, at: now, context: context) {
+        let expired = waiting.filter { missed(Frame($0.value)!.job, at: now, context: context) }
+        for (tick, buffer) in expired {
             waiting[tick] = nil
             context.dropBuffer(buffer, reason: .late)
         }

@@ -30,9 +30,12 @@ struct GraphFileTests {
         let stats = graph.stop(.drain(timeoutNanoseconds: 5_000_000_000))
         #expect(stats.ledgerProblems().isEmpty, "\(stats.ledgerProblems())")
         let delivered = stats.delivered(sinks: Set(file.config.queues.filter { $0.outPads == 0 }.map(\.name)))
-        // A render graph in a debug build may miss every deadline: each frame is then counted as late instead.
-        let late = stats.dropped(.late)
-        #expect(delivered + late > 0, "\(name) delivered nothing")
+        if file.queues.contains(where: { $0.processor == "render" }) {
+            // A render graph in a debug build may miss every deadline: each frame is then counted as late instead.
+            #expect(delivered + stats.dropped(.late) > 0, "\(name) rendered nothing")
+        } else {
+            #expect(delivered > 0, "\(name) delivered nothing")
+        }
     }
 
     /// file, line, column, a fragment of the message.

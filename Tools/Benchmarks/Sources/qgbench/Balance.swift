@@ -118,8 +118,7 @@ func balanceBenchmark(damping: Double) throws {
     } else {
         print("  plot: python3 with matplotlib not found; data in \(csvPath)")
     }
-    let json = figures.sorted { $0.key < $1.key }.map { String(format: "\"%@\": %.4g", $0.key, $0.value) }.joined(separator: ", ")
-    print("{\(json)}")
+    printFigures(figures)
 }
 
 func correlation(_ a: [Double], _ b: [Double]) -> Double {

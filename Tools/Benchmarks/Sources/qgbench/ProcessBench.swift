@@ -161,6 +161,5 @@ func processBenchmark(vsGStreamer: Bool) throws {
             print("  --vs-gstreamer: gst-launch-1.0 or shmsink missing (apt-get install gstreamer1.0-tools gstreamer1.0-plugins-bad); skipped")
         }
     }
-    let json = figures.sorted { $0.key < $1.key }.map { String(format: "\"%@\": %.4g", $0.key, $0.value) }.joined(separator: ", ")
-    print("{\(json)}")
+    printFigures(figures)
 }

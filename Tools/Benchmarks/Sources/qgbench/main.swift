@@ -57,6 +57,11 @@ func hop(count: Int, boundaries: Int, depth: Int) throws -> HopResult {
 
 func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 
+/// The last line of every benchmark: its figures as one JSON object, keys sorted.
+func printFigures(_ figures: [String: Double]) {
+    print("{" + figures.sorted { $0.key < $1.key }.map { String(format: "\"%@\": %.4g", $0.key, $0.value) }.joined(separator: ", ") + "}")
+}
+
 /// The median of `runs` runs of ns per buffer.
 func medianHop(count: Int, boundaries: Int, depth: Int, runs: Int) throws -> Double {
     try median((0..<runs).map { _ in try hop(count: count, boundaries: boundaries, depth: depth).nanosecondsPerBuffer })
@@ -136,8 +141,7 @@ func hopBenchmark(vsGStreamer: Bool) throws {
             print("  --vs-gstreamer: gst-launch-1.0 not installed (apt-get install gstreamer1.0-tools); skipped")
         }
     }
-    let json = figures.sorted { $0.key < $1.key }.map { String(format: "\"%@\": %.4g", $0.key, $0.value) }.joined(separator: ", ")
-    print("{\(json)}")
+    printFigures(figures)
 }
 
 /// The same src ─▶ sink pair on one thread, stepped: the cost of the
