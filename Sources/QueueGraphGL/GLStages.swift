@@ -98,14 +98,18 @@ public final class GLUpload: ThreadLifecycle {
         let bytes = frame.pixelCount * 4
         if bytes != unpackBytes {
             for buffer in unpackBuffers { owner.delete(buffer, glDeleteBuffers) }
-            unpackBuffers = (0..<2).map { _ in owner.make(glGenBuffers) }
+            unpackBuffers = (0..<2).map { _ in
+                let name = owner.make(glGenBuffers)
+                glBindBuffer(GLenum(GL_PIXEL_UNPACK_BUFFER), name)
+                glBufferData(GLenum(GL_PIXEL_UNPACK_BUFFER), bytes, nil, GLenum(GL_STREAM_DRAW))
+                return name
+            }
             unpackBytes = bytes
         }
         let target = GLenum(GL_PIXEL_UNPACK_BUFFER)
         glBindBuffer(target, unpackBuffers[nextUnpack])
         defer { glBindBuffer(target, 0) }
         nextUnpack ^= 1
-        glBufferData(target, bytes, nil, GLenum(GL_STREAM_DRAW))   // orphan: never wait for the last upload from it
         guard let mapped = glMapBufferRange(target, 0, bytes, GLbitfield(GL_MAP_WRITE_BIT | GL_MAP_INVALIDATE_BUFFER_BIT)) else {
             throw GLError("frame \(frame.job.tick): cannot map the upload buffer (GL error 0x\(String(glGetError(), radix: 16)))")
         }
