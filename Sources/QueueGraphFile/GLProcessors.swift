@@ -9,7 +9,7 @@ extension ProcessorRegistry {
     public mutating func registerGL() {
         let textures = ParameterSpec("textures", .integer(2...64), default: .integer(4),
                                      "textures the stage renders into in turn (more than the frames in flight after it)")
-        register(ProcessorSpec(
+        var upload = ProcessorSpec(
             name: "glupload", summary: "begins a GL owner thread (OpenGL 3.3 core context) and uploads each frame into a texture",
             parameters: [
                 ParameterSpec("backend", .choice(GLBackend.allCases.map(\.rawValue)), default: .text("auto"),
@@ -26,22 +26,30 @@ extension ProcessorRegistry {
                                           windowWidth: p.integer("window-width"), windowHeight: p.integer("window-height"),
                                           title: p.text("title")))
                 return GLUpload(owner: owner, textures: p.integer("textures"))
-            }))
-        register(ProcessorSpec(
-            name: "glshader", summary: "a shadertoy-style GLSL fragment-shader pass (mainImage; iTime, iResolution, iFrame, iChannel0/1)",
-            parameters: [ParameterSpec("file", .inputFile, default: nil, "the GLSL file defining mainImage"), textures],
-            outputs: 1...1, make: { p in GLShaderPass(path: p.text("file"), textures: p.integer("textures")) }))
-        register(ProcessorSpec(
-            name: "glreadback", summary: "reads each frame's texture back into its pixels (asynchronous, fenced; use 'buffers: reuse')",
-            parameters: [ParameterSpec("depth", .integer(0...8), default: .integer(1), "frames whose read may be pending at once")],
-            outputs: 1...1, make: { p in GLReadback(depth: p.integer("depth")) }))
-        register(ProcessorSpec(
-            name: "glpresent", summary: "shows each frame in the preview window, best effort (skips are counted)",
-            outputs: 0...1, make: { _ in GLPresent() }))
-        register(ProcessorSpec(
-            name: "glscreenshot", summary: "writes a PNG of every n-th frame on the GL thread",
-            parameters: [ParameterSpec("path", .text, default: nil, "the PNG file; {tick} is replaced by the frame's tick"),
-                         ParameterSpec("every", .integer(1...1_000_000), default: .integer(1), "one frame in this many")],
-            outputs: 0...1, make: { p in GLScreenshot(path: p.text("path"), every: p.integer("every")) }))
+            })
+        upload.placement = .beginsThread
+        register(upload)
+        let stages = [
+            ProcessorSpec(
+                name: "glshader", summary: "a shadertoy-style GLSL fragment-shader pass (mainImage; iTime, iResolution, iFrame, iChannel0/1)",
+                parameters: [ParameterSpec("file", .inputFile, default: nil, "the GLSL file defining mainImage"), textures],
+                outputs: 1...1, make: { p in GLShaderPass(path: p.text("file"), textures: p.integer("textures")) }),
+            ProcessorSpec(
+                name: "glreadback", summary: "reads each frame's texture back into its pixels (asynchronous, fenced; use 'buffers: reuse')",
+                parameters: [ParameterSpec("depth", .integer(0...8), default: .integer(1), "frames whose read may be pending at once")],
+                outputs: 1...1, make: { p in GLReadback(depth: p.integer("depth")) }),
+            ProcessorSpec(
+                name: "glpresent", summary: "shows each frame in the preview window, best effort (skips are counted)",
+                outputs: 0...1, make: { _ in GLPresent() }),
+            ProcessorSpec(
+                name: "glscreenshot", summary: "writes a PNG of every n-th frame on the GL thread",
+                parameters: [ParameterSpec("path", .text, default: nil, "the PNG file; {tick} is replaced by the frame's tick"),
+                             ParameterSpec("every", .integer(1...1_000_000), default: .integer(1), "one frame in this many")],
+                outputs: 0...1, make: { p in GLScreenshot(path: p.text("path"), every: p.integer("every")) }),
+        ]
+        for var stage in stages {
+            stage.placement = .onThreadOf(upload.name)
+            register(stage)
+        }
     }
 }

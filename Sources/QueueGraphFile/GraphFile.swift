@@ -163,12 +163,36 @@ struct GraphChecker {
                                           location: q.nameLocation))
         }
         do {
-            try config.validate()
+            checkPlacement(declared, plan: try config.validate())
         } catch {
             for problem in error.errors { self.error(location(of: problem, in: declared, links: links), problem.message) }
-            throw GraphFileErrors(errors)
         }
+        if !errors.isEmpty { throw GraphFileErrors(errors) }
         return GraphFile(file: file, config: config, queues: queues)
+    }
+
+    /// Processors that must begin a thread, or run on the thread another one begins (the GL owner's stages).
+    private mutating func checkPlacement(_ declared: [Declared], plan: GraphPlan) {
+        for (i, q) in declared.enumerated() {
+            guard let spec = q.spec else { continue }
+            let at = q.locations["processor"] ?? q.nameLocation
+            switch spec.placement {
+            case .anywhere:
+                break
+            case .beginsThread:
+                if q.config.threading != .thread {
+                    error(q.locations["threading"] ?? at, "found \(spec.name) on \(quoted(q.name)) with 'threading: \(q.config.threading.rawValue)', expected 'threading: thread' (\(spec.name) owns the thread its queue begins)")
+                }
+            case .onThreadOf(let owner):
+                let begins = declared.indices.first { plan.group[$0] == plan.group[i] && declared[$0].config.threading != .none }
+                if q.config.threading != .none {
+                    error(q.locations["threading"] ?? at, "found \(spec.name) on \(quoted(q.name)) with 'threading: \(q.config.threading.rawValue)', expected 'threading: none' on the thread a \(owner) queue begins")
+                } else if begins.map({ declared[$0].spec?.name }) != owner {
+                    let runsOn = begins.map { "the thread of \(quoted(declared[$0].name)) (\(declared[$0].spec?.name ?? "?"))" } ?? "the graph's default thread (group 0)"
+                    error(at, "found \(spec.name) on \(quoted(q.name)), which runs on \(runsOn), expected it downstream of a \(owner) queue, on that queue's thread")
+                }
+            }
+        }
     }
 
     // MARK: Queues

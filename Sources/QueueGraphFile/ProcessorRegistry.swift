@@ -138,6 +138,17 @@ public struct ProcessorSpec: Sendable {
     /// Makes its compound processor for a queue with `servers` ≥ 2 (the
     /// queue's config gives the servers and the load balancer).
     public var makeCompound: (@Sendable (Parameters, QueueConfig) -> any CompoundProcessor)?
+    /// Where its queue must sit; a graph file that puts it elsewhere is refused at the queue's `processor` line.
+    public var placement: Placement = .anywhere
+
+    /// Where a processor's queue may sit in the graph.
+    public enum Placement: Sendable, Equatable {
+        case anywhere
+        /// On a queue that begins a thread (`threading: thread`): the processor owns that thread (the GL owner).
+        case beginsThread
+        /// On a `threading: none` queue that runs on the thread begun by a queue with this processor.
+        case onThreadOf(String)
+    }
 
     public init(name: String, summary: String, parameters: [ParameterSpec] = [], outputs: ClosedRange<Int>,
                 isSource: Bool = false, bufferSizeParameter: String? = nil,

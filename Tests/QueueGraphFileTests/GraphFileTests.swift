@@ -73,6 +73,8 @@ struct GraphFileTests {
         ("loadbalancer-one-server.yaml", 8, 19, "found a load balancer on 'work', which has 1 server, expected one only with 'servers' of 2 or more"),
         ("loadbalancer-boundary-scalar.yaml", 9, 40, "found '8', expected the pixel alignment as a list [x, y] of whole pixels"),
         ("loadbalancer-damping-range.yaml", 9, 29, "found '1.5', expected a number in 0…1"),
+        ("gl-stage-off-owner-thread.yaml", 7, 16, "found glshader on 'grade', which runs on the thread of 'render' (render), expected it downstream of a glupload queue"),
+        ("gl-upload-without-thread.yaml", 7, 16, "found glupload on 'gl' with 'threading: none', expected 'threading: thread'"),
         ("shader-file-missing.yaml", 7, 24, "found 'shaders/no-such.frag' for glshader parameter 'file', which does not exist or cannot be read"),
         ("sink-with-output.yaml", 11, 5, "found 1 out pad on 'sink', expected 0 for nullsink"),
         ("size-is-a-mapping.yaml", 7, 11, "found a mapping, expected an integer in 1…1000000"),
