@@ -60,6 +60,13 @@ int qg_reap(int pid, int block, int *signal, int *code) {
     return 1;
 }
 
+int qg_wait_ended(int pid) {
+    siginfo_t info;
+    int r;
+    do { r = waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT); } while (r < 0 && errno == EINTR);
+    return r < 0 ? -errno : 0;
+}
+
 int qg_die_with_parent(void) {
     return prctl(PR_SET_PDEATHSIG, SIGKILL) == 0 ? 0 : -errno;
 }

@@ -1,5 +1,6 @@
 import CQueueGraph
 import DequeModule
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -43,8 +44,9 @@ public struct ProcessLinkStatistics: Sendable, Equatable {
 /// of `capacity` buffers bounds what the child holds; the queue does not run
 /// while the window is full.
 ///
-/// Faults: its thread checks the child every few milliseconds and whenever
-/// it wakes (at least every 50 ms); a child that ends unexpectedly loses the
+/// Faults: a watcher thread waits for the child to end and wakes the link's
+/// thread, which also checks the child every few milliseconds while busy
+/// and whenever it wakes; a child that ends unexpectedly loses the
 /// buffers it held (dropped as `lost`, naked on a `nak` queue), and is
 /// restarted (`restart: always`) or stops the graph with an error.
 ///
@@ -83,6 +85,8 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
     /// The payload regions the running child maps, by id.
     private var childRegions: [UInt32: SharedMemory] = [:]
     private var nextCheck: UInt64 = 0
+    /// Waits for the running child to end; set with `pid`.
+    private var watcher: (ended: ChildEnded, thread: pthread_t)?
     private let figures: Locked<ProcessLinkStatistics>
     /// Counters on the hot path, written by the link's thread only.
     private let lines = AtomicLines(count: 3)
@@ -171,6 +175,12 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
                                      keeping: [control.fd, staging.fd] + regions.map(\.fd))
         pid = child
         figures.withLock { $0.pid = child; $0.starts += 1 }
+        let ended = ChildEnded()
+        watcher = (ended, spawnThread(name: "qg-watch-\(child)") { [wake = sharedWakeEvent] in
+            _ = qg_wait_ended(child)   // ECHILD: reaped already
+            ended.flag.store(true, ordering: .releasing)
+            wake.notify()
+        })
         let deadline = monotonicNanoseconds() &+ Self.startTimeout
         let ready = ChannelLayout.field(.ready, in: control)
         while ready.load(ordering: .sequentiallyConsistent) != generation {
@@ -200,6 +210,8 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
         let end = "process \(pid) " + (signal != 0 ? "was killed by signal \(signal) (\(signalName(signal)))" : "exited with status \(code)")
         figures.withLock { $0.pid = 0; $0.lastExit = end }
         pid = 0
+        if let thread = watcher?.thread { pthread_join(thread, nil) }   // it has returned or is about to: the child ended
+        watcher = nil
         foldChildStatistics()
         return (end, signal == 0 && code == 0)
     }
@@ -323,7 +335,7 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
             childEvent.notify()
             did = true
         }
-        if pid != 0, case let now = monotonicNanoseconds(), now >= nextCheck || (phase == .draining && childFinished) {
+        if pid != 0, case let now = monotonicNanoseconds(), now >= nextCheck || childHasEnded || (phase == .draining && childFinished) {
             nextCheck = now &+ Self.checkInterval
             if let end = reapChild(block: phase == .draining && childFinished && freeTokens.count == capacity) {
                 childEnded(end)
@@ -334,8 +346,11 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
     }
 
     var hasThreadWork: Bool {
-        up.hasMessages || (phase == .running && context.upstreamEnded) || (phase == .draining && childFinished)
+        up.hasMessages || (phase == .running && context.upstreamEnded) || (phase == .draining && childFinished) || childHasEnded
     }
+
+    /// The watcher saw the child end (it is not reaped yet).
+    private var childHasEnded: Bool { watcher?.ended.flag.load(ordering: .acquiring) ?? false }
 
     private var childFinished: Bool { ChannelLayout.field(.finished, in: control).load(ordering: .acquiring) != 0 }
 
@@ -561,4 +576,9 @@ private func programName(_ path: String) -> String {
 func signalName(_ signal: Int32) -> String {
     let names = [1: "HUP", 2: "INT", 3: "QUIT", 4: "ILL", 6: "ABRT", 7: "BUS", 8: "FPE", 9: "KILL", 11: "SEGV", 13: "PIPE", 15: "TERM"]
     return names[Int(signal)] ?? "SIG\(signal)"
+}
+
+/// Set by a link's watcher thread when its child has ended.
+private final class ChildEnded: Sendable {
+    let flag = Atomic<Bool>(false)
 }

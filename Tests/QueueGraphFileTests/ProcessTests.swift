@@ -229,7 +229,7 @@ struct ProcessTests {
     }
 
     /// A stream through a child (slower than its source) that the test kills once 300 buffers were delivered.
-    static func killMidStream(restart: String) throws -> (stats: GraphStatistics, failure: String?, deliveredBeforeKill: Int) {
+    static func killMidStream(restart: String) throws -> (stats: GraphStatistics, failure: String?, deliveredBeforeKill: Int, killed: Int32) {
         let (file, directory) = try graph("""
             queues:
               - name: src
@@ -259,15 +259,26 @@ struct ProcessTests {
         }
         let pid = try #require(graph.statistics().processes.first?.pid)
         #expect(pid > 0)
+        #expect(watchers(of: pid) == 1)   // a thread waits for this child to end
         kill(pid, SIGKILL)
         #expect(graph.waitUntilFinished(timeoutNanoseconds: 120_000_000_000))
-        return (graph.stop(), graph.failure, delivered)
+        return (graph.stop(), graph.failure, delivered, pid)
+    }
+
+    /// Threads of this process still watching child `pid` (named qg-watch-PID, cut to 15 bytes).
+    static func watchers(of pid: Int32) -> Int {
+        let name = String("qg-watch-\(pid)".prefix(15))
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        return tasks.filter { task in
+            (try? String(contentsOfFile: "/proc/self/task/\(task)/comm", encoding: .utf8))?.trimmingCharacters(in: .newlines) == name
+        }.count
     }
 
     @Test("SIGKILL of the child mid-stream: detected, its buffers lost with reason and naked, restart: always resumes")
     func killedChildRestarts() throws {
         let before = Self.sharedMemoryObjects()
-        let (stats, failure, deliveredBeforeKill) = try Self.killMidStream(restart: "always")
+        let (stats, failure, deliveredBeforeKill, killed) = try Self.killMidStream(restart: "always")
+        #expect(Self.watchers(of: killed) == 0)   // the thread that saw it die was joined
         #expect(failure == nil)
         #expect(stats.ledgerProblems().isEmpty, "\(stats.ledgerProblems())")
         let link = try #require(stats.processes.first)
@@ -288,7 +299,8 @@ struct ProcessTests {
 
     @Test("SIGKILL of the child with restart: never stops the graph with a clear error, ledger balanced")
     func killedChildStopsTheGraph() throws {
-        let (stats, failure, _) = try Self.killMidStream(restart: "never")
+        let (stats, failure, _, killed) = try Self.killMidStream(restart: "never")
+        #expect(Self.watchers(of: killed) == 0)
         let message = try #require(failure)
         #expect(message.contains("queue 'effect': its child process") && message.contains("was killed by signal 9 (KILL)")
                 && message.contains("restart: never"))

@@ -68,6 +68,9 @@ int qg_spawn(const char *path, char *const argv[], const char *extra_env, const 
 /// (`*signal` is the signal that killed it or 0, `*code` its exit status),
 /// -errno on failure. Blocks until it ends when `block` is 1.
 int qg_reap(int pid, int block, int *signal, int *code);
+/// Blocks until child `pid` has ended, without reaping it (waitid with
+/// WNOWAIT): 0 when it has, -errno on failure (ECHILD: it was reaped already).
+int qg_wait_ended(int pid);
 /// The calling process is killed when its parent dies (prctl PR_SET_PDEATHSIG).
 int qg_die_with_parent(void);
 #endif
