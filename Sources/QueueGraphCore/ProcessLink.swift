@@ -169,7 +169,7 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
         let regions = SharedMemory.live()
         childRegions = Dictionary(uniqueKeysWithValues: regions.map { ($0.id, $0) })
         let channel = ChildChannelSpec(parent: getpid(), control: control.fd, staging: (staging.id, staging.fd, staging.reserved),
-                                       regions: regions.map { ($0.id, $0.fd, $0.size) })
+                                       regions: regions.map { ($0.id, $0.fd, $0.reserved) })   // the child maps room to grow
         let arguments = [programName(options.executable)] + options.arguments + ["--qg-child", name, channel.encoded]
         let child = try spawnProcess(options.executable, arguments, environment: "\(Self.childEnvironment)=\(name)",
                                      keeping: [control.fd, staging.fd] + regions.map(\.fd))

@@ -1,4 +1,5 @@
 import CQueueGraph
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -13,15 +14,16 @@ import Glibc
 /// spawns. A region may reserve more address space than its file holds and
 /// `grow` into it; touching bytes past `size` faults.
 ///
-/// Threading: any thread may read through `base`; `grow` only on the thread
-/// that owns the region's growth (one writer).
+/// Threading: any thread may read through `base` and read `size`; `grow`
+/// from one thread at a time (the region's owner serialises it).
 public final class SharedMemory: @unchecked Sendable {
     /// Unique in this process (never 0); a payload's `handle`.
     public let id: UInt32
     public let fd: Int32
     public let base: UnsafeMutableRawPointer
     /// Bytes backed by the file now.
-    public private(set) var size: Int
+    public var size: Int { backed.load(ordering: .acquiring) }
+    private let backed: Atomic<Int>
     /// Bytes of address space mapped (≥ `size`).
     public let reserved: Int
     private let registered: Bool
@@ -44,7 +46,8 @@ public final class SharedMemory: @unchecked Sendable {
             close(fd)
             throw SharedMemoryError(operation: "mmap of \(reserved) bytes", errno: e)
         }
-        (self.fd, self.base, self.size, self.reserved, self.registered) = (fd, base, size, reserved, registered)
+        (self.fd, self.base, self.reserved, self.registered) = (fd, base, reserved, registered)
+        backed = Atomic(size)
         id = SharedMemory.registry.withLock { registry in
             registry.lastID &+= 1
             if registry.lastID == 0 { registry.lastID = 1 }
@@ -62,7 +65,8 @@ public final class SharedMemory: @unchecked Sendable {
         guard let base = mmap(nil, reserved, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), base != MAP_FAILED else {
             throw SharedMemoryError(operation: "mmap of fd \(fd) (\(reserved) bytes)", errno: errno)
         }
-        (self.id, self.fd, self.base, self.size, self.reserved, registered) = (id, fd, base, Int(info.st_size), reserved, false)
+        (self.id, self.fd, self.base, self.reserved, registered) = (id, fd, base, reserved, false)
+        backed = Atomic(Int(info.st_size))
     }
 
     deinit {
@@ -77,7 +81,7 @@ public final class SharedMemory: @unchecked Sendable {
         guard bytes > size else { return }
         guard bytes <= reserved else { throw SharedMemoryError(operation: "growing past the \(reserved) bytes reserved", errno: ENOMEM) }
         guard ftruncate(fd, off_t(bytes)) == 0 else { throw SharedMemoryError(operation: "ftruncate to \(bytes) bytes", errno: errno) }
-        size = bytes
+        backed.store(bytes, ordering: .releasing)
     }
 
     /// The offset of `address` in the region, when it lies in its first `size` bytes.

@@ -153,7 +153,7 @@ struct GraphChecker {
                 pool = (count, size)
                 let name = q.name
                 if let makeCreator = spec.makeCreator {
-                    queue.creator = { _ in makeCreator(name, count) }
+                    queue.creator = { _ in makeCreator(name, count, hasChildren) }
                 } else {
                     queue.creator = { _ in BufferPool(name: name, count: count, payloadCapacity: size, shared: hasChildren) }
                 }

@@ -129,9 +129,11 @@ public struct ProcessorSpec: Sendable {
     public var isSource: Bool
     /// The parameter that holds the payload size it acquires, to size its pool by default.
     public var bufferSizeParameter: String?
-    /// Makes the creator of its `provider` queue (name, buffer count) instead
-    /// of a `BufferPool` (the render dispatcher's `FrameCreator`).
-    public var makeCreator: (@Sendable (_ name: String, _ count: Int) -> any BufferCreator)?
+    /// Makes the creator of its `provider` queue (name, buffer count, and
+    /// whether its memory must be shared with child processes because the
+    /// graph has `process` queues) instead of a `BufferPool` (the render
+    /// dispatcher's `FrameCreator`).
+    public var makeCreator: (@Sendable (_ name: String, _ count: Int, _ crossProcess: Bool) -> any BufferCreator)?
     public var make: @Sendable (Parameters) -> any BufferProcessor
     /// The split modes it can do as a compound queue (`servers` ≥ 2); empty: none.
     public var splitModes: Set<SplitMode> = []
@@ -152,7 +154,7 @@ public struct ProcessorSpec: Sendable {
 
     public init(name: String, summary: String, parameters: [ParameterSpec] = [], outputs: ClosedRange<Int>,
                 isSource: Bool = false, bufferSizeParameter: String? = nil,
-                makeCreator: (@Sendable (_ name: String, _ count: Int) -> any BufferCreator)? = nil,
+                makeCreator: (@Sendable (_ name: String, _ count: Int, _ crossProcess: Bool) -> any BufferCreator)? = nil,
                 make: @escaping @Sendable (Parameters) -> any BufferProcessor) {
         self.name = name
         self.summary = summary

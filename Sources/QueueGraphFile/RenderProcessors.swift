@@ -33,7 +33,9 @@ extension ProcessorRegistry {
                 ParameterSpec("direction", .choice(["forward", "backward"]), default: .text("forward"), "which way media time runs"),
             ],
             outputs: 1...2, isSource: true,
-            makeCreator: { name, count in FrameCreator(name: name, count: count) },
+            makeCreator: { name, count, crossProcess in
+                FrameCreator(name: name, count: count, engine: crossProcess ? .crossProcess : .shared)
+            },
             make: { p in
                 let process = RenderProcess(
                     rate: FrameRate(p.integer("fps")),

@@ -1,6 +1,8 @@
+import QueueGraphCore
 import Synchronization
 
-/// One block of heap memory a provider lends again and again. Its state and
+/// One block of memory a provider lends again and again: heap memory it
+/// frees, or a piece of its manager's shared-memory arena. Its state and
 /// generation (bumped by each release, so stale handles are caught) share
 /// one atomic word, so a protocol step is one compare-and-swap.
 ///
@@ -8,14 +10,22 @@ import Synchronization
 final class Block: @unchecked Sendable {
     let memory: UnsafeMutableRawPointer
     let capacity: Int
+    /// The arena `memory` lies in (kept mapped while the block lives), or nil for heap memory.
+    let arena: SharedMemory?
     private let word = Atomic<UInt64>(0)   // generation << 8 | state
 
     init(capacity: Int, alignment: Int) {
         self.capacity = capacity
         memory = .allocate(byteCount: capacity, alignment: alignment)
+        arena = nil
     }
 
-    deinit { memory.deallocate() }
+    init(capacity: Int, in arena: SharedMemory, at offset: Int) {
+        (self.capacity, self.arena) = (capacity, arena)
+        memory = arena.base + offset
+    }
+
+    deinit { if arena == nil { memory.deallocate() } }
 
     /// The generation the next lock hands out.
     var generation: UInt32 { UInt32(truncatingIfNeeded: word.load(ordering: .acquiring) >> 8) }

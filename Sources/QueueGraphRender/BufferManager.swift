@@ -14,16 +14,22 @@ public final class BufferManager: Sendable {
     public let budget: Int?
     /// Blocks a slice keeps per capacity class before it gives half back.
     public let sliceHighWater: Int
+    /// The shared memory its blocks are carved from, or nil for heap blocks.
+    /// Frames in an arena cross a `process` queue as handles, with no copy.
+    /// It grows as blocks are made and never shrinks (blocks are reused).
+    public let arena: SharedMemory?
+    private let arenaEnd = Locked(0)
 
     private let spare = Locked([Int: [Block]]())
     private let allocated = Atomic<Int>(0)
     private let allocatedBytes = Atomic<Int>(0)
     private let counters = Locked([SliceCounters]())
 
-    public init(budget: Int? = nil, sliceHighWater: Int = 16) {
+    public init(budget: Int? = nil, sliceHighWater: Int = 16, arena: SharedMemory? = nil) {
         precondition(sliceHighWater >= 2, "a slice must keep at least two blocks per class")
         self.budget = budget
         self.sliceHighWater = sliceHighWater
+        self.arena = arena
     }
 
     /// A new slice for the calling thread; keep it on that thread, and let it
@@ -79,8 +85,22 @@ public final class BufferManager: Sendable {
         } else {
             allocatedBytes.add(capacity, ordering: .relaxed)
         }
+        guard let arena else {
+            allocated.add(1, ordering: .relaxed)
+            return Block(capacity: capacity, alignment: alignment)
+        }
+        let offset: Int? = arenaEnd.withLock { end in
+            let start = (end + alignment - 1) / alignment * alignment
+            do throws(SharedMemoryError) { try arena.grow(to: start + capacity) } catch { return nil }
+            end = start + capacity
+            return start
+        }
+        guard let offset else {   // the arena's address space is used up
+            allocatedBytes.subtract(capacity, ordering: .relaxed)
+            return nil
+        }
         allocated.add(1, ordering: .relaxed)
-        return Block(capacity: capacity, alignment: alignment)
+        return Block(capacity: capacity, in: arena, at: offset)
     }
 }
 

@@ -80,7 +80,11 @@ public final class FrameCreator: BufferCreator, @unchecked Sendable {
         leases[slot] = lease
         let memory = try! provider.bytes(lease)
         let buffer = buffers[slot]
-        buffer.payload = BufferPayload(kind: .heap, baseAddress: memory.baseAddress, capacity: memory.count)
+        if let arena = engine.manager.arena {
+            buffer.payload = BufferPayload(kind: .sharedMemory, baseAddress: memory.baseAddress, capacity: memory.count, handle: UInt64(arena.id))
+        } else {
+            buffer.payload = BufferPayload(kind: .heap, baseAddress: memory.baseAddress, capacity: memory.count)
+        }
         buffer.prepareForUse(size: payloadSize, sequence: UInt64(sequence))
         Tracing.countPoolFlow(traceID)
         return buffer

@@ -84,10 +84,16 @@ public final class RenderProcess: Sendable {
     public var ticksSkipped: Int64 { skipped.load(ordering: .relaxed) }
 
     /// Starts playing (the dispatcher then launches the first tick); after a pause, resumes.
-    public func start() {
+    public func start() { start(at: monotonicNanoseconds()) }
+
+    /// Starts playing with media time `timings.start` at wall time `wall`:
+    /// the dispatcher anchors at the wall time of the tick it launches, so
+    /// each tick's media time is exact and a run renders the same frames
+    /// every time.
+    func start(at wall: UInt64) {
         state.withLock { s in
             guard s.play == .ready || s.play == .paused else { return }
-            s.timings.anchor = monotonicNanoseconds()
+            s.timings.anchor = wall
             s.play = .playing
         }
     }
@@ -163,7 +169,7 @@ public final class FrameDispatcher: BufferSource {
         case .ready, .playing:
             if origin == 0 || wasPaused {
                 // The next tick launches now (at the start, or where a pause left off).
-                process.start()
+                process.start(at: now)
                 origin = now - UInt64(tick) * period
                 wasPaused = false
             }

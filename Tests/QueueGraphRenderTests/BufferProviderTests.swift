@@ -154,9 +154,12 @@ struct BufferProviderTests {
         #expect(stats.allocations == 2)               // the two announced blocks, alternating
     }
 
-    @Test("concurrent workers over 5 sizes, handing buffers to each other, leave zero bytes leased and every block spare")
-    func concurrentWorkers() throws {
-        let manager = BufferManager(sliceHighWater: 8)
+    @Test("concurrent workers over 5 sizes, handing buffers to each other, leave zero bytes leased and every block spare",
+          arguments: [false, true])
+    func concurrentWorkers(inArena: Bool) throws {
+        // In an arena, every block is carved from one shared-memory region that grows as blocks are made.
+        let arena = inArena ? try SharedMemory(name: "qg-test-arena", size: 0, reserve: 1 << 32) : nil
+        let manager = BufferManager(sliceHighWater: 8, arena: arena)
         let sizes = [100, 4096, 65_000, 640 * 360 * 4, 1280 * 720 * 4]
         let workers = 4, rounds = 2000
         // Each worker passes every third buffer to the next worker, who releases it.
@@ -172,6 +175,7 @@ struct BufferProviderTests {
                     do {
                         let handle = try slice.lock(.bytes(size))
                         let bytes = try slice.bytes(handle)
+                        if let arena, arena.offset(of: bytes.baseAddress!, count: size) == nil { failures.add(1, ordering: .relaxed) }
                         bytes[0] = UInt8(truncatingIfNeeded: round)
                         bytes[size - 1] = UInt8(truncatingIfNeeded: w)
                         try slice.emit(handle)
@@ -194,6 +198,7 @@ struct BufferProviderTests {
         #expect(stats.releases == stats.locks)
         #expect(stats.bytesLeased == 0)
         #expect(manager.spareBlocks + cleanup.freeBlocks == stats.allocations)
+        if let arena { #expect(arena.size >= stats.bytesAllocated && arena.size < stats.bytesAllocated + 64 * stats.allocations) }
     }
 }
 
