@@ -32,6 +32,19 @@ struct ProcessTests {
         return (try GraphFile.load(path: path.path).childrenRunByQGraph(), directory)
     }
 
+    /// The start of a graph file: 30 frames of a bouncing ball at 96×64 (out of 'ball').
+    static let ballFrames = """
+        queues:
+          - name: render
+            processor: render
+            parameters: {width: 96, height: 64, fps: 25, frames: 30, latency: 25}
+            threading: thread
+          - name: ball
+            processor: ball
+            buffers: reuse
+
+        """
+
     /// Runs a graph to its end and returns its final statistics.
     static func run(_ file: GraphFile) throws -> GraphStatistics {
         let graph = try file.config.createQueueGraph()
@@ -92,15 +105,7 @@ struct ProcessTests {
     func childRewritesFrames() throws {
         // One stream of frames, teed (so each frame is shared, read-only):
         // one branch applies the effect on a thread, the other in a child.
-        let (file, directory) = try Self.graph("""
-            queues:
-              - name: render
-                processor: render
-                parameters: {width: 96, height: 64, fps: 25, frames: 30, latency: 25}
-                threading: thread
-              - name: ball
-                processor: ball
-                buffers: reuse
+        let (file, directory) = try Self.graph(Self.ballFrames + """
               - name: tee
                 processor: tee
                 pads: 2
@@ -138,15 +143,7 @@ struct ProcessTests {
 
     @Test("render frames cross into a child as handles to the engine's shared arena and come back rewritten in place")
     func framesCrossWithoutCopy() throws {
-        let yaml = """
-            queues:
-              - name: render
-                processor: render
-                parameters: {width: 96, height: 64, fps: 25, frames: 30, latency: 25}
-                threading: thread
-              - name: ball
-                processor: ball
-                buffers: reuse
+        let yaml = Self.ballFrames + """
               - name: effect
                 processor: colormatrix
                 buffers: reuse
