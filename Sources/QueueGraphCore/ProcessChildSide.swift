@@ -23,11 +23,11 @@ final class ChildChannel: @unchecked Sendable {
         control = try SharedMemory(mapping: spec.control, id: 0, reserve: 0)
         guard control.size >= ChannelLayout.down,
               ChannelLayout.field(.magic, in: control).load(ordering: .acquiring) == ChannelLayout.magic else {
-            throw ProcessLinkError("fd \(spec.control) is not a process channel")
+            throw ProcessorError("fd \(spec.control) is not a process channel")
         }
         capacity = Int(ChannelLayout.field(.capacity, in: control).load(ordering: .acquiring))
         let layout = ChannelLayout(capacity: capacity)
-        guard capacity > 0, control.size >= layout.totalBytes else { throw ProcessLinkError("the process channel is too small") }
+        guard capacity > 0, control.size >= layout.totalBytes else { throw ProcessorError("the process channel is too small") }
         var regions: [UInt32: SharedMemory] = [:]
         for (id, fd, bytes) in [spec.staging] + spec.regions { regions[id] = try SharedMemory(mapping: fd, id: id, reserve: bytes) }
         self.regions = regions
@@ -264,11 +264,11 @@ final class ChildExit: BufferProcessor {
     public init(config declared: QueueGraphConfig, queue: String, channel spec: String) throws {
         _ = qg_die_with_parent()
         unsetenv(ProcessLink.childEnvironment)   // handed over: the child's own graph may start children
-        guard let spec = ChildChannelSpec(spec) else { throw ProcessLinkError("found channel '\(spec)', expected PPID,FD,ID:FD:BYTES…") }
-        guard getppid() == spec.parent else { throw ProcessLinkError("the parent process \(spec.parent) has ended") }
+        guard let spec = ChildChannelSpec(spec) else { throw ProcessorError("found channel '\(spec)', expected PPID,FD,ID:FD:BYTES…") }
+        guard getppid() == spec.parent else { throw ProcessorError("the parent process \(spec.parent) has ended") }
         let plan = try declared.validate()
         guard let part = plan.processParts.first(where: { declared.queues[$0.queue].name == queue }) else {
-            throw ProcessLinkError("the graph has no queue '\(queue)' with threading 'process'")
+            throw ProcessorError("the graph has no queue '\(queue)' with threading 'process'")
         }
         let channel = try ChildChannel(spec)
         let remote = RemoteBuffers(name: "\(queue) (from parent)", channel: channel)

@@ -148,7 +148,7 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
 
     func threadDidStart(wake: WakeEvent) throws {
         if let parentQueue = getenv(Self.childEnvironment) {
-            throw ProcessLinkError("this program was started as the child of process queue '\(String(cString: parentQueue))' but did not hand the child over to ProcessChild.run (see ProcessChild); it starts no child of its own")
+            throw ProcessorError("this program was started as the child of process queue '\(String(cString: parentQueue))' but did not hand the child over to ProcessChild.run (see ProcessChild); it starts no child of its own")
         }
         try startChild()
     }
@@ -185,11 +185,11 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
         let ready = ChannelLayout.field(.ready, in: control)
         while ready.load(ordering: .sequentiallyConsistent) != generation {
             if let end = reapChild(block: false) {
-                throw ProcessLinkError("its child \(end.description) before it was ready (\(arguments.joined(separator: " ")))")
+                throw ProcessorError("its child \(end.description) before it was ready (\(arguments.joined(separator: " ")))")
             }
             if monotonicNanoseconds() > deadline {
                 stopChild()
-                throw ProcessLinkError("its child process \(child) did not start within \(Self.startTimeout / 1_000_000_000) s")
+                throw ProcessorError("its child process \(child) did not start within \(Self.startTimeout / 1_000_000_000) s")
             }
             sharedWakeEvent.wait(timeoutNanoseconds: 10_000_000) { ready.load(ordering: .sequentiallyConsistent) == generation }
         }
@@ -516,12 +516,6 @@ extension ThreadStatistics {
     }
 }
 
-/// A child process could not be started or ended unexpectedly.
-struct ProcessLinkError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
-
 /// What a child needs to find its channel: the parent's pid, the control
 /// region's fd, the staging region and every payload region (id, fd, bytes
 /// to map), as one command-line word:
@@ -560,7 +554,7 @@ func spawnProcess(_ path: String, _ arguments: [String], environment: String, ke
     defer { for word in words { free(word) } }
     var pid: Int32 = 0
     let error = fds.withUnsafeBufferPointer { keep in qg_spawn(path, &words, environment, keep.baseAddress, Int32(keep.count), &pid) }
-    guard error == 0 else { throw ProcessLinkError("cannot start \(path): \(String(cString: strerror(error)))") }
+    guard error == 0 else { throw ProcessorError("cannot start \(path): \(String(cString: strerror(error)))") }
     return pid
 }
 

@@ -40,3 +40,20 @@ extension GroupScheduler {
             .sorted { $0.hook.threadStartOrder < $1.hook.threadStartOrder }
     }
 }
+
+/// Why a processor cannot work, as a message (a start refused by `threadDidStart`).
+struct ProcessorError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A processor that says why it failed buffers (`ProcessResult.failed`):
+/// the first reason, kept so that a program can print it with the count
+/// (`qgraph run` does).
+///
+/// Threading: written by the processor's thread; read it once the graph has
+/// stopped (or accept a stale value).
+public protocol FailureReporting: AnyObject {
+    /// The first failure's reason, or nil if it failed nothing.
+    var failureReason: String? { get }
+}

@@ -9,11 +9,16 @@ public protocol FrameWork: AnyObject {
     /// Does the work on `frame`; `engine` lends scratch buffers. Throws to
     /// fail the frame (it is dropped as `failed` and counted).
     func render(_ frame: Frame, engine: EngineCtx) throws
+    /// Before the graph starts, on the node's thread: throws when no frame
+    /// could be done (an output that cannot be opened), which refuses the
+    /// graph's start with the reason instead of failing every frame.
+    func prepare() throws
     /// The stream ended: flush and release what the work holds (a sink closes its output).
     func finish()
 }
 
 extension FrameWork {
+    public func prepare() throws {}
     public func finish() {}
 }
 
@@ -25,9 +30,10 @@ extension FrameWork {
 /// `frame_end` around the work.
 ///
 /// Threading: as `BufferProcessor`.
-public final class RenderNode: BufferProcessor {
+public final class RenderNode: ThreadLifecycle, FailureReporting {
     public let work: any FrameWork
     public let engine: EngineCtx
+    public private(set) var failureReason: String?
 
     public init(_ work: any FrameWork, engine: EngineCtx = .shared) {
         self.work = work
@@ -36,12 +42,20 @@ public final class RenderNode: BufferProcessor {
 
     public func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
         frameJob(buffer, context: context) { frame in
-            try work.render(frame, engine: engine)
+            do {
+                try work.render(frame, engine: engine)
+            } catch {
+                if failureReason == nil { failureReason = "\(error)" }
+                throw error
+            }
             return buffer
         }
     }
 
     public func endOfStream(context: ProcessContext) { work.finish() }
+
+    public func threadDidStart(wake: WakeEvent) throws { try work.prepare() }
+    public func threadWillEnd() {}
 }
 
 /// Runs one frame job on a node: drops the frame as `late` when its

@@ -64,9 +64,14 @@ public final class Y4MWriter: FrameWork {
 
     deinit { finish() }
 
-    public func render(_ frame: Frame, engine: EngineCtx) throws {
+    public func prepare() throws {
         guard slot != nil else { throw OutputError(description: "'\(path)' is already another sink's output") }
-        guard let file else { throw OutputError(description: "cannot write '\(path)': \(openError)") }
+        guard file != nil else { throw OutputError(description: "cannot open '\(path)': \(openError)") }
+    }
+
+    public func render(_ frame: Frame, engine: EngineCtx) throws {
+        try prepare()
+        let file = file!   // prepare checked it
         let (w, h) = (frame.width, frame.height)
         if let size, size != (w, h) { throw OutputError(description: "frame size changed from \(size.width)×\(size.height) to \(w)×\(h)") }
         if size == nil {

@@ -70,7 +70,11 @@ struct Runner {
         }
         if !problems.isEmpty { throw Exit.runtimeFailure }
         if !failed.isEmpty {
-            printError("processors failed on " + failed.map { "\($0.name) (\($0.dropped[.failed]!) buffers)" }.joined(separator: ", "))
+            printError("processors failed on " + failed.map { q in
+                let count = q.dropped[.failed]!
+                let reason = (graph.processor(ofQueue: q.name) as? any FailureReporting)?.failureReason.map { "; first: \($0)" } ?? ""
+                return "\(q.name) (\(count) buffer\(count == 1 ? "" : "s")\(reason))"
+            }.joined(separator: ", "))
             throw Exit.runtimeFailure
         }
     }

@@ -118,9 +118,14 @@ struct CLITests {
 
     @Test("run: a processor that fails is a runtime failure, exit 70")
     func runtimeFailure() throws {
-        let result = try QGraphProcess.run("launch", "testsrc count=5 ! filesink path=/nonexistent/dir/out.bin", "--quiet")
+        // /dev/full opens, and every write to it fails (ENOSPC).
+        let result = try QGraphProcess.run("launch", "testsrc count=5 size=65536 ! filesink path=/dev/full", "--quiet")
         #expect(result.status == 70)
-        #expect(result.err.contains("processors failed on filesink (5 buffers)"))
+        #expect(result.err.contains("processors failed on filesink (5 buffers; first: cannot write '/dev/full': No space left on device)"), "\(result.err)")
+        // One that cannot be opened refuses the start.
+        let unopenable = try QGraphProcess.run("launch", "testsrc count=5 ! filesink path=/nonexistent/dir/out.bin", "--quiet")
+        #expect(unopenable.status == 70)
+        #expect(unopenable.err.contains("queue 'filesink' could not start: cannot open '/nonexistent/dir/out.bin': No such file or directory"))
     }
 
     @Test("inspect, format, dot, processors, schema")

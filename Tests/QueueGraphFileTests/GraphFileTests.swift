@@ -38,6 +38,19 @@ struct GraphFileTests {
         }
     }
 
+    @Test("a sink whose output cannot be opened refuses the start with the reason, and nothing is lost",
+          arguments: ["testsrc count=10 ! filesink path=/nonexistent/out.bin",
+                      "render frames=10 width=64 height=36 ! y4msink path=/nonexistent/out.y4m"])
+    func unopenableOutput(pipeline: String) throws {
+        let graph = try GraphFile(launch: pipeline).config.createQueueGraph()
+        #expect {
+            try graph.start()
+        } throws: { error in
+            "\(error)".contains("could not start: cannot open '/nonexistent/out.") && "\(error)".contains("No such file or directory")
+        }
+        #expect(graph.stop().ledgerProblems().isEmpty)
+    }
+
     /// file, line, column, a fragment of the message.
     static let malformed: [(String, Int, Int, String)] = [
         ("bad-connection-arrow.yaml", 8, 5, "expected a connection like 'a -> b'"),

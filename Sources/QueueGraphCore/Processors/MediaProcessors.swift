@@ -98,39 +98,53 @@ public final class TestSource: BufferSource, @unchecked Sendable {
 }
 
 /// Writes every buffer's bytes to a file, then releases it (the graph
-/// files' `filesink`). A file that cannot be opened or written makes each
-/// buffer fail (counted as `failed` drops), with the reason in `error`.
+/// files' `filesink`). Each buffer is one `write(2)` (no stdio buffer), so
+/// a buffer counts as consumed only once the kernel has all its bytes. A
+/// file that cannot be opened refuses the graph's start with the reason;
+/// one that cannot be written makes each buffer fail (counted as `failed`
+/// drops), with the first reason in `failureReason`.
 ///
 /// Threading: as `BufferProcessor`.
-public final class FileSink: BufferProcessor, @unchecked Sendable {
+public final class FileSink: ThreadLifecycle, FailureReporting, @unchecked Sendable {
     public let path: String
-    public private(set) var error: String?
+    public private(set) var failureReason: String?
     public private(set) var bytesWritten = 0
-    private var file: UnsafeMutablePointer<FILE>?
+    private var fd: Int32
 
     public init(path: String, append: Bool = false) {
         self.path = path
-        file = fopen(path, append ? "ab" : "wb")
-        if file == nil { error = "cannot open '\(path)': \(String(cString: strerror(errno)))" }
+        fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0o644)
+        if fd < 0 { failureReason = "cannot open '\(path)': \(String(cString: strerror(errno)))" }
     }
 
-    deinit { if let file { fclose(file) } }
+    deinit { if fd >= 0 { close(fd) } }
+
+    /// A file that could not be opened refuses the graph's start.
+    public func threadDidStart(wake: WakeEvent) throws {
+        if fd < 0, let failureReason { throw ProcessorError(failureReason) }
+    }
+    public func threadWillEnd() {}
 
     public func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
-        guard let file else { return .failed }
-        let bytes = buffer.bytes
-        if bytes.count > 0 && fwrite(bytes.baseAddress, 1, bytes.count, file) != bytes.count {
-            error = "cannot write '\(path)': \(String(cString: strerror(errno)))"
-            return .failed
+        guard fd >= 0 else { return .failed }
+        var rest = UnsafeRawBufferPointer(buffer.bytes)
+        while !rest.isEmpty {
+            let n = write(fd, rest.baseAddress, rest.count)
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else {
+                if failureReason == nil { failureReason = "cannot write '\(path)': \(String(cString: strerror(n < 0 ? errno : EIO)))" }
+                return .failed
+            }
+            rest = UnsafeRawBufferPointer(rebasing: rest[n...])
+            bytesWritten += n
         }
-        bytesWritten += bytes.count
         context.doneBuffer(buffer)
         return .ok
     }
 
     public func endOfStream(context: ProcessContext) {
-        if let file { fclose(file) }
-        file = nil
+        if fd >= 0 { close(fd) }
+        fd = -1
     }
 }
 
