@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <poll.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -60,10 +62,15 @@ int qg_reap(int pid, int block, int *signal, int *code) {
     return 1;
 }
 
-int qg_wait_ended(int pid) {
-    siginfo_t info;
+int qg_pidfd_open(int pid) {
+    long fd = syscall(SYS_pidfd_open, pid, 0);
+    return fd < 0 ? -errno : (int)fd;
+}
+
+int qg_wait_ended(int pidfd) {
+    struct pollfd p = { .fd = pidfd, .events = POLLIN };
     int r;
-    do { r = waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT); } while (r < 0 && errno == EINTR);
+    do { r = poll(&p, 1, -1); } while (r < 0 && errno == EINTR);
     return r < 0 ? -errno : 0;
 }
 

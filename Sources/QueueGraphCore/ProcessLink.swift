@@ -85,8 +85,8 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
     /// The payload regions the running child maps, by id.
     private var childRegions: [UInt32: SharedMemory] = [:]
     private var nextCheck: UInt64 = 0
-    /// Waits for the running child to end; set with `pid`.
-    private var watcher: (ended: ChildEnded, thread: pthread_t)?
+    /// Waits for the running child to end (on its pidfd); set with `pid`.
+    private var watcher: (ended: ChildEnded, thread: pthread_t, pidfd: Int32)?
     private let figures: Locked<ProcessLinkStatistics>
     /// Counters on the hot path, written by the link's thread only.
     private let lines = AtomicLines(count: 3)
@@ -175,12 +175,16 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
                                      keeping: [control.fd, staging.fd] + regions.map(\.fd))
         pid = child
         figures.withLock { $0.pid = child; $0.starts += 1 }
-        let ended = ChildEnded()
-        watcher = (ended, spawnThread(name: "qg-watch-\(child)") { [wake = sharedWakeEvent] in
-            _ = qg_wait_ended(child)   // ECHILD: reaped already
-            ended.flag.store(true, ordering: .releasing)
-            wake.notify()
-        })
+        // Only this thread reaps the child, so the pid is still its own here.
+        // Without pidfds (before Linux 5.3) the periodic check alone notices its end.
+        if case let pidfd = qg_pidfd_open(child), pidfd >= 0 {
+            let ended = ChildEnded()
+            watcher = (ended, spawnThread(name: "qg-watch-\(child)") { [wake = sharedWakeEvent] in
+                _ = qg_wait_ended(pidfd)
+                ended.flag.store(true, ordering: .releasing)
+                wake.notify()
+            }, pidfd)
+        }
         let deadline = monotonicNanoseconds() &+ Self.startTimeout
         let ready = ChannelLayout.field(.ready, in: control)
         while ready.load(ordering: .sequentiallyConsistent) != generation {
@@ -210,7 +214,10 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
         let end = "process \(pid) " + (signal != 0 ? "was killed by signal \(signal) (\(signalName(signal)))" : "exited with status \(code)")
         figures.withLock { $0.pid = 0; $0.lastExit = end }
         pid = 0
-        if let thread = watcher?.thread { pthread_join(thread, nil) }   // it has returned or is about to: the child ended
+        if let watcher {   // the child has ended, so its pidfd is readable and the watcher returns
+            pthread_join(watcher.thread, nil)
+            close(watcher.pidfd)
+        }
         watcher = nil
         foldChildStatistics()
         return (end, signal == 0 && code == 0)

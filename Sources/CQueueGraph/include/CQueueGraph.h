@@ -68,9 +68,11 @@ int qg_spawn(const char *path, char *const argv[], const char *extra_env, const 
 /// (`*signal` is the signal that killed it or 0, `*code` its exit status),
 /// -errno on failure. Blocks until it ends when `block` is 1.
 int qg_reap(int pid, int block, int *signal, int *code);
-/// Blocks until child `pid` has ended, without reaping it (waitid with
-/// WNOWAIT): 0 when it has, -errno on failure (ECHILD: it was reaped already).
-int qg_wait_ended(int pid);
+/// A pidfd for process `pid` (pidfd_open, close-on-exec), or -errno
+/// (ENOSYS before Linux 5.3).
+int qg_pidfd_open(int pid);
+/// Blocks until the process of `pidfd` has ended (reaped or not): 0, or -errno.
+int qg_wait_ended(int pidfd);
 /// The calling process is killed when its parent dies (prctl PR_SET_PDEATHSIG).
 int qg_die_with_parent(void);
 #endif
