@@ -175,9 +175,8 @@ enum ChannelStatistics {
             put(q?.abandoned ?? 0); put(q?.depth ?? 0); put(q?.maxDepth ?? 0); put(q?.bytesPopped ?? 0)
             for reason in DropReason.allCases { put(q?.dropped[reason] ?? 0) }
         }
-        let t = statistics.threads
-        put(t.reduce(0) { $0 + $1.invocations }); put(t.reduce(0) { $0 + $1.busyNanoseconds })
-        put(t.reduce(0) { $0 + $1.idleNanoseconds }); put(t.reduce(0) { $0 + $1.wakeups })
+        let t = statistics.threads.dropFirst().reduce(statistics.threads.first) { $0?.adding($1) }
+        put(t?.invocations ?? 0); put(t?.busyNanoseconds ?? 0); put(t?.idleNanoseconds ?? 0); put(t?.wakeups ?? 0)
         sequence.wrappingIncrement(ordering: .sequentiallyConsistent)   // even: done
     }
 

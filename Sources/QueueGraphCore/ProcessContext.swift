@@ -84,8 +84,10 @@ public final class ProcessContext: @unchecked Sendable {
     // MARK: For processors that finish buffers asynchronously (a process link)
 
     /// Whether every upstream connection has ended and the queue is empty.
+    /// The end is read first: it is one local load on most calls, and once
+    /// it is seen, every push before it is visible to the depth.
     var upstreamEnded: Bool {
-        withQueue { $0.depth == 0 && $0.pendingUpstream.load(ordering: .acquiring) == 0 }
+        withQueue { $0.pendingUpstream.load(ordering: .acquiring) == 0 && $0.depth == 0 }
     }
 
     /// Acks the sender of a held buffer now, on an `ack` queue (once), while

@@ -1,6 +1,6 @@
+import Atomics
 import CQueueGraph
 import DequeModule
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -85,8 +85,10 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
     /// The payload regions the running child maps, by id.
     private var childRegions: [UInt32: SharedMemory] = [:]
     private var nextCheck: UInt64 = 0
+    /// The exits (out pads) a message from the child may name, as bits.
+    private var padMask: UInt64 = 0
     /// Waits for the running child to end (on its pidfd); set with `pid`.
-    private var watcher: (ended: ChildEnded, thread: pthread_t, pidfd: Int32)?
+    private var watcher: (ended: ManagedAtomic<Bool>, thread: pthread_t, pidfd: Int32)?
     private let figures: Locked<ProcessLinkStatistics>
     /// Counters on the hot path, written by the link's thread only.
     private let lines = AtomicLines(count: 3)
@@ -109,8 +111,9 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
         options = queue.process
         childQueues = part.members.map { config.queues[$0].name }
         // Room for every queue of the part to be full, plus what is on its way back.
+        let needed = part.members.reduce(0, { $0 + config.queues[$1].size }) + 2 * part.exits.count + 4
         var window = 8
-        while window < part.members.reduce(0, { $0 + config.queues[$1].size }) + 2 * part.exits.count + 4 { window <<= 1 }
+        while window < needed { window <<= 1 }
         capacity = min(window, 1 << 16)
         let layout = ChannelLayout(capacity: capacity)
         do throws(SharedMemoryError) {
@@ -137,7 +140,10 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
     }
 
     /// The link's queue context, given once by the engine before the graph starts.
-    func attach(_ context: ProcessContext) { self.context = context }
+    func attach(_ context: ProcessContext) {
+        self.context = context
+        padMask = context.outPadCount >= 64 ? ~0 : (1 << UInt64(context.outPadCount)) - 1
+    }
 
     // MARK: The child's life
 
@@ -178,10 +184,10 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
         // Only this thread reaps the child, so the pid is still its own here.
         // Without pidfds (before Linux 5.3) the periodic check alone notices its end.
         if case let pidfd = qg_pidfd_open(child), pidfd >= 0 {
-            let ended = ChildEnded()
+            let ended = ManagedAtomic(false)
             watcher = (ended, spawnThread(name: "qg-watch-\(child)") { [wake = sharedWakeEvent] in
                 _ = qg_wait_ended(pidfd)
-                ended.flag.store(true, ordering: .releasing)
+                ended.store(true, ordering: .releasing)
                 wake.notify()
             }, pidfd)
         }
@@ -214,13 +220,16 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
         let end = "process \(pid) " + (signal != 0 ? "was killed by signal \(signal) (\(signalName(signal)))" : "exited with status \(code)")
         figures.withLock { $0.pid = 0; $0.lastExit = end }
         pid = 0
-        if let watcher {   // the child has ended, so its pidfd is readable and the watcher returns
-            pthread_join(watcher.thread, nil)
-            close(watcher.pidfd)
-        }
-        watcher = nil
+        endWatcher()   // the child has ended, so its pidfd is readable and the watcher returns
         foldChildStatistics()
         return (end, signal == 0 && code == 0)
+    }
+
+    private func endWatcher() {
+        guard let watcher else { return }
+        pthread_join(watcher.thread, nil)
+        close(watcher.pidfd)
+        self.watcher = nil
     }
 
     /// After the child ended: take what it sent before it ended, lose what it
@@ -342,11 +351,12 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
             childEvent.notify()
             did = true
         }
-        if pid != 0, case let now = monotonicNanoseconds(), now >= nextCheck || childHasEnded || (phase == .draining && childFinished) {
-            nextCheck = now &+ Self.checkInterval
+        if pid != 0 && (childHasEnded || (phase == .draining && childFinished) || periodicCheckIsDue()) {
             if let end = reapChild(block: phase == .draining && childFinished && freeTokens.count == capacity) {
                 childEnded(end)
                 did = true
+            } else if childHasEnded {
+                endWatcher()   // its wait failed, yet the child runs: the periodic check takes over
             }
         }
         return did
@@ -357,7 +367,16 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
     }
 
     /// The watcher saw the child end (it is not reaped yet).
-    private var childHasEnded: Bool { watcher?.ended.flag.load(ordering: .acquiring) ?? false }
+    private var childHasEnded: Bool { watcher?.ended.load(ordering: .acquiring) ?? false }
+
+    /// Without a watcher (no pidfds), whether it is time to look at the child again.
+    private func periodicCheckIsDue() -> Bool {
+        guard watcher == nil else { return false }
+        let now = monotonicNanoseconds()
+        guard now >= nextCheck else { return false }
+        nextCheck = now &+ Self.checkInterval
+        return true
+    }
 
     private var childFinished: Bool { ChannelLayout.field(.finished, in: control).load(ordering: .acquiring) != 0 }
 
@@ -412,13 +431,15 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
         }
         message.apply(to: buffer)
         returned.bump()
-        let pads = (0..<context.outPadCount).filter { message.pads & (1 << UInt64($0)) != 0 }
-        guard !pads.isEmpty else {
+        var pads = message.pads & padMask
+        guard pads != 0 else {
             context.dropHeld(buffer, reason: .failed, sender: flight.sender, nak: false)
             return
         }
-        for _ in pads.dropFirst() { context.share(buffer) }
-        for pad in pads {
+        for _ in 1..<pads.nonzeroBitCount { context.share(buffer) }
+        while pads != 0 {
+            let pad = pads.trailingZeroBitCount
+            pads &= pads - 1
             if !pendingSends.isEmpty || context.sendTo(pad, buffer) == .full { pendingSends.append((buffer, pad)) }
         }
     }
@@ -577,9 +598,4 @@ private func programName(_ path: String) -> String {
 func signalName(_ signal: Int32) -> String {
     let names = [1: "HUP", 2: "INT", 3: "QUIT", 4: "ILL", 6: "ABRT", 7: "BUS", 8: "FPE", 9: "KILL", 11: "SEGV", 13: "PIPE", 15: "TERM"]
     return names[Int(signal)] ?? "SIG\(signal)"
-}
-
-/// Set by a link's watcher thread when its child has ended.
-private final class ChildEnded: Sendable {
-    let flag = Atomic<Bool>(false)
 }

@@ -56,6 +56,23 @@ struct ProcessTests {
         return stats
     }
 
+    /// Runs the graph `yaml` to its end in a fresh directory (DIR), removed afterwards.
+    static func run(_ yaml: String) throws -> GraphStatistics {
+        let (file, directory) = try graph(yaml)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        return try run(file)
+    }
+
+    /// Runs `yaml` with THREADING a thread, then a process: each run's statistics and its file `output` in DIR.
+    static func onThreadThenInChild(_ yaml: String, output: String) throws -> [(stats: GraphStatistics, output: Data)] {
+        try ["thread", "process"].map { threading in
+            let (file, directory) = try graph(yaml.replacingOccurrences(of: "THREADING", with: threading))
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let stats = try run(file)
+            return (stats, try Data(contentsOf: directory.appendingPathComponent(output)))
+        }
+    }
+
     /// Entries of /dev/shm, and the memfds this process has open, named by
     /// QueueGraph (but the render engine's frame arena, which lives as long as the process).
     static func sharedMemoryObjects() -> (devShm: Set<String>, memfds: Int) {
@@ -85,14 +102,10 @@ struct ProcessTests {
                 threading: thread
             connections: [src -> effect, effect -> sink]
             """
-        let (inProcess, a) = try Self.graph(yaml.replacingOccurrences(of: "THREADING", with: "thread"))
-        let (acrossProcesses, b) = try Self.graph(yaml.replacingOccurrences(of: "THREADING", with: "process"))
-        defer { try? FileManager.default.removeItem(at: a); try? FileManager.default.removeItem(at: b) }
-        _ = try Self.run(inProcess)
-        let stats = try Self.run(acrossProcesses)
-        let expected = try Data(contentsOf: a.appendingPathComponent("out.bin"))
+        let runs = try Self.onThreadThenInChild(yaml, output: "out.bin")
+        let (stats, expected) = (runs[1].stats, runs[0].output)
         #expect(expected.count == 500 * 4096)
-        #expect(try Data(contentsOf: b.appendingPathComponent("out.bin")) == expected)
+        #expect(runs[1].output == expected)
         let link = try #require(stats.processes.first)
         #expect(link.zeroCopy == 500 && link.copied == 0 && link.returned == 500 && link.lost == 0 && link.starts == 1)
         #expect(stats[queue: "effect"]?.popped == 500)   // the child's row, merged
@@ -154,15 +167,11 @@ struct ProcessTests {
                 threading: thread
             connections: [render -> ball, ball -> effect, effect -> out]
             """
-        let (inProcess, a) = try Self.graph(yaml.replacingOccurrences(of: "THREADING", with: "thread"))
-        let (acrossProcesses, b) = try Self.graph(yaml.replacingOccurrences(of: "THREADING", with: "process"))
-        defer { try? FileManager.default.removeItem(at: a); try? FileManager.default.removeItem(at: b) }
-        #expect(try Self.run(inProcess).dropped(.late) == 0)
-        let stats = try Self.run(acrossProcesses)
-        #expect(stats.dropped(.late) == 0)
-        let expected = try Data(contentsOf: a.appendingPathComponent("out.y4m"))
+        let runs = try Self.onThreadThenInChild(yaml, output: "out.y4m")
+        let (stats, expected) = (runs[1].stats, runs[0].output)
+        #expect(runs[0].stats.dropped(.late) == 0 && stats.dropped(.late) == 0)
         #expect(expected.count > 30 * 96 * 64)
-        #expect(try Data(contentsOf: b.appendingPathComponent("out.y4m")) == expected)   // media times are exact: both runs render the same frames
+        #expect(runs[1].output == expected)   // media times are exact: both runs render the same frames
         let link = try #require(stats.processes.first)
         #expect(link.zeroCopy == 30 && link.copied == 0 && link.returned == 30)
     }
@@ -223,7 +232,7 @@ struct ProcessTests {
 
     @Test("ack: the sender hears once per buffer the child's processor finished")
     func ackAcrossTheBoundary() throws {
-        let (file, directory) = try Self.graph("""
+        let stats = try Self.run("""
             queues:
               - name: src
                 processor: testsrc
@@ -234,15 +243,13 @@ struct ProcessTests {
                 threading: process
             connections: [src -> sink]
             """)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let stats = try Self.run(file)
         #expect(stats[queue: "sink (link)"]?.acks == 1000)   // sent to src, in the parent
         #expect(stats[queue: "sink"]?.processed == 1000)
     }
 
     @Test("nak: every buffer the child's taildrop queue drops is naked to the sender, with its reason")
     func nakAcrossTheBoundary() throws {
-        let (file, directory) = try Self.graph("""
+        let stats = try Self.run("""
             queues:
               - name: src
                 processor: testsrc
@@ -256,8 +263,6 @@ struct ProcessTests {
                 threading: process
             connections: [src -> slow]
             """)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let stats = try Self.run(file)
         let child = try #require(stats[queue: "slow"])
         let link = try #require(stats[queue: "slow (link)"])
         let drops = child.dropped[.taildrop] ?? 0
