@@ -189,7 +189,10 @@ struct BufferProviderTests {
             }
         }
         threads.forEach { $0.start() }
-        while threads.contains(where: { !$0.isFinished }) { usleep(1000) }
+        let deadline = monotonicNanoseconds() + 120_000_000_000   // a hung worker fails the test instead of the run
+        while threads.contains(where: { !$0.isFinished }) && monotonicNanoseconds() < deadline { usleep(1000) }
+        let finished = threads.allSatisfy { $0.isFinished }
+        try #require(finished)
         let cleanup = manager.slice()
         for mailbox in mailboxes { for handle in mailbox.takeAll() { try cleanup.release(handle) } }
         #expect(failures.load(ordering: .relaxed) == 0)

@@ -1,3 +1,4 @@
+import Foundation
 import QueueGraphCore
 import Testing
 @testable import QueueGraphRender
@@ -62,7 +63,9 @@ struct CompoundTests {
             static let splitModes: Set<SplitMode> = [.vertical]
             struct Refused: Error {}
             func render(_ frame: Frame, part: SplitPart, mode: SplitMode, into target: UnsafeMutablePointer<UInt32>) throws {
-                if part.x0 > 0 && frame.job.tick == 0 { throw Refused() }
+                guard frame.job.tick == 0 else { return }
+                if part.x0 > 0 { throw Refused() }
+                usleep(2000)   // unequal times: had the failed frame's timings been used, the split would move
             }
         }
         let node = CompoundNode(servers: 2, loadBalancer: LoadBalancerConfig(mode: .vertical), work: FailsRight())
@@ -95,6 +98,7 @@ struct CompoundTests {
         let stats = graph.stop()
         #expect(stats.ledgerProblems().isEmpty, "\(stats.ledgerProblems())")
         let late = stats.dropped(.late)
+        #expect(!sink.ticks.isEmpty)   // 200 ms of latency per frame
         #expect(sink.ticks.count + late == 12)   // a skipped tick is counted as late by the dispatcher
         let recorded = node.statistics.recent
         #expect(recorded.count == node.statistics.frames && recorded.count >= sink.ticks.count)
