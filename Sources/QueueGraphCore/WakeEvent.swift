@@ -77,5 +77,22 @@ public func monotonicNanoseconds() -> UInt64 { qg_now_ns() }
 /// Writes `text` to standard error at once (unbuffered `write(2)`):
 /// diagnostics that must not be lost when a process dies.
 public func writeStandardError(_ text: String) {
-    _ = text.withCString { write(2, $0, strlen($0)) }
+    _ = text.withCString { writeAll(2, UnsafeRawBufferPointer(start: $0, count: strlen($0))) }
+}
+
+/// Writes all of `bytes` to `fd` with `write(2)` (no stdio buffer, so an
+/// error is seen at once), retrying short writes and interruptions.
+/// Returns 0, or the errno of the write that failed.
+///
+/// Threading: any thread.
+@discardableResult
+public func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int32 {
+    var rest = bytes
+    while !rest.isEmpty {
+        let n = write(fd, rest.baseAddress, rest.count)
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { return n < 0 ? errno : EIO }
+        rest = UnsafeRawBufferPointer(rebasing: rest[n...])
+    }
+    return 0
 }

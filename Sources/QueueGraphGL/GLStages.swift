@@ -58,8 +58,9 @@ final class TextureRing {
 /// Late frames are dropped (`late`), never uploaded.
 ///
 /// Threading: as `BufferProcessor`; the graph runs it on the owner thread.
-public final class GLUpload: ThreadLifecycle {
+public final class GLUpload: ThreadLifecycle, FailureReporting {
     public let owner: GLOwner
+    public private(set) var failureReason: String?
     private let ring: TextureRing
     private var unpackBuffers: [GLuint] = []
     private var unpackBytes = 0
@@ -85,7 +86,7 @@ public final class GLUpload: ThreadLifecycle {
 
     public func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
         guard owner.isOwnerThread else { return .failed }
-        return frameJob(buffer, context: context) { frame in
+        return frameJob(buffer, context: context, failure: &failureReason) { frame in
             owner.frameStarted(frame.job.tick, at: context.now)
             let (texture, _) = ring.take(owner, width: frame.width, height: frame.height)
             try upload(frame, into: texture)
@@ -132,8 +133,9 @@ public final class GLUpload: ThreadLifecycle {
 /// compiler's log as `file:line:column: message`.
 ///
 /// Threading: as `BufferProcessor`; the owner thread.
-public final class GLShaderPass: ThreadLifecycle {
+public final class GLShaderPass: ThreadLifecycle, FailureReporting {
     public let path: String
+    public private(set) var failureReason: String?
     private let ring: TextureRing
     private var owner: GLOwner?
     private var program: ShaderProgram?
@@ -176,7 +178,7 @@ public final class GLShaderPass: ThreadLifecycle {
 
     public func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
         guard let owner, let program, owner.isOwnerThread else { return .failed }
-        return frameJob(buffer, context: context) { frame in
+        return frameJob(buffer, context: context, failure: &failureReason) { frame in
             guard let input = owner.texture(of: frame.gpuImage) else { throw GLError("frame \(frame.job.tick) has no live texture: raise the upstream stage's 'textures'") }
             let (texture, framebuffer) = ring.take(owner, width: frame.width, height: frame.height)
             glBindFramebuffer(GLenum(GL_FRAMEBUFFER), framebuffer)

@@ -38,9 +38,10 @@ extension PartWork {
 /// Threading: as `BufferProcessor`; the helper threads start with the
 /// queue's thread (or at the first frame) and end with it. `statistics`
 /// may be read from any thread.
-public final class CompoundNode: CompoundProcessor, ThreadLifecycle, @unchecked Sendable {
+public final class CompoundNode: CompoundProcessor, ThreadLifecycle, FailureReporting, @unchecked Sendable {
     public let servers: Int
     public let work: any PartWork
+    public private(set) var failureReason: String?
     private var balancer: LoadBalancer
     private var crew: ServerCrew?
     private let name: String
@@ -83,7 +84,7 @@ public final class CompoundNode: CompoundProcessor, ThreadLifecycle, @unchecked 
     public func endOfStream(context: ProcessContext) { work.finish() }
 
     public func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
-        frameJob(buffer, context: context) { frame in
+        frameJob(buffer, context: context, failure: &failureReason) { frame in
             let record = try renderParts(frame)
             for (server, part) in record.parts.enumerated() {
                 context.traceLoadBalance(frame: record.tick, server: server, part: part, workNanoseconds: record.serverNanoseconds[server])
@@ -136,7 +137,9 @@ public final class CompoundNode: CompoundProcessor, ThreadLifecycle, @unchecked 
         return record
     }
 
-    struct PartFailed: Error {}
+    struct PartFailed: Error, CustomStringConvertible {
+        var description: String { "a server's part of the frame failed" }
+    }
 }
 
 /// One frame of a compound node: its wall time from handing out the parts

@@ -233,9 +233,10 @@ func blendOver(_ top: UInt32, _ base: UInt32) -> UInt32 {
 /// render process's frame creator); the input buffer is released.
 ///
 /// Threading: as `BufferProcessor`.
-public final class BilinearScaler: BufferProcessor {
+public final class BilinearScaler: BufferProcessor, FailureReporting {
     public let width: Int
     public let height: Int
+    public private(set) var failureReason: String?
 
     public init(width: Int, height: Int) {
         precondition(width > 0 && height > 0, "a frame needs a size")
@@ -243,10 +244,12 @@ public final class BilinearScaler: BufferProcessor {
         self.height = height
     }
 
-    struct NoBuffer: Error {}
+    struct NoBuffer: Error, CustomStringConvertible {
+        var description: String { "no output buffer (its pool is empty)" }
+    }
 
     public func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
-        frameJob(buffer, context: context) { input in
+        frameJob(buffer, context: context, failure: &failureReason) { input in
             guard let out = context.acquireBuffer(size: Frame.byteCount(width: width, height: height)) else { throw NoBuffer() }
             let output = Frame.make(in: out, width: width, height: height, job: input.job)
             scale(input, into: output)

@@ -41,13 +41,8 @@ public final class RenderNode: ThreadLifecycle, FailureReporting {
     }
 
     public func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
-        frameJob(buffer, context: context) { frame in
-            do {
-                try work.render(frame, engine: engine)
-            } catch {
-                if failureReason == nil { failureReason = "\(error)" }
-                throw error
-            }
+        frameJob(buffer, context: context, failure: &failureReason) { frame in
+            try work.render(frame, engine: engine)
             return buffer
         }
     }
@@ -61,9 +56,12 @@ public final class RenderNode: ThreadLifecycle, FailureReporting {
 /// Runs one frame job on a node: drops the frame as `late` when its
 /// deadline has passed (traced as `frame_deadline_miss`), otherwise traces
 /// `frame_start`, runs `body` and passes on the buffer it returns (in a
-/// sink: releases it). A throwing body fails the frame. For processors
-/// outside this module that work on frames (the GL stages).
-public func frameJob(_ buffer: Buffer, context: ProcessContext, _ body: (Frame) throws -> Buffer) -> ProcessResult {
+/// sink: releases it). A throwing body fails the frame, and the first
+/// error's description is kept in `failure` (the node's
+/// `FailureReporting.failureReason`). For processors outside this module
+/// that work on frames (the GL stages).
+public func frameJob(_ buffer: Buffer, context: ProcessContext, failure: inout String?,
+                     _ body: (Frame) throws -> Buffer) -> ProcessResult {
     guard let frame = Frame(buffer) else { return .failed }
     let started = context.now
     let job = frame.job
@@ -73,6 +71,7 @@ public func frameJob(_ buffer: Buffer, context: ProcessContext, _ body: (Frame) 
     do {
         output = try body(frame)
     } catch {
+        if failure == nil { failure = "\(error)" }
         return .failed
     }
     context.traceFrameEnd(job.tick, workNanoseconds: context.now - started)
@@ -96,10 +95,11 @@ public func missed(_ job: FrameJob, at now: UInt64, context: ProcessContext) -> 
 /// dropped upstream), the waiting frame is dropped as `late`.
 ///
 /// Threading: as `BufferProcessor`.
-public final class Compositor: BufferProcessor {
+public final class Compositor: BufferProcessor, FailureReporting {
     /// 0…1: how much of the upper layer shows.
     public let opacity: Double
     private var waiting: [Int64: Buffer] = [:]
+    public private(set) var failureReason: String?
 
     public init(opacity: Double = 1) { self.opacity = min(max(opacity, 0), 1) }
 
@@ -112,7 +112,7 @@ public final class Compositor: BufferProcessor {
             waiting[job.tick] = buffer   // until its partner comes
             return .ok
         }
-        let result = frameJob(buffer, context: context) { frame in
+        let result = frameJob(buffer, context: context, failure: &failureReason) { frame in
             let (base, top) = job.layer == 0 ? (frame, Frame(other)!) : (Frame(other)!, frame)
             guard base.width == top.width && base.height == top.height else { throw SizeMismatch() }
             composite(top.pixels, over: base.pixels, count: base.pixelCount, opacity: opacity)
@@ -123,7 +123,9 @@ public final class Compositor: BufferProcessor {
         return result
     }
 
-    struct SizeMismatch: Error {}
+    struct SizeMismatch: Error, CustomStringConvertible {
+        var description: String { "the two layers of a tick differ in size" }
+    }
 
     /// Waiting frames whose partner did not come by their deadline (it was dropped upstream).
     private func dropExpired(now: UInt64, context: ProcessContext) {

@@ -48,7 +48,7 @@ public final class Y4MWriter: FrameWork {
     public let path: String
     public private(set) var framesWritten = 0
     private let slot: OutputSlot?
-    private var file: UnsafeMutablePointer<FILE>?
+    private var fd: Int32 = -1
     /// Why the file could not be opened (errno then, not at the first frame).
     private var openError = ""
     private var size: (width: Int, height: Int)?
@@ -57,44 +57,55 @@ public final class Y4MWriter: FrameWork {
         self.path = path
         slot = OutputSlot.claim(path)
         if slot != nil {
-            file = fopen(path, "wb")
-            if file == nil { openError = String(cString: strerror(errno)) }
+            fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            if fd < 0 { openError = String(cString: strerror(errno)) }
         }
     }
 
     deinit { finish() }
 
-    public func prepare() throws {
-        guard slot != nil else { throw OutputError(description: "'\(path)' is already another sink's output") }
-        guard file != nil else { throw OutputError(description: "cannot open '\(path)': \(openError)") }
+    /// Why no frame can be written now, or nil.
+    private var problem: String? {
+        if slot == nil { return "'\(path)' is already another sink's output" }
+        if fd < 0 { return openError.isEmpty ? "'\(path)' is closed" : "cannot open '\(path)': \(openError)" }
+        return nil
     }
 
+    public func prepare() throws {
+        if let problem { throw OutputError(description: problem) }
+    }
+
+    /// One `write(2)` per frame ("FRAME" line and planes), so a full disk fails the frame it hit.
     public func render(_ frame: Frame, engine: EngineCtx) throws {
         try prepare()
-        let file = file!   // prepare checked it
         let (w, h) = (frame.width, frame.height)
         if let size, size != (w, h) { throw OutputError(description: "frame size changed from \(size.width)×\(size.height) to \(w)×\(h)") }
         if size == nil {
-            size = (w, h)
             let rate = frame.job.rate
-            fputs("YUV4MPEG2 W\(w) H\(h) F\(rate.numerator):\(rate.denominator) Ip A1:1 C420jpeg\n", file)
+            var header = "YUV4MPEG2 W\(w) H\(h) F\(rate.numerator):\(rate.denominator) Ip A1:1 C420jpeg\n"
+            try check(header.withUTF8 { writeAll(fd, UnsafeRawBufferPointer($0)) })
+            size = (w, h)
         }
+        let frameLine = Array("FRAME\n".utf8)
         let (cw, ch) = ((w + 1) / 2, (h + 1) / 2)
-        let count = w * h + 2 * cw * ch
+        let count = frameLine.count + w * h + 2 * cw * ch
         let provider = engine.provider
         let scratch = try provider.lock(.bytes(count))
         defer { try? provider.release(scratch) }
-        let yuv = try provider.bytes(scratch)
-        rgbaToI420(frame.pixels, width: w, height: h, into: yuv.baseAddress!.assumingMemoryBound(to: UInt8.self))
-        guard fputs("FRAME\n", file) >= 0, fwrite(yuv.baseAddress, 1, count, file) == count else {
-            throw OutputError(description: "cannot write '\(path)': \(String(cString: strerror(errno)))")
-        }
+        let bytes = try provider.bytes(scratch)
+        bytes.copyBytes(from: frameLine)
+        rgbaToI420(frame.pixels, width: w, height: h, into: (bytes.baseAddress! + frameLine.count).assumingMemoryBound(to: UInt8.self))
+        try check(writeAll(fd, UnsafeRawBufferPointer(bytes)))
         framesWritten += 1
     }
 
+    private func check(_ error: Int32) throws {
+        if error != 0 { throw OutputError(description: "cannot write '\(path)': \(String(cString: strerror(error)))") }
+    }
+
     public func finish() {
-        if let file { fclose(file) }
-        file = nil
+        if fd >= 0 { close(fd) }
+        fd = -1
         slot?.release()
     }
 }
@@ -131,17 +142,24 @@ public final class PNGWriter: FrameWork {
     public let every: Int
     public private(set) var framesWritten = 0
     private let slot: OutputSlot?
+    /// Why the directory could not be made, if so.
+    private var mkdirError: String?
 
     public init(directory: String, every: Int = 1) {
         precondition(every >= 1, "every is at least 1")
         self.directory = directory
         self.every = every
         slot = OutputSlot.claim(directory)
-        mkdir(directory, 0o755)
+        if mkdir(directory, 0o755) != 0 && errno != EEXIST { mkdirError = String(cString: strerror(errno)) }
+    }
+
+    public func prepare() throws {
+        guard slot != nil else { throw OutputError(description: "'\(directory)' is already another sink's output") }
+        if let mkdirError { throw OutputError(description: "cannot make the directory '\(directory)': \(mkdirError)") }
     }
 
     public func render(_ frame: Frame, engine: EngineCtx) throws {
-        guard slot != nil else { throw OutputError(description: "'\(directory)' is already another sink's output") }
+        try prepare()
         let tick = frame.job.tick
         guard tick % Int64(every) == 0 else { return }
         let digits = String(tick)

@@ -122,6 +122,11 @@ struct CLITests {
         let result = try QGraphProcess.run("launch", "testsrc count=5 size=65536 ! filesink path=/dev/full", "--quiet")
         #expect(result.status == 70)
         #expect(result.err.contains("processors failed on filesink (5 buffers; first: cannot write '/dev/full': No space left on device)"), "\(result.err)")
+        // So does each frame of a Y4M sink (a frame late in a debug build is dropped before it, so at least one).
+        let frames = try QGraphProcess.run("launch", "render frames=5 width=64 height=36 latency=30 ! y4msink path=/dev/full", "--quiet")
+        #expect(frames.status == 70)
+        #expect(frames.err.contains("processors failed on y4msink (") && frames.err.contains("first: cannot write '/dev/full': No space left on device)"),
+                "\(frames.err)")
         // One that cannot be opened refuses the start.
         let unopenable = try QGraphProcess.run("launch", "testsrc count=5 ! filesink path=/nonexistent/dir/out.bin", "--quiet")
         #expect(unopenable.status == 70)

@@ -40,13 +40,14 @@ struct GraphFileTests {
 
     @Test("a sink whose output cannot be opened refuses the start with the reason, and nothing is lost",
           arguments: ["testsrc count=10 ! filesink path=/nonexistent/out.bin",
-                      "render frames=10 width=64 height=36 ! y4msink path=/nonexistent/out.y4m"])
+                      "render frames=10 width=64 height=36 ! y4msink path=/nonexistent/out.y4m",
+                      "render frames=10 width=64 height=36 ! pngsink directory=/nonexistent/out.pngs"])
     func unopenableOutput(pipeline: String) throws {
         let graph = try GraphFile(launch: pipeline).config.createQueueGraph()
         #expect {
             try graph.start()
         } throws: { error in
-            "\(error)".contains("could not start: cannot open '/nonexistent/out.") && "\(error)".contains("No such file or directory")
+            "\(error)".contains("could not start: cannot ") && "\(error)".contains("'/nonexistent/out.") && "\(error)".contains("No such file or directory")
         }
         #expect(graph.stop().ledgerProblems().isEmpty)
     }

@@ -127,17 +127,12 @@ public final class FileSink: ThreadLifecycle, FailureReporting, @unchecked Senda
 
     public func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
         guard fd >= 0 else { return .failed }
-        var rest = UnsafeRawBufferPointer(buffer.bytes)
-        while !rest.isEmpty {
-            let n = write(fd, rest.baseAddress, rest.count)
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else {
-                if failureReason == nil { failureReason = "cannot write '\(path)': \(String(cString: strerror(n < 0 ? errno : EIO)))" }
-                return .failed
-            }
-            rest = UnsafeRawBufferPointer(rebasing: rest[n...])
-            bytesWritten += n
+        let bytes = UnsafeRawBufferPointer(buffer.bytes)
+        if case let error = writeAll(fd, bytes), error != 0 {
+            if failureReason == nil { failureReason = "cannot write '\(path)': \(String(cString: strerror(error)))" }
+            return .failed
         }
+        bytesWritten += bytes.count
         context.doneBuffer(buffer)
         return .ok
     }
