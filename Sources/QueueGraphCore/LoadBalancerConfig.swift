@@ -58,14 +58,22 @@ public struct LoadBalancerConfig: Sendable, Equatable {
         self.weights = weights
     }
 
+    /// The largest pixel boundary, resistance and weight (the config, graph
+    /// files and their schema check these same limits).
+    public static let maxBoundary = 65536
+    public static let maxResistance = 1_000_000.0
+    public static let maxWeight = 1_000_000.0
+
     /// What is wrong with it for a queue of `servers` servers, one message per problem.
     public func problems(servers: Int) -> [String] {
         var found: [String] = []
         if !(0...1).contains(damping) { found.append("found damping \(damping), expected a number in 0…1") }
-        if !(resistance >= 0 && resistance.isFinite) { found.append("found resistance \(resistance), expected a number ≥ 0") }
+        if !(0...Self.maxResistance).contains(resistance) {
+            found.append("found resistance \(resistance), expected a number in 0…\(Int(Self.maxResistance))")
+        }
         if mode.splitsPixels {
-            for (axis, b) in [("x", boundary.x), ("y", boundary.y)] where !(b >= 1 && b <= 65536 && b == b.rounded()) {
-                found.append("found boundary \(axis) \(b), expected whole pixels in 1…65536")
+            for (axis, b) in [("x", boundary.x), ("y", boundary.y)] where !(b >= 1 && b <= Double(Self.maxBoundary) && b == b.rounded()) {
+                found.append("found boundary \(axis) \(b), expected whole pixels in 1…\(Self.maxBoundary)")
             }
         } else if !(0..<1).contains(boundary.x) {
             found.append("found boundary \(boundary.x), expected a fraction of the data range in 0…1 (excluding 1)")
@@ -74,8 +82,8 @@ public struct LoadBalancerConfig: Sendable, Equatable {
             if weights.count != servers {
                 found.append("found \(weights.count) weights, expected one per server (\(servers))")
             }
-            if weights.contains(where: { !($0 >= 0 && $0.isFinite) }) {
-                found.append("found a negative weight, expected weights ≥ 0")
+            if weights.contains(where: { !(0...Self.maxWeight).contains($0) }) {
+                found.append("found a weight out of range, expected weights in 0…\(Int(Self.maxWeight))")
             } else if !weights.contains(where: { $0 > 0 }) {
                 found.append("found only weights of 0, expected at least one server with weight > 0")
             }

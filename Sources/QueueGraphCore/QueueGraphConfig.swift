@@ -38,6 +38,9 @@ public struct QueueGraphConfig: Sendable {
         return copy
     }
 
+    /// The names of its sinks (queues without out pads): where `GraphStatistics.delivered(sinks:)` counts.
+    public var sinkNames: Set<String> { Set(queues.filter { $0.outPads == 0 }.map(\.name)) }
+
     /// Throws every problem at once, or returns the resolved topology.
     @discardableResult
     public func validate() throws(ConfigErrors) -> GraphPlan {

@@ -141,7 +141,7 @@ struct GraphChecker {
         var queues: [GraphFile.Queue] = []
         for q in declared {
             var queue = q.config
-            if queue.threading == .process { (queue.process.executable, queue.process.arguments) = ("/proc/self/exe", ["child", absolute]) }
+            if queue.threading == .process { queue.process.arguments = ["child", absolute] }   // run by this program (`/proc/self/exe`)
             let (spec, parameters) = (q.spec!, Parameters(q.parameters))
             if queue.servers > 1, let makeCompound = spec.makeCompound {
                 queue.processor = { config in makeCompound(parameters, config) }
@@ -251,12 +251,16 @@ struct GraphChecker {
             if let count = pool["count"] { q.poolCount = integer(count, in: 1...1_000_000) }
             if let size = pool["buffer-size"] { q.poolBufferSize = integer(size, in: 0...(1 << 30)) }
         }
-        if let node = keys["servers"] { q.config.servers = integer(node, in: 1...QueueConfig.maxServers) ?? 1 }
+        var serversRead = true
+        if let node = keys["servers"] {
+            let servers = integer(node, in: 1...QueueConfig.maxServers)
+            (q.config.servers, serversRead) = (servers ?? 1, servers != nil)
+        }
         if let node = keys["loadbalancer"], let lb = checkLoadBalancer(node, servers: q.config.servers) {
             (q.config.loadBalancer, q.modeLocation) = lb
         }
-        if let spec = q.spec { checkCompound(q, spec: spec) }
         if let spec = q.spec {
+            if serversRead { checkCompound(q, spec: spec) }   // else the servers' own error says it all
             if spec.isSource && !buffersSet {
                 q.config.buffers = .provider
             } else if spec.isSource && !q.config.buffers.creates {
@@ -312,21 +316,22 @@ struct GraphChecker {
         guard let keys = fields(of: node, allowed: Self.loadBalancerKeys, what: "a load balancer") else { return nil }
         var lb = LoadBalancerConfig(mode: keys["mode"].flatMap { choice($0, SplitMode.self) } ?? .twoD)
         if let n = keys["damping"], let v = number(n, in: 0...1) { lb.damping = v }
-        if let n = keys["resistance"], let v = number(n, in: 0...1_000_000) { lb.resistance = v }
+        if let n = keys["resistance"], let v = number(n, in: 0...LoadBalancerConfig.maxResistance) { lb.resistance = v }
         if let n = keys["boundary"] {
             if !lb.mode.splitsPixels {
                 if let v = number(n, in: 0...1) {
                     if v < 1 { lb.boundary = .init(x: v, y: 0) } else { error(n.location, "found 1, expected a fraction of the data range below 1") }
                 }
             } else if case .sequence(let items, _) = n, items.count == 2 {
-                if let x = integer(items[0], in: 1...65536), let y = integer(items[1], in: 1...65536) { lb.boundary = .init(x: Double(x), y: Double(y)) }
+                let pixels = 1...LoadBalancerConfig.maxBoundary
+                if let x = integer(items[0], in: pixels), let y = integer(items[1], in: pixels) { lb.boundary = .init(x: Double(x), y: Double(y)) }
             } else {
                 error(n.location, "found \(n.kindName), expected the pixel alignment as a list [x, y] of whole pixels")
             }
         }
         if let n = keys["weights"] {
             if case .sequence(let items, _) = n {
-                let weights = items.compactMap { number($0, in: 0...1_000_000) }
+                let weights = items.compactMap { number($0, in: 0...LoadBalancerConfig.maxWeight) }
                 if weights.count == items.count {
                     lb.weights = weights
                     for problem in lb.problems(servers: servers) { error(n.location, problem) }

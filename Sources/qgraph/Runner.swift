@@ -34,7 +34,7 @@ struct Runner {
         let start = monotonicNanoseconds()
         let progress = ProgressLine(enabled: !options.quiet)
         // Queues with no out pads: their pops are what the graph delivered.
-        let sinks = Set(file.config.queues.filter { $0.outPads == 0 }.map(\.name))
+        let sinks = file.config.sinkNames
         let glOwners = file.config.queues.compactMap { (graph.processor(ofQueue: $0.name) as? GLUpload)?.owner }
         let compounds = file.config.queues.compactMap { q in (graph.processor(ofQueue: q.name) as? CompoundNode).map { (q.name, $0) } }
         var ending = "end of stream"

@@ -22,7 +22,7 @@ struct LoadBalancerTests {
         }
     }
 
-    @Test("vertical, 30 ms on [0, 0.5) and 10 ms on [0.5, 1): damping 0 gives 1/3, damping 0.5 gives 0.4167")
+    @Test("db then vertical, 30 ms on [0, 0.5) and 10 ms on [0.5, 1): damping 0 gives 1/3, damping 0.5 gives 0.4167")
     func twoServers() {
         for (damping, expected) in [(0.0, 1.0 / 3), (0.5, 0.41666666666666667)] {
             var (lb, parts) = balancer(2, .db, damping: damping)

@@ -29,7 +29,7 @@ struct GraphFileTests {
         graph.waitUntilFinished(timeoutNanoseconds: 3_000_000_000)   // bounded: longer examples are drained
         let stats = graph.stop(.drain(timeoutNanoseconds: 5_000_000_000))
         #expect(stats.ledgerProblems().isEmpty, "\(stats.ledgerProblems())")
-        let delivered = stats.delivered(sinks: Set(file.config.queues.filter { $0.outPads == 0 }.map(\.name)))
+        let delivered = stats.delivered(sinks: file.config.sinkNames)
         if file.queues.contains(where: { $0.processor == "render" }) {
             // A render graph in a debug build may miss every deadline: each frame is then counted as late instead.
             #expect(delivered + stats.dropped(.late) > 0, "\(name) rendered nothing")

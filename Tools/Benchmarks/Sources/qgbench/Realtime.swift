@@ -29,7 +29,7 @@ struct RealtimeRun {
 
 /// Runs a checked graph to its end and measures it.
 func measure(_ file: GraphFile) throws -> RealtimeRun {
-    let sinks = Set(file.config.queues.filter { $0.outPads == 0 }.map(\.name))
+    let sinks = file.config.sinkNames
     func delivered(_ stats: GraphStatistics) -> Int { stats.delivered(sinks: sinks) }
     let graph = try file.config.createQueueGraph()
     let (wall0, cpu0) = (monotonicNanoseconds(), cpuSeconds())
@@ -75,7 +75,7 @@ func gstreamerCPU(_ pipeline: String) throws -> Double? {
 }
 
 func realtimeBenchmark(vsGStreamer: Bool) throws {
-    print("realtime benchmark: Graphs/animation.yaml, 600 frames per size, paced in real time; 2 cores")
+    print("realtime benchmark: Graphs/animation.yaml, 600 frames per size, paced in real time; \(ProcessInfo.processInfo.activeProcessorCount) cores")
     var figures: [String: Double] = [:]
     for (width, height, fps) in [(640, 360, 60), (1280, 720, 30)] {
         let output = NSTemporaryDirectory() + "qgbench-\(width).y4m"
