@@ -61,24 +61,25 @@ LTTNG_UST_TRACEPOINT_EVENT(qgraph, graph_stop,
         lttng_ust_field_integer(uint8_t, abandon, abandon)))
 
 /* A thread's traffic through one queue since its last queue_flow: never
- * one event per buffer (an event costs more than a hop), a count instead. */
+ * one event per buffer (an event costs more than a hop), a count instead.
+ * c[]: the slot's counters (QG_FLOW_*). */
 LTTNG_UST_TRACEPOINT_EVENT(qgraph, queue_flow,
     LTTNG_UST_TP_ARGS(uint32_t, graph, uint32_t, queue, uint32_t, thread, const uint64_t *, c),
     LTTNG_UST_TP_FIELDS(
         lttng_ust_field_integer(uint32_t, graph, graph)
         lttng_ust_field_integer(uint32_t, queue, queue)
         lttng_ust_field_integer(uint32_t, thread, thread)
-        lttng_ust_field_integer(uint64_t, pushed, c[0])
-        lttng_ust_field_integer(uint64_t, popped, c[1])
-        lttng_ust_field_integer(uint64_t, first_seq, c[2])
-        lttng_ust_field_integer(uint64_t, last_seq, c[3])
-        lttng_ust_field_integer(uint64_t, max_depth, c[4])
-        lttng_ust_field_integer(uint64_t, steps, c[5])
-        lttng_ust_field_integer(uint64_t, tier0, c[6])
-        lttng_ust_field_integer(uint64_t, tier1, c[7])
-        lttng_ust_field_integer(uint64_t, tier2, c[8])
-        lttng_ust_field_integer(uint64_t, tier3, c[9])
-        lttng_ust_field_integer(uint64_t, busy_ns, c[10])))
+        lttng_ust_field_integer(uint64_t, pushed, c[QG_FLOW_PUSHED])
+        lttng_ust_field_integer(uint64_t, popped, c[QG_FLOW_POPPED])
+        lttng_ust_field_integer(uint64_t, first_seq, c[QG_FLOW_FIRST_SEQ])
+        lttng_ust_field_integer(uint64_t, last_seq, c[QG_FLOW_LAST_SEQ])
+        lttng_ust_field_integer(uint64_t, max_depth, c[QG_FLOW_MAX_DEPTH])
+        lttng_ust_field_integer(uint64_t, steps, c[QG_FLOW_STEPS])
+        lttng_ust_field_integer(uint64_t, tier0, c[QG_FLOW_TIER0])
+        lttng_ust_field_integer(uint64_t, tier1, c[QG_FLOW_TIER0 + 1])
+        lttng_ust_field_integer(uint64_t, tier2, c[QG_FLOW_TIER0 + 2])
+        lttng_ust_field_integer(uint64_t, tier3, c[QG_FLOW_TIER0 + 3])
+        lttng_ust_field_integer(uint64_t, busy_ns, c[QG_FLOW_BUSY_NS])))
 
 /* A thread's traffic through one pool since its last pool_flow. */
 LTTNG_UST_TRACEPOINT_EVENT(qgraph, pool_flow,

@@ -23,7 +23,9 @@ public final class BufferManager: Sendable {
     private let spare = Locked([Int: [Block]]())
     private let allocated = Atomic<Int>(0)
     private let allocatedBytes = Atomic<Int>(0)
-    private let counters = Locked([SliceCounters]())
+    /// The live slices' counters, and the sums of the slices that ended
+    /// (folded in then, so a program that starts many threads keeps no list of them).
+    private let counters = Locked((live: [SliceCounters](), ended: BufferProviderStatistics()))
 
     public init(budget: Int? = nil, sliceHighWater: Int = 16, arena: SharedMemory? = nil) {
         precondition(sliceHighWater >= 2, "a slice must keep at least two blocks per class")
@@ -36,20 +38,23 @@ public final class BufferManager: Sendable {
     /// go when the thread ends (its blocks come back here).
     public func slice() -> BufferSlice {
         let slice = BufferSlice(manager: self)
-        counters.withLock { $0.append(slice.counters) }
+        counters.withLock { $0.live.append(slice.counters) }
         return slice
+    }
+
+    /// A slice ended: its counts join the totals.
+    func retire(_ ended: SliceCounters) {
+        counters.withLock { c in
+            c.live.removeAll { $0 === ended }
+            ended.add(to: &c.ended)
+        }
     }
 
     /// The counters of every slice so far, summed.
     public var statistics: BufferProviderStatistics {
-        var total = BufferProviderStatistics()
+        var total = counters.withLock { c in c.live.reduce(into: c.ended) { $1.add(to: &$0) } }
         total.allocations = allocated.load(ordering: .relaxed)
         total.bytesAllocated = allocatedBytes.load(ordering: .relaxed)
-        for c in counters.withLock({ $0 }) {
-            total.locks += c.locks.load(ordering: .relaxed)
-            total.releases += c.releases.load(ordering: .relaxed)
-            total.bytesLeased += c.bytesLeased.load(ordering: .relaxed)
-        }
         return total
     }
 
@@ -111,4 +116,10 @@ final class SliceCounters: Sendable {
     /// Locked here minus released here: a buffer locked on one thread and
     /// released on another moves bytes between slices; the sum is exact.
     let bytesLeased = Atomic<Int>(0)
+
+    func add(to total: inout BufferProviderStatistics) {
+        total.locks += locks.load(ordering: .relaxed)
+        total.releases += releases.load(ordering: .relaxed)
+        total.bytesLeased += bytesLeased.load(ordering: .relaxed)
+    }
 }

@@ -14,6 +14,7 @@ public final class BufferSlice: BufferProvider {
 
     deinit {
         for (capacity, blocks) in free { manager.give(blocks, capacity: capacity) }
+        manager.retire(counters)
     }
 
     public func announce(_ count: Int, of descriptor: BufferDescriptor) -> Int {

@@ -107,8 +107,8 @@ struct Runner {
         lines.append("    presents \(gl.presented) shown, \(m.previewSkips) skipped; screenshots \(m.screenshotsWritten) written, "
             + "\(m.screenshotsFailed) failed; inputs \(m.inputsAccepted) accepted, \(m.inputsReplaced) replaced, \(m.inputsDropped) dropped")
         if m[.output].executed > 0 {
-            lines.append(String(format: "    output requests: %d, latency %.2f ms mean", m[.output].executed,
-                                Double(m[.output].latencySum) / Double(m[.output].executed) / 1e6))
+            lines.append(String(format: "    output requests: %d, latency %.2f ms mean, %.2f ms max", m[.output].executed,
+                                Double(m[.output].latencySum) / Double(m[.output].executed) / 1e6, Double(m[.output].latencyMax) / 1e6))
         }
         if gl.wrongThreadCalls > 0 { lines.append("    \(gl.wrongThreadCalls) wrong-thread GL calls refused") }
         return lines.joined(separator: "\n")
