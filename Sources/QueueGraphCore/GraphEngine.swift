@@ -21,6 +21,8 @@ public final class GraphEngine: @unchecked Sendable {
     public let traceID = Tracing.newGraphID()
     /// Set by a draining stop: sources end and inputs close.
     let draining = Atomic<Bool>(false)
+    /// How many queues have ended (`RunningQueue.ended`).
+    private let endedCount = Atomic<Int>(0)
     private let failureMessage = Locked<String?>(nil)
 
     /// Builds a graph from `config`. With `singleThread`, every queue runs on
@@ -82,6 +84,7 @@ public final class GraphEngine: @unchecked Sendable {
         self.creators = ownCreators.compactMap { $0 }
         for q in queues { (q.processor as? any ContextAttaching)?.attach(q.context) }
         links = queues.compactMap { $0.processor as? ProcessLink }
+        for scheduler in schedulers { scheduler.watch(preds: plan.preds, all: queues) }
         for q in queues { (q.engine, q.traceGraph) = (self, traceID) }
         for (i, creator) in creators.enumerated() { creator.traceAs(PoolTraceID(graph: traceID, pool: UInt32(i))) }
     }
@@ -147,14 +150,15 @@ public final class GraphEngine: @unchecked Sendable {
         guard !queue.finished else { return }
         queue.processor.endOfStream(context: queue.context)
         queue.finished = true
-        queue.ended.store(true, ordering: .releasing)
+        schedulers[queue.group].unfinished -= 1
         for pad in queue.outs.indices {
             queue.outs.with(pad) { out in
                 out.pendingUpstream.wrappingSubtract(1, ordering: .sequentiallyConsistent)
+                if out.group == queue.group { out.fillTiers.markDirty(out.slot) }
                 out.consumerEvent.notify()
             }
         }
-        if isFinished { wakeAll() }   // threads waiting for the whole graph to end may exit
+        if markEnded(queue) { wakeAll() }   // threads waiting for the whole graph to end may exit
     }
 
     func postFeedback(_ feedback: Feedback, buffer: Buffer, to queue: Int) {
@@ -176,7 +180,13 @@ public final class GraphEngine: @unchecked Sendable {
     }
 
     /// True when every queue has ended.
-    public var isFinished: Bool { queues.allSatisfy { $0.ended.load(ordering: .acquiring) } }
+    public var isFinished: Bool { endedCount.load(ordering: .acquiring) == queues.count }
+
+    /// Marks `queue` ended; true when it was the last.
+    private func markEnded(_ queue: RunningQueue) -> Bool {
+        guard !queue.ended.exchange(true, ordering: .acquiringAndReleasing) else { return false }
+        return endedCount.wrappingAdd(1, ordering: .acquiringAndReleasing).newValue == queues.count
+    }
 
     public func statistics() -> GraphStatistics {
         var statistics = GraphStatistics(
@@ -223,13 +233,14 @@ public final class GraphEngine: @unchecked Sendable {
     /// when no scheduler thread runs.
     public func abandon() {
         for queue in queues {
-            queue.ended.store(true, ordering: .releasing)
+            _ = markEnded(queue)
             queue.abandonQueued()
         }
         for queue in queues where !queue.finished {
             queue.context.abandoning = true
             queue.processor.endOfStream(context: queue.context)
             queue.finished = true
+            schedulers[queue.group].unfinished -= 1
         }
         for scheduler in schedulers { scheduler.discardFeedback() }
         wakeAll()

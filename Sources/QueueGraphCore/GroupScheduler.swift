@@ -57,8 +57,14 @@ enum Feedback {
     let queues: [RunningQueue]
     /// `queues` for the hot path (no reference counting).
     private let refs: QueueRefs
-    /// Set once a source asked to wait until a time; until then no clock is read per step.
-    @exclusivity(unchecked) private var hasTimedSources = false
+    /// The group's queues by fill-level tier.
+    let fillTiers: FillTiers
+    /// The group's sources (for retrying those that waited for a buffer).
+    private let sources: [RunningQueue]
+    /// Slots of sources waiting until a time; while there are none, no clock is read per step.
+    @exclusivity(unchecked) private var waitingSources: [Int32] = []
+    /// Queues of the group that have not ended.
+    @exclusivity(unchecked) var unfinished: Int
     @_spi(Runtime) public let event: WakeEvent
     private let inbox = Locked<Deque<(feedback: Feedback, buffer: Buffer, queue: Int32)>>(Deque())
     private let inboxCount = Atomic<Int>(0)
@@ -74,6 +80,36 @@ enum Feedback {
         self.queues = queues
         self.refs = QueueRefs(queues)
         self.event = event
+        fillTiers = FillTiers(count: queues.count)
+        sources = queues.filter(\.isSource)
+        unfinished = queues.count
+        for (slot, queue) in queues.enumerated() {
+            queue.slot = Int32(slot)
+            queue.fillTiers = fillTiers
+            fillTiers.markDirty(Int32(slot))
+        }
+    }
+
+    /// Says which slots to recompute when: a queue whose tier another thread
+    /// can change is watched (recomputed before every pick); any other is
+    /// recomputed when a queue it reads changes on this thread (`affects`).
+    /// `preds` are the plan's upstream queues by queue index.
+    func watch(preds: [[Int]], all: [RunningQueue]) {
+        func crossed(_ q: RunningQueue) -> Bool { q.crossesThreads || q.isInput }
+        var watched = Set<Int32>()
+        for q in queues where crossed(q) || q.gate != nil || q.outs.indices.contains(where: { pad in
+            q.outs.with(pad) { out in out.group != q.group || crossed(out) }
+        }) {
+            watched.insert(q.slot)
+        }
+        fillTiers.watched = watched.sorted()
+        for q in queues {
+            let slots = ([q.index] + preds[q.index]).map { all[$0] }
+                .filter { $0.group == index && !watched.contains($0.slot) }.map(\.slot)
+            let affects = UnsafeMutableBufferPointer<Int32>.allocate(capacity: Set(slots).count)
+            _ = affects.initialize(from: Set(slots).sorted())
+            q.affects = UnsafeBufferPointer(affects)
+        }
     }
 
     deinit {
@@ -82,7 +118,7 @@ enum Feedback {
     }
 
     /// True when every queue of the group has ended.
-    @_spi(Runtime) public var isFinished: Bool { queues.allSatisfy(\.finished) }
+    @_spi(Runtime) public var isFinished: Bool { unfinished == 0 }
 
     // MARK: Feedback
 
@@ -154,26 +190,39 @@ enum Feedback {
         return worst
     }
 
-    /// The index (in `queues`) of the queue to run next, and its tier.
+    /// The slot (index in `queues`) of the queue to run next, and its tier.
+    /// Costs the same whatever the number of queues in the group (see `FillTiers`).
     @inline(__always)
     func pick(now: UInt64) -> (index: Int, tier: Int)? {
-        var best: (index: Int, tier: Int)?
-        for i in refs.indices {
-            guard let tier = refs.with(i, { tier(of: $0, now: now) }) else { continue }
-            if tier == 0 { return (i, 0) }
-            if best == nil || tier < best!.tier { best = (i, tier) }
+        if !waitingSources.isEmpty { wakeSources(now: now) }
+        fillTiers.refresh { slot in refs.with(slot) { tier(of: $0, now: now) } }
+        return fillTiers.first().map { ($0.slot, $0.tier) }
+    }
+
+    /// Ends the wait of the sources whose time has come (they no longer
+    /// need a clock to be runnable) and marks them.
+    private func wakeSources(now: UInt64) {
+        waitingSources.removeAll { slot in
+            refs.with(Int(slot)) { queue in
+                guard queue.sourceWaitUntil <= now else { return false }
+                queue.sourceWaitUntil = 0
+                fillTiers.markDirty(slot)
+                return true
+            }
         }
-        return best
     }
 
     /// The earliest time a waiting source wants to run again, if any.
     @_spi(Runtime) public func nextSourceDeadline() -> UInt64? {
-        queues.lazy.filter { !$0.finished && $0.sourceWaitUntil != 0 }.map(\.sourceWaitUntil).min()
+        waitingSources.lazy.map { self.queues[Int($0)] }.filter { !$0.finished && $0.sourceWaitUntil != 0 }.map(\.sourceWaitUntil).min()
     }
 
     /// Lets sources that waited for a buffer try again.
     @_spi(Runtime) public func retryBlockedSources() {
-        for queue in queues { queue.sourceBlockedOnBuffer = false }
+        for queue in sources where queue.sourceBlockedOnBuffer {
+            queue.sourceBlockedOnBuffer = false
+            fillTiers.markDirty(queue.slot)
+        }
     }
 
     // MARK: Running
@@ -182,13 +231,14 @@ enum Feedback {
     /// Returns nil when nothing can run now.
     @_spi(Runtime) public func runOnce(engine: GraphEngine) -> StepOutcome? {
         if hasFeedback, let outcome = deliverFeedback(engine: engine) { return outcome }
-        let now = hasTimedSources ? monotonicNanoseconds() : 0
+        let now = waitingSources.isEmpty ? 0 : monotonicNanoseconds()
         guard let (i, tier) = pick(now: now) else { return nil }
         invocations.bump()
         return refs.with(i) { queue in
             if Tracing.on(QG_TP_QUEUE_FLOW) { qg_flow_step(engine.traceID, UInt32(queue.index), UInt8(tier)) }
             let action = engine.run(queue)
-            if queue.sourceWaitUntil != 0 { hasTimedSources = true }
+            fillTiers.markDirty(queue.slot)
+            if queue.sourceWaitUntil != 0 { waitingSources.append(queue.slot) }
             return StepOutcome(queue: queue.index, action: action, tier: tier)
         }
     }
@@ -200,7 +250,7 @@ extension GroupScheduler {
     /// before sleeping; not for the hot path.
     @_spi(Runtime) public func hasWork(now: UInt64) -> Bool {
         if hasFeedback || pick(now: now) != nil { return true }
-        return queues.contains { q in
+        return sources.contains { q in
             q.sourceBlockedOnBuffer && q.acquireCreators.contains { let s = $0.statistics(); return s.inUse < s.capacity }
         }
     }

@@ -47,6 +47,11 @@ final class LockedStore: @unchecked Sendable {
     private let state: Locked<State>
     let depth = Atomic<Int>(0)
     let bytes = Atomic<Int>(0)
+    /// Under a byte bound, the size of the last buffer offered: the size
+    /// `isFull` expects of the next one, so that a queue too full for it
+    /// is full to the scheduler too (and its producer waits instead of
+    /// offering it again and again).
+    private let lastOffered = Atomic<Int>(1)
 
     init(size: Int, byteBound: Int?, discipline: QueueDiscipline, management: QueueManagement) {
         self.size = size
@@ -69,15 +74,17 @@ final class LockedStore: @unchecked Sendable {
         return false
     }
 
-    /// Whether the store is at its size or byte bound; readable from any thread.
+    /// Whether the store is at its size, or has no room under its byte bound
+    /// for a buffer the size of the last one offered; readable from any thread.
     var isFull: Bool {
         Self.isFull(count: depth.load(ordering: .relaxed), bytes: bytes.load(ordering: .relaxed),
-                    incoming: 1, size: size, byteBound: byteBound)
+                    incoming: lastOffered.load(ordering: .relaxed), size: size, byteBound: byteBound)
     }
 
     /// Offers an entry; updates the arrival-side counters under the lock.
     func push(_ entry: Entry, bytes incoming: Int, priority: Int, counters: QueueCounters) -> StoreOutcome {
-        state.withLock { s in
+        if byteBound != nil { lastOffered.store(max(incoming, 1), ordering: .relaxed) }
+        return state.withLock { s in
             var count = discipline == .prio ? s.heap.count : s.deque.count
             let countFull = count >= size
             if case .red = management, s.red!.shouldDrop(depth: count, capacity: size) {
@@ -127,7 +134,8 @@ final class LockedStore: @unchecked Sendable {
         state.withLock { s -> (entry: Entry, wasFull: Bool)? in
             let count = discipline == .prio ? s.heap.count : s.deque.count
             guard count > 0 else { return nil }
-            let wasFull = Self.isFull(count: count, bytes: s.bytes, incoming: 1, size: size, byteBound: byteBound)
+            let wasFull = Self.isFull(count: count, bytes: s.bytes, incoming: lastOffered.load(ordering: .relaxed),
+                                      size: size, byteBound: byteBound)
             let entry: Entry
             switch discipline {
             case .fifo: entry = s.deque.removeFirst()

@@ -242,6 +242,8 @@ case "process-child":   // the child `process` starts: process-child SIZE COUNT 
     }
     let config = processConfig(size: size, count: count, readAll: words[3] == "read-all")
     exit(ProcessChild.run(config: config, queue: request.queue, channel: request.channel))
+case "scale":
+    try scaleBenchmark(vsGStreamer: arguments.contains("--vs-gstreamer"))
 case "realtime":
     try realtimeBenchmark(vsGStreamer: arguments.contains("--vs-gstreamer"))
 case "hopns":     // one hop run, for `trace`: prints only ns per buffer
@@ -249,6 +251,6 @@ case "hopns":     // one hop run, for `trace`: prints only ns per buffer
 case "hop1":      // for profiling one boundary alone
     print(String(format: "1 boundary: %.1f ns/buffer", try hop(count: 20_000_000, boundaries: 1, depth: 64).nanosecondsPerBuffer))
 default:
-    print("usage: qgbench hop [--vs-gstreamer] | trace | loadtest | gl | realtime [--vs-gstreamer] | balance [--damping D] | process [--vs-gstreamer]")
+    print("usage: qgbench hop [--vs-gstreamer] | trace | loadtest | gl | realtime [--vs-gstreamer] | balance [--damping D] | process [--vs-gstreamer] | scale [--vs-gstreamer]")
     exit(2)
 }
