@@ -13,6 +13,8 @@ public final class GraphEngine: @unchecked Sendable {
     public let config: QueueGraphConfig
     public let plan: GraphPlan
     let queues: [RunningQueue]
+    /// Queue indices by name.
+    let queueIndex: [String: Int]
     let schedulers: [GroupScheduler]
     let creators: [any BufferCreator]
     /// The links to the child processes of `process` queues.
@@ -81,6 +83,7 @@ public final class GraphEngine: @unchecked Sendable {
         for q in queues { q.outs = QueueRefs(plan.outs[q.index].map { queues[$0] }) }   // made empty: nothing to free
         schedulers = (0..<groupCount).map { g in GroupScheduler(index: g, queues: queues.filter { $0.group == g }, event: events[g]) }
         self.queues = queues
+        queueIndex = Dictionary(queues.map { ($0.name, $0.index) }, uniquingKeysWith: { first, _ in first })
         self.creators = ownCreators.compactMap { $0 }
         for q in queues { (q.processor as? any ContextAttaching)?.attach(q.context) }
         links = queues.compactMap { $0.processor as? ProcessLink }
@@ -206,12 +209,12 @@ public final class GraphEngine: @unchecked Sendable {
     /// reach its API, such as a GL owner's mailbox); nil when there is no such queue.
     /// Its methods keep their own threading rules.
     public func processor(ofQueue name: String) -> (any BufferProcessor)? {
-        queues.first { $0.name == name }?.processor
+        queueIndex[name].map { queues[$0].processor }
     }
 
     /// A handle for pushing buffers into a queue that has no upstream connection.
     public func input(_ name: String) throws(QueueGraphError) -> GraphInput {
-        guard let queue = queues.first(where: { $0.name == name }) else { throw .unknownQueue(name) }
+        guard let queue = queueIndex[name].map({ queues[$0] }) else { throw .unknownQueue(name) }
         guard queue.isInput else { throw .notAnInputQueue(name) }
         return GraphInput(queue: queue)
     }

@@ -425,12 +425,13 @@ struct GraphChecker {
 
     private mutating func checkLinks(_ links: inout [Link], declared: [Declared]) {
         let names = declared.map(\.name)
+        let byName = Dictionary(declared.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         var byPad: [String: Link] = [:]
         var valid: [Link] = []
         for link in links {
             var ok = true
-            if !names.contains(link.from) { unknown(link.from, at: link.fromLocation, what: "queue", candidates: names); ok = false }
-            if !names.contains(link.to) { unknown(link.to, at: link.toLocation, what: "queue", candidates: names); ok = false }
+            if byName[link.from] == nil { unknown(link.from, at: link.fromLocation, what: "queue", candidates: names); ok = false }
+            if byName[link.to] == nil { unknown(link.to, at: link.toLocation, what: "queue", candidates: names); ok = false }
             guard ok else { continue }
             let key = "\(link.from):\(link.pad)"
             if let earlier = byPad[key] {
@@ -441,7 +442,7 @@ struct GraphChecker {
                 }
                 continue
             }
-            if let target = declared.first(where: { $0.name == link.to }), target.spec?.isSource == true {
+            if let target = byName[link.to], target.spec?.isSource == true {
                 error(link.toLocation, "found a connection into \(quoted(link.to)), a \(target.spec!.name) source, expected sources to take no input")
                 continue
             }
@@ -454,9 +455,10 @@ struct GraphChecker {
     /// Each queue's out pad count: `pads` if given, else one past the highest
     /// connected pad; checked against what its processor can drive.
     private mutating func resolvePads(_ declared: inout [Declared], links: [Link], reportMissing: Bool) {
+        let linksFrom = Dictionary(grouping: links, by: \.from)
         for i in declared.indices {
             let q = declared[i]
-            let connected = links.filter { $0.from == q.name }
+            let connected = linksFrom[q.name] ?? []
             let pads = q.pads ?? (connected.map(\.pad).max().map { $0 + 1 } ?? 0)
             if let explicit = q.pads, let beyond = connected.first(where: { $0.pad >= explicit }) {
                 error(beyond.location, "found pad \(beyond.pad) of \(quoted(q.name)), expected a pad below its 'pads: \(explicit)'")
