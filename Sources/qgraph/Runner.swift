@@ -7,8 +7,13 @@ import QueueGraphRender
 import QueueGraphRuntime
 import Synchronization
 
-/// SIGINTs received; the signal handler only counts.
-let interrupts = Atomic<Int>(0)
+/// Stop signals received (SIGINT, SIGTERM) and the last one's number; the
+/// signal handler only records. The first drains the graph, a second abandons it.
+let stopSignals = Atomic<Int>(0)
+let lastStopSignal = Atomic<Int32>(0)
+
+/// How a run ended, as `qgraph run` prints it.
+private func signalName(_ number: Int32) -> String { number == SIGTERM ? "terminated (SIGTERM)" : "interrupted (SIGINT)" }
 
 /// Runs a checked graph with a progress line and prints its final statistics.
 struct Runner {
@@ -19,12 +24,18 @@ struct Runner {
         let graph: QueueGraph
         do {
             graph = try file.config.createQueueGraph()
-            signal(SIGINT) { _ in interrupts.add(1, ordering: .relaxed) }
-            // A parent may have left SIGINT blocked (some test runners and
-            // launchers do); Ctrl-C must reach the handler.
+            // SIGTERM (a service manager's stop) drains like Ctrl-C.
             var set = sigset_t()
             sigemptyset(&set)
-            sigaddset(&set, SIGINT)
+            for number in [SIGINT, SIGTERM] {
+                signal(number) { number in
+                    lastStopSignal.store(number, ordering: .relaxed)
+                    stopSignals.add(1, ordering: .releasing)
+                }
+                sigaddset(&set, number)
+            }
+            // A parent may have left them blocked (some test runners and
+            // launchers do); Ctrl-C must reach the handler.
             sigprocmask(SIG_UNBLOCK, &set, nil)
             try graph.start()
         } catch {
@@ -40,14 +51,14 @@ struct Runner {
         var ending = "end of stream"
         while !graph.waitUntilFinished(timeoutNanoseconds: 200_000_000) {
             let elapsed = Double(monotonicNanoseconds() - start) / 1e9
-            if interrupts.load(ordering: .relaxed) > 0 { ending = "interrupted (SIGINT), drained"; break }
+            if stopSignals.load(ordering: .acquiring) > 0 { ending = "\(signalName(lastStopSignal.load(ordering: .relaxed))), drained"; break }
             if glOwners.contains(where: { $0.statistics().windowClosed }) { ending = "preview window closed, drained"; break }
             if let duration = options.duration, elapsed >= duration { ending = "--duration \(duration) s, drained"; break }
             progress.show(graph.statistics(), elapsed: elapsed, sinks: sinks)
         }
         progress.clear()
         if graph.failure != nil { ending = "stopped by a failure, drained" }
-        let stats = graph.stop(.drain(timeoutNanoseconds: Int64(options.drainTimeout * 1e9)))
+        let stats = graph.stop(drain(graph, ending: &ending))
         let seconds = Double(monotonicNanoseconds() - start) / 1e9
         let problems = stats.ledgerProblems()
         let failed = stats.queues.filter { ($0.dropped[.failed] ?? 0) > 0 }
@@ -77,6 +88,22 @@ struct Runner {
             }.joined(separator: ", "))
             throw Exit.runtimeFailure
         }
+    }
+
+    /// Drains the graph for up to `--drain-timeout`; a stop signal during
+    /// the drain (the first, or one more after the one that began it)
+    /// abandons what is left at once. Returns how `stop` should end.
+    private func drain(_ graph: QueueGraph, ending: inout String) -> QueueGraph.StopMode {
+        let signalsBefore = stopSignals.load(ordering: .acquiring)
+        let deadline = monotonicNanoseconds() + UInt64(max(0, options.drainTimeout) * 1e9)
+        graph.engine.beginDrain()
+        while !graph.waitUntilFinished(timeoutNanoseconds: 50_000_000) && monotonicNanoseconds() < deadline {
+            if stopSignals.load(ordering: .acquiring) > signalsBefore {
+                ending = "\(signalName(lastStopSignal.load(ordering: .relaxed))) while draining, abandoned"
+                return .abandon
+            }
+        }
+        return .drain(timeoutNanoseconds: 0)
     }
 
     /// A `process` queue's child and what crossed to it.

@@ -97,6 +97,49 @@ struct CLITests {
         #expect(result.out.contains("ledger: balanced"))
     }
 
+    @Test("run: SIGTERM drains like SIGINT (a service manager's stop): exit 0, the table, the ledger balanced")
+    func terminate() async throws {
+        let running = try QGraphProcess(["run", "Graphs/live.yaml"])
+        try await Task.sleep(for: .milliseconds(1500))
+        kill(running.process.processIdentifier, SIGTERM)
+        let result = running.finish()
+        #expect(result.status == 0, "\(result.err)")
+        #expect(result.out.contains("terminated (SIGTERM), drained"))
+        #expect(result.out.contains("queue "))
+        #expect(result.out.contains("ledger: balanced"))
+    }
+
+    @Test("run: a second stop signal abandons the drain at once, every buffer accounted for")
+    func secondSignalAbandons() async throws {
+        // 1000 buffers/s into a deep queue drained at 200/s: draining would take seconds.
+        let running = try QGraphProcess(["launch", "testsrc rate=1000 ! queue size=2000 ! delay us=5000", "--drain-timeout", "120", "--json"])
+        try await Task.sleep(for: .milliseconds(1500))
+        kill(running.process.processIdentifier, SIGTERM)
+        try await Task.sleep(for: .milliseconds(300))
+        kill(running.process.processIdentifier, SIGINT)
+        let result = running.finish()
+        #expect(result.status == 0, "\(result.err)")
+        let json = try JSONSerialization.jsonObject(with: Data(result.out.utf8)) as! [String: Any]
+        #expect(json["ending"] as? String == "interrupted (SIGINT) while draining, abandoned")
+        #expect(json["ledger_balanced"] as? Bool == true)
+        let queues = json["queues"] as! [[String: Any]]
+        #expect(queues.contains { ($0["abandoned"] as! Int) > 0 })
+    }
+
+    @Test("launch: a full byte-bound queue is full to the scheduler: its source waits instead of spinning")
+    func byteBoundBackPressure() throws {
+        // 1024-byte buffers: two fit under 3000 bytes, a third does not (it would at one byte).
+        let result = try QGraphProcess.run("launch", "testsrc count=200 rate=1000 ! queue size=4 byte-bound=3000 ! delay us=2000", "--json")
+        #expect(result.status == 0, "\(result.err)")
+        let json = try JSONSerialization.jsonObject(with: Data(result.out.utf8)) as! [String: Any]
+        let pool = (json["pools"] as! [[String: Any]])[0]
+        // Each buffer refused as too big is acquired, offered and given back; a few such offers, not thousands.
+        #expect((pool["acquired"] as! Int) <= 210, "\(pool)")
+        let delay = (json["queues"] as! [[String: Any]]).first { $0["name"] as? String == "delay" }!
+        #expect((delay["popped"] as! Int) == 200)
+        #expect(json["ledger_balanced"] as? Bool == true)
+    }
+
     @Test("run: --duration stops an endless source; progress lines carry no control codes off a terminal")
     func duration() throws {
         let result = try QGraphProcess.run("launch", "testsrc rate=1000 ! queue ! nullsink", "--duration", "6")
