@@ -60,7 +60,9 @@ struct GraphFileTests {
         ("dangling-connection.yaml", 8, 12, "unknown queue 'sinc' (did you mean 'sink'?)"),
         ("default-cycle.yaml", 5, 11, "can fill up and deadlock"),
         ("duplicate-connection.yaml", 9, 5, "twice (first at line 8)"),
-        ("duplicate-key.yaml", 7, 5, "'size' twice"),
+        ("duplicate-key.yaml", 8, 5, "found the key 'size' again (first at line 7, column 5)"),
+        ("duplicate-key-flow.yaml", 5, 39, "found the key 'count' again (first at line 5, column 18)"),
+        ("billion-laughs.yaml", 6, 4, "aliases that expand the file by more than 10000 nodes"),
         ("duplicate-name.yaml", 7, 11, "second queue named 'sink' (the first is at line 5)"),
         ("empty.yaml", 1, 1, "found an empty file"),
         ("missing-processor.yaml", 5, 11, "without 'processor', expected one of ball, boxblur"),
@@ -122,6 +124,20 @@ struct GraphFileTests {
             #expect(first.message.contains(fragment), "\(first.message)")
             #expect(first.description.hasPrefix("\(path):\(line):\(column): error: "))
         }
+    }
+
+    @Test("aliases within the budget are expanded where they are named")
+    func aliasesWithinBudget() throws {
+        let text = """
+        queues:
+          - {name: a, processor: testsrc, parameters: &p {count: 7, size: 96}}
+          - {name: b, processor: testsrc, parameters: *p}
+          - {name: sink, processor: nullsink, pads: 0}
+        connections: [a -> sink, b -> sink]
+        """
+        let file = try GraphFile(yaml: text, file: "aliases.yaml")
+        #expect(file.queues.map { $0.parameters.values["count"] } == [.integer(7), .integer(7), nil])
+        #expect(file.queues[1].parameters.values["size"] == .integer(96))
     }
 
     @Test("every malformed fixture is in the table, and there are at least 25")
