@@ -61,13 +61,10 @@ struct GraphChecker {
         self.registry = registry
     }
 
-    /// Keys a queue may have now, and keys reserved for later versions.
+    /// Keys a queue may have.
     static let queueKeys = ["name", "processor", "parameters", "size", "management", "red", "discipline", "sync",
                             "threading", "buffers", "byte-bound", "pads", "pool", "servers", "loadbalancer", "restart"]
     static let loadBalancerKeys = ["mode", "damping", "boundary", "resistance", "weights"]
-    static let reservedQueueKeys = [
-        "gl": "OpenGL owner queues",
-    ]
     static let graphKeys = ["queues", "connections", "residency-sample-interval", "stats-interval-ms"]
 
     /// One queue as read: its `QueueConfig` (processor factory, out pads and
@@ -198,7 +195,7 @@ struct GraphChecker {
     // MARK: Queues
 
     private mutating func checkQueue(_ node: SyntaxNode) -> Declared? {
-        guard let keys = fields(of: node, allowed: Self.queueKeys, reserved: Self.reservedQueueKeys, what: "a queue") else { return nil }
+        guard let keys = fields(of: node, allowed: Self.queueKeys, what: "a queue") else { return nil }
         guard let nameNode = keys["name"] else {
             error(node.location, "found a queue without 'name', expected a unique name")
             return nil
@@ -523,7 +520,7 @@ struct GraphChecker {
         subscript(key: String) -> SyntaxNode? { entries.first { $0.0 == key }?.1 }
     }
 
-    private mutating func fields(of node: SyntaxNode, allowed: [String], reserved: [String: String] = [:], what: String) -> Fields? {
+    private mutating func fields(of node: SyntaxNode, allowed: [String], what: String) -> Fields? {
         guard case .mapping(let pairs, _) = node else {
             error(node.location, "found \(node.kindName), expected \(what) as a mapping of \(alternatives(allowed))")
             return nil
@@ -532,8 +529,6 @@ struct GraphChecker {
         for pair in pairs {
             if let first = entries.first(where: { $0.0 == pair.key }) {
                 error(pair.keyLocation, "found '\(pair.key)' twice in \(what) (first at line \(first.1.location.line)), expected each key once")
-            } else if let feature = reserved[pair.key] {
-                error(pair.keyLocation, "found '\(pair.key)', reserved for \(feature), which this version does not implement yet")
             } else if !allowed.contains(pair.key) {
                 error(pair.keyLocation, "found the unknown key \(quoted(pair.key)) in \(what)\(didYouMean(pair.key, allowed)), expected \(alternatives(allowed))")
             } else {

@@ -4,16 +4,17 @@ extension GraphFile {
     ///     testsrc count=1000 rate=500 ! queue size=4 management=headdrop ! nullsink
     ///
     /// Elements are processors from the registry, separated by `!`, each with
-    /// `key=value` properties: queue fields (`size`, `management`, …, `name`)
-    /// set the element's queue, anything else is a processor parameter. A
-    /// `queue` element sets the queue of the element after it and makes it a
-    /// thread boundary (`threading=thread`), as a GStreamer `queue` does.
+    /// `key=value` properties: its processor's parameters, plus `name`,
+    /// `pool-count` and `pool-buffer-size`. Queue fields (`size`,
+    /// `management`, …) go on a `queue` element only, as GStreamer puts queue
+    /// properties on its `queue`: it sets the queue of the element after it
+    /// and makes it a thread boundary (`threading=thread` unless given).
     /// `name=t` names an element; a chain may start from `t.` (its next pad)
     /// or end in `t.` (into it), for fan-out and fan-in.
     ///
     /// Errors are reported as `<launch>:1:COLUMN`.
     public init(launch line: String, registry: ProcessorRegistry = .builtIn) throws(GraphFileErrors) {
-        let root = try LaunchParser(line: line).parse()
+        let root = try LaunchParser(line: line, registry: registry).parse()
         var checker = GraphChecker(file: LaunchParser.file, registry: registry)
         self = try checker.check(root)
     }
@@ -23,11 +24,15 @@ extension GraphFile {
 struct LaunchParser {
     static let file = "<launch>"
     let line: String
+    let registry: ProcessorRegistry
 
     private struct Token {
         var text: String
         var column: Int
     }
+
+    /// What a `queue` element may set: the queue fields of the element after it.
+    static let queueProperties = GraphChecker.queueKeys.filter { !["processor", "parameters", "pool"].contains($0) }
 
     private func location(_ column: Int) -> SourceLocation { SourceLocation(file: Self.file, line: 1, column: column) }
 
@@ -111,6 +116,8 @@ struct LaunchParser {
             var queueFields = pendingQueue ?? []
             var parameters: [SyntaxNode.Pair] = []
             var pool: [SyntaxNode.Pair] = []
+            let isQueue = token.text == "queue"
+            let spec = registry[token.text]
             for property in properties {
                 let parts = property.text.split(separator: "=", maxSplits: 1).map(String.init)
                 let key = parts[0]
@@ -118,20 +125,21 @@ struct LaunchParser {
                 let keyLocation = location(property.column)
                 if key == "pool-count" || key == "pool-buffer-size" {
                     pool.append((String(key.dropFirst("pool-".count)), keyLocation, value))
-                } else if GraphChecker.queueKeys.contains(key) {
+                } else if isQueue ? Self.queueProperties.contains(key) : key == "name" {
                     queueFields.removeAll { $0.key == key }
                     queueFields.append((key, keyLocation, value))
+                } else if isQueue {
+                    errors.append(GraphFileError(keyLocation, "found the property '\(key)' on a queue, expected queue fields: \(alternatives(Self.queueProperties))"))
+                } else if let spec, Self.queueProperties.contains(key), !spec.parameters.contains(where: { $0.name == key }) {
+                    errors.append(GraphFileError(keyLocation, "found the queue field '\(key)' on \(spec.name), expected it on a 'queue' element before it ('queue \(key)=… ! \(spec.name)'), or one of \(spec.name)'s parameters"))
                 } else {
                     parameters.append((key, keyLocation, value))
                 }
             }
             let here = location(token.column)
-            if token.text == "queue" {
+            if isQueue {
                 if !queueFields.contains(where: { $0.key == "threading" }) {
                     queueFields.append(("threading", here, .scalar("thread", here)))
-                }
-                if let bad = parameters.first {
-                    errors.append(GraphFileError(bad.keyLocation, "found the property '\(bad.key)' on a queue, expected queue fields: \(alternatives(GraphChecker.queueKeys.filter { $0 != "processor" && $0 != "parameters" }))"))
                 }
                 // A queue is not an element of its own: the element after the next '!' gets its fields.
                 pendingQueue = queueFields

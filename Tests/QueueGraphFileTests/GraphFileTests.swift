@@ -1,6 +1,6 @@
 import Foundation
 import QueueGraphCore
-import QueueGraphFile
+@testable import QueueGraphFile
 import QueueGraphRuntime
 import Testing
 
@@ -226,6 +226,9 @@ struct GraphFileTests {
     func launchLine() throws {
         let file = try GraphFile(launch: "testsrc count=100 size=64 ! queue size=4 management=headdrop ! nullsink")
         #expect(file.config.queues.map(\.name) == ["testsrc", "nullsink"])
+        // `size` on testsrc is its parameter (bytes per buffer): queue fields go on a `queue` element only.
+        #expect(file.queues[0].parameters.values["size"] == .integer(64))
+        #expect(file.config.queues[0].size == (try GraphFile(launch: "testsrc count=100 ! nullsink")).config.queues[0].size)
         let sink = file.config.queues[1]
         #expect(sink.size == 4 && sink.management == .headdrop && sink.threading == .thread)
         #expect(file.config.connections == [Connection(from: "testsrc", to: "nullsink")])
@@ -253,6 +256,32 @@ struct GraphFileTests {
             (error as! GraphFileErrors).errors[0].location.column == 20
         }
         #expect(throws: GraphFileErrors.self) { try GraphFile(launch: "testsrc ! ") }
+        #expect {
+            _ = try GraphFile(launch: "testsrc count=10 ! nullsink management=headdrop")
+        } throws: { error in
+            let first = (error as! GraphFileErrors).errors[0]
+            return first.location.column == 29 && first.message.contains("found the queue field 'management' on nullsink, expected it on a 'queue' element")
+        }
+        #expect {
+            _ = try GraphFile(launch: "testsrc count=10 ! queue count=4 ! nullsink")
+        } throws: { error in
+            (error as! GraphFileErrors).errors[0].message.contains("found the property 'count' on a queue")
+        }
+    }
+
+    @Test("docs/graph-format.md lists exactly the keys a queue may have, and reserves none")
+    func documentedQueueKeys() throws {
+        let doc = try String(contentsOf: repositoryRoot.appendingPathComponent("docs/graph-format.md"), encoding: .utf8)
+        let section = doc.components(separatedBy: "### A queue\n")[1].components(separatedBy: "\n#")[0]
+        let rows = section.split(separator: "\n").filter { $0.hasPrefix("| `") }
+        let keys = rows.map { $0.dropFirst(3).prefix { $0 != "`" } }.map(String.init)
+        #expect(Set(keys) == Set(GraphChecker.queueKeys))
+        #expect(!section.contains("Reserved"), "a key the checker does not reserve")
+        #expect {
+            _ = try GraphFile(yaml: "queues:\n  - {name: a, processor: testsrc, gl: true}\n", file: "gl.yaml")
+        } throws: { error in
+            (error as! GraphFileErrors).errors.contains { $0.message.contains("found the unknown key 'gl' in a queue") }
+        }
     }
 
     @Test("the shipped JSON Schema is the one the registry generates")
