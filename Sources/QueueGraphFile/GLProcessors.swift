@@ -28,6 +28,7 @@ extension ProcessorRegistry {
                 return GLUpload(owner: owner, textures: p.integer("textures"))
             })
         upload.placement = .beginsThread
+        (upload.takes, upload.makes) = (.frames, .frames)
         register(upload)
         let stages = [
             ProcessorSpec(
@@ -49,6 +50,7 @@ extension ProcessorRegistry {
         ]
         for var stage in stages {
             stage.placement = .onThreadOf(upload.name)
+            (stage.takes, stage.makes) = (.frames, .frames)
             register(stage)
         }
     }

@@ -126,6 +126,7 @@ struct GraphChecker {
         // A connection that could not be read would otherwise also show up as a missing one.
         resolvePads(&declared, links: links, reportMissing: errors.count == errorsBeforeLinks)
         resolvePools(&declared, connections: connections)
+        checkKinds(declared, links: links)
         if !errors.isEmpty { throw GraphFileErrors(errors) }
 
         let name = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
@@ -467,6 +468,27 @@ struct GraphChecker {
                 error(location, "found \(pads) out pad\(pads == 1 ? "" : "s") on \(quoted(q.name)), expected \(expected) for \(spec.name) (\(spec.summary))")
             }
             declared[i].config.outPads = pads
+        }
+    }
+
+    /// Refuses each link into a queue that takes nothing its upstream can
+    /// make (bytes into a frame filter). What a pass-through makes is what
+    /// reaches it, so kinds flow along links until nothing changes.
+    private mutating func checkKinds(_ declared: [Declared], links: [Link]) {
+        let index = Dictionary(declared.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let links = links.compactMap { link in index[link.from].flatMap { from in index[link.to].map { (from, $0, link) } } }
+        var made = declared.map { q in q.spec?.makes ?? (q.spec?.isSource == false ? [] : .any) }
+        var changed = true
+        while changed {
+            changed = false
+            for (from, to, _) in links where declared[to].spec != nil && declared[to].spec!.makes == nil {
+                let reaching = made[from].intersection(declared[to].spec!.takes)
+                if !made[to].isSuperset(of: reaching) { made[to].formUnion(reaching); changed = true }
+            }
+        }
+        for (from, to, link) in links {
+            guard let spec = declared[to].spec, !made[from].isEmpty, made[from].isDisjoint(with: spec.takes) else { continue }
+            error(link.location, "found a link from \(quoted(declared[from].name)) (sends \(made[from])) into \(quoted(declared[to].name)) (\(spec.name) takes \(spec.takes)), expected a link that carries \(spec.takes)")
         }
     }
 

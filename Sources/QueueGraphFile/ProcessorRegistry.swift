@@ -142,6 +142,11 @@ public struct ProcessorSpec: Sendable {
     public var makeCompound: (@Sendable (Parameters, QueueConfig) -> any CompoundProcessor)?
     /// Where its queue must sit; a graph file that puts it elsewhere is refused at the queue's `processor` line.
     public var placement: Placement = .anywhere
+    /// The buffers it can handle (`.any` unless it needs frames, say).
+    public var takes: BufferKinds = .any
+    /// The buffers it sends on; nil: what it takes (a pass-through such as
+    /// `identity` or `tee`), or, for a source, buffers of any kind.
+    public var makes: BufferKinds?
 
     /// Where a processor's queue may sit in the graph.
     public enum Placement: Sendable, Equatable {
@@ -153,7 +158,7 @@ public struct ProcessorSpec: Sendable {
     }
 
     public init(name: String, summary: String, parameters: [ParameterSpec] = [], outputs: ClosedRange<Int>,
-                isSource: Bool = false, bufferSizeParameter: String? = nil,
+                isSource: Bool = false, takes: BufferKinds = .any, makes: BufferKinds? = nil, bufferSizeParameter: String? = nil,
                 makeCreator: (@Sendable (_ name: String, _ count: Int, _ crossProcess: Bool) -> any BufferCreator)? = nil,
                 make: @escaping @Sendable (Parameters) -> any BufferProcessor) {
         self.name = name
@@ -161,9 +166,27 @@ public struct ProcessorSpec: Sendable {
         self.parameters = parameters
         self.outputs = outputs
         self.isSource = isSource
+        self.takes = takes
+        self.makes = makes
         self.bufferSizeParameter = bufferSizeParameter
         self.makeCreator = makeCreator
         self.make = make
+    }
+}
+
+/// What kinds of buffer a processor takes or makes: plain bytes (`testsrc`)
+/// or video frames with a size and pixels (`render` and the render nodes).
+/// A link is refused when nothing its upstream can make is taken downstream.
+public struct BufferKinds: OptionSet, Sendable, Hashable, CustomStringConvertible {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+
+    public static let bytes = BufferKinds(rawValue: 1)
+    public static let frames = BufferKinds(rawValue: 2)
+    public static let any: BufferKinds = [.bytes, .frames]
+
+    public var description: String {
+        self == .any ? "any buffers" : [(BufferKinds.bytes, "bytes"), (.frames, "frames")].filter { contains($0.0) }.map(\.1).joined(separator: " or ")
     }
 }
 
@@ -200,7 +223,7 @@ public struct ProcessorRegistry: Sendable {
                 ParameterSpec("on-nak", .choice(["ignore", "degrade"]), default: .text("ignore"),
                               "what a nak from downstream does: nothing, or lower the rate by 10 %"),
             ],
-            outputs: 1...1, isSource: true, bufferSizeParameter: "size",
+            outputs: 1...1, isSource: true, makes: .bytes, bufferSizeParameter: "size",
             make: { p in
                 TestSource(count: p.integer("count"), size: p.integer("size"), pattern: TestSource.Pattern(rawValue: p.text("pattern"))!,
                            rate: p.number("rate"), priorities: p.integer("priorities"), degradeOnNak: p.text("on-nak") == "degrade")

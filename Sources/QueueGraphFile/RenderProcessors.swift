@@ -8,13 +8,13 @@ extension ProcessorRegistry {
         func node(_ name: String, _ summary: String, _ parameters: [ParameterSpec] = [], sink: Bool = false,
                   _ work: @escaping @Sendable (Parameters) -> any FrameWork) {
             register(ProcessorSpec(name: name, summary: summary, parameters: parameters, outputs: sink ? 0...0 : 1...1,
-                                   make: { p in RenderNode(work(p)) }))
+                                   takes: .frames, makes: .frames, make: { p in RenderNode(work(p)) }))
         }
         /// A node whose work also splits across a compound queue's servers.
         func partNode<Work: PartWork & SendableMetatype>(_ name: String, _ summary: String, _ parameters: [ParameterSpec] = [],
                                       _ work: @escaping @Sendable (Parameters) -> Work) {
             var spec = ProcessorSpec(name: name, summary: summary, parameters: parameters, outputs: 1...1,
-                                     make: { p in RenderNode(work(p)) })
+                                     takes: .frames, makes: .frames, make: { p in RenderNode(work(p)) })
             spec.splitModes = Work.splitModes
             spec.makeCompound = { p, queue in
                 CompoundNode(name: queue.name, servers: queue.servers, loadBalancer: queue.loadBalancer, work: work(p))
@@ -32,7 +32,7 @@ extension ProcessorRegistry {
                 ParameterSpec("speed", .number(0...1000), default: .number(1), "media seconds per second"),
                 ParameterSpec("direction", .choice(["forward", "backward"]), default: .text("forward"), "which way media time runs"),
             ],
-            outputs: 1...2, isSource: true,
+            outputs: 1...2, isSource: true, makes: .frames,
             makeCreator: { name, count, crossProcess in
                 FrameCreator(name: name, count: count, engine: crossProcess ? .crossProcess : .shared)
             },
@@ -102,10 +102,10 @@ extension ProcessorRegistry {
             name: "scale", summary: "bilinear scale into a new frame (use 'buffers: upstream')",
             parameters: [ParameterSpec("width", .integer(1...8192), default: nil, "output width"),
                          ParameterSpec("height", .integer(1...8192), default: nil, "output height")],
-            outputs: 1...1, make: { p in BilinearScaler(width: p.integer("width"), height: p.integer("height")) }))
+            outputs: 1...1, takes: .frames, makes: .frames, make: { p in BilinearScaler(width: p.integer("width"), height: p.integer("height")) }))
         register(ProcessorSpec(
             name: "composite", summary: "composites layer 1 over layer 0 of each tick (two inputs)",
             parameters: [ParameterSpec("opacity", .number(0...1), default: .number(1), "how much of layer 1 shows")],
-            outputs: 1...1, make: { p in Compositor(opacity: p.number("opacity")) }))
+            outputs: 1...1, takes: .frames, makes: .frames, make: { p in Compositor(opacity: p.number("opacity")) }))
     }
 }

@@ -186,7 +186,8 @@ struct Processors: ParsableCommand {
         for name in registry.names {
             let spec = registry[name]!
             let pads = spec.outputs.lowerBound == spec.outputs.upperBound ? "\(spec.outputs.lowerBound)" : "\(spec.outputs.lowerBound)–\(spec.outputs.upperBound)"
-            print("\(name)\(spec.isSource ? " (source)" : ""): \(spec.summary); out pads: \(pads)")
+            let kinds = (spec.isSource ? "" : "takes \(spec.takes), ") + (spec.outputs.upperBound == 0 ? "" : "makes \(spec.makes.map { "\($0)" } ?? "what it takes"); ")
+            print("\(name)\(spec.isSource ? " (source)" : ""): \(spec.summary); \(kinds)out pads: \(pads)")
             for p in spec.parameters {
                 print("    \(p.name): \(p.kind.expectation)\(p.defaultValue.map { ", default \($0)" } ?? ", required") — \(p.summary)")
             }

@@ -157,6 +157,10 @@ struct CLITests {
         let bad = try QGraphProcess.run("launch", "testsrc ! nulsink")
         #expect(bad.status == 65)
         #expect(bad.err.contains("<launch>:1:11: error: found the unknown processor 'nulsink'"))
+        // A link that cannot carry what its upstream sends is refused when read, naming both queues (it used to fail every buffer, exit 70).
+        let mismatch = try QGraphProcess.run("launch", "testsrc count=3 ! julia ! nullsink")
+        #expect(mismatch.status == 65)
+        #expect(mismatch.err.contains("<launch>:1:19: error: found a link from 'testsrc' (sends bytes) into 'julia' (julia takes frames)"), "\(mismatch.err)")
     }
 
     @Test("run: a processor that fails is a runtime failure, exit 70")

@@ -62,6 +62,7 @@ struct GraphFileTests {
         ("duplicate-connection.yaml", 9, 5, "twice (first at line 8)"),
         ("duplicate-key.yaml", 8, 5, "found the key 'size' again (first at line 7, column 5)"),
         ("duplicate-key-flow.yaml", 5, 39, "found the key 'count' again (first at line 5, column 18)"),
+        ("bytes-into-frames.yaml", 15, 5, "found a link from 'pass' (sends bytes) into 'fractal' (julia takes frames), expected a link that carries frames"),
         ("billion-laughs.yaml", 6, 4, "aliases that expand the file by more than 10000 nodes"),
         ("duplicate-name.yaml", 7, 11, "second queue named 'sink' (the first is at line 5)"),
         ("empty.yaml", 1, 1, "found an empty file"),
