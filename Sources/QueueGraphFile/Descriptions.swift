@@ -7,7 +7,9 @@ extension GraphFile {
     /// the queues its buffers can wait in.
     public func inspection() -> String {
         let plan = try! config.validate()   // a GraphFile's config has validated
-        var text = "\(file): \(config.queues.count) queues, \(config.connections.count) connections, \(plan.groupCount) threads\n"
+        // Group 0 runs only when a queue is placed there; the others each begin with a queue.
+        let threads = Set(plan.group).count
+        var text = "\(file): \(config.queues.count) queues, \(config.connections.count) connection\(config.connections.count == 1 ? "" : "s"), \(threads) thread\(threads == 1 ? "" : "s")\n"
         text += "\nthreads\n"
         for group in 0..<plan.groupCount {
             let members = config.queues.indices.filter { plan.group[$0] == group }

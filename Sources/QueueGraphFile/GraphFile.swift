@@ -501,10 +501,7 @@ struct GraphChecker {
                 let downstream = downstreamQueues(of: q.name, connections: connections)
                 q.poolCount = min(1_000_000, declared.filter { downstream.contains($0.name) }.map(\.config.size).reduce(4, +))
             }
-            let wanted = q.spec?.bufferSizeParameter.flatMap { name -> Int? in
-                if case .integer(let v) = q.parameters[name] { return v }
-                return nil
-            }
+            let wanted = q.spec?.payloadBytes?(Parameters(q.parameters))
             if let wanted, let size = q.poolBufferSize, wanted > size {
                 error(q.locations["pool"]!, "found pool buffer-size \(size) on \(quoted(q.name)), expected at least its \(q.spec!.name) size \(wanted)")
             }

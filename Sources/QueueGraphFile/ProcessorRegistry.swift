@@ -127,8 +127,9 @@ public struct ProcessorSpec: Sendable {
     public var outputs: ClosedRange<Int>
     /// It produces buffers (a `BufferSource`) and takes no input.
     public var isSource: Bool
-    /// The parameter that holds the payload size it acquires, to size its pool by default.
-    public var bufferSizeParameter: String?
+    /// The payload bytes of each buffer it acquires, from its parameters:
+    /// its pool's buffer size by default, and the least a pool may give.
+    public var payloadBytes: (@Sendable (Parameters) -> Int)?
     /// Makes the creator of its `provider` queue (name, buffer count, and
     /// whether its memory must be shared with child processes because the
     /// graph has `process` queues) instead of a `BufferPool` (the render
@@ -158,7 +159,7 @@ public struct ProcessorSpec: Sendable {
     }
 
     public init(name: String, summary: String, parameters: [ParameterSpec] = [], outputs: ClosedRange<Int>,
-                isSource: Bool = false, takes: BufferKinds = .any, makes: BufferKinds? = nil, bufferSizeParameter: String? = nil,
+                isSource: Bool = false, takes: BufferKinds = .any, makes: BufferKinds? = nil, payloadBytes: (@Sendable (Parameters) -> Int)? = nil,
                 makeCreator: (@Sendable (_ name: String, _ count: Int, _ crossProcess: Bool) -> any BufferCreator)? = nil,
                 make: @escaping @Sendable (Parameters) -> any BufferProcessor) {
         self.name = name
@@ -168,7 +169,7 @@ public struct ProcessorSpec: Sendable {
         self.isSource = isSource
         self.takes = takes
         self.makes = makes
-        self.bufferSizeParameter = bufferSizeParameter
+        self.payloadBytes = payloadBytes
         self.makeCreator = makeCreator
         self.make = make
     }
@@ -223,7 +224,7 @@ public struct ProcessorRegistry: Sendable {
                 ParameterSpec("on-nak", .choice(["ignore", "degrade"]), default: .text("ignore"),
                               "what a nak from downstream does: nothing, or lower the rate by 10 %"),
             ],
-            outputs: 1...1, isSource: true, makes: .bytes, bufferSizeParameter: "size",
+            outputs: 1...1, isSource: true, makes: .bytes, payloadBytes: { $0.integer("size") },
             make: { p in
                 TestSource(count: p.integer("count"), size: p.integer("size"), pattern: TestSource.Pattern(rawValue: p.text("pattern"))!,
                            rate: p.number("rate"), priorities: p.integer("priorities"), degradeOnNak: p.text("on-nak") == "degrade")

@@ -32,7 +32,7 @@ extension ProcessorRegistry {
                 ParameterSpec("speed", .number(0...1000), default: .number(1), "media seconds per second"),
                 ParameterSpec("direction", .choice(["forward", "backward"]), default: .text("forward"), "which way media time runs"),
             ],
-            outputs: 1...2, isSource: true, makes: .frames,
+            outputs: 1...2, isSource: true, makes: .frames, payloadBytes: { $0.integer("width") * $0.integer("height") * 4 },
             makeCreator: { name, count, crossProcess in
                 FrameCreator(name: name, count: count, engine: crossProcess ? .crossProcess : .shared)
             },

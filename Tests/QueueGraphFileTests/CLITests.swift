@@ -185,6 +185,11 @@ struct CLITests {
         let inspect = try QGraphProcess.run("inspect", "Graphs/ack-nak.yaml")
         #expect(inspect.status == 0)
         #expect(inspect.out.contains("thread 1: acked (nullsink)"))
+        // The header counts the threads the listing shows; a render pool holds frames of the render's size.
+        let shader = try QGraphProcess.run("inspect", "Graphs/shader-preview.yaml")
+        let listed = shader.out.split(separator: "\n").filter { $0.hasPrefix("  thread ") }.count
+        #expect(listed == 6 && shader.out.contains("11 connections, \(listed) threads\n"), "\(shader.out)")
+        #expect(shader.out.contains("render: 12 buffers × 921600 bytes"), "\(shader.out)")
         let format = try QGraphProcess.run("format", "Graphs/balanced-fractal.yaml")
         #expect(format.status == 0)
         #expect(format.out.contains("loadbalancer: {mode: 2D, damping: 0.5, boundary: [8, 8], resistance: 0}"))
