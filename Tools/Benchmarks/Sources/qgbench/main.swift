@@ -240,7 +240,7 @@ case "process-child":   // the child `process` starts: process-child SIZE COUNT 
         print("usage: qgbench process-child SIZE COUNT read-all|stamps --qg-child QUEUE CHANNEL")
         exit(2)
     }
-    let config = processConfig(size: size, count: count, readAll: words[3] == "read-all")
+    let config = processConfig(size: size, count: count, touchAll: words[3] == "read-all")
     exit(ProcessChild.run(config: config, queue: request.queue, channel: request.channel))
 case "scale":
     try scaleBenchmark(vsGStreamer: arguments.contains("--vs-gstreamer"))
