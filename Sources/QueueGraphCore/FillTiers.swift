@@ -28,59 +28,54 @@ final class FillTiers {
     static let tierCount = 4
     let count: Int
     /// One `LevelBitmap` per tier.
-    private var tiers: [LevelBitmap]
+    private let tiers: [LevelBitmap]
     /// Each slot's tier, or -1 when it cannot run.
     private let current: UnsafeMutablePointer<Int8>
-    private let isDirty: UnsafeMutablePointer<Bool>
-    private let dirty: UnsafeMutablePointer<Int32>
-    private var dirtyCount = 0
-    /// Slots recomputed before every pick.
-    var watched: [Int32] = []
+    /// The slots to recompute; queues of the group mark them through a copy.
+    let dirty: DirtySlots
+    /// Slots recomputed before every pick (see `watch`).
+    @exclusivity(unchecked) private var watchedSlots = UnsafeBufferPointer<Int32>(start: nil, count: 0)
 
     init(count: Int) {
         self.count = count
         tiers = (0..<Self.tierCount).map { _ in LevelBitmap(count: count) }
         current = .allocate(capacity: max(count, 1))
         current.initialize(repeating: -1, count: max(count, 1))
-        isDirty = .allocate(capacity: max(count, 1))
-        isDirty.initialize(repeating: false, count: max(count, 1))
-        dirty = .allocate(capacity: max(count, 1))
+        dirty = DirtySlots(count: count)
     }
 
     deinit {
         for tier in tiers { tier.deallocate() }
         current.deallocate()
-        isDirty.deallocate()
         dirty.deallocate()
+        watchedSlots.deallocate()
+    }
+
+    /// Sets the slots to recompute before every pick; once, before the graph
+    /// runs. They stay marked, so marking them again costs nothing.
+    func watch(_ slots: [Int32]) {
+        let buffer = UnsafeMutableBufferPointer<Int32>.allocate(capacity: slots.count)
+        _ = buffer.initialize(from: slots)
+        watchedSlots = UnsafeBufferPointer(buffer)
+        for slot in slots { dirty.isMarked[Int(slot)] = true }
     }
 
     /// Asks for `slot`'s tier to be recomputed before the next pick.
     @inline(__always)
-    func markDirty(_ slot: Int32) {
-        let s = Int(slot)
-        if isDirty[s] { return }
-        isDirty[s] = true
-        dirty[dirtyCount] = slot
-        dirtyCount &+= 1
-    }
-
-    @inline(__always)
-    func markDirty(_ slots: UnsafeBufferPointer<Int32>) {
-        for slot in slots { markDirty(slot) }
-    }
+    func markDirty(_ slot: Int32) { dirty.mark(slot) }
 
     /// Recomputes every dirty and watched slot with `tier` (nil: cannot run).
     @inline(__always)
     func refresh(_ tier: (Int) -> Int?) {
         var i = 0
-        while i < dirtyCount {
-            let slot = Int(dirty[i])
-            isDirty[slot] = false
+        while i < dirty.count.pointee {
+            let slot = Int(dirty.list[i])
+            dirty.isMarked[slot] = false
             set(slot, tier(slot))
             i &+= 1
         }
-        dirtyCount = 0
-        for slot in watched { set(Int(slot), tier(Int(slot))) }
+        dirty.count.pointee = 0
+        for slot in watchedSlots { set(Int(slot), tier(Int(slot))) }
     }
 
     /// The first slot of the lowest non-empty tier.
@@ -106,34 +101,83 @@ final class FillTiers {
     }
 }
 
-/// A set of small integers with constant-time insert, remove and first
-/// element: a bitmap plus summary levels (bit `w` of a level is set while
-/// word `w` of the level below is not zero), up to a single top word.
-struct LevelBitmap {
-    /// Level 0 (one bit per element) first, the single top word last.
-    private let levels: [UnsafeMutablePointer<UInt64>]
+/// The slots of one group whose tier must be recomputed: a list without
+/// repeats. A value of plain pointers, so that a queue marks slots on the hot
+/// path without reference counting; `FillTiers` owns the memory.
+///
+/// Threading: the group's scheduler thread only.
+struct DirtySlots: @unchecked Sendable {
+    let isMarked: UnsafeMutablePointer<Bool>
+    let list: UnsafeMutablePointer<Int32>
+    let count: UnsafeMutablePointer<Int>
 
-    init(count: Int) {
-        var levels: [UnsafeMutablePointer<UInt64>] = []
-        var bits = max(count, 1)
-        repeat {
-            let words = (bits + 63) / 64
-            let level = UnsafeMutablePointer<UInt64>.allocate(capacity: words)
-            level.initialize(repeating: 0, count: words)
-            levels.append(level)
-            bits = words
-        } while bits > 1
-        self.levels = levels
+    init(count slots: Int) {
+        isMarked = .allocate(capacity: max(slots, 1))
+        isMarked.initialize(repeating: false, count: max(slots, 1))
+        list = .allocate(capacity: max(slots, 1))
+        count = .allocate(capacity: 1)
+        count.initialize(to: 0)
     }
 
-    func deallocate() { for level in levels { level.deallocate() } }
+    func deallocate() {
+        isMarked.deallocate()
+        list.deallocate()
+        count.deallocate()
+    }
+
+    @inline(__always)
+    func mark(_ slot: Int32) {
+        if isMarked[Int(slot)] { return }
+        isMarked[Int(slot)] = true
+        list[count.pointee] = slot
+        count.pointee &+= 1
+    }
+
+    @inline(__always)
+    func mark(_ slots: UnsafeBufferPointer<Int32>) {
+        for slot in slots { mark(slot) }
+    }
+}
+
+/// A set of small integers with constant-time insert, remove and first
+/// element: a bitmap plus summary levels (bit `w` of a level is set while
+/// word `w` of the level below is not zero), up to a single top word. All
+/// levels live in one allocation, bottom level first; no reference counting.
+struct LevelBitmap {
+    private let words: UnsafeMutablePointer<UInt64>
+    /// Where each level starts in `words`, bottom first; the last is the top word.
+    private let starts: UnsafeMutablePointer<Int>
+    private let levelCount: Int
+
+    init(count: Int) {
+        var starts: [Int] = []
+        var total = 0
+        var bits = max(count, 1)
+        repeat {
+            starts.append(total)
+            let levelWords = (bits + 63) / 64
+            total += levelWords
+            bits = levelWords
+        } while bits > 1
+        words = .allocate(capacity: total)
+        words.initialize(repeating: 0, count: total)
+        self.starts = .allocate(capacity: starts.count)
+        self.starts.initialize(from: starts, count: starts.count)
+        levelCount = starts.count
+    }
+
+    func deallocate() {
+        words.deallocate()
+        starts.deallocate()
+    }
 
     @inline(__always)
     func insert(_ element: Int) {
         var i = element
-        for level in levels {
-            let wasZero = level[i >> 6] == 0
-            level[i >> 6] |= 1 << UInt64(i & 63)
+        for level in 0..<levelCount {
+            let word = words + starts[level] + i >> 6
+            let wasZero = word.pointee == 0
+            word.pointee |= 1 << UInt64(i & 63)
             guard wasZero else { return }
             i >>= 6
         }
@@ -142,21 +186,24 @@ struct LevelBitmap {
     @inline(__always)
     func remove(_ element: Int) {
         var i = element
-        for level in levels {
-            level[i >> 6] &= ~(1 << UInt64(i & 63))
-            guard level[i >> 6] == 0 else { return }
+        for level in 0..<levelCount {
+            let word = words + starts[level] + i >> 6
+            word.pointee &= ~(1 << UInt64(i & 63))
+            guard word.pointee == 0 else { return }
             i >>= 6
         }
     }
 
     @inline(__always)
     func first() -> Int? {
+        var level = levelCount - 1
         var i = 0
-        for level in levels.reversed() {
-            let word = level[i]
+        while true {
+            let word = words[starts[level] + i]
             if word == 0 { return nil }
             i = i << 6 | word.trailingZeroBitCount
+            if level == 0 { return i }
+            level -= 1
         }
-        return i
     }
 }

@@ -157,7 +157,7 @@ public final class GraphEngine: @unchecked Sendable {
         for pad in queue.outs.indices {
             queue.outs.with(pad) { out in
                 out.pendingUpstream.wrappingSubtract(1, ordering: .sequentiallyConsistent)
-                if out.group == queue.group { out.fillTiers.markDirty(out.slot) }
+                if out.group == queue.group { out.dirty.mark(out.slot) }
                 out.consumerEvent.notify()
             }
         }

@@ -85,8 +85,7 @@ enum Feedback {
         unfinished = queues.count
         for (slot, queue) in queues.enumerated() {
             queue.slot = Int32(slot)
-            queue.fillTiers = fillTiers
-            fillTiers.markDirty(Int32(slot))
+            queue.dirty = fillTiers.dirty
         }
     }
 
@@ -102,7 +101,8 @@ enum Feedback {
         }) {
             watched.insert(q.slot)
         }
-        fillTiers.watched = watched.sorted()
+        fillTiers.watch(watched.sorted())
+        for q in queues where !watched.contains(q.slot) { fillTiers.markDirty(q.slot) }   // first computed before the first pick
         for q in queues {
             let slots = ([q.index] + preds[q.index]).map { all[$0] }
                 .filter { $0.group == index && !watched.contains($0.slot) }.map(\.slot)

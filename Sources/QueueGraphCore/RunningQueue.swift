@@ -61,9 +61,9 @@ final class RunningQueue: @unchecked Sendable {
     let inputClosed = Atomic<Bool>(false)
 
     // Scheduler-thread state.
-    /// The queue's position in its group (declaration order), and its group's tiers.
+    /// The queue's position in its group (declaration order), and its group's dirty slots.
     @exclusivity(unchecked) var slot: Int32 = 0
-    unowned(unsafe) var fillTiers: FillTiers! = nil
+    @exclusivity(unchecked) var dirty: DirtySlots! = nil
     /// The slots whose tier reads this queue's depth, on its group's thread
     /// (itself and its upstream queues there, less the watched ones): marked
     /// dirty when the depth changes on that thread.
@@ -163,7 +163,7 @@ final class RunningQueue: @unchecked Sendable {
                 return .dropped(.taildrop)
             }
             counters.arrived.bump()
-            if fromGroup == group { fillTiers.markDirty(affects) }
+            if fromGroup == group { dirty.mark(affects) }
             let depth = position &+ 1 &- ring.cachedHead.pointee
             counters.maxDepth.raise(to: depth)
             traceArrival(depth: depth)
@@ -174,7 +174,7 @@ final class RunningQueue: @unchecked Sendable {
         }
         let outcome = store!.push(entry, bytes: buffer.size, priority: buffer.priority, counters: counters)
         // Even a refused offer changes what the store expects next (its byte bound's hint).
-        if fromGroup == group { fillTiers.markDirty(affects) }
+        if fromGroup == group { dirty.mark(affects) }
         if outcome.kind != .full { traceArrival(depth: store!.depth.load(ordering: .relaxed)) }
         switch outcome.kind {
         case .full:
@@ -238,7 +238,7 @@ final class RunningQueue: @unchecked Sendable {
             entry = popped
             if wasFull { for event in producerEvents { event.notify() } }
         }
-        fillTiers.markDirty(affects)
+        dirty.mark(affects)
         counters.popped.bump()
         counters.bytesPopped.bump(entry.buffer.size)
         if Tracing.on(QG_TP_QUEUE_FLOW) { qg_flow_pop(traceGraph, UInt32(index), entry.buffer.sequence) }
