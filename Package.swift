@@ -3,20 +3,22 @@ import PackageDescription
 
 // Module map (arrows point one way):
 //
-//   CQueueGraph (C: futex event) ← QueueGraphCore (no threads) ← QueueGraphRuntime (threads)
-//   CQueueGraphTrace (C: LTTng-UST provider "qgraph") ↗
-//                                      ↑          ↖ QueueGraphTestKit
-//                               QueueGraphFile (graph files, registry; Yams)
-//   qgraph (CLI; ArgumentParser) → QueueGraphFile, QueueGraphRuntime
-//   QueueGraphRender (BufferProvider, render engine, media nodes) → QueueGraphCore, CLibPNG (system libpng)
-//   QueueGraphFile → QueueGraphRender (graph files name the render processors)
-//   QueueGraphGL (GL owner queue, render command mailbox, GL processors) → QueueGraphRender, CGLFW, CEGL
-//   QueueGraphFile → QueueGraphGL
+//   CQueueGraph (C: futex event, clock) ← QueueGraphCore (no threads, no processes) ← QueueGraphRuntime (threads, child processes)
+//   CQueueGraphTrace (C: LTTng-UST provider "qgraph") ↗        ↑   ↖ QueueGraphTestKit
+//                                  QueueGraphFile (graph files, launch lines; Yams) → QueueGraphCore only
+//   QueueGraphRender (BufferProvider, render engine, media nodes, their registry entries) → QueueGraphCore, CLibPNG
+//   QueueGraphGL (GL owner queue, render command mailbox, GL processors and their entries) → QueueGraphRender, CGLFW, CEGL
+//   qgraph (CLI; ArgumentParser) composes them: the core's, render's and GL's processors in one registry
 let package = Package(
     name: "QueueGraph",
     platforms: [.macOS(.v15)],
     products: [
-        .library(name: "QueueGraph", targets: ["QueueGraphCore", "QueueGraphRuntime", "QueueGraphRender", "QueueGraphGL", "QueueGraphFile"]),
+        // Each wing its own product: an application that only runs graphs, or
+        // only reads graph files, links neither GLFW/EGL nor libpng.
+        .library(name: "QueueGraph", targets: ["QueueGraphCore", "QueueGraphRuntime"]),
+        .library(name: "QueueGraphFile", targets: ["QueueGraphFile"]),
+        .library(name: "QueueGraphRender", targets: ["QueueGraphRender"]),
+        .library(name: "QueueGraphGL", targets: ["QueueGraphGL"]),
         .library(name: "QueueGraphTestKit", targets: ["QueueGraphTestKit"]),
         .executable(name: "qgraph", targets: ["qgraph"]),
     ],
@@ -53,7 +55,7 @@ let package = Package(
         .systemLibrary(name: "CEGL"),    // libegl-dev (Mesa's surfaceless platform when there is no X server)
         .target(name: "QueueGraphGL", dependencies: ["QueueGraphCore", "QueueGraphRender", "CGLFW", "CEGL", "CLibPNG", "CQueueGraphTrace"]),
         .target(name: "QueueGraphTestKit", dependencies: ["QueueGraphCore"]),
-        .target(name: "QueueGraphFile", dependencies: ["QueueGraphCore", "QueueGraphRender", "QueueGraphGL", .product(name: "Yams", package: "Yams")]),
+        .target(name: "QueueGraphFile", dependencies: ["QueueGraphCore", .product(name: "Yams", package: "Yams")]),
         .executableTarget(
             name: "qgraph",
             dependencies: [
@@ -76,7 +78,7 @@ let package = Package(
         ),
         .testTarget(
             name: "QueueGraphFileTests",
-            dependencies: ["QueueGraphCore", "QueueGraphRuntime", "QueueGraphFile", "qgraph"],
+            dependencies: ["QueueGraphCore", "QueueGraphRuntime", "QueueGraphFile", "QueueGraphRender", "QueueGraphGL", "qgraph"],
             exclude: ["Malformed", "Traced"]
         ),
     ],

@@ -1,3 +1,5 @@
+import QueueGraphCore
+
 extension GraphFile {
     /// Checks a one-line pipeline in the style of `gst-launch-1.0`:
     ///

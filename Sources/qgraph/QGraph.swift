@@ -26,10 +26,18 @@ struct QGraph: ParsableCommand {
     )
 }
 
+/// Every processor qgraph knows: the core's, the render engine's and the GL owner's.
+let processors: ProcessorRegistry = {
+    var registry = ProcessorRegistry.builtIn
+    registry.registerRender()
+    registry.registerGL()
+    return registry
+}()
+
 /// Loads a graph file, or prints its errors and exits with `Exit.invalidGraph`.
 func loadGraph(_ path: String) throws -> GraphFile {
     do {
-        return try GraphFile.load(path: path)
+        return try GraphFile.load(path: path, registry: processors)
     } catch {
         report(error)
         throw Exit.invalidGraph
@@ -83,7 +91,7 @@ struct Launch: ParsableCommand {
     func run() throws {
         let graph: GraphFile
         do {
-            graph = try GraphFile(launch: pipeline.joined(separator: " "))
+            graph = try GraphFile(launch: pipeline.joined(separator: " "), registry: processors)
         } catch {
             report(error)
             throw Exit.invalidGraph
@@ -102,7 +110,7 @@ struct Validate: ParsableCommand {
         var failed = false
         for path in files {
             do {
-                let graph = try GraphFile.load(path: path)
+                let graph = try GraphFile.load(path: path, registry: processors)
                 let (q, c) = (graph.config.queues.count, graph.config.connections.count)
                 print("\(path): ok (\(q) queue\(q == 1 ? "" : "s"), \(c) connection\(c == 1 ? "" : "s"))")
             } catch {
@@ -182,9 +190,8 @@ struct Processors: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List the processors graph files can use, with their parameters.")
 
     func run() {
-        let registry = ProcessorRegistry.builtIn
-        for name in registry.names {
-            let spec = registry[name]!
+        for name in processors.names {
+            let spec = processors[name]!
             let pads = spec.outputs.lowerBound == spec.outputs.upperBound ? "\(spec.outputs.lowerBound)" : "\(spec.outputs.lowerBound)–\(spec.outputs.upperBound)"
             let kinds = (spec.isSource ? "" : "takes \(spec.takes), ") + (spec.outputs.upperBound == 0 ? "" : "makes \(spec.makes.map { "\($0)" } ?? "what it takes"); ")
             print("\(name)\(spec.isSource ? " (source)" : ""): \(spec.summary); \(kinds)out pads: \(pads)")
@@ -198,7 +205,7 @@ struct Processors: ParsableCommand {
 struct Schema: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print the JSON Schema of graph files (docs/graph.schema.json).")
 
-    func run() { print(ProcessorRegistry.builtIn.jsonSchema(), terminator: "") }
+    func run() { print(processors.jsonSchema(), terminator: "") }
 }
 
 /// The child process of a `threading: process` queue: qgraph starts itself

@@ -1,10 +1,20 @@
 import Foundation
 import QueueGraphCore
 @testable import QueueGraphFile
+import QueueGraphGL
+import QueueGraphRender
 import QueueGraphRuntime
 import Testing
 
 /// The repository root, from this file's path.
+/// Every processor, as qgraph composes them: the core's, render's and GL's.
+let everyProcessor: ProcessorRegistry = {
+    var registry = ProcessorRegistry.builtIn
+    registry.registerRender()
+    registry.registerGL()
+    return registry
+}()
+
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
 @Suite("Graph files")
@@ -23,7 +33,7 @@ struct GraphFileTests {
 
     @Test("every example validates and runs, ledger balanced", arguments: examples)
     func exampleRuns(name: String) throws {
-        let file = try GraphFile.load(path: repositoryRoot.appendingPathComponent("Graphs/\(name)").path).childrenRunByQGraph()
+        let file = try GraphFile.load(path: repositoryRoot.appendingPathComponent("Graphs/\(name)").path, registry: everyProcessor).childrenRunByQGraph()
         let graph = try file.config.createQueueGraph()
         try graph.start()
         graph.waitUntilFinished(timeoutNanoseconds: 3_000_000_000)   // bounded: longer examples are drained
@@ -43,7 +53,7 @@ struct GraphFileTests {
                       "render frames=10 width=64 height=36 ! y4msink path=/nonexistent/out.y4m",
                       "render frames=10 width=64 height=36 ! pngsink directory=/nonexistent/out.pngs"])
     func unopenableOutput(pipeline: String) throws {
-        let graph = try GraphFile(launch: pipeline).config.createQueueGraph()
+        let graph = try GraphFile(launch: pipeline, registry: everyProcessor).config.createQueueGraph()
         #expect {
             try graph.start()
         } throws: { error in
@@ -117,7 +127,7 @@ struct GraphFileTests {
     func malformedFile(name: String, line: Int, column: Int, fragment: String) {
         let path = repositoryRoot.appendingPathComponent("Tests/QueueGraphFileTests/Malformed/\(name)").path
         do {
-            _ = try GraphFile.load(path: path)
+            _ = try GraphFile.load(path: path, registry: everyProcessor)
             Issue.record("\(name) loaded without errors")
         } catch {
             let first = error.errors.first!
@@ -136,7 +146,7 @@ struct GraphFileTests {
           - {name: sink, processor: nullsink, pads: 0}
         connections: [a -> sink, b -> sink]
         """
-        let file = try GraphFile(yaml: text, file: "aliases.yaml")
+        let file = try GraphFile(yaml: text, file: "aliases.yaml", registry: everyProcessor)
         #expect(file.queues.map { $0.parameters.values["count"] } == [.integer(7), .integer(7), nil])
         #expect(file.queues[1].parameters.values["size"] == .integer(96))
     }
@@ -153,7 +163,7 @@ struct GraphFileTests {
     func severalErrors() {
         let path = repositoryRoot.appendingPathComponent("Tests/QueueGraphFileTests/Malformed/several-errors.yaml").path
         #expect {
-            _ = try GraphFile.load(path: path)
+            _ = try GraphFile.load(path: path, registry: everyProcessor)
         } throws: { error in
             let errors = (error as! GraphFileErrors).errors
             return errors.map { [$0.location.line, $0.location.column] } == [[4, 25], [7, 17], [8, 11]]
@@ -181,7 +191,7 @@ struct GraphFileTests {
               - {from: src, pad: 0, to: sink}
             residency-sample-interval: 4
             """
-        let file = try GraphFile(yaml: yaml, file: "inline.yaml")
+        let file = try GraphFile(yaml: yaml, file: "inline.yaml", registry: everyProcessor)
         let sink = file.config.queues[1]
         #expect(sink.size == 7)
         #expect(sink.management == .red(RED(minThreshold: 1, maxThreshold: 5, maxProbability: 0.5, weight: 0.25, seed: 3)))
@@ -225,16 +235,16 @@ struct GraphFileTests {
 
     @Test("launch lines build the same graphs; queue sets the next element's queue and a thread boundary")
     func launchLine() throws {
-        let file = try GraphFile(launch: "testsrc count=100 size=64 ! queue size=4 management=headdrop ! nullsink")
+        let file = try GraphFile(launch: "testsrc count=100 size=64 ! queue size=4 management=headdrop ! nullsink", registry: everyProcessor)
         #expect(file.config.queues.map(\.name) == ["testsrc", "nullsink"])
         // `size` on testsrc is its parameter (bytes per buffer): queue fields go on a `queue` element only.
         #expect(file.queues[0].parameters.values["size"] == .integer(64))
-        #expect(file.config.queues[0].size == (try GraphFile(launch: "testsrc count=100 ! nullsink")).config.queues[0].size)
+        #expect(file.config.queues[0].size == (try GraphFile(launch: "testsrc count=100 ! nullsink", registry: everyProcessor)).config.queues[0].size)
         let sink = file.config.queues[1]
         #expect(sink.size == 4 && sink.management == .headdrop && sink.threading == .thread)
         #expect(file.config.connections == [Connection(from: "testsrc", to: "nullsink")])
 
-        let fan = try GraphFile(launch: "testsrc count=10 ! tee name=t ! nullsink t. ! queue ! nullsink")
+        let fan = try GraphFile(launch: "testsrc count=10 ! tee name=t ! nullsink t. ! queue ! nullsink", registry: everyProcessor)
         #expect(fan.config.queues.map(\.name) == ["testsrc", "t", "nullsink", "nullsink-2"])
         #expect(fan.config.connections == [Connection(from: "testsrc", to: "t"), Connection(from: "t", to: "nullsink"),
                                            Connection(from: "t", pad: 1, to: "nullsink-2")])
@@ -246,25 +256,25 @@ struct GraphFileTests {
     @Test("launch errors point at the column")
     func launchErrors() {
         #expect {
-            _ = try GraphFile(launch: "testsrc count=10 ! queue management=tail-drop ! nullsink")
+            _ = try GraphFile(launch: "testsrc count=10 ! queue management=tail-drop ! nullsink", registry: everyProcessor)
         } throws: { error in
             let first = (error as! GraphFileErrors).errors[0]
             return first.location == SourceLocation(file: "<launch>", line: 1, column: 37) && first.message.contains("did you mean 'taildrop'")
         }
         #expect {
-            _ = try GraphFile(launch: "testsrc count=10 ! nulsink")
+            _ = try GraphFile(launch: "testsrc count=10 ! nulsink", registry: everyProcessor)
         } throws: { error in
             (error as! GraphFileErrors).errors[0].location.column == 20
         }
-        #expect(throws: GraphFileErrors.self) { try GraphFile(launch: "testsrc ! ") }
+        #expect(throws: GraphFileErrors.self) { try GraphFile(launch: "testsrc ! ", registry: everyProcessor) }
         #expect {
-            _ = try GraphFile(launch: "testsrc count=10 ! nullsink management=headdrop")
+            _ = try GraphFile(launch: "testsrc count=10 ! nullsink management=headdrop", registry: everyProcessor)
         } throws: { error in
             let first = (error as! GraphFileErrors).errors[0]
             return first.location.column == 29 && first.message.contains("found the queue field 'management' on nullsink, expected it on a 'queue' element")
         }
         #expect {
-            _ = try GraphFile(launch: "testsrc count=10 ! queue count=4 ! nullsink")
+            _ = try GraphFile(launch: "testsrc count=10 ! queue count=4 ! nullsink", registry: everyProcessor)
         } throws: { error in
             (error as! GraphFileErrors).errors[0].message.contains("found the property 'count' on a queue")
         }
@@ -279,7 +289,7 @@ struct GraphFileTests {
         #expect(Set(keys) == Set(GraphChecker.queueKeys))
         #expect(!section.contains("Reserved"), "a key the checker does not reserve")
         #expect {
-            _ = try GraphFile(yaml: "queues:\n  - {name: a, processor: testsrc, gl: true}\n", file: "gl.yaml")
+            _ = try GraphFile(yaml: "queues:\n  - {name: a, processor: testsrc, gl: true}\n", file: "gl.yaml", registry: everyProcessor)
         } throws: { error in
             (error as! GraphFileErrors).errors.contains { $0.message.contains("found the unknown key 'gl' in a queue") }
         }
@@ -288,12 +298,12 @@ struct GraphFileTests {
     @Test("the shipped JSON Schema is the one the registry generates")
     func schemaUpToDate() throws {
         let shipped = try String(contentsOf: repositoryRoot.appendingPathComponent("docs/graph.schema.json"), encoding: .utf8)
-        #expect(shipped == ProcessorRegistry.builtIn.jsonSchema(), "regenerate with: swift run qgraph schema > docs/graph.schema.json")
+        #expect(shipped == everyProcessor.jsonSchema(), "regenerate with: swift run qgraph schema > docs/graph.schema.json")
     }
 
     @Test("inspect and dot describe the resolved graph")
     func descriptions() throws {
-        let file = try GraphFile.load(path: repositoryRoot.appendingPathComponent("Graphs/fan-out-fan-in.yaml").path)
+        let file = try GraphFile.load(path: repositoryRoot.appendingPathComponent("Graphs/fan-out-fan-in.yaml").path, registry: everyProcessor)
         let text = file.inspection()
         #expect(text.contains("4 threads"))
         #expect(text.contains("merge: nullsink on thread 3"))

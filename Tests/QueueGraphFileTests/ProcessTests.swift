@@ -29,7 +29,7 @@ struct ProcessTests {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let path = directory.appendingPathComponent("graph.yaml")
         try yaml.replacingOccurrences(of: "DIR", with: directory.path).write(to: path, atomically: true, encoding: .utf8)
-        return (try GraphFile.load(path: path.path).childrenRunByQGraph(), directory)
+        return (try GraphFile.load(path: path.path, registry: everyProcessor).childrenRunByQGraph(), directory)
     }
 
     /// The start of a graph file: 30 frames of a bouncing ball at 96×64 (out of 'ball').

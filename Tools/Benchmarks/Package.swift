@@ -20,6 +20,9 @@ let package = Package(
             dependencies: [
                 "CGLBench",
                 .product(name: "QueueGraph", package: "QueueGraph"),
+                .product(name: "QueueGraphFile", package: "QueueGraph"),
+                .product(name: "QueueGraphRender", package: "QueueGraph"),
+                .product(name: "QueueGraphGL", package: "QueueGraph"),
                 .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
             ]
         ),

@@ -30,7 +30,7 @@ func compoundRun(processor: String, parameters: String, damping: Double, frames:
           - {name: sink, processor: framesink, size: 2}
         connections: [render -> work, work -> sink]
         """
-    let file = try GraphFile(yaml: yaml, file: "balance-\(processor).yaml")
+    let file = try GraphFile(yaml: yaml, file: "balance-\(processor).yaml", registry: everyProcessor)
     let graph = try file.config.createQueueGraph()
     try graph.start()
     graph.waitUntilFinished()

@@ -61,7 +61,7 @@ func animation(width: Int, height: Int, fps: Int, frames: Int, output: String) t
     let indent = lines[parameters].prefix { $0 == " " }
     lines[parameters] = "\(indent)parameters: {width: \(width), height: \(height), fps: \(fps), frames: \(frames), latency: 2}"
     lines[sink] = lines[sink].replacingOccurrences(of: #"path: [^}]*"#, with: "path: \(output)", options: .regularExpression)
-    return try GraphFile(yaml: lines.joined(separator: "\n"), file: path)
+    return try GraphFile(yaml: lines.joined(separator: "\n"), file: path, registry: everyProcessor)
 }
 
 /// gst-launch-1.0 running `pipeline` to its end: CPU percent of one core,
@@ -88,7 +88,7 @@ func realtimeBenchmark(vsGStreamer: Bool) throws {
         figures["delivered_\(width)"] = Double(run.delivered)
     }
     if vsGStreamer {
-        let ball = try measure(try GraphFile(launch: "render width=640 height=360 fps=60 frames=600 ! ball ! framesink"))
+        let ball = try measure(try GraphFile(launch: "render width=640 height=360 fps=60 frames=600 ! ball ! framesink", registry: everyProcessor))
         print(String(format: "  like for like, 640×360 @ 60 fps, 600 frames: QueueGraph render ! ball ! framesink CPU %.1f %% (%d misses)",
                      ball.cpuPercent, ball.misses))
         figures["cpu_pct_ball_640"] = ball.cpuPercent

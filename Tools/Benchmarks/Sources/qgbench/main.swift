@@ -4,7 +4,18 @@
 import Foundation
 import MallocInterposerSwift
 import QueueGraphCore
+import QueueGraphFile
+import QueueGraphGL
+import QueueGraphRender
 import QueueGraphRuntime
+
+/// Every processor graph files may name here: the core's, render's and GL's.
+let everyProcessor: ProcessorRegistry = {
+    var registry = ProcessorRegistry.builtIn
+    registry.registerRender()
+    registry.registerGL()
+    return registry
+}()
 
 /// Sends `count` buffers as fast as the graph takes them.
 final class BenchSource: BufferSource, @unchecked Sendable {

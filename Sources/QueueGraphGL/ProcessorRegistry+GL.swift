@@ -1,5 +1,4 @@
 import QueueGraphCore
-import QueueGraphGL
 
 extension ProcessorRegistry {
     /// Registers the GL owner queue's processors: `glupload` begins a GL

@@ -1,4 +1,3 @@
-import QueueGraphCore
 
 /// A processor parameter's value as read from a graph file.
 public enum ParameterValue: Sendable, Equatable, CustomStringConvertible {
@@ -43,42 +42,6 @@ public struct ParameterSpec: Sendable {
         self.kind = kind
         self.defaultValue = defaultValue
         self.summary = summary
-    }
-}
-
-extension ParameterSpec.Kind {
-    /// What the kind expects, for error messages and docs.
-    public var expectation: String {
-        switch self {
-        case .integer(let r): r.upperBound == Int.max ? "an integer ≥ \(r.lowerBound)" : "an integer in \(r.lowerBound)…\(r.upperBound)"
-        case .number(let r): "a number in \(r.lowerBound.formatted)…\(r.upperBound.formatted)"
-        case .text: "a string"
-        case .inputFile: "the path of an existing file (relative to the graph file)"
-        case .choice(let values): "one of \(alternatives(values))"
-        case .flag: "true or false"
-        }
-    }
-
-    /// Reads `text` as this kind; nil when it does not fit.
-    func parse(_ text: String) -> ParameterValue? {
-        switch self {
-        case .integer(let range):
-            guard let value = Int(text.replacingOccurrences(of: "_", with: "")), range.contains(value) else { return nil }
-            return .integer(value)
-        case .number(let range):
-            guard let value = Double(text.replacingOccurrences(of: "_", with: "")), range.contains(value) else { return nil }
-            return .number(value)
-        case .text, .inputFile:
-            return .text(text)
-        case .choice(let values):
-            return values.contains(text) ? .text(text) : nil
-        case .flag:
-            switch text.lowercased() {
-            case "true", "yes", "on": return .flag(true)
-            case "false", "no", "off": return .flag(false)
-            default: return nil
-            }
-        }
     }
 }
 
@@ -208,8 +171,10 @@ public struct ProcessorRegistry: Sendable {
     /// The names, sorted.
     public var names: [String] { processors.keys.sorted() }
 
-    /// The built-in processors: `testsrc`, `identity`, `tee`, `nullsink`,
-    /// `filesink`, `ratelimit`, `delay`, and the render processors (`registerRender`).
+    /// The core's processors: `testsrc`, `identity`, `tee`, `nullsink`,
+    /// `filesink`, `ratelimit` and `delay`. The render and GL modules add
+    /// theirs (`registerRender()`, `registerGL()`); an application composes
+    /// the registry it needs.
     public static let builtIn: ProcessorRegistry = {
         var registry = ProcessorRegistry()
         registry.register(ProcessorSpec(
@@ -250,13 +215,6 @@ public struct ProcessorRegistry: Sendable {
             name: "delay", summary: "holds every buffer for a fixed time, blocking its thread (a reproducible slow consumer)",
             parameters: [ParameterSpec("us", .integer(0...60_000_000), default: nil, "microseconds per buffer")],
             outputs: 0...1, make: { p in Delay(nanoseconds: UInt64(p.integer("us")) * 1_000) }))
-        registry.registerRender()
-        registry.registerGL()
         return registry
     }()
-}
-
-extension Double {
-    /// 0.5, 10000000 (no trailing ".0").
-    var formatted: String { self == rounded() && abs(self) < 1e15 ? String(Int(self)) : String(self) }
 }

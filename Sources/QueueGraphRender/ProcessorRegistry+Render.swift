@@ -1,5 +1,4 @@
 import QueueGraphCore
-import QueueGraphRender
 
 extension ProcessorRegistry {
     /// Registers the render engine's processors: the `render` dispatcher,
