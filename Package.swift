@@ -6,7 +6,7 @@ import PackageDescription
 //   CQueueGraph (C: futex event, clock) ← QueueGraphCore (no threads, no processes) ← QueueGraphRuntime (threads, child processes)
 //   CQueueGraphTrace (C: LTTng-UST provider "qgraph") ↗        ↑   ↖ QueueGraphTestKit
 //                                  QueueGraphFile (graph files, launch lines; Yams) → QueueGraphCore only
-//   QueueGraphRender (BufferProvider, render engine, media nodes, their registry entries) → QueueGraphCore, CLibPNG
+//   QueueGraphRender (BufferProvider, render engine, media nodes, their registry entries) → QueueGraphRuntime (server threads), CLibPNG
 //   QueueGraphGL (GL owner queue, render command mailbox, GL processors and their entries) → QueueGraphRender, CGLFW, CEGL
 //   qgraph (CLI; ArgumentParser) composes them: the core's, render's and GL's processors in one registry
 let package = Package(
@@ -50,7 +50,7 @@ let package = Package(
         ),
         .target(name: "QueueGraphRuntime", dependencies: ["QueueGraphCore", "CQueueGraph"]),
         .systemLibrary(name: "CLibPNG"),   // libpng-dev (Tools/setup installs it)
-        .target(name: "QueueGraphRender", dependencies: ["QueueGraphCore", "CLibPNG"]),
+        .target(name: "QueueGraphRender", dependencies: ["QueueGraphCore", "QueueGraphRuntime", "CLibPNG"]),   // compound servers are threads
         .systemLibrary(name: "CGLFW"),   // libglfw3-dev, libgl-dev
         .systemLibrary(name: "CEGL"),    // libegl-dev (Mesa's surfaceless platform when there is no X server)
         .target(name: "QueueGraphGL", dependencies: ["QueueGraphCore", "QueueGraphRender", "CGLFW", "CEGL", "CLibPNG", "CQueueGraphTrace"]),

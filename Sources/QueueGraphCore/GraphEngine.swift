@@ -31,14 +31,15 @@ public final class GraphEngine: @unchecked Sendable {
     /// one scheduler (stepping mode) whatever its threading.
     ///
     /// Each `process` queue's part is replaced by a `ProcessLink` that runs
-    /// it in a child process; `config` and `plan` stay as declared.
-    public init(config declared: QueueGraphConfig, singleThread: Bool) throws {
+    /// it in a child process, started through `launcher` (the runtime's: the
+    /// core starts no process and no thread); `config` and `plan` stay as declared.
+    @_spi(Runtime) public init(config declared: QueueGraphConfig, singleThread: Bool, launcher: (any ProcessLauncher)?) throws {
         let declaredPlan = try declared.validate()
-        if singleThread, let part = declaredPlan.processParts.first {
+        if let part = declaredPlan.processParts.first, singleThread || launcher == nil {
             throw ConfigErrors(errors: [.init(.processBoundary, queue: declared.queues[part.queue].name, field: "threading",
-                "found threading 'process' in a graph stepped on one thread, expected a running graph (createQueueGraph) to start its child process")])
+                "found threading 'process' in a graph \(singleThread ? "stepped on one thread" : "with no process launcher"), expected a running graph (createQueueGraph) to start its child process")])
         }
-        let config = declared.parentSide(plan: declaredPlan) { part in ProcessLink(config: declared, part: part) }
+        let config = declared.parentSide(plan: declaredPlan) { part in ProcessLink(config: declared, part: part, launcher: launcher!) }
         let plan = declaredPlan.processParts.isEmpty ? declaredPlan : try config.validate()
         self.config = declared
         self.plan = declaredPlan

@@ -31,6 +31,18 @@ public struct ProcessLinkStatistics: Sendable, Equatable {
     public var failure: String?
 }
 
+/// What a process link needs from the runtime: the two things the core
+/// does not do itself, start a process and start a thread.
+///
+/// Threading: any thread.
+@_spi(Runtime) public protocol ProcessLauncher: Sendable {
+    /// Starts `path` with `arguments` and one more environment variable
+    /// (`KEY=VALUE`), keeping `fds` open in the child; returns its pid.
+    func spawn(_ path: String, _ arguments: [String], environment: String, keeping fds: [Int32]) throws -> Int32
+    /// Runs `body` on a new joinable thread named `name`; the caller joins it.
+    func startThread(name: String, _ body: @escaping @Sendable () -> Void) -> pthread_t
+}
+
 /// The parent's side of a `process` queue (the seed's `QTT_PROC_BEGIN`): it
 /// stands in the parent graph for the queue and the queues that follow it on
 /// its thread, which a child process runs (`ProcessPart`).
@@ -63,6 +75,8 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
 
     let name: String
     let options: ProcessOptions
+    /// Spawns the child and starts the watcher thread: the runtime's, the core starts neither.
+    private let launcher: any ProcessLauncher
     /// Names of the child's queues whose statistics are merged (the part's queues).
     private let childQueues: [String]
     let capacity: Int
@@ -105,8 +119,9 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
     /// Address space reserved for staging copies (only what is used is backed).
     private static let stagingReserve = 1 << 36
 
-    init(config: QueueGraphConfig, part: ProcessPart) {
+    init(config: QueueGraphConfig, part: ProcessPart, launcher: any ProcessLauncher) {
         let queue = config.queues[part.queue]
+        self.launcher = launcher
         name = queue.name
         options = queue.process
         childQueues = part.members.map { config.queues[$0].name }
@@ -177,15 +192,15 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
         let channel = ChildChannelSpec(parent: getpid(), control: control.fd, staging: (staging.id, staging.fd, staging.reserved),
                                        regions: regions.map { ($0.id, $0.fd, $0.reserved) })   // the child maps room to grow
         let arguments = [programName(options.executable)] + options.arguments + ["--qg-child", name, channel.encoded]
-        let child = try spawnProcess(options.executable, arguments, environment: "\(Self.childEnvironment)=\(name)",
-                                     keeping: [control.fd, staging.fd] + regions.map(\.fd))
+        let child = try launcher.spawn(options.executable, arguments, environment: "\(Self.childEnvironment)=\(name)",
+                                       keeping: [control.fd, staging.fd] + regions.map(\.fd))
         pid = child
         figures.withLock { $0.pid = child; $0.starts += 1 }
         // Only this thread reaps the child, so the pid is still its own here.
         // Without pidfds (before Linux 5.3) the periodic check alone notices its end.
         if case let pidfd = qg_pidfd_open(child), pidfd >= 0 {
             let ended = ManagedAtomic(false)
-            watcher = (ended, spawnThread(name: "qg-watch-\(child)") { [wake = sharedWakeEvent] in
+            watcher = (ended, launcher.startThread(name: "qg-watch-\(child)") { [wake = sharedWakeEvent] in
                 _ = qg_wait_ended(pidfd)
                 ended.store(true, ordering: .releasing)
                 wake.notify()
@@ -573,17 +588,6 @@ struct ChildChannelSpec {
         }
         self.init(parent: parent, control: control, staging: regions[0], regions: Array(regions.dropFirst()))
     }
-}
-
-/// Starts `path` with `arguments` and one more environment variable
-/// (`KEY=VALUE`), keeping `fds` open in the child.
-func spawnProcess(_ path: String, _ arguments: [String], environment: String, keeping fds: [Int32]) throws -> Int32 {
-    var words: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-    defer { for word in words { free(word) } }
-    var pid: Int32 = 0
-    let error = fds.withUnsafeBufferPointer { keep in qg_spawn(path, &words, environment, keep.baseAddress, Int32(keep.count), &pid) }
-    guard error == 0 else { throw ProcessorError("cannot start \(path): \(String(cString: strerror(error)))") }
-    return pid
 }
 
 /// The name `ps` shows for a program: `/proc/self/exe` resolved.

@@ -7,7 +7,7 @@ public final class SteppedGraph {
     public let engine: GraphEngine
 
     public init(config: QueueGraphConfig) throws {
-        engine = try GraphEngine(config: config, singleThread: true)
+        engine = try GraphEngine(config: config, singleThread: true, launcher: nil)
     }
 
     /// Runs one invocation and says which; nil when nothing can run now.

@@ -42,9 +42,9 @@ extension GroupScheduler {
 }
 
 /// Why a processor cannot work, as a message (a start refused by `threadDidStart`).
-struct ProcessorError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
+@_spi(Runtime) public struct ProcessorError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// A processor that says why it failed buffers (`ProcessResult.failed`):

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import QueueGraphCore
+import QueueGraphRuntime
 
 /// The servers of a compound node: the calling thread is server 0 and
 /// `count - 1` helper threads are the others. `run` hands every server the

@@ -38,7 +38,7 @@ public final class QueueGraph: @unchecked Sendable {
     private var statsThread: pthread_t?
 
     init(config: QueueGraphConfig) throws {
-        engine = try GraphEngine(config: config, singleThread: false)
+        engine = try GraphEngine(config: config, singleThread: false, launcher: Launcher())
     }
 
     /// Starts the threads, or resumes a paused graph.
