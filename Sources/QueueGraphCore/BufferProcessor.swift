@@ -13,11 +13,11 @@ public protocol BufferProcessor: AnyObject {
     /// Processes one buffer taken from the queue.
     func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult
     /// A queue with `ack` sync that this processor sent `buffer` to is done
-    /// with it. Return -1 when not implemented (the default).
-    func recvAck(_ buffer: Buffer, context: ProcessContext) -> Int
+    /// with it. Does nothing by default.
+    func recvAck(_ buffer: Buffer, context: ProcessContext)
     /// A queue with `nak` sync that this processor sent `buffer` to dropped it
-    /// or failed it. Return -1 when not implemented (the default).
-    func recvNak(_ buffer: Buffer, reason: DropReason, context: ProcessContext) -> Int
+    /// or failed it. Does nothing by default.
+    func recvNak(_ buffer: Buffer, reason: DropReason, context: ProcessContext)
     /// Every upstream has ended and the queue is empty: send or release any
     /// buffer still held. After an abandoning stop, sends are refused and
     /// buffers are released as abandoned.
@@ -25,8 +25,8 @@ public protocol BufferProcessor: AnyObject {
 }
 
 extension BufferProcessor {
-    public func recvAck(_ buffer: Buffer, context: ProcessContext) -> Int { -1 }
-    public func recvNak(_ buffer: Buffer, reason: DropReason, context: ProcessContext) -> Int { -1 }
+    public func recvAck(_ buffer: Buffer, context: ProcessContext) {}
+    public func recvNak(_ buffer: Buffer, reason: DropReason, context: ProcessContext) {}
     public func endOfStream(context: ProcessContext) {}
 }
 

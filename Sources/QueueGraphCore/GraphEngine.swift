@@ -93,75 +93,11 @@ public final class GraphEngine: @unchecked Sendable {
         for (i, creator) in creators.enumerated() { creator.traceAs(PoolTraceID(graph: traceID, pool: UInt32(i))) }
     }
 
-    // MARK: Running one invocation (scheduler thread)
+    // MARK: Scheduler threads
 
-    func run(_ queue: RunningQueue) -> StepReport.Action {
-        if queue.isSource {
-            if draining.load(ordering: .relaxed) {
-                finish(queue)
-                return .endOfStream
-            }
-            queue.sourceWaitUntil = 0
-            // Optional chaining on the `let` borrows the source: no reference counting.
-            let result = queue.source?.produce(context: queue.context)
-            switch result {
-            case .produced, nil: break
-            case .waitingForBuffer: queue.sourceBlockedOnBuffer = true
-            case .waitingUntil(let time): queue.sourceWaitUntil = max(time, 1)
-            case .endOfStream: finish(queue)
-            }
-            return .produced
-        }
-        guard let entry = queue.pop() else {
-            finish(queue)
-            return .endOfStream
-        }
-        if queue.buffers == .reuse && entry.buffer.holderCount > 1 {
-            let shared = entry.buffer
-            guard let copy = exclusiveCopy(of: shared) else {
-                queue.counters.dropped(.noBuffer).add()
-                queue.release(shared, droppedFor: .noBuffer, from: entry.from)
-                return .processed
-            }
-            shared.dropHold(fate: .consumed)
-            process(copy, in: queue, from: entry.from)
-        } else {
-            process(entry.buffer, in: queue, from: entry.from)
-        }
-        return .processed
-    }
-
-    @inline(__always)
-    private func process(_ buffer: Buffer, in queue: RunningQueue, from: Int32) {
-        if queue.sync == .ack { queue.holding.append((buffer, from)) }
-        queue.context.sender = from
-        let result = queue.processor.process(buffer, context: queue.context)
-        if let reason = result.dropReason { queue.dropHeld(buffer, reason: reason, from: from) }
-    }
-
-    /// A private copy of a shared buffer for a `reuse` queue, from the same creator.
-    private func exclusiveCopy(of buffer: Buffer) -> Buffer? {
-        guard let copy = buffer.creator.createBuffer(payloadSize: buffer.size, pad: -1) else { return nil }
-        copy.bytes.copyMemory(from: UnsafeRawBufferPointer(buffer.bytes))
-        copy.priority = buffer.priority
-        copy.sequence = buffer.sequence
-        copy.timestamp = buffer.timestamp
-        return copy
-    }
-
-    /// Ends a queue: its processor flushes, then each downstream connection closes.
-    func finish(_ queue: RunningQueue) {
-        guard !queue.finished else { return }
-        queue.processor.endOfStream(context: queue.context)
-        queue.finished = true
+    /// `queue` has ended (`RunningQueue.finish`): its group and the graph count it.
+    func queueEnded(_ queue: RunningQueue) {
         schedulers[queue.group].unfinished -= 1
-        for pad in queue.outs.indices {
-            queue.outs.with(pad) { out in
-                out.pendingUpstream.wrappingSubtract(1, ordering: .sequentiallyConsistent)
-                if out.group == queue.group { out.dirty.mark(out.slot) }
-                out.consumerEvent.notify()
-            }
-        }
         if markEnded(queue) { wakeAll() }   // threads waiting for the whole graph to end may exit
     }
 

@@ -142,11 +142,11 @@ enum Feedback {
         invocations.bump()
         switch item.feedback {
         case .ack:
-            _ = queue.processor.recvAck(buffer, context: queue.context)
+            queue.processor.recvAck(buffer, context: queue.context)
             buffer.dropHold(fate: .consumed)
             return StepOutcome(queue: queue.index, action: .ack, tier: 0)
         case .nak(let reason):
-            _ = queue.processor.recvNak(buffer, reason: reason, context: queue.context)
+            queue.processor.recvNak(buffer, reason: reason, context: queue.context)
             buffer.dropHold(fate: .dropped)
             return StepOutcome(queue: queue.index, action: .nak, tier: 0)
         }
@@ -236,7 +236,7 @@ enum Feedback {
         invocations.bump()
         return refs.with(i) { queue in
             if Tracing.on(QG_TP_QUEUE_FLOW) { qg_flow_step(engine.traceID, UInt32(queue.index), UInt8(tier)) }
-            let action = engine.run(queue)
+            let action = queue.run()
             fillTiers.markDirty(queue.slot)
             if queue.sourceWaitUntil != 0 { waitingSources.append(queue.slot) }
             return StepOutcome(queue: queue.index, action: action, tier: tier)

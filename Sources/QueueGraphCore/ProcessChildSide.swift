@@ -210,14 +210,12 @@ final class ChildIngress: BufferSource, ThreadLifecycle, SharedWakeEventProvider
         return moved
     }
 
-    func recvAck(_ buffer: Buffer, context: ProcessContext) -> Int {
+    func recvAck(_ buffer: Buffer, context: ProcessContext) {
         channel.send(LinkMessage(kind: .ack, token: UInt32(buffer.slot)))
-        return 0
     }
 
-    func recvNak(_ buffer: Buffer, reason: DropReason, context: ProcessContext) -> Int {
+    func recvNak(_ buffer: Buffer, reason: DropReason, context: ProcessContext) {
         remote.noteNak(buffer, reason: reason)
-        return 0
     }
 
     func endOfStream(context: ProcessContext) {

@@ -46,6 +46,10 @@ public final class BufferSlice: BufferProvider {
         handle.descriptor.payload?.deinitialise(block.memory)
         counters.releases.add(1, ordering: .relaxed)
         counters.bytesLeased.subtract(handle.descriptor.size, ordering: .relaxed)
+        // A thread that never locks (a sink, a process link dropping frames
+        // its dead child held) keeps no cache: its blocks would wait there
+        // while the threads that lock made new ones.
+        guard counters.locks.load(ordering: .relaxed) > 0 else { return manager.give(CollectionOfOne(block), capacity: block.capacity) }
         let surplus = Self.keep(block, in: &free[block.capacity, default: []], highWater: manager.sliceHighWater)
         if !surplus.isEmpty { manager.give(surplus, capacity: block.capacity) }
     }

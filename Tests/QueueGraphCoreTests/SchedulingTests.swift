@@ -25,14 +25,12 @@ final class FeedbackSource: BufferSource, @unchecked Sendable {
         return sent == count ? .endOfStream : .produced
     }
 
-    func recvAck(_ buffer: Buffer, context: ProcessContext) -> Int {
+    func recvAck(_ buffer: Buffer, context: ProcessContext) {
         acks[buffer.sequence, default: 0] += 1
-        return 0
     }
 
-    func recvNak(_ buffer: Buffer, reason: DropReason, context: ProcessContext) -> Int {
+    func recvNak(_ buffer: Buffer, reason: DropReason, context: ProcessContext) {
         naks[buffer.sequence, default: 0] += 1
-        return 0
     }
 }
 

@@ -67,6 +67,19 @@ struct BufferProviderTests {
         #expect(slice.statistics.locks == slice.statistics.releases)
     }
 
+    @Test("blocks released on a thread that never locks go back to the manager, where the locking thread finds them")
+    func releaseOnlySliceKeepsNothing() throws {
+        let manager = BufferManager(sliceHighWater: 16)
+        let producer = manager.slice(), sink = manager.slice()
+        for _ in 0..<100 {   // a frame made on one thread, let go on another (a sink, a link losing a child's frames)
+            let handle = try producer.lock(.bytes(4096))
+            try sink.release(handle)
+        }
+        #expect(sink.freeBlocks == 0)
+        #expect(manager.statistics.allocations == 1, "the producer made a new block for every frame the sink kept")
+        #expect(manager.spareBlocks + producer.freeBlocks == 1)
+    }
+
     @Test("a released handle is dead: every step and every access throws, even once the block is lent again")
     func afterRelease() throws {
         let slice = BufferManager().slice()

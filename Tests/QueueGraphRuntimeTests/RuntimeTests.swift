@@ -115,10 +115,9 @@ struct RuntimeTests {
                 sent += 1
                 return .produced
             }
-            func recvAck(_ buffer: Buffer, context: ProcessContext) -> Int {
+            func recvAck(_ buffer: Buffer, context: ProcessContext) {
                 if thread.withLock({ $0.map { pthread_equal($0, pthread_self()) == 0 } ?? true }) { wrongThread += 1 }
                 acks[Int(buffer.sequence)] += 1
-                return 0
             }
         }
         let count = 20_000 / min(scale, 10)

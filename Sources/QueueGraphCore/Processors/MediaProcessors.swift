@@ -85,15 +85,13 @@ public final class TestSource: BufferSource, @unchecked Sendable {
         }
     }
 
-    public func recvAck(_ buffer: Buffer, context: ProcessContext) -> Int {
+    public func recvAck(_ buffer: Buffer, context: ProcessContext) {
         acks += 1
-        return 0
     }
 
-    public func recvNak(_ buffer: Buffer, reason: DropReason, context: ProcessContext) -> Int {
+    public func recvNak(_ buffer: Buffer, reason: DropReason, context: ProcessContext) {
         naks += 1
         if degradeOnNak && rate > 0 { rate = max(1, rate * 0.9) }
-        return 0
     }
 }
 

@@ -1,7 +1,15 @@
 import CQueueGraphTrace
 import Synchronization
 
-/// A queue of a running graph: its store, counters, processor and wiring.
+/// Where a queue's buffers wait.
+enum Storage {
+    /// Lock-free: FIFO, default or taildrop, one upstream queue, no byte bound.
+    case ring(SPSCRing)
+    /// Everything else: any discipline and management, byte bounds, fan-in.
+    case locked(LockedStore)
+}
+
+/// A queue of a running graph: its storage, counters, processor and wiring.
 ///
 /// Threading: `push` may be called by any producer (its upstream queues'
 /// threads, external input); everything else runs on the thread of the
@@ -15,10 +23,8 @@ final class RunningQueue: @unchecked Sendable {
     let processor: any BufferProcessor
     let source: (any BufferSource)?
     let gate: (any GatedProcessor)?
-    /// Lock-free path: FIFO, default or taildrop, one upstream queue, no byte bound.
-    let ring: SPSCRing?
-    /// Everything else.
-    let store: LockedStore?
+    /// Where its buffers wait.
+    let storage: Storage
     let counters = QueueCounters()
     let isInput: Bool
     let sync: BufferSync
@@ -96,9 +102,8 @@ final class RunningQueue: @unchecked Sendable {
         isInput = predecessors == 0 && source == nil
         let useRing = config.discipline == .fifo && predecessors == 1 && config.byteBound == nil
             && (config.management == .default || config.management == .taildrop)
-        ring = useRing ? SPSCRing(size: config.size) : nil
-        store = useRing ? nil : LockedStore(size: config.size, byteBound: config.byteBound,
-                                            discipline: config.discipline, management: config.management)
+        storage = useRing ? .ring(SPSCRing(size: config.size))
+            : .locked(LockedStore(size: config.size, byteBound: config.byteBound, discipline: config.discipline, management: config.management))
         pendingUpstream = Atomic(predecessors + (isInput ? 1 : 0))
         var interval = 1
         while interval < sampleInterval { interval <<= 1 }
@@ -111,31 +116,40 @@ final class RunningQueue: @unchecked Sendable {
 
     deinit {
         outs.deallocate()
-        ring?.deallocate()
+        if case .ring(let ring) = storage { ring.deallocate() }
         affects.deallocate()
     }
 
     // MARK: Fill level
 
-    var depth: Int { ring?.count ?? store!.depth.load(ordering: .relaxed) }
+    var depth: Int {
+        switch storage {
+        case .ring(let ring): ring.count
+        case .locked(let store): store.depth.load(ordering: .relaxed)
+        }
+    }
 
     /// Depth and fullness as the upstream queue's thread sees them when
     /// choosing what to run: exact on one thread; across threads a ring's
     /// view may lag the consumer's latest pops (it never under-states the depth).
     @inline(__always)
     var fillSeenByProducer: (depth: Int, full: Bool) {
-        if let ring {
+        switch storage {
+        case .ring(let ring):
             let depth = crossesThreads ? ring.countSeenByProducer : ring.count
             return (depth, depth >= size)
+        case .locked(let store):
+            return (store.depth.load(ordering: .relaxed), store.isFull)
         }
-        return (store!.depth.load(ordering: .relaxed), store!.isFull)
     }
 
     /// At its size (or byte bound): a `default` queue takes nothing more.
     @inline(__always)
     var isFull: Bool {
-        if let ring { return ring.count >= size }
-        return store!.isFull
+        switch storage {
+        case .ring(let ring): ring.count >= size
+        case .locked(let store): store.isFull
+        }
     }
 
     // MARK: Arrival (any producer thread)
@@ -153,34 +167,44 @@ final class RunningQueue: @unchecked Sendable {
         }
         let stamp: UInt64 = buffer.sequence & sampleMask == 0 ? monotonicNanoseconds() : 0
         let entry = Entry(buffer: buffer, from: from, enqueuedAt: stamp)
-        if let ring {
-            guard let position = ring.push(entry) else {
-                guard drops else { return .full }
-                counters.arrived.bump()
-                traceArrival(depth: size)
-                counters.dropped(.taildrop).bump()
-                release(buffer, droppedFor: .taildrop, from: from)
-                return .dropped(.taildrop)
-            }
-            counters.arrived.bump()
-            if fromGroup == group { dirty.mark(affects) }
-            let depth = position &+ 1 &- ring.cachedHead.pointee
-            counters.maxDepth.raise(to: depth)
-            traceArrival(depth: depth)
-            if crossesThreads && consumerEvent.mayHaveWaiters && ring.wasEmpty(beforePushAt: position) {
-                consumerEvent.wake()
-            }
-            return .accepted
+        switch storage {
+        case .ring(let ring): return push(entry, into: ring, fromGroup: fromGroup)
+        case .locked(let store): return push(entry, into: store, fromGroup: fromGroup)
         }
-        let outcome = store!.push(entry, bytes: buffer.size, priority: buffer.priority, counters: counters)
+    }
+
+    @inline(__always)
+    private func push(_ entry: Entry, into ring: SPSCRing, fromGroup: Int) -> PushResult {
+        guard let position = ring.push(entry) else {
+            guard drops else { return .full }
+            counters.arrived.bump()
+            traceArrival(depth: size)
+            counters.dropped(.taildrop).bump()
+            release(entry.buffer, droppedFor: .taildrop, from: entry.from)
+            return .dropped(.taildrop)
+        }
+        counters.arrived.bump()
+        if fromGroup == group { dirty.mark(affects) }
+        let depth = position &+ 1 &- ring.cachedHead.pointee
+        counters.maxDepth.raise(to: depth)
+        traceArrival(depth: depth)
+        if crossesThreads && consumerEvent.mayHaveWaiters && ring.wasEmpty(beforePushAt: position) {
+            consumerEvent.wake()
+        }
+        return .accepted
+    }
+
+    private func push(_ entry: Entry, into store: LockedStore, fromGroup: Int) -> PushResult {
+        let buffer = entry.buffer
+        let outcome = store.push(entry, bytes: buffer.size, priority: buffer.priority, counters: counters)
         // Even a refused offer changes what the store expects next (its byte bound's hint).
         if fromGroup == group { dirty.mark(affects) }
-        if outcome.kind != .full { traceArrival(depth: store!.depth.load(ordering: .relaxed)) }
+        if outcome.kind != .full { traceArrival(depth: store.depth.load(ordering: .relaxed)) }
         switch outcome.kind {
         case .full:
             return .full
         case .dropped:
-            release(buffer, droppedFor: outcome.reason, from: from)
+            release(buffer, droppedFor: outcome.reason, from: entry.from)
             return .dropped(outcome.reason)
         case .accepted:
             if let victim = outcome.victim {
@@ -229,12 +253,13 @@ final class RunningQueue: @unchecked Sendable {
     @inline(__always)
     func pop() -> Entry? {
         let entry: Entry
-        if let ring {
+        switch storage {
+        case .ring(let ring):
             guard let (popped, position) = ring.pop() else { return nil }
             entry = popped
             if ringProducerEvent?.mayHaveWaiters == true && ring.wasFull(beforePopAt: position) { ringProducerEvent?.wake() }
-        } else {
-            guard let (popped, wasFull) = store!.pop() else { return nil }
+        case .locked(let store):
+            guard let (popped, wasFull) = store.pop() else { return nil }
             entry = popped
             if wasFull { for event in producerEvents { event.notify() } }
         }
@@ -254,10 +279,9 @@ final class RunningQueue: @unchecked Sendable {
     /// Takes every queued buffer out and releases it as abandoned.
     func abandonQueued() {
         var entries: [Entry] = []
-        if let ring {
-            while let (entry, _) = ring.pop() { entries.append(entry) }
-        } else {
-            entries = store!.removeAll()
+        switch storage {
+        case .ring(let ring): while let (entry, _) = ring.pop() { entries.append(entry) }
+        case .locked(let store): entries = store.removeAll()
         }
         for entry in entries {
             counters.abandoned.add()
