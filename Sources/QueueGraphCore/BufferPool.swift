@@ -41,7 +41,7 @@ open class BufferPool: BufferCreator, @unchecked Sendable {
     /// Creates `count` buffers of `payloadCapacity` bytes each, touching every
     /// page once so that no page faults happen while running. A `shared`
     /// pool keeps its payloads in a `SharedMemory` region, so that they
-    /// cross into the child process of a `process` queue without a copy.
+    /// cross into the child process of a `child` queue without a copy.
     public init(name: String, count: Int, payloadCapacity: Int, whenExhausted: WhenExhausted = .fail, shared: Bool = false) {
         precondition(count > 0 && payloadCapacity >= 0, "a pool needs count > 0 and payloadCapacity >= 0")
         self.name = name

@@ -22,8 +22,8 @@ public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
         case invalidServers
         case invalidLoadBalancer
         case notCompound
-        /// A `process` queue's child part is fed from outside, makes buffers, or has too many exits.
-        case processBoundary
+        /// A `child` queue's child part is fed from outside, makes buffers, or has too many exits.
+        case childBoundary
     }
 
     public var code: Code

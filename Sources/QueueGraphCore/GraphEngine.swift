@@ -17,8 +17,8 @@ public final class GraphEngine: @unchecked Sendable {
     let queueIndex: [String: Int]
     let schedulers: [GroupScheduler]
     let creators: [any BufferCreator]
-    /// The links to the child processes of `process` queues.
-    let links: [ProcessLink]
+    /// The links to the child processes of `child` queues.
+    let links: [ChildLink]
     /// This graph's `graph` field in trace events.
     public let traceID = Tracing.newGraphID()
     /// Set by a draining stop: sources end and inputs close.
@@ -30,17 +30,17 @@ public final class GraphEngine: @unchecked Sendable {
     /// Builds a graph from `config`. With `singleThread`, every queue runs on
     /// one scheduler (stepping mode) whatever its threading.
     ///
-    /// Each `process` queue's part is replaced by a `ProcessLink` that runs
+    /// Each `child` queue's part is replaced by a `ChildLink` that runs
     /// it in a child process, started through `launcher` (the runtime's: the
     /// core starts no process and no thread); `config` and `plan` stay as declared.
-    @_spi(Runtime) public init(config declared: QueueGraphConfig, singleThread: Bool, launcher: (any ProcessLauncher)?) throws {
+    @_spi(Runtime) public init(config declared: QueueGraphConfig, singleThread: Bool, launcher: (any ChildLauncher)?) throws {
         let declaredPlan = try declared.validate()
-        if let part = declaredPlan.processParts.first, singleThread || launcher == nil {
-            throw ConfigErrors(errors: [.init(.processBoundary, queue: declared.queues[part.queue].name, field: "threading",
-                "found threading 'process' in a graph \(singleThread ? "stepped on one thread" : "with no process launcher"), expected a running graph (createQueueGraph) to start its child process")])
+        if let part = declaredPlan.childParts.first, singleThread || launcher == nil {
+            throw ConfigErrors(errors: [.init(.childBoundary, queue: declared.queues[part.queue].name, field: "threading",
+                "found threading 'child' in a graph \(singleThread ? "stepped on one thread" : "with no child launcher"), expected a running graph (createQueueGraph) to start its child process")])
         }
-        let config = declared.parentSide(plan: declaredPlan) { part in ProcessLink(config: declared, part: part, launcher: launcher!) }
-        let plan = declaredPlan.processParts.isEmpty ? declaredPlan : try config.validate()
+        let config = declared.parentSide(plan: declaredPlan) { part in ChildLink(config: declared, part: part, launcher: launcher!) }
+        let plan = declaredPlan.childParts.isEmpty ? declaredPlan : try config.validate()
         self.config = declared
         self.plan = declaredPlan
         let group = singleThread ? plan.group.map { _ in 0 } : plan.group
@@ -87,7 +87,7 @@ public final class GraphEngine: @unchecked Sendable {
         queueIndex = Dictionary(queues.map { ($0.name, $0.index) }, uniquingKeysWith: { first, _ in first })
         self.creators = ownCreators.compactMap { $0 }
         for q in queues { (q.processor as? any ContextAttaching)?.attach(q.context) }
-        links = queues.compactMap { $0.processor as? ProcessLink }
+        links = queues.compactMap { $0.processor as? ChildLink }
         for scheduler in schedulers { scheduler.watch(preds: plan.preds, all: queues) }
         for q in queues { (q.engine, q.traceGraph) = (self, traceID) }
         for (i, creator) in creators.enumerated() { creator.traceAs(PoolTraceID(graph: traceID, pool: UInt32(i))) }

@@ -15,8 +15,8 @@ public struct GraphPlan: Sendable, Equatable {
     public var upstreamProvider: [Int?]
     /// For `downstream` queues, per out pad, the nearest downstream `provider` queue.
     public var downstreamProviders: [[Int]]
-    /// What each `process` queue's child runs, in declaration order.
-    public var processParts: [ProcessPart] = []
+    /// What each `child` queue's child runs, in declaration order.
+    public var childParts: [ChildPart] = []
 
     static func resolve(_ config: QueueGraphConfig) -> (GraphPlan, [ConfigError]) {
         var errors: [ConfigError] = []
@@ -89,8 +89,8 @@ public struct GraphPlan: Sendable, Equatable {
         var plan = GraphPlan(outs: resolvedOuts, preds: preds, group: group, groupCount: groupCount,
                              upstreamProvider: upstreamProvider, downstreamProviders: downstreamProviders)
         if errors.isEmpty {
-            let (parts, problems) = ProcessPart.resolve(config, plan: plan)
-            plan.processParts = parts
+            let (parts, problems) = ChildPart.resolve(config, plan: plan)
+            plan.childParts = parts
             errors += problems
         }
         return (plan, errors)

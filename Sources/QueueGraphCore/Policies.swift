@@ -86,8 +86,8 @@ public enum QueueThreading: String, Sendable, CaseIterable {
     /// On a new thread with its own scheduler; buffers cross threads to reach it.
     case thread
     /// In a child process that runs this queue and the queues that follow it
-    /// on its thread (see `ProcessOptions`); buffers cross in shared memory.
-    case process
+    /// on its thread (see `ChildOptions`); buffers cross in shared memory.
+    case child
 }
 
 /// Where a queue's processor gets the buffers it sends (the seed's `BufferManagementType`).
@@ -126,7 +126,7 @@ public enum DropReason: Int, Sendable, CaseIterable, CustomStringConvertible {
     /// Its deadline had passed: the processor dropped it rather than deliver
     /// it late (a render job that missed its frame time).
     case late
-    /// The child process of a `process` queue ended (crashed or was killed)
+    /// The child process of a `child` queue ended (crashed or was killed)
     /// while it held the buffer, or the buffer arrived after the child had
     /// ended for good (`restart: never`).
     case lost

@@ -32,8 +32,8 @@ public struct QueueConfig: Sendable {
     public var servers: Int
     /// How a compound queue splits the work and moves the split.
     public var loadBalancer: LoadBalancerConfig
-    /// How a `threading: .process` queue starts (and restarts) its child.
-    public var process: ProcessOptions
+    /// How a `threading: .child` queue starts (and restarts) its child.
+    public var child: ChildOptions
     /// Makes the processor.
     public var processor: BufferProcessorFactory
     /// Makes the buffer creator; required for (and only for) `buffers: .provider`.
@@ -51,7 +51,7 @@ public struct QueueConfig: Sendable {
         outPads: Int = 1,
         servers: Int = 1,
         loadBalancer: LoadBalancerConfig = LoadBalancerConfig(),
-        process: ProcessOptions = ProcessOptions(),
+        child: ChildOptions = ChildOptions(),
         processor: @escaping BufferProcessorFactory,
         creator: BufferCreatorFactory? = nil
     ) {
@@ -66,7 +66,7 @@ public struct QueueConfig: Sendable {
         self.outPads = outPads
         self.servers = servers
         self.loadBalancer = loadBalancer
-        self.process = process
+        self.child = child
         self.processor = processor
         self.creator = creator
     }
@@ -90,13 +90,13 @@ extension QueueConfig {
     public static let maxServers = 64
 }
 
-/// How a `threading: .process` queue runs its child process: which program
-/// (it must rebuild the same graph and call `ProcessChild.run`, as
+/// How a `threading: .child` queue runs its child process: which program
+/// (it must rebuild the same graph and call `ChildProgram.run`, as
 /// `qgraph child` does for graph files) and what to do when it dies.
 ///
 /// The runtime appends `--qg-child <queue> <channel>` to `arguments`.
 /// A value; build it on any thread.
-public struct ProcessOptions: Sendable, Equatable {
+public struct ChildOptions: Sendable, Equatable {
     /// What the graph does when the child crashes or is killed.
     public enum Restart: String, Sendable, CaseIterable {
         /// The graph stops with an error (`QueueGraph.failure`).

@@ -10,7 +10,7 @@ import Glibc
 /// cross a process boundary as (region, offset) handles, without a copy.
 ///
 /// A region made here registers itself (`SharedMemory.live`) until it is
-/// freed, so a `process` queue can hand every live region to the child it
+/// freed, so a `child` queue can hand every live region to the child it
 /// spawns. A region may reserve more address space than its file holds and
 /// `grow` into it; touching bytes past `size` faults.
 ///
@@ -30,7 +30,7 @@ public final class SharedMemory: @unchecked Sendable {
 
     /// Makes a zero-filled region of `size` bytes, mapping `reserve` bytes of
     /// address space (default `size`) so that it can grow in place. A
-    /// `registered` region is handed to every child a `process` queue starts
+    /// `registered` region is handed to every child a `child` queue starts
     /// (payload memory); a channel's own regions are not.
     public init(name: String, size: Int, reserve: Int? = nil, registered: Bool = true) throws(SharedMemoryError) {
         let reserved = max(reserve ?? size, size, 1)

@@ -60,9 +60,9 @@ public struct GraphStatistics: Sendable, Equatable {
     public var queues: [QueueStatistics]
     public var pools: [PoolStatistics]
     public var threads: [ThreadStatistics]
-    /// One per `process` queue: its child and what crossed (the child's
+    /// One per `child` queue: its child and what crossed (the child's
     /// queues and thread are also in `queues` and `threads`).
-    public var processes: [ProcessLinkStatistics] = []
+    public var children: [ChildLinkStatistics] = []
 
     public subscript(queue name: String) -> QueueStatistics? { queues.first { $0.name == name } }
 

@@ -154,7 +154,7 @@ extension ProcessorRegistry {
                 "discipline": choice(QueueDiscipline.allCases.map(\.rawValue), "the order buffers leave in"),
                 "sync": choice(BufferSync.allCases.map(\.rawValue), "feedback to the sender"),
                 "threading": choice(QueueThreading.allCases.map(\.rawValue), "which thread runs the processor"),
-                "restart": choice(ProcessOptions.Restart.allCases.map(\.rawValue), "threading: process only: what a child process's death does (default never: the graph stops)"),
+                "restart": choice(ChildOptions.Restart.allCases.map(\.rawValue), "threading: child only: what a child process's death does (default never: the graph stops)"),
                 "buffers": choice(BufferManagement.allCases.map(\.rawValue), "where the processor's new buffers come from"),
                 "byte-bound": ["type": "integer", "minimum": 1, "description": "bound on the queued payload bytes"],
                 "pads": ["type": "integer", "minimum": 0, "maximum": 1024, "description": "out pads; default: one past the highest connected"],

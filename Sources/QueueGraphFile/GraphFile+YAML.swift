@@ -23,7 +23,7 @@ extension GraphFile {
             }
             lines += ["discipline: \(q.discipline.rawValue)", "sync: \(q.sync.rawValue)", "threading: \(q.threading.rawValue)",
                       "buffers: \(q.buffers.rawValue)"]
-            if q.threading == .process { lines.append("restart: \(q.process.restart.rawValue)") }
+            if q.threading == .child { lines.append("restart: \(q.child.restart.rawValue)") }
             if let bound = q.byteBound { lines.append("byte-bound: \(bound)") }
             lines.append("pads: \(q.outPads)")
             if let pool = declared.pool { lines.append("pool: {count: \(pool.count), buffer-size: \(pool.bufferSize)}") }

@@ -130,16 +130,16 @@ struct GraphChecker {
         if !errors.isEmpty { throw GraphFileErrors(errors) }
 
         let name = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
-        // A child process (`threading: process`) reads the same file: this
+        // A child process (`threading: child`) reads the same file: this
         // program, `qgraph child FILE`; pools are then shared with it.
-        let hasChildren = declared.contains { $0.config.threading == .process }
+        let hasChildren = declared.contains { $0.config.threading == .child }
         let absolute = URL(fileURLWithPath: file).standardizedFileURL.path
         var config = QueueGraphConfig(connections: connections, residencySampleInterval: sampleInterval, name: name,
                                       queueStatsIntervalNanoseconds: Int64(statsInterval) * 1_000_000)
         var queues: [GraphFile.Queue] = []
         for q in declared {
             var queue = q.config
-            if queue.threading == .process { queue.process.arguments = ["child", absolute] }   // run by this program (`/proc/self/exe`)
+            if queue.threading == .child { queue.child.arguments = ["child", absolute] }   // run by this program (`/proc/self/exe`)
             let (spec, parameters) = (q.spec!, Parameters(q.parameters))
             if queue.servers > 1, let makeCompound = spec.makeCompound {
                 queue.processor = { config in makeCompound(parameters, config) }
@@ -235,10 +235,10 @@ struct GraphChecker {
         if let node = keys["discipline"], let value = choice(node, QueueDiscipline.self) { q.config.discipline = value }
         if let node = keys["sync"], let value = choice(node, BufferSync.self) { q.config.sync = value }
         if let node = keys["threading"], let value = choice(node, QueueThreading.self) { q.config.threading = value }
-        if let node = keys["restart"], let value = choice(node, ProcessOptions.Restart.self) {
-            q.config.process.restart = value
-            if q.config.threading != .process {
-                error(node.location, "found restart on \(quoted(name)), whose threading is '\(q.config.threading.rawValue)', expected restart only with 'threading: process'")
+        if let node = keys["restart"], let value = choice(node, ChildOptions.Restart.self) {
+            q.config.child.restart = value
+            if q.config.threading != .child {
+                error(node.location, "found restart on \(quoted(name)), whose threading is '\(q.config.threading.rawValue)', expected restart only with 'threading: child'")
             }
         }
         var buffersSet = false

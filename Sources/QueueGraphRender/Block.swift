@@ -27,6 +27,20 @@ final class Block: @unchecked Sendable {
 
     deinit { if arena == nil { memory.deallocate() } }
 
+    /// Touches every page once, so that the block's memory is resident from
+    /// now on: the page faults happen when the block is made (announced
+    /// ahead, at a stream's start), not in the middle of a frame job, and the
+    /// resident set stops growing once the blocks exist.
+    func prefaulted() -> Block {
+        let page = 4096
+        var offset = 0
+        while offset < capacity {
+            memory.storeBytes(of: 0, toByteOffset: offset, as: UInt8.self)
+            offset += page
+        }
+        return self
+    }
+
     /// The generation the next lock hands out.
     var generation: UInt32 { UInt32(truncatingIfNeeded: word.load(ordering: .acquiring) >> 8) }
 

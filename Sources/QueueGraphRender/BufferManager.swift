@@ -15,7 +15,7 @@ public final class BufferManager: Sendable {
     /// Blocks a slice keeps per capacity class before it gives half back.
     public let sliceHighWater: Int
     /// The shared memory its blocks are carved from, or nil for heap blocks.
-    /// Frames in an arena cross a `process` queue as handles, with no copy.
+    /// Frames in an arena cross a `child` queue as handles, with no copy.
     /// It grows as blocks are made and never shrinks (blocks are reused).
     public let arena: SharedMemory?
     private let arenaEnd = Locked(0)
@@ -92,7 +92,7 @@ public final class BufferManager: Sendable {
         }
         guard let arena else {
             allocated.add(1, ordering: .relaxed)
-            return Block(capacity: capacity, alignment: alignment)
+            return Block(capacity: capacity, alignment: alignment).prefaulted()
         }
         let offset: Int? = arenaEnd.withLock { end in
             let start = (end + alignment - 1) / alignment * alignment
@@ -105,7 +105,7 @@ public final class BufferManager: Sendable {
             return nil
         }
         allocated.add(1, ordering: .relaxed)
-        return Block(capacity: capacity, in: arena, at: offset)
+        return Block(capacity: capacity, in: arena, at: offset).prefaulted()
     }
 }
 

@@ -17,11 +17,11 @@ public final class EngineCtx: Sendable {
     /// The engine most programs use: no byte budget.
     public static let shared = EngineCtx()
 
-    /// The engine for frames that may cross a `process` queue: its blocks
+    /// The engine for frames that may cross a `child` queue: its blocks
     /// live in one shared-memory arena (64 GiB of address space reserved,
     /// backed as blocks are made), so a child maps them and frames cross as
     /// handles. Heap blocks if the arena cannot be made.
-    public static let crossProcess = EngineCtx(manager: BufferManager(
+    public static let sharedWithChildren = EngineCtx(manager: BufferManager(
         arena: try? SharedMemory(name: "qg-frame-arena", size: 0, reserve: 1 << 36)))
 
     public let manager: BufferManager

@@ -21,6 +21,8 @@ public final class FrameCreator: BufferCreator, @unchecked Sendable {
 
     private struct State {
         var free: [Int]
+        /// Payload sizes whose blocks were announced (made ahead, `count` of them).
+        var announced: Set<Int> = []
         var statistics: PoolStatistics
         /// A `createBuffer` found no free slot: the next return notifies the observers.
         var starved = false
@@ -67,6 +69,12 @@ public final class FrameCreator: BufferCreator, @unchecked Sendable {
         }
         guard let (slot, sequence) = taken else { return nil }
         let provider = engine.provider
+        // The first buffer of a size makes the blocks for all `count` at
+        // once: the stream's memory exists (and is resident) from its start
+        // instead of growing with each new peak of frames in flight.
+        if state.withLock({ $0.announced.insert(payloadSize).inserted }) {
+            _ = provider.announce(count, of: .bytes(max(1, payloadSize)))
+        }
         guard let lease = try? provider.lock(.bytes(max(1, payloadSize))) else {   // over the engine's byte budget
             state.withLock { state in
                 state.free.append(slot)

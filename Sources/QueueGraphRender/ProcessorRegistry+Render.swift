@@ -32,15 +32,15 @@ extension ProcessorRegistry {
                 ParameterSpec("direction", .choice(["forward", "backward"]), default: .text("forward"), "which way media time runs"),
             ],
             outputs: 1...2, isSource: true, makes: .frames, payloadBytes: { $0.integer("width") * $0.integer("height") * 4 },
-            makeCreator: { name, count, crossProcess in
-                FrameCreator(name: name, count: count, engine: crossProcess ? .crossProcess : .shared)
+            makeCreator: { name, count, sharedWithChildren in
+                FrameCreator(name: name, count: count, engine: sharedWithChildren ? .sharedWithChildren : .shared)
             },
             make: { p in
-                let process = RenderProcess(
+                let stream = RenderStream(
                     rate: FrameRate(p.integer("fps")),
                     timings: Timings(speed: p.number("speed"), direction: p.text("direction") == "forward" ? .forward : .backward),
                     frameLimit: p.integer("frames") == 0 ? nil : Int64(p.integer("frames")), latencyFrames: p.number("latency"))
-                return FrameDispatcher(process: process, width: p.integer("width"), height: p.integer("height"))
+                return FrameDispatcher(stream: stream, width: p.integer("width"), height: p.integer("height"))
             }))
         partNode("julia", "paints a moving Julia set zoom (uneven cost per pixel)",
                  [ParameterSpec("iterations", .integer(1...4096), default: .integer(64), "most iterations per pixel"),

@@ -37,8 +37,8 @@ func spawnProcess(_ path: String, _ arguments: [String], environment: String, ke
     return pid
 }
 
-/// The runtime's `ProcessLauncher`: `posix_spawn` and `pthread_create`.
-struct Launcher: ProcessLauncher {
+/// The runtime's `ChildLauncher`: `posix_spawn` and `pthread_create`.
+struct Launcher: ChildLauncher {
     func spawn(_ path: String, _ arguments: [String], environment: String, keeping fds: [Int32]) throws -> Int32 {
         try spawnProcess(path, arguments, environment: environment, keeping: fds)
     }

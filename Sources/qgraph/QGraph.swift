@@ -208,11 +208,11 @@ struct Schema: ParsableCommand {
     func run() { print(processors.jsonSchema(), terminator: "") }
 }
 
-/// The child process of a `threading: process` queue: qgraph starts itself
+/// The child process of a `threading: child` queue: qgraph starts itself
 /// with `child FILE --qg-child QUEUE CHANNEL` and runs that queue's part.
 struct Child: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the part of a graph behind a 'threading: process' queue (qgraph starts this itself).",
+        abstract: "Run the part of a graph behind a 'threading: child' queue (qgraph starts this itself).",
         shouldDisplay: false)
 
     @Argument(help: "The graph file.")
@@ -222,7 +222,7 @@ struct Child: ParsableCommand {
     var request: [String] = []
 
     func run() throws {
-        guard let request = ProcessChild.request(in: request) else {
+        guard let request = ChildProgram.request(in: request) else {
             printError("child: expected --qg-child QUEUE CHANNEL after the graph file")
             throw ExitCode(64)
         }
@@ -236,7 +236,7 @@ struct Child: ParsableCommand {
             try? track.run()
             track.waitUntilExit()
         }
-        let status = ProcessChild.run(config: graph.config, queue: request.queue, channel: request.channel)
+        let status = ChildProgram.run(config: graph.config, queue: request.queue, channel: request.channel)
         if status != 0 { throw ExitCode(status) }
     }
 }

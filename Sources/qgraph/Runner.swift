@@ -70,7 +70,7 @@ struct Runner {
             if file.queues.contains(where: { $0.processor == "render" }) { print(frameSummary(stats, sinks: sinks, seconds: seconds)) }
             for owner in glOwners { print(glSummary(owner.statistics())) }
             for (name, node) in compounds { print(compoundSummary(name, node.statistics)) }
-            for link in stats.processes { print(processSummary(link)) }
+            for link in stats.children { print(childSummary(link)) }
             print(stats.table(), terminator: "")
             print(problems.isEmpty ? "ledger: balanced (every buffer delivered, dropped and counted, or released)"
                                    : "ledger: NOT balanced\n  " + problems.joined(separator: "\n  "))
@@ -106,9 +106,9 @@ struct Runner {
         return .drain(timeoutNanoseconds: 0)
     }
 
-    /// A `process` queue's child and what crossed to it.
-    private func processSummary(_ link: ProcessLinkStatistics) -> String {
-        "process '\(link.queue)': \(link.starts) child start\(link.starts == 1 ? "" : "s")"
+    /// A `child` queue's child and what crossed to it.
+    private func childSummary(_ link: ChildLinkStatistics) -> String {
+        "child '\(link.queue)': \(link.starts) start\(link.starts == 1 ? "" : "s")"
             + (link.pid != 0 ? " (pid \(link.pid) running)" : "") + "; buffers: \(link.zeroCopy) zero-copy, \(link.copied) copied, "
             + "\(link.returned) sent back, \(link.lost) lost" + (link.lastExit.map { "; last child \($0)" } ?? "")
     }
@@ -170,7 +170,7 @@ struct Runner {
             "file": file.file,
             "ending": ending,
             "failure": graph.failure ?? NSNull(),
-            "processes": stats.processes.map { p in [
+            "processes": stats.children.map { p in [
                 "queue": p.queue, "pid": p.pid, "starts": p.starts, "zero_copy": p.zeroCopy, "copied": p.copied,
                 "returned": p.returned, "lost": p.lost, "last_exit": p.lastExit ?? NSNull(), "failure": p.failure ?? NSNull(),
             ] as [String: Any] },

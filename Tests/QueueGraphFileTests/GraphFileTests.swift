@@ -87,7 +87,7 @@ struct GraphFileTests {
         ("pool-without-provider.yaml", 7, 11, "expected a pool only with 'buffers: provider'"),
         ("queue-without-name.yaml", 2, 5, "found a queue without 'name'"),
         ("queues-not-a-list.yaml", 1, 9, "found 'src', expected a list of queues"),
-        ("restart-without-process.yaml", 8, 14, "found restart on 'sink', whose threading is 'thread', expected restart only with 'threading: process'"),
+        ("restart-without-process.yaml", 8, 14, "found restart on 'sink', whose threading is 'thread', expected restart only with 'threading: child'"),
         ("process-fed-from-outside.yaml", 14, 5, "found a connection from 'b' into 'sink', which runs in the child process of 'effect'"),
         ("process-makes-buffers.yaml", 13, 14, "found buffers 'upstream' on 'scale', which runs in the child process of 'effect' where no buffers can be made"),
         ("red-parameters-without-red.yaml", 8, 10, "RED parameters on a 'taildrop' queue"),

@@ -34,7 +34,7 @@ struct WriteBackTests {
             size: 8
             discipline: lifo
             byte-bound: 9999999
-            threading: process
+            threading: child
             restart: always
           - name: out
             processor: framesink
@@ -67,7 +67,7 @@ struct WriteBackTests {
         zip(file.queues, file.config.queues).map { declared, q in
             "\(q.name) \(declared.processor) \(declared.parameters.values.sorted { $0.key < $1.key }) pool \(String(describing: declared.pool)) "
                 + "size \(q.size) \(q.management) \(q.discipline) \(q.sync) \(q.threading) \(q.buffers) \(String(describing: q.byteBound)) "
-                + "pads \(q.outPads) servers \(q.servers) \(q.loadBalancer) restart \(q.process.restart)"
+                + "pads \(q.outPads) servers \(q.servers) \(q.loadBalancer) restart \(q.child.restart)"
         } + file.config.connections.map { "\($0.from):\($0.pad) -> \($0.to)" }
           + ["\(file.config.residencySampleInterval) \(file.config.queueStatsIntervalNanoseconds)"]
     }
@@ -91,7 +91,7 @@ struct WriteBackTests {
         let drop = config.queues[3]
         #expect(drop.management == .red(RED(minThreshold: 1.5, maxThreshold: 6.25, maxProbability: 0.05, weight: 0.125, seed: 42)))
         #expect(drop.discipline == .lifo && drop.byteBound == 9_999_999 && drop.size == 8 && config.queues[4].sync == .ack)
-        #expect(drop.threading == .process && drop.process.restart == .always)
+        #expect(drop.threading == .child && drop.child.restart == .always)
         #expect(files.last!.queues[0].parameters.values["latency"] == .number(2.75) && files.last!.queues[0].pool?.count == 5)
         let everything = config.queues
         #expect(everything[1].loadBalancer == LoadBalancerConfig(mode: .horizontal, damping: 0.35, boundary: .init(x: 16, y: 4),

@@ -62,11 +62,11 @@ let invertShader = """
 
 /// render → pattern → [gl upload → shader → extra… → readback] → sink; the bracket is one GL owner thread.
 func glGraph(owner: GLOwner, shader: String, frames: Int64?, size: (Int, Int) = (64, 36), fps: Int = 30,
-             extra: [(String, @Sendable () -> any BufferProcessor)] = [], sink: any BufferProcessor & Sendable) -> (QueueGraphConfig, RenderProcess) {
-    let process = RenderProcess(rate: FrameRate(fps), frameLimit: frames, latencyFrames: 60)   // debug builds are slow
+             extra: [(String, @Sendable () -> any BufferProcessor)] = [], sink: any BufferProcessor & Sendable) -> (QueueGraphConfig, RenderStream) {
+    let stream = RenderStream(rate: FrameRate(fps), frameLimit: frames, latencyFrames: 60)   // debug builds are slow
     var config = QueueGraphConfig(name: "gl-test")
         .adding(QueueConfig(name: "render", size: 4, threading: .thread, buffers: .provider,
-                            processor: { _ in FrameDispatcher(process: process, width: size.0, height: size.1) },
+                            processor: { _ in FrameDispatcher(stream: stream, width: size.0, height: size.1) },
                             creator: { _ in FrameCreator(name: "frames", count: 8) }))
         .adding(QueueConfig(name: "pattern", size: 2, buffers: .reuse, processor: { _ in RenderNode(Pattern()) }))
         .adding(QueueConfig(name: "gl", size: 2, threading: .thread, processor: { _ in GLUpload(owner: owner) }))
@@ -81,7 +81,7 @@ func glGraph(owner: GLOwner, shader: String, frames: Int64?, size: (Int, Int) = 
         .adding(QueueConfig(name: "readback", size: 2, buffers: .reuse, processor: { _ in GLReadback() }))
         .adding(QueueConfig(name: "sink", size: 4, threading: .thread, outPads: 0, processor: { _ in sink }))
         .connecting(previous, to: "readback").connecting("readback", to: "sink")
-    return (config, process)
+    return (config, stream)
 }
 
 @Suite("GL owner queue (Mesa llvmpipe; GLFW under Xvfb, EGL surfaceless without X)", .serialized)
@@ -201,10 +201,10 @@ struct GLOwnerTests {
             """
         let path = writeShader("channel1.frag", channel1)
         let owner = GLOwner()
-        let (config, process) = glGraph(owner: owner, shader: path, frames: nil, size: (8, 4), fps: 60, sink: CheckingSink())
+        let (config, stream) = glGraph(owner: owner, shader: path, frames: nil, size: (8, 4), fps: 60, sink: CheckingSink())
         let graph = try config.createQueueGraph()
         try graph.start()
-        defer { process.stop(); graph.stop(.abandon) }
+        defer { stream.stop(); graph.stop(.abandon) }
         let input = CPUImage(width: 8, height: 4, pixels: (0..<32).map { 0xFF00_0000 | UInt32($0 * 8) })
         #expect(owner.mailbox.wait(owner.submitInput(input)) == .completed(image: nil))
         // The next frames show the input; wait for one (bounded: 10 s, the first frame may be slow on a loaded machine).

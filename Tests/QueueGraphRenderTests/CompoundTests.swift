@@ -81,12 +81,12 @@ struct CompoundTests {
 
     @Test("a compound queue in a running graph: every frame delivered or dropped as late, each recorded with its parts")
     func inGraph() throws {
-        let process = RenderProcess(rate: FrameRate(30), frameLimit: 12, latencyFrames: 6)
+        let stream = RenderStream(rate: FrameRate(30), frameLimit: 12, latencyFrames: 6)
         let sink = RecordingSink()
         let node = CompoundNode(name: "julia", servers: 2, loadBalancer: LoadBalancerConfig(mode: .twoD), work: JuliaZoom(maxIterations: 16))
         let config = QueueGraphConfig(name: "compound-test")
             .adding(QueueConfig(name: "render", size: 4, threading: .thread, buffers: .provider,
-                                processor: { _ in FrameDispatcher(process: process, width: 64, height: 48) },
+                                processor: { _ in FrameDispatcher(stream: stream, width: 64, height: 48) },
                                 creator: { _ in FrameCreator(name: "frames", count: 4) }))
             .adding(QueueConfig(name: "julia", size: 2, threading: .thread, buffers: .reuse, servers: 2,
                                 loadBalancer: LoadBalancerConfig(mode: .twoD), processor: { _ in node }))

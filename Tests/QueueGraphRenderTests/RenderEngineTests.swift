@@ -4,8 +4,8 @@ import QueueGraphCore
 import QueueGraphRuntime
 import Testing
 
-@Suite("Render process and frame jobs")
-struct RenderProcessTests {
+@Suite("Render stream and frame jobs")
+struct RenderStreamTests {
     @Test("frame-rate quantisation: frame n covers [n·period, (n+1)·period), negative times included")
     func quantisation() {
         let rate = FrameRate(25)
@@ -32,33 +32,33 @@ struct RenderProcessTests {
         t.direction = .backward
         #expect(t.mediaTime(at: 1_500) == -1_000)
 
-        let process = RenderProcess(rate: FrameRate(50), timings: Timings(start: 10_000_000_000))
-        process.start()
+        let stream = RenderStream(rate: FrameRate(50), timings: Timings(start: 10_000_000_000))
+        stream.start()
         usleep(500_000)   // media time runs to about 10.5 s
-        let before = process.media(at: monotonicNanoseconds()).time
-        process.change(speed: 0.5, direction: .backward)
-        let after = process.media(at: monotonicNanoseconds()).time
+        let before = stream.media(at: monotonicNanoseconds()).time
+        stream.change(speed: 0.5, direction: .backward)
+        let after = stream.media(at: monotonicNanoseconds()).time
         // Continuous: the re-anchored time is where the old timings were. Without the
         // re-anchor the new timings would apply from the start: about 9.75 s, 0.75 s back.
         #expect(abs(after - before) < 100_000_000, "jumped from \(before) to \(after)")
-        process.pause()
-        let frozen = process.media(at: monotonicNanoseconds() + 5_000_000_000)
-        #expect(frozen == process.media(at: monotonicNanoseconds()))
-        #expect(process.playState == .paused)
-        process.start()
-        #expect(process.playState == .playing)
-        process.stop()
-        #expect(process.playState == .stopped)
+        stream.pause()
+        let frozen = stream.media(at: monotonicNanoseconds() + 5_000_000_000)
+        #expect(frozen == stream.media(at: monotonicNanoseconds()))
+        #expect(stream.playState == .paused)
+        stream.start()
+        #expect(stream.playState == .playing)
+        stream.stop()
+        #expect(stream.playState == .stopped)
     }
 
     /// dispatcher → work… → sink, on three threads; returns the statistics and the sink.
     private func run(ticks: Int64, fps: Int = 120, latencyFrames: Double = 4, size: (Int, Int) = (64, 36),
                      works: [@Sendable () -> any FrameWork], sink: RecordingSink,
-                     engine: EngineCtx = .shared) throws -> (GraphStatistics, RenderProcess) {
-        let process = RenderProcess(rate: FrameRate(fps), frameLimit: ticks, latencyFrames: latencyFrames)
+                     engine: EngineCtx = .shared) throws -> (GraphStatistics, RenderStream) {
+        let stream = RenderStream(rate: FrameRate(fps), frameLimit: ticks, latencyFrames: latencyFrames)
         var config = QueueGraphConfig(name: "render-test")
             .adding(QueueConfig(name: "render", size: 4, threading: .thread, buffers: .provider,
-                                processor: { _ in FrameDispatcher(process: process, width: size.0, height: size.1) },
+                                processor: { _ in FrameDispatcher(stream: stream, width: size.0, height: size.1) },
                                 creator: { _ in FrameCreator(name: "frames", count: 6, engine: engine) }))
         var previous = "render"
         for (i, work) in works.enumerated() {
@@ -73,19 +73,19 @@ struct RenderProcessTests {
         let graph = try config.createQueueGraph()
         try graph.start()
         #expect(graph.waitUntilFinished(timeoutNanoseconds: 60_000_000_000))
-        return (graph.stop(), process)
+        return (graph.stop(), stream)
     }
 
     @Test("every tick is delivered or dropped as late and counted; the ledger balances; frames arrive in tick order")
     func everyTickAccounted() throws {
         let sink = RecordingSink()
         // 200 ms of latency per frame: frames arrive even on a loaded machine, so their order is tested.
-        let (stats, process) = try run(ticks: 40, latencyFrames: 24, works: [{ JuliaZoom(maxIterations: 16) }, { BoxBlur(radius: 2) }], sink: sink)
+        let (stats, stream) = try run(ticks: 40, latencyFrames: 24, works: [{ JuliaZoom(maxIterations: 16) }, { BoxBlur(radius: 2) }], sink: sink)
         #expect(stats.ledgerProblems().isEmpty, "\(stats.ledgerProblems())")
         let late = stats.dropped(.late)
         #expect(!sink.ticks.isEmpty)
         #expect(sink.ticks.count + late == 40)
-        #expect(process.jobsLaunched + process.ticksSkipped == 40)
+        #expect(stream.jobsLaunched + stream.ticksSkipped == 40)
         #expect(sink.ticks == sink.ticks.sorted())
         #expect(stats.pools.allSatisfy { $0.inUse == 0 })
     }
@@ -107,10 +107,10 @@ struct RenderProcessTests {
     func outputSlotReleased() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("qg-slot-\(getpid()).y4m").path
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let process = RenderProcess(rate: FrameRate(200), latencyFrames: 8)   // endless until stopped
+        let stream = RenderStream(rate: FrameRate(200), latencyFrames: 8)   // endless until stopped
         let config = QueueGraphConfig(name: "slot")
             .adding(QueueConfig(name: "render", size: 2, threading: .thread, buffers: .provider,
-                                processor: { _ in FrameDispatcher(process: process, width: 32, height: 18) },
+                                processor: { _ in FrameDispatcher(stream: stream, width: 32, height: 18) },
                                 creator: { _ in FrameCreator(name: "frames", count: 4) }))
             .adding(QueueConfig(name: "sink", size: 2, threading: .thread, outPads: 0,
                                 processor: { _ in RenderNode(Y4MWriter(path: path)) }))

@@ -190,9 +190,9 @@ struct RuntimeTests {
         ("/nonexistent/qgraph", "cannot start /nonexistent/qgraph: No such file or directory"),
         ("/bin/true", "exited with status 0 before it was ready"),
     ])
-    func processChildCannotStart(executable: String, reason: String) throws {
+    func childCannotStart(executable: String, reason: String) throws {
         let graph = try QueueGraphConfig()
-            .adding(QueueConfig(name: "in", threading: .process, outPads: 0, process: ProcessOptions(executable: executable),
+            .adding(QueueConfig(name: "in", threading: .child, outPads: 0, child: ChildOptions(executable: executable),
                                 processor: { _ in CountingSink() }))
             .createQueueGraph()
         #expect {

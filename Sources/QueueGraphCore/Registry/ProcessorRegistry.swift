@@ -95,9 +95,9 @@ public struct ProcessorSpec: Sendable {
     public var payloadBytes: (@Sendable (Parameters) -> Int)?
     /// Makes the creator of its `provider` queue (name, buffer count, and
     /// whether its memory must be shared with child processes because the
-    /// graph has `process` queues) instead of a `BufferPool` (the render
+    /// graph has `child` queues) instead of a `BufferPool` (the render
     /// dispatcher's `FrameCreator`).
-    public var makeCreator: (@Sendable (_ name: String, _ count: Int, _ crossProcess: Bool) -> any BufferCreator)?
+    public var makeCreator: (@Sendable (_ name: String, _ count: Int, _ sharedWithChildren: Bool) -> any BufferCreator)?
     public var make: @Sendable (Parameters) -> any BufferProcessor
     /// The split modes it can do as a compound queue (`servers` ≥ 2); empty: none.
     public var splitModes: Set<SplitMode> = []
@@ -123,7 +123,7 @@ public struct ProcessorSpec: Sendable {
 
     public init(name: String, summary: String, parameters: [ParameterSpec] = [], outputs: ClosedRange<Int>,
                 isSource: Bool = false, takes: BufferKinds = .any, makes: BufferKinds? = nil, payloadBytes: (@Sendable (Parameters) -> Int)? = nil,
-                makeCreator: (@Sendable (_ name: String, _ count: Int, _ crossProcess: Bool) -> any BufferCreator)? = nil,
+                makeCreator: (@Sendable (_ name: String, _ count: Int, _ sharedWithChildren: Bool) -> any BufferCreator)? = nil,
                 make: @escaping @Sendable (Parameters) -> any BufferProcessor) {
         self.name = name
         self.summary = summary

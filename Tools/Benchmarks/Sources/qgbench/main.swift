@@ -243,16 +243,16 @@ case "gl":
 case "balance":
     let damping = arguments.firstIndex(of: "--damping").flatMap { arguments.dropFirst($0 - arguments.startIndex + 1).first }.flatMap(Double.init)
     try balanceBenchmark(damping: damping ?? 0.25)
-case "process":
-    try processBenchmark(vsGStreamer: arguments.contains("--vs-gstreamer"))
-case "process-child":   // the child `process` starts: process-child SIZE COUNT read-all|stamps --qg-child QUEUE CHANNEL
+case "child":
+    try childBenchmark(vsGStreamer: arguments.contains("--vs-gstreamer"))
+case "child-part":   // the child `child` starts: child-part SIZE COUNT read-all|stamps --qg-child QUEUE CHANNEL
     let words = Array(arguments)
-    guard words.count >= 4, let size = Int(words[1]), let count = Int(words[2]), let request = ProcessChild.request(in: words) else {
-        print("usage: qgbench process-child SIZE COUNT read-all|stamps --qg-child QUEUE CHANNEL")
+    guard words.count >= 4, let size = Int(words[1]), let count = Int(words[2]), let request = ChildProgram.request(in: words) else {
+        print("usage: qgbench child-part SIZE COUNT read-all|stamps --qg-child QUEUE CHANNEL")
         exit(2)
     }
-    let config = processConfig(size: size, count: count, touchAll: words[3] == "read-all")
-    exit(ProcessChild.run(config: config, queue: request.queue, channel: request.channel))
+    let config = childConfig(size: size, count: count, touchAll: words[3] == "read-all")
+    exit(ChildProgram.run(config: config, queue: request.queue, channel: request.channel))
 case "scale":
     try scaleBenchmark(vsGStreamer: arguments.contains("--vs-gstreamer"))
 case "realtime":
@@ -262,6 +262,6 @@ case "hopns":     // one hop run, for `trace`: prints only ns per buffer
 case "hop1":      // for profiling one boundary alone
     print(String(format: "1 boundary: %.1f ns/buffer", try hop(count: 20_000_000, boundaries: 1, depth: 64).nanosecondsPerBuffer))
 default:
-    print("usage: qgbench hop [--vs-gstreamer] | trace | loadtest | gl | realtime [--vs-gstreamer] | balance [--damping D] | process [--vs-gstreamer] | scale [--vs-gstreamer]")
+    print("usage: qgbench hop [--vs-gstreamer] | trace | loadtest | gl | realtime [--vs-gstreamer] | balance [--damping D] | child [--vs-gstreamer] | scale [--vs-gstreamer]")
     exit(2)
 }

@@ -2,7 +2,7 @@ import QueueGraphCore
 import Synchronization
 
 /// How wall-clock time maps to media time for a render process: where play
-/// starts, how fast and which way it runs. A value; `RenderProcess` keeps
+/// starts, how fast and which way it runs. A value; `RenderStream` keeps
 /// the current one and re-anchors it on every change so media time never
 /// jumps.
 ///
@@ -33,7 +33,7 @@ public struct Timings: Sendable, Equatable {
     }
 }
 
-/// The render process for one output (Lumiera's RenderProcess): the frame
+/// The render process for one output (Lumiera's RenderStream): the frame
 /// rate its output ticks at, the timings that map ticks to media frames,
 /// and play control — start, pause, resume, stop, and speed and direction
 /// changed while running. A `FrameDispatcher` in the graph turns it into
@@ -41,7 +41,7 @@ public struct Timings: Sendable, Equatable {
 ///
 /// Threading: control methods from any thread; the dispatcher reads it on
 /// its scheduler thread.
-public final class RenderProcess: Sendable {
+public final class RenderStream: Sendable {
     /// How it is playing.
     public enum PlayState: Sendable, Equatable { case ready, playing, paused, stopped }
 
@@ -142,7 +142,7 @@ public final class RenderProcess: Sendable {
 ///
 /// Threading: as `BufferProcessor` (its queue's scheduler thread).
 public final class FrameDispatcher: BufferSource {
-    public let process: RenderProcess
+    public let stream: RenderStream
     public let width: Int
     public let height: Int
     private var tick: Int64 = 0
@@ -151,16 +151,16 @@ public final class FrameDispatcher: BufferSource {
     /// Frame buffers locked for the current tick (one per pad), if not all yet.
     private var pending: [Buffer] = []
 
-    public init(process: RenderProcess, width: Int, height: Int) {
+    public init(stream: RenderStream, width: Int, height: Int) {
         precondition(width > 0 && height > 0, "a frame needs a size")
-        self.process = process
+        self.stream = stream
         self.width = width
         self.height = height
     }
 
     public func produce(context: ProcessContext) -> ProduceResult {
-        let (now, period) = (context.now, UInt64(process.rate.period))
-        switch process.playState {
+        let (now, period) = (context.now, UInt64(stream.rate.period))
+        switch stream.playState {
         case .paused:
             wasPaused = true
             return .waitingUntil(now + period)
@@ -169,39 +169,39 @@ public final class FrameDispatcher: BufferSource {
         case .ready, .playing:
             if origin == 0 || wasPaused {
                 // The next tick launches now (at the start, or where a pause left off).
-                process.start(at: now)
+                stream.start(at: now)
                 origin = now - UInt64(tick) * period
                 wasPaused = false
             }
         }
-        let limit = process.frameLimit ?? .max
+        let limit = stream.frameLimit ?? .max
         var launch = origin + UInt64(tick) * period
         // Ticks whose deadline has passed without a job are skipped, never launched late.
-        if tick < limit && now >= launch + process.latency {
-            let missed = min(Int64((now - launch - process.latency) / period) + 1, limit - tick)
+        if tick < limit && now >= launch + stream.latency {
+            let missed = min(Int64((now - launch - stream.latency) / period) + 1, limit - tick)
             context.countDrop(.late, count: Int(missed))
-            context.traceDeadlineMiss(tick, lateNanoseconds: now - launch - process.latency)
-            process.countSkipped(missed)
+            context.traceDeadlineMiss(tick, lateNanoseconds: now - launch - stream.latency)
+            stream.countSkipped(missed)
             tick += missed
             launch += UInt64(missed) * period
         }
         if tick >= limit { return finish(context) }
         if now < launch { return .waitingUntil(launch) }
-        let deadline = launch + process.latency
+        let deadline = launch + stream.latency
         while pending.count < context.outPadCount {
             guard let buffer = context.acquireBuffer(size: Frame.byteCount(width: width, height: height), pad: pending.count) else {
                 return .waitingForBuffer
             }
             pending.append(buffer)
         }
-        let media = process.media(at: launch)
+        let media = stream.media(at: launch)
         for (pad, buffer) in pending.enumerated() {
-            let job = FrameJob(tick: tick, number: media.frame, mediaTime: media.time, deadline: deadline, layer: pad, rate: process.rate)
+            let job = FrameJob(tick: tick, number: media.frame, mediaTime: media.time, deadline: deadline, layer: pad, rate: stream.rate)
             Frame.make(in: buffer, width: width, height: height, job: job)
             context.sendTo(pad, buffer)
         }
         pending.removeAll(keepingCapacity: true)
-        process.countLaunched()
+        stream.countLaunched()
         tick += 1
         return .produced
     }
@@ -216,6 +216,6 @@ public final class FrameDispatcher: BufferSource {
     public func endOfStream(context: ProcessContext) {
         for buffer in pending { context.doneBuffer(buffer) }
         pending.removeAll()
-        process.stop()
+        stream.stop()
     }
 }

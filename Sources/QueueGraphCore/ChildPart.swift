@@ -1,16 +1,16 @@
-/// What the child process of one `threading: .process` queue runs: the
+/// What the child process of one `threading: .child` queue runs: the
 /// queue's thread group (the queue and the `none` queues it feeds), and the
 /// connections by which buffers come back to the parent.
 ///
-/// The parent keeps the queue as a *link* (`ProcessLink`) in place of the
+/// The parent keeps the queue as a *link* (`ChildLink`) in place of the
 /// whole part: buffers enter the link in the parent and the part's exits
 /// become the link's pads. The child runs the part behind an ingress that
 /// reads the link's buffers (`QueueGraphConfig.childSide`). A value, computed
 /// while validating; any thread.
-public struct ProcessPart: Sendable, Equatable {
-    /// Index of the `process` queue.
+public struct ChildPart: Sendable, Equatable {
+    /// Index of the `child` queue.
     public var queue: Int
-    /// The part's queues: the `process` queue first, the others in declaration order.
+    /// The part's queues: the `child` queue first, the others in declaration order.
     public var members: [Int]
     /// Connections from a member to a queue outside the part, in declaration
     /// order: the link's pad `k` carries `exits[k]` back to the parent.
@@ -19,30 +19,30 @@ public struct ProcessPart: Sendable, Equatable {
     /// At most this many exits (a buffer's exits travel as a 64-bit mask).
     public static let maxExits = 64
 
-    static func resolve(_ config: QueueGraphConfig, plan: GraphPlan) -> ([ProcessPart], [ConfigError]) {
-        var parts: [ProcessPart] = []
+    static func resolve(_ config: QueueGraphConfig, plan: GraphPlan) -> ([ChildPart], [ConfigError]) {
+        var parts: [ChildPart] = []
         var errors: [ConfigError] = []
         let queues = config.queues
-        for (q, queue) in queues.enumerated() where queue.threading == .process {
+        for (q, queue) in queues.enumerated() where queue.threading == .child {
             let members = [q] + queues.indices.filter { $0 != q && plan.group[$0] == plan.group[q] }
             let inside = Set(members)
             for m in members {
                 if m != q, let outsider = plan.preds[m].first(where: { !inside.contains($0) }) {
-                    errors.append(.init(.processBoundary, queue: queues[outsider].name, field: "connections",
+                    errors.append(.init(.childBoundary, queue: queues[outsider].name, field: "connections",
                         "found a connection from '\(queues[outsider].name)' into '\(queues[m].name)', which runs in the child process of '\(queue.name)', expected only queues of that child to feed it (give '\(queues[m].name)' threading: thread to run it in the parent)"))
                 }
                 if queues[m].buffers != .forward && queues[m].buffers != .reuse {
-                    errors.append(.init(.processBoundary, queue: queues[m].name, field: "buffers",
+                    errors.append(.init(.childBoundary, queue: queues[m].name, field: "buffers",
                         "found buffers '\(queues[m].buffers.rawValue)' on '\(queues[m].name)', which runs in the child process of '\(queue.name)' where no buffers can be made, expected 'forward' or 'reuse' (or give '\(queues[m].name)' threading: thread to run it in the parent)"))
                 }
             }
             let names = Set(members.map { queues[$0].name })
             let exits = config.connections.filter { names.contains($0.from) && !names.contains($0.to) }
-            if exits.count > ProcessPart.maxExits {
-                errors.append(.init(.processBoundary, queue: queue.name, field: "connections",
-                    "found \(exits.count) connections leaving the child process of '\(queue.name)', expected at most \(ProcessPart.maxExits)"))
+            if exits.count > ChildPart.maxExits {
+                errors.append(.init(.childBoundary, queue: queue.name, field: "connections",
+                    "found \(exits.count) connections leaving the child process of '\(queue.name)', expected at most \(ChildPart.maxExits)"))
             }
-            parts.append(ProcessPart(queue: q, members: members, exits: exits))
+            parts.append(ChildPart(queue: q, members: members, exits: exits))
         }
         return (parts, errors)
     }
@@ -54,22 +54,22 @@ public struct ProcessPart: Sendable, Equatable {
 }
 
 extension QueueGraphConfig {
-    /// The parent's side of a graph with `process` queues: each part replaced
+    /// The parent's side of a graph with `child` queues: each part replaced
     /// by its link (`makeLink(part)` makes the link's processor), the part's
     /// exits leaving from the link's pads. The link keeps the queue's name,
     /// size and sync; its management is `default` and its discipline FIFO
     /// (the queue's own policies act in the child, where its buffers wait).
-    /// Without `process` queues, the config itself.
+    /// Without `child` queues, the config itself.
     @_spi(Runtime) public func parentSide(plan: GraphPlan,
-                                         makeLink: @escaping @Sendable (ProcessPart) -> any BufferProcessor) -> QueueGraphConfig {
-        guard !plan.processParts.isEmpty else { return self }
+                                         makeLink: @escaping @Sendable (ChildPart) -> any BufferProcessor) -> QueueGraphConfig {
+        guard !plan.childParts.isEmpty else { return self }
         var copy = self
         var removed = Set<String>()
         var exits: [Connection] = []
-        for part in plan.processParts {
+        for part in plan.childParts {
             let q = queues[part.queue]
             var link = QueueConfig(name: q.name, size: q.size, sync: q.sync, outPads: part.exits.count,
-                                   process: q.process, processor: { _ in makeLink(part) })
+                                   child: q.child, processor: { _ in makeLink(part) })
             link.threading = .none
             copy.queues[part.queue] = link
             removed.formUnion(part.members.dropFirst().map { queues[$0].name })
@@ -82,17 +82,17 @@ extension QueueGraphConfig {
         return copy
     }
 
-    /// The child's graph for the part of `process` queue `name`: an ingress
+    /// The child's graph for the part of `child` queue `name`: an ingress
     /// source (made by `makeIngress`, buffers from `remote`) feeding the
     /// queue, the part's queues as declared, and one queue per exit whose
     /// processor (`makeExit(k)`) sends buffers back to the parent.
-    @_spi(Runtime) public func childSide(part: ProcessPart, makeIngress: @escaping @Sendable () -> any BufferProcessor,
+    @_spi(Runtime) public func childSide(part: ChildPart, makeIngress: @escaping @Sendable () -> any BufferProcessor,
                                         remote: @escaping @Sendable () -> any BufferCreator,
                                         makeExit: @escaping @Sendable (Int) -> any BufferProcessor) -> QueueGraphConfig {
         let q = queues[part.queue]
         var child = QueueGraphConfig(residencySampleInterval: residencySampleInterval, name: "\(name)/\(q.name)",
                                      queueStatsIntervalNanoseconds: queueStatsIntervalNanoseconds)
-        let ingress = ProcessPart.ingressName(q.name)
+        let ingress = ChildPart.ingressName(q.name)
         child.queues.append(QueueConfig(name: ingress, size: 1, buffers: .provider, processor: { _ in makeIngress() },
                                         creator: { _ in remote() }))
         for m in part.members {
@@ -104,7 +104,7 @@ extension QueueGraphConfig {
         child.connections.append(Connection(from: ingress, to: q.name))
         child.connections += connections.filter { names.contains($0.from) && names.contains($0.to) }
         for (k, exit) in part.exits.enumerated() {
-            let exitName = ProcessPart.exitName(q.name, k)
+            let exitName = ChildPart.exitName(q.name, k)
             child.queues.append(QueueConfig(name: exitName, size: 2, outPads: 0, processor: { _ in makeExit(k) }))
             child.connections.append(Connection(from: exit.from, pad: exit.pad, to: exitName))
         }

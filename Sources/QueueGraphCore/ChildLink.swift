@@ -5,9 +5,9 @@ import DequeModule
 import Glibc
 #endif
 
-/// Figures of one `process` queue's link: its child and what crossed.
-public struct ProcessLinkStatistics: Sendable, Equatable {
-    /// The `process` queue.
+/// Figures of one `child` queue's link: its child and what crossed.
+public struct ChildLinkStatistics: Sendable, Equatable {
+    /// The `child` queue.
     public var queue: String
     /// The running child's pid; 0 when none runs.
     public var pid: Int32 = 0
@@ -35,7 +35,7 @@ public struct ProcessLinkStatistics: Sendable, Equatable {
 /// does not do itself, start a process and start a thread.
 ///
 /// Threading: any thread.
-@_spi(Runtime) public protocol ProcessLauncher: Sendable {
+@_spi(Runtime) public protocol ChildLauncher: Sendable {
     /// Starts `path` with `arguments` and one more environment variable
     /// (`KEY=VALUE`), keeping `fds` open in the child; returns its pid.
     func spawn(_ path: String, _ arguments: [String], environment: String, keeping fds: [Int32]) throws -> Int32
@@ -43,9 +43,9 @@ public struct ProcessLinkStatistics: Sendable, Equatable {
     func startThread(name: String, _ body: @escaping @Sendable () -> Void) -> pthread_t
 }
 
-/// The parent's side of a `process` queue (the seed's `QTT_PROC_BEGIN`): it
+/// The parent's side of a `child` queue (the seed's `QTT_PROC_BEGIN`): it
 /// stands in the parent graph for the queue and the queues that follow it on
-/// its thread, which a child process runs (`ProcessPart`).
+/// its thread, which a child process runs (`ChildPart`).
 ///
 /// Buffers it takes cross as handles: a buffer whose payload lives in a
 /// registered `SharedMemory` region (a shared `BufferPool`) goes as
@@ -64,7 +64,7 @@ public struct ProcessLinkStatistics: Sendable, Equatable {
 ///
 /// Threading: everything runs on the scheduler thread of the link's group,
 /// except `statistics` and `addStatistics` (any thread).
-final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvider, GatedProcessor, ContextAttaching, @unchecked Sendable {
+final class ChildLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvider, GatedProcessor, ContextAttaching, @unchecked Sendable {
     private struct Flight {
         var buffer: Buffer
         var sender: Int32
@@ -74,9 +74,9 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
     private enum Phase { case starting, running, draining, ended, failed }
 
     let name: String
-    let options: ProcessOptions
+    let options: ChildOptions
     /// Spawns the child and starts the watcher thread: the runtime's, the core starts neither.
-    private let launcher: any ProcessLauncher
+    private let launcher: any ChildLauncher
     /// Names of the child's queues whose statistics are merged (the part's queues).
     private let childQueues: [String]
     let capacity: Int
@@ -103,7 +103,7 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
     private var padMask: UInt64 = 0
     /// Waits for the running child to end (on its pidfd); set with `pid`.
     private var watcher: (ended: ManagedAtomic<Bool>, thread: pthread_t, pidfd: Int32)?
-    private let figures: Locked<ProcessLinkStatistics>
+    private let figures: Locked<ChildLinkStatistics>
     /// Counters on the hot path, written by the link's thread only.
     private let lines = AtomicLines(count: 3)
     private var zeroCopy: Counter { lines.counter(0) }
@@ -119,11 +119,11 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
     /// Address space reserved for staging copies (only what is used is backed).
     private static let stagingReserve = 1 << 36
 
-    init(config: QueueGraphConfig, part: ProcessPart, launcher: any ProcessLauncher) {
+    init(config: QueueGraphConfig, part: ChildPart, launcher: any ChildLauncher) {
         let queue = config.queues[part.queue]
         self.launcher = launcher
         name = queue.name
-        options = queue.process
+        options = queue.child
         childQueues = part.members.map { config.queues[$0].name }
         // Room for every queue of the part to be full, plus what is on its way back.
         let needed = part.members.reduce(0, { $0 + config.queues[$1].size }) + 2 * part.exits.count + 4
@@ -146,7 +146,7 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
         flights = Array(repeating: nil, count: capacity)
         freeTokens = (0..<UInt32(capacity)).reversed()
         stagingSlots = Array(repeating: (0, 0), count: capacity)
-        figures = Locked(ProcessLinkStatistics(queue: queue.name))
+        figures = Locked(ChildLinkStatistics(queue: queue.name))
     }
 
     deinit {
@@ -163,13 +163,13 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
     // MARK: The child's life
 
     /// Set in a child's environment (to its queue's name) until it reaches
-    /// `ProcessChild.run`: a program that does not hand its child over would
+    /// `ChildProgram.run`: a program that does not hand its child over would
     /// otherwise build the whole graph again and start children of its own.
-    static let childEnvironment = "QG_PROCESS_CHILD"
+    static let childEnvironment = "QG_CHILD_QUEUE"
 
     func threadDidStart(wake: WakeEvent) throws {
         if let parentQueue = getenv(Self.childEnvironment) {
-            throw ProcessorError("this program was started as the child of process queue '\(String(cString: parentQueue))' but did not hand the child over to ProcessChild.run (see ProcessChild); it starts no child of its own")
+            throw ProcessorError("this program was started as the child of child queue '\(String(cString: parentQueue))' but did not hand the child over to ChildProgram.run (see ChildProgram); it starts no child of its own")
         }
         try startChild()
     }
@@ -489,7 +489,7 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
     // MARK: Statistics
 
     /// The link's figures; any thread.
-    func statistics() -> ProcessLinkStatistics {
+    func statistics() -> ChildLinkStatistics {
         var figures = figures.withLock { $0 }
         (figures.zeroCopy, figures.copied, figures.returned) = (zeroCopy.value, copied.value, returned.value)
         return figures
@@ -509,7 +509,7 @@ final class ProcessLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvid
             threadRow.group = thread
             statistics.threads.append(threadRow)
         }
-        statistics.processes.append(self.statistics())
+        statistics.children.append(self.statistics())
     }
 
     /// Keeps an ended child's last rows; what it still had queued counts as abandoned.

@@ -1,5 +1,5 @@
-// `qgbench process`: buffers from a shared pool in the parent to a sink in a
-// child process (`threading: process`), 1 MiB frames and 4 KiB buffers.
+// `qgbench child`: buffers from a shared pool in the parent to a sink in a
+// child process (`threading: child`), 1 MiB frames and 4 KiB buffers.
 // The source stamps the first and last 8 bytes of each payload with the
 // buffer's sequence number; the child's sink checks both (a mismatch fails
 // the buffer, which the run then reports).
@@ -60,24 +60,24 @@ final class StampCheckingSink: BufferProcessor {
     }
 }
 
-/// src (shared pool, parent) ─▶ sink (`threading: process`, child). The
-/// child is this program again: `qgbench process-child SIZE COUNT` rebuilds
+/// src (shared pool, parent) ─▶ sink (`threading: child`, child). The
+/// child is this program again: `qgbench child-part SIZE COUNT` rebuilds
 /// the same config. `touchAll`: the source writes every byte and the sink reads every byte.
-func processConfig(size: Int, count: Int, touchAll: Bool = false, restart: ProcessOptions.Restart = .never) -> QueueGraphConfig {
+func childConfig(size: Int, count: Int, touchAll: Bool = false, restart: ChildOptions.Restart = .never) -> QueueGraphConfig {
     let depth = 64
-    return QueueGraphConfig(residencySampleInterval: 1024, name: "process-bench")
+    return QueueGraphConfig(residencySampleInterval: 1024, name: "child-bench")
         .adding(QueueConfig(name: "src", buffers: .provider, processor: { _ in StampingSource(count: count, size: size, fill: touchAll) },
                             creator: { _ in BufferPool(name: "frames", count: 2 * depth + 16, payloadCapacity: size, shared: true) }))
-        .adding(QueueConfig(name: "sink", size: depth, threading: .process, outPads: 0,
-                            process: ProcessOptions(arguments: ["process-child", "\(size)", "\(count)", touchAll ? "read-all" : "stamps"],
+        .adding(QueueConfig(name: "sink", size: depth, threading: .child, outPads: 0,
+                            child: ChildOptions(arguments: ["child-part", "\(size)", "\(count)", touchAll ? "read-all" : "stamps"],
                                                     restart: restart),
                             processor: { _ in StampCheckingSink(readAll: touchAll) }))
         .connecting("src", to: "sink")
 }
 
 /// Buffers per second through the boundary for one run.
-func processRun(size: Int, count: Int, touchAll: Bool) throws -> Double {
-    let graph = try processConfig(size: size, count: count, touchAll: touchAll).createQueueGraph()
+func childRun(size: Int, count: Int, touchAll: Bool) throws -> Double {
+    let graph = try childConfig(size: size, count: count, touchAll: touchAll).createQueueGraph()
     try graph.start()   // spawns the child and waits until it is ready: not part of the stream's time
     let start = monotonicNanoseconds()
     graph.waitUntilFinished()
@@ -87,23 +87,23 @@ func processRun(size: Int, count: Int, touchAll: Bool) throws -> Double {
         throw BenchError("ledger: \(stats.ledgerProblems()), failure: \(graph.failure ?? "none")")
     }
     let sink = stats[queue: "sink"]
-    guard sink?.processed == count, stats.processes.first?.zeroCopy == count else {
-        throw BenchError("the child processed \(sink?.processed ?? 0) of \(count) (failed stamps: \(sink?.dropped[.failed] ?? 0)), zero-copy \(stats.processes.first?.zeroCopy ?? 0)")
+    guard sink?.processed == count, stats.children.first?.zeroCopy == count else {
+        throw BenchError("the child processed \(sink?.processed ?? 0) of \(count) (failed stamps: \(sink?.dropped[.failed] ?? 0)), zero-copy \(stats.children.first?.zeroCopy ?? 0)")
     }
     return Double(count) / (Double(elapsed) / 1e9)
 }
 
 /// Milliseconds from a SIGKILL of the child to the parent noticing it.
 func crashDetection() throws -> Double {
-    let graph = try processConfig(size: 4096, count: Int.max / 2, restart: .always).createQueueGraph()
+    let graph = try childConfig(size: 4096, count: Int.max / 2, restart: .always).createQueueGraph()
     try graph.start()
     defer { graph.stop(.abandon) }
     while (graph.statistics()[queue: "sink"]?.processed ?? 0) < 10_000 { usleep(1000) }
-    let pid = graph.statistics().processes[0].pid
+    let pid = graph.statistics().children[0].pid
     let killedAt = monotonicNanoseconds()
     kill(pid, SIGKILL)
-    while graph.statistics().processes[0].lastDeathDetectedAt == nil { usleep(100) }
-    return Double(graph.statistics().processes[0].lastDeathDetectedAt! - killedAt) / 1e6
+    while graph.statistics().children[0].lastDeathDetectedAt == nil { usleep(100) }
+    return Double(graph.statistics().children[0].lastDeathDetectedAt! - killedAt) / 1e6
 }
 
 /// Builds Tools/Benchmarks/gst-readsink.c (an appsink that sums every byte)
@@ -156,21 +156,21 @@ func gstreamerShm(size: Int, count: Int, readSink: String?) -> Double? {
     return Double(count - count / 10) / (Double(long > short ? long - short : 1) / 1e9)
 }
 
-func processBenchmark(vsGStreamer: Bool) throws {
+func childBenchmark(vsGStreamer: Bool) throws {
     let runs = 3
     let (frames, small) = (60_000, 2_000_000)
-    print("process benchmark: a shared pool in the parent, a stamp-checking sink in a child process (threading: process);")
+    print("process benchmark: a shared pool in the parent, a stamp-checking sink in a child process (threading: child);")
     print("  1 MiB frames and 4 KiB buffers, median of \(runs) runs; \(ProcessInfo.processInfo.activeProcessorCount) cores")
-    _ = try processRun(size: 4096, count: small / 10, touchAll: false)   // warm-up
+    _ = try childRun(size: 4096, count: small / 10, touchAll: false)   // warm-up
     print("  every byte written by the source and read by the sink (the headline):")
-    let mib = median(try (0..<runs).map { _ in try processRun(size: 1 << 20, count: frames / 10, touchAll: true) })
+    let mib = median(try (0..<runs).map { _ in try childRun(size: 1 << 20, count: frames / 10, touchAll: true) })
     print(String(format: "    1 MiB frames:  %9.0f frames/s (%.1f GiB/s written and read)", mib, mib / 1024))
-    let kib = median(try (0..<runs).map { _ in try processRun(size: 4096, count: small / 2, touchAll: true) })
+    let kib = median(try (0..<runs).map { _ in try childRun(size: 4096, count: small / 2, touchAll: true) })
     print(String(format: "    4 KiB buffers: %9.0f buffers/s (%.0f ns per buffer)", kib, 1e9 / kib))
     print("  handles only (only the stamps are touched: the boundary's own cost):")
-    let mibHandles = median(try (0..<runs).map { _ in try processRun(size: 1 << 20, count: frames, touchAll: false) })
+    let mibHandles = median(try (0..<runs).map { _ in try childRun(size: 1 << 20, count: frames, touchAll: false) })
     print(String(format: "    1 MiB frames:  %9.0f frames/s", mibHandles))
-    let kibHandles = median(try (0..<runs).map { _ in try processRun(size: 4096, count: small, touchAll: false) })
+    let kibHandles = median(try (0..<runs).map { _ in try childRun(size: 4096, count: small, touchAll: false) })
     print(String(format: "    4 KiB buffers: %9.0f buffers/s (%.0f ns per buffer)", kibHandles, 1e9 / kibHandles))
     let detections = try (0..<5).map { _ in try crashDetection() }
     print(String(format: "  SIGKILL of the child noticed after %@ ms (5 kills)", detections.map { String(format: "%.1f", $0) }.joined(separator: ", ")))

@@ -3,7 +3,7 @@ import CQueueGraph
 import Glibc
 #endif
 
-/// The child's end of a `process` queue's channel: the control region and
+/// The child's end of a `child` queue's channel: the control region and
 /// every payload region the parent passed down, mapped, with the rings and
 /// both wake events.
 ///
@@ -149,7 +149,7 @@ final class RemoteBuffers: BufferCreator, @unchecked Sendable {
 }
 
 /// The child's source: it moves the parent's buffers from the channel into
-/// the `process` queue (whose policies then apply, here in the child), relays
+/// the `child` queue (whose policies then apply, here in the child), relays
 /// the queue's acks and naks up, and ends when the parent's stream has.
 /// Its thread sleeps on the channel's child event, which the parent wakes.
 ///
@@ -246,9 +246,9 @@ final class ChildExit: BufferProcessor {
     }
 }
 
-/// What a child process runs for one `process` queue: the child's graph
+/// What a child process runs for one `child` queue: the child's graph
 /// config and the channel it reports through. Made by `prepare` from the
-/// command-line words the parent passed; used by `ProcessChild.run`.
+/// command-line words the parent passed; used by `ChildProgram.run`.
 ///
 /// Threading: any one thread.
 @_spi(Runtime) public final class ChildSide: @unchecked Sendable {
@@ -258,15 +258,15 @@ final class ChildExit: BufferProcessor {
     private let names: [String]
 
     /// Maps the channel `spec` names and builds the child's graph for the
-    /// part of `process` queue `queue`. The process dies with its parent.
+    /// part of `child` queue `queue`. The process dies with its parent.
     public init(config declared: QueueGraphConfig, queue: String, channel spec: String) throws {
         _ = qg_die_with_parent()
-        unsetenv(ProcessLink.childEnvironment)   // handed over: the child's own graph may start children
+        unsetenv(ChildLink.childEnvironment)   // handed over: the child's own graph may start children
         guard let spec = ChildChannelSpec(spec) else { throw ProcessorError("found channel '\(spec)', expected PPID,FD,ID:FD:BYTES…") }
         guard getppid() == spec.parent else { throw ProcessorError("the parent process \(spec.parent) has ended") }
         let plan = try declared.validate()
-        guard let part = plan.processParts.first(where: { declared.queues[$0.queue].name == queue }) else {
-            throw ProcessorError("the graph has no queue '\(queue)' with threading 'process'")
+        guard let part = plan.childParts.first(where: { declared.queues[$0.queue].name == queue }) else {
+            throw ProcessorError("the graph has no queue '\(queue)' with threading 'child'")
         }
         let channel = try ChildChannel(spec)
         let remote = RemoteBuffers(name: "\(queue) (from parent)", channel: channel)

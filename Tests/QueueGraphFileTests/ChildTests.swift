@@ -8,18 +8,18 @@ import Glibc
 #endif
 
 extension GraphFile {
-    /// The file with its `process` queues' children run by the built
+    /// The file with its `child` queues' children run by the built
     /// `qgraph` (a test runner is not a program that can be a child).
     func childrenRunByQGraph() -> GraphFile {
         var copy = self
-        for i in copy.config.queues.indices where copy.config.queues[i].threading == .process {
-            copy.config.queues[i].process.executable = QGraphProcess.binary.path
+        for i in copy.config.queues.indices where copy.config.queues[i].threading == .child {
+            copy.config.queues[i].child.executable = QGraphProcess.binary.path
         }
         return copy
     }
 }
 
-/// Graphs whose `threading: process` queues run in child processes (the
+/// Graphs whose `threading: child` queues run in child processes (the
 /// built `qgraph child`), fed through shared memory.
 @Suite("Process boundary", .serialized)
 struct ProcessTests {
@@ -63,9 +63,9 @@ struct ProcessTests {
         return try run(file)
     }
 
-    /// Runs `yaml` with THREADING a thread, then a process: each run's statistics and its file `output` in DIR.
+    /// Runs `yaml` with THREADING a thread, then a child: each run's statistics and its file `output` in DIR.
     static func onThreadThenInChild(_ yaml: String, output: String) throws -> [(stats: GraphStatistics, output: Data)] {
-        try ["thread", "process"].map { threading in
+        try ["thread", "child"].map { threading in
             let (file, directory) = try graph(yaml.replacingOccurrences(of: "THREADING", with: threading))
             defer { try? FileManager.default.removeItem(at: directory) }
             let stats = try run(file)
@@ -106,7 +106,7 @@ struct ProcessTests {
         let (stats, expected) = (runs[1].stats, runs[0].output)
         #expect(expected.count == 500 * 4096)
         #expect(runs[1].output == expected)
-        let link = try #require(stats.processes.first)
+        let link = try #require(stats.children.first)
         #expect(link.zeroCopy == 500 && link.copied == 0 && link.returned == 500 && link.lost == 0 && link.starts == 1)
         #expect(stats[queue: "effect"]?.popped == 500)   // the child's row, merged
         #expect(stats[queue: "effect (link)"]?.popped == 500)
@@ -132,7 +132,7 @@ struct ProcessTests {
               - name: there
                 processor: colormatrix
                 buffers: reuse
-                threading: process
+                threading: child
               - name: a
                 processor: y4msink
                 parameters: {path: DIR/a.y4m}
@@ -148,7 +148,7 @@ struct ProcessTests {
         let here = try Data(contentsOf: directory.appendingPathComponent("a.y4m"))
         #expect(here.count > 30 * 96 * 64)
         #expect(try Data(contentsOf: directory.appendingPathComponent("b.y4m")) == here)
-        let link = try #require(stats.processes.first)
+        let link = try #require(stats.children.first)
         // A frame the other branch still holds (20 ms in 'hold') is read-only: it goes through staging and
         // comes back in a copy. One the other branch has let go of already crosses as a handle to the arena.
         #expect(link.copied + link.zeroCopy == 30 && link.copied > 0 && link.returned == 30, "\(link)")
@@ -172,11 +172,11 @@ struct ProcessTests {
         #expect(runs[0].stats.dropped(.late) == 0 && stats.dropped(.late) == 0)
         #expect(expected.count > 30 * 96 * 64)
         #expect(runs[1].output == expected)   // media times are exact: both runs render the same frames
-        let link = try #require(stats.processes.first)
+        let link = try #require(stats.children.first)
         #expect(link.zeroCopy == 30 && link.copied == 0 && link.returned == 30)
     }
 
-    @Test("a program started as a child that does not hand itself to ProcessChild.run starts no children of its own")
+    @Test("a program started as a child that does not hand itself to ChildProgram.run starts no children of its own")
     func childWithoutHandOver() throws {
         let (declared, directory) = try Self.graph("""
             queues:
@@ -185,14 +185,14 @@ struct ProcessTests {
                 parameters: {count: 10}
               - name: sink
                 processor: nullsink
-                threading: process
+                threading: child
             connections: [src -> sink]
             """)
         defer { try? FileManager.default.removeItem(at: directory) }
         var file = declared
         // The child runs the whole graph again (`qgraph run`), as a program that forgot the hand-over would
         // (through sh, which takes the `--qg-child` words as its own arguments).
-        file.config.queues[1].process = ProcessOptions(executable: "/bin/sh", arguments: [
+        file.config.queues[1].child = ChildOptions(executable: "/bin/sh", arguments: [
             "-c", "exec '\(QGraphProcess.binary.path)' run --quiet '\(directory.appendingPathComponent("graph.yaml").path)'", "sh",
         ])
         let graph = try file.config.createQueueGraph()
@@ -215,7 +215,7 @@ struct ProcessTests {
                 processor: delay
                 parameters: {us: 2000}
                 discipline: lifo
-                threading: process
+                threading: child
               - name: out
                 processor: filesink
                 parameters: {path: DIR/order.bin}
@@ -240,7 +240,7 @@ struct ProcessTests {
               - name: sink
                 processor: nullsink
                 sync: ack
-                threading: process
+                threading: child
             connections: [src -> sink]
             """)
         #expect(stats[queue: "sink (link)"]?.acks == 1000)   // sent to src, in the parent
@@ -260,7 +260,7 @@ struct ProcessTests {
                 size: 4
                 management: taildrop
                 sync: nak
-                threading: process
+                threading: child
             connections: [src -> slow]
             """)
         let child = try #require(stats[queue: "slow"])
@@ -280,7 +280,7 @@ struct ProcessTests {
                 parameters: {size: 4096, count: 1500, rate: 3000, pattern: counter}
               - name: effect
                 processor: identity
-                threading: process
+                threading: child
                 restart: \(restart)
                 sync: nak
                 size: 16
@@ -300,7 +300,7 @@ struct ProcessTests {
             #expect(!graph.waitUntilFinished(timeoutNanoseconds: 5_000_000), "the stream ended before the kill")
             delivered = graph.statistics()[queue: "sink"]?.processed ?? 0
         }
-        let pid = try #require(graph.statistics().processes.first?.pid)
+        let pid = try #require(graph.statistics().children.first?.pid)
         #expect(pid > 0)
         #expect(watchers(of: pid) == 1)   // a thread waits for this child to end
         kill(pid, SIGKILL)
@@ -324,7 +324,7 @@ struct ProcessTests {
         #expect(Self.watchers(of: killed) == 0)   // the thread that saw it die was joined
         #expect(failure == nil)
         #expect(stats.ledgerProblems().isEmpty, "\(stats.ledgerProblems())")
-        let link = try #require(stats.processes.first)
+        let link = try #require(stats.children.first)
         #expect(link.starts == 2)
         #expect(link.lastDeathDetectedAt != nil)
         let delivered = stats[queue: "sink"]?.processed ?? 0
@@ -348,7 +348,7 @@ struct ProcessTests {
         #expect(message.contains("queue 'effect': its child process") && message.contains("was killed by signal 9 (KILL)")
                 && message.contains("restart: never"))
         #expect(stats.ledgerProblems().isEmpty, "\(stats.ledgerProblems())")
-        let link = try #require(stats.processes.first)
+        let link = try #require(stats.children.first)
         #expect(link.starts == 1 && link.failure == message)
         let pool = try #require(stats.pools.first { $0.name == "src" })
         #expect(pool.acquired == pool.consumed + pool.dropped && pool.inUse == 0)
