@@ -164,32 +164,49 @@ public struct GraphPlan: Sendable, Equatable {
         return errors
     }
 
+    /// Tarjan's strongly connected components, with an explicit stack: a
+    /// chain of a million queues must not overflow the thread's stack.
     private static func stronglyConnectedComponents(_ outs: [[Int]]) -> [[Int]] {
         let n = outs.count
         var index = Array(repeating: -1, count: n), low = Array(repeating: 0, count: n)
         var onStack = Array(repeating: false, count: n), stack: [Int] = [], components: [[Int]] = []
         var counter = 0
-        func visit(_ v: Int) {
-            index[v] = counter; low[v] = counter; counter += 1
-            stack.append(v); onStack[v] = true
-            for w in outs[v] {
-                if index[w] < 0 { visit(w); low[v] = min(low[v], low[w]) } else if onStack[w] { low[v] = min(low[v], index[w]) }
-            }
-            if low[v] == index[v] {
-                var component: [Int] = []
-                while let w = stack.popLast() {
-                    onStack[w] = false
-                    component.append(w)
-                    if w == v { break }
+        /// The depth-first path: each vertex with the next of its edges to follow.
+        var path: [(vertex: Int, edge: Int)] = []
+        for root in 0..<n where index[root] < 0 {
+            path.append((root, 0))
+            index[root] = counter; low[root] = counter; counter += 1
+            stack.append(root); onStack[root] = true
+            while let (v, edge) = path.last {
+                if edge < outs[v].count {
+                    path[path.count - 1].edge += 1
+                    let w = outs[v][edge]
+                    if index[w] < 0 {
+                        index[w] = counter; low[w] = counter; counter += 1
+                        stack.append(w); onStack[w] = true
+                        path.append((w, 0))
+                    } else if onStack[w] {
+                        low[v] = min(low[v], index[w])
+                    }
+                    continue
                 }
-                components.append(component)
+                path.removeLast()
+                if let parent = path.last?.vertex { low[parent] = min(low[parent], low[v]) }
+                if low[v] == index[v] {
+                    var component: [Int] = []
+                    while let w = stack.popLast() {
+                        onStack[w] = false
+                        component.append(w)
+                        if w == v { break }
+                    }
+                    components.append(component)
+                }
             }
         }
-        for v in 0..<n where index[v] < 0 { visit(v) }
         return components
     }
 
-    /// A `thread` (or `process`) queue starts a group; any other queue joins
+    /// A `thread` (or `child`) queue starts a group; any other queue joins
     /// the group of its first upstream queue to be placed; queues with no
     /// upstream join group 0.
     private static func assignGroups(queues: [QueueConfig], preds: [[Int]], outs: [[Int]]) -> ([Int], Int) {

@@ -85,26 +85,15 @@ struct CLITests {
         #expect(table.out.contains("ledger: balanced"))
     }
 
-    @Test("run: SIGINT drains, prints the table and exits 0")
-    func interrupt() async throws {
+    @Test("run: SIGINT and SIGTERM (a service manager's stop) drain: exit 0, the table, the ledger balanced",
+          arguments: [(SIGINT, "interrupted (SIGINT), drained"), (SIGTERM, "terminated (SIGTERM), drained")])
+    func stopSignal(signal: Int32, ending: String) async throws {
         let running = try QGraphProcess(["run", "Graphs/live.yaml"])
         try await Task.sleep(for: .milliseconds(1500))
-        kill(running.process.processIdentifier, SIGINT)
+        kill(running.process.processIdentifier, signal)
         let result = running.finish()
         #expect(result.status == 0, "\(result.err)")
-        #expect(result.out.contains("interrupted (SIGINT), drained"))
-        #expect(result.out.contains("queue "))
-        #expect(result.out.contains("ledger: balanced"))
-    }
-
-    @Test("run: SIGTERM drains like SIGINT (a service manager's stop): exit 0, the table, the ledger balanced")
-    func terminate() async throws {
-        let running = try QGraphProcess(["run", "Graphs/live.yaml"])
-        try await Task.sleep(for: .milliseconds(1500))
-        kill(running.process.processIdentifier, SIGTERM)
-        let result = running.finish()
-        #expect(result.status == 0, "\(result.err)")
-        #expect(result.out.contains("terminated (SIGTERM), drained"))
+        #expect(result.out.contains(ending))
         #expect(result.out.contains("queue "))
         #expect(result.out.contains("ledger: balanced"))
     }
