@@ -1,6 +1,6 @@
 import Atomics
 
-/// One message on a process channel's rings: 64 bytes, one cache line.
+/// One message on a child channel's rings: 64 bytes, one cache line.
 ///
 /// Down (parent → child), `kind` is always `buffer`: the payload at
 /// (`region`, `offset`) and the buffer's fields; `token` names it until it

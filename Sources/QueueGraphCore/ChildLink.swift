@@ -31,7 +31,7 @@ public struct ChildLinkStatistics: Sendable, Equatable {
     public var failure: String?
 }
 
-/// What a process link needs from the runtime: the two things the core
+/// What a child link needs from the runtime: the two things the core
 /// does not do itself, start a process and start a thread.
 ///
 /// Threading: any thread.

@@ -26,7 +26,6 @@
 /// Threading: the group's scheduler thread only.
 final class FillTiers {
     static let tierCount = 4
-    let count: Int
     /// One `LevelBitmap` per tier.
     private let tiers: [LevelBitmap]
     /// Each slot's tier, or -1 when it cannot run.
@@ -37,7 +36,6 @@ final class FillTiers {
     @exclusivity(unchecked) private var watchedSlots = UnsafeBufferPointer<Int32>(start: nil, count: 0)
 
     init(count: Int) {
-        self.count = count
         tiers = (0..<Self.tierCount).map { _ in LevelBitmap(count: count) }
         current = .allocate(capacity: max(count, 1))
         current.initialize(repeating: -1, count: max(count, 1))
@@ -86,9 +84,6 @@ final class FillTiers {
         }
         return nil
     }
-
-    /// The tier `slot` was last put in, or nil.
-    func tier(of slot: Int) -> Int? { current[slot] < 0 ? nil : Int(current[slot]) }
 
     @inline(__always)
     private func set(_ slot: Int, _ tier: Int?) {

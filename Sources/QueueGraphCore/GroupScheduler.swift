@@ -104,10 +104,10 @@ enum Feedback {
         fillTiers.watch(watched.sorted())
         for q in queues where !watched.contains(q.slot) { fillTiers.markDirty(q.slot) }   // first computed before the first pick
         for q in queues {
-            let slots = ([q.index] + preds[q.index]).map { all[$0] }
-                .filter { $0.group == index && !watched.contains($0.slot) }.map(\.slot)
-            let affects = UnsafeMutableBufferPointer<Int32>.allocate(capacity: Set(slots).count)
-            _ = affects.initialize(from: Set(slots).sorted())
+            let slots = Set(([q.index] + preds[q.index]).map { all[$0] }
+                .filter { $0.group == index && !watched.contains($0.slot) }.map(\.slot)).sorted()
+            let affects = UnsafeMutableBufferPointer<Int32>.allocate(capacity: slots.count)
+            _ = affects.initialize(from: slots)
             q.affects = UnsafeBufferPointer(affects)
         }
     }

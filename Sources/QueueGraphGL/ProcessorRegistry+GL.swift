@@ -54,3 +54,14 @@ extension ProcessorRegistry {
         }
     }
 }
+
+extension ProcessorRegistry {
+    /// Every processor QueueGraph ships: the core's, the render engine's and
+    /// the GL owner's (what `qgraph` offers).
+    public static let withRenderAndGL: ProcessorRegistry = {
+        var registry = ProcessorRegistry.builtIn
+        registry.registerRender()
+        registry.registerGL()
+        return registry
+    }()
+}

@@ -56,7 +56,7 @@ public final class FrameCreator: BufferCreator, @unchecked Sendable {
     }
 
     public func createBuffer(payloadSize: Int, pad: Int) -> Buffer? {
-        let taken: (slot: Int, sequence: Int)? = state.withLock { state in
+        let taken: (slot: Int, sequence: Int, firstOfSize: Bool)? = state.withLock { state in
             guard let slot = state.free.popLast() else {
                 state.statistics.exhausted += 1
                 state.starved = true
@@ -65,16 +65,14 @@ public final class FrameCreator: BufferCreator, @unchecked Sendable {
             state.statistics.acquired += 1
             state.statistics.inUse += 1
             state.statistics.peakInUse = max(state.statistics.peakInUse, state.statistics.inUse)
-            return (slot, state.statistics.acquired - 1)
+            return (slot, state.statistics.acquired - 1, state.announced.insert(payloadSize).inserted)
         }
-        guard let (slot, sequence) = taken else { return nil }
+        guard let (slot, sequence, firstOfSize) = taken else { return nil }
         let provider = engine.provider
         // The first buffer of a size makes the blocks for all `count` at
         // once: the stream's memory exists (and is resident) from its start
         // instead of growing with each new peak of frames in flight.
-        if state.withLock({ $0.announced.insert(payloadSize).inserted }) {
-            _ = provider.announce(count, of: .bytes(max(1, payloadSize)))
-        }
+        if firstOfSize { _ = provider.announce(count, of: .bytes(max(1, payloadSize))) }
         guard let lease = try? provider.lock(.bytes(max(1, payloadSize))) else {   // over the engine's byte budget
             state.withLock { state in
                 state.free.append(slot)

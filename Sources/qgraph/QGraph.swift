@@ -27,12 +27,7 @@ struct QGraph: ParsableCommand {
 }
 
 /// Every processor qgraph knows: the core's, the render engine's and the GL owner's.
-let processors: ProcessorRegistry = {
-    var registry = ProcessorRegistry.builtIn
-    registry.registerRender()
-    registry.registerGL()
-    return registry
-}()
+let processors = ProcessorRegistry.withRenderAndGL
 
 /// Loads a graph file, or prints its errors and exits with `Exit.invalidGraph`.
 func loadGraph(_ path: String) throws -> GraphFile {

@@ -8,12 +8,7 @@ import Testing
 
 /// The repository root, from this file's path.
 /// Every processor, as qgraph composes them: the core's, render's and GL's.
-let everyProcessor: ProcessorRegistry = {
-    var registry = ProcessorRegistry.builtIn
-    registry.registerRender()
-    registry.registerGL()
-    return registry
-}()
+let everyProcessor = ProcessorRegistry.withRenderAndGL
 
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 

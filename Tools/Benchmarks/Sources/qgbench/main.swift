@@ -10,12 +10,7 @@ import QueueGraphRender
 import QueueGraphRuntime
 
 /// Every processor graph files may name here: the core's, render's and GL's.
-let everyProcessor: ProcessorRegistry = {
-    var registry = ProcessorRegistry.builtIn
-    registry.registerRender()
-    registry.registerGL()
-    return registry
-}()
+let everyProcessor = ProcessorRegistry.withRenderAndGL
 
 /// Sends `count` buffers as fast as the graph takes them.
 final class BenchSource: BufferSource, @unchecked Sendable {
