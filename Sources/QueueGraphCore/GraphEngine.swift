@@ -1,3 +1,4 @@
+import Atomics
 import CQueueGraphTrace
 import Synchronization
 
@@ -21,8 +22,10 @@ public final class GraphEngine: @unchecked Sendable {
     let links: [ChildLink]
     /// This graph's `graph` field in trace events.
     public let traceID = Tracing.newGraphID()
-    /// Set by a draining stop: sources end and inputs close.
-    let draining = Atomic<Bool>(false)
+    /// Set by a draining stop: sources end and inputs close. Each queue keeps
+    /// a copy of this handle: reaching it through the engine would retain
+    /// the engine, a reference count that every thread would write.
+    let draining = UnsafeAtomic<Bool>.create(false)
     /// How many queues have ended (`RunningQueue.ended`).
     private let endedCount = Atomic<Int>(0)
     private let failureMessage = Locked<String?>(nil)
@@ -89,9 +92,11 @@ public final class GraphEngine: @unchecked Sendable {
         for q in queues { (q.processor as? any ContextAttaching)?.attach(q.context) }
         links = queues.compactMap { $0.processor as? ChildLink }
         for scheduler in schedulers { scheduler.watch(preds: plan.preds, all: queues) }
-        for q in queues { (q.engine, q.traceGraph) = (self, traceID) }
+        for q in queues { (q.engine, q.traceGraph, q.draining) = (self, traceID, draining) }
         for (i, creator) in creators.enumerated() { creator.traceAs(PoolTraceID(graph: traceID, pool: UInt32(i))) }
     }
+
+    deinit { draining.destroy() }
 
     // MARK: Scheduler threads
 

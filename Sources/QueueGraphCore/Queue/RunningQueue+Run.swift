@@ -9,7 +9,7 @@ extension RunningQueue {
     /// buffer and processes it, or ends once it is empty and its upstream ended.
     func run() -> StepReport.Action {
         if isSource {
-            if engine.draining.load(ordering: .relaxed) {
+            if draining.load(ordering: .relaxed) {
                 finish()
                 return .endOfStream
             }

@@ -1,3 +1,4 @@
+import Atomics
 import CQueueGraphTrace
 import Synchronization
 
@@ -55,8 +56,9 @@ final class RunningQueue: @unchecked Sendable {
     /// Downstream queues by pad; set once while building, before any thread runs.
     @exclusivity(unchecked) var outs = QueueRefs([])
     unowned(unsafe) var engine: GraphEngine! = nil
-    /// The engine's `traceID`, kept here: reading it through `engine` costs a retain.
+    /// The engine's `traceID` and `draining`, kept here: reading them through `engine` costs a retain.
     @exclusivity(unchecked) var traceGraph: UInt32 = 0
+    @exclusivity(unchecked) var draining: UnsafeAtomic<Bool>! = nil
 
     /// Woken when room appears, for external producers that wait.
     let spaceEvent = WakeEvent()
@@ -126,6 +128,17 @@ final class RunningQueue: @unchecked Sendable {
         switch storage {
         case .ring(let ring): ring.count
         case .locked(let store): store.depth.load(ordering: .relaxed)
+        }
+    }
+
+    /// Whether nothing is queued, as the queue's own thread sees it: a ring
+    /// reads its producer's index (another core's cache line) only when the
+    /// entries it already knows of are used up. Consumer thread only.
+    @inline(__always)
+    var isEmptySeenByConsumer: Bool {
+        switch storage {
+        case .ring(let ring): ring.isEmptySeenByConsumer
+        case .locked(let store): store.depth.load(ordering: .relaxed) == 0
         }
     }
 

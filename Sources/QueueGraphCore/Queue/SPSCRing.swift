@@ -60,6 +60,16 @@ struct SPSCRing: @unchecked Sendable {
         return t &- cachedHead.pointee
     }
 
+    /// Whether the ring is empty, reading the producer's index only when
+    /// the cached copy says so. Consumer only.
+    @inline(__always)
+    var isEmptySeenByConsumer: Bool {
+        let h = head.load(ordering: .relaxed)
+        if h != cachedTail.pointee { return false }
+        cachedTail.pointee = tail.load(ordering: .acquiring)
+        return h == cachedTail.pointee
+    }
+
     /// Producer only. Returns the entry's position, or nil when full.
     @inline(__always)
     func push(_ entry: Entry) -> Int? {
