@@ -171,7 +171,7 @@ enum Feedback {
         if queue.finished { return nil }
         if queue.isSource {
             if queue.sourceBlockedOnBuffer || queue.sourceWaitUntil > now { return nil }
-        } else if queue.isEmptySeenByConsumer && queue.pendingUpstream.load(ordering: .acquiring) != 0 {
+        } else if queue.consumerFindsEmpty() && queue.pendingUpstream.load(ordering: .acquiring) != 0 {
             return nil
         } else if let gate = queue.gate, !gate.acceptsBuffers {
             return nil

@@ -104,7 +104,7 @@ final class RunningQueue: @unchecked Sendable {
         isInput = predecessors == 0 && source == nil
         let useRing = config.discipline == .fifo && predecessors == 1 && config.byteBound == nil
             && (config.management == .default || config.management == .taildrop)
-        storage = useRing ? .ring(SPSCRing(size: config.size))
+        storage = useRing ? .ring(SPSCRing(size: config.size, publishEvery: crossesThreads ? 16 : 1))
             : .locked(LockedStore(size: config.size, byteBound: config.byteBound, discipline: config.discipline, management: config.management))
         pendingUpstream = Atomic(predecessors + (isInput ? 1 : 0))
         var interval = 1
@@ -133,13 +133,25 @@ final class RunningQueue: @unchecked Sendable {
 
     /// Whether nothing is queued, as the queue's own thread sees it: a ring
     /// reads its producer's index (another core's cache line) only when the
-    /// entries it already knows of are used up. Consumer thread only.
+    /// entries it already knows of are used up, and when it finds them so
+    /// publishes its own (`consumerFoundEmpty`). Consumer thread only.
     @inline(__always)
-    var isEmptySeenByConsumer: Bool {
+    func consumerFindsEmpty() -> Bool {
         switch storage {
-        case .ring(let ring): ring.isEmptySeenByConsumer
-        case .locked(let store): store.depth.load(ordering: .relaxed) == 0
+        case .ring(let ring):
+            if !ring.isEmptySeenByConsumer { return false }
+            consumerFoundEmpty(ring)
+            return true
+        case .locked(let store):
+            return store.depth.load(ordering: .relaxed) == 0
         }
+    }
+
+    /// The consumer, finding `ring` empty (it may sleep next), publishes
+    /// its index and wakes a producer that may wait for room.
+    private func consumerFoundEmpty(_ ring: SPSCRing) {
+        let before = ring.publishHead()
+        if ringProducerEvent?.mayHaveWaiters == true && ring.wasFull(seenFrom: before) { ringProducerEvent?.wake() }
     }
 
     /// Depth and fullness as the upstream queue's thread sees them when
@@ -268,9 +280,15 @@ final class RunningQueue: @unchecked Sendable {
         let entry: Entry
         switch storage {
         case .ring(let ring):
-            guard let (popped, position) = ring.pop() else { return nil }
+            guard let (popped, publishedBefore) = ring.pop() else {
+                consumerFoundEmpty(ring)
+                return nil
+            }
             entry = popped
-            if ringProducerEvent?.mayHaveWaiters == true && ring.wasFull(beforePopAt: position) { ringProducerEvent?.wake() }
+            if let event = ringProducerEvent, event.mayHaveWaiters {
+                ring.publishHead()
+                if ring.wasFull(seenFrom: publishedBefore) { event.wake() }
+            }
         case .locked(let store):
             guard let (popped, wasFull) = store.pop() else { return nil }
             entry = popped
@@ -293,7 +311,9 @@ final class RunningQueue: @unchecked Sendable {
     func abandonQueued() {
         var entries: [Entry] = []
         switch storage {
-        case .ring(let ring): while let (entry, _) = ring.pop() { entries.append(entry) }
+        case .ring(let ring):
+            while let (entry, _) = ring.pop() { entries.append(entry) }
+            consumerFoundEmpty(ring)
         case .locked(let store): entries = store.removeAll()
         }
         for entry in entries {
