@@ -5,8 +5,9 @@ import Atomics
 /// counting. The owner calls `deallocate()` in its `deinit`.
 struct AtomicLines: @unchecked Sendable {
     /// Bytes from one word to the next: a pair of 64-byte lines, since CPUs
-    /// fetch lines in adjacent pairs and two threads writing neighbours 64
-    /// bytes apart still slow each other down (`hop` is 8 % faster).
+    /// fetch lines in adjacent pairs, so two threads writing neighbours 64
+    /// bytes apart can still slow each other down (docs/performance.md,
+    /// issue 17: a small gain in `hop`, near the machine's noise).
     static let lineSize = 128
     private let base: UnsafeMutableRawPointer
     private let spacing: Int

@@ -135,5 +135,4 @@ struct SPSCRing: @unchecked Sendable {
     /// (and still holds that entry). Reads the consumer's index: call it only
     /// when the consumer may be asleep.
     func wasEmpty(beforePushAt position: Int) -> Bool { head.load(ordering: .acquiring) == position }
-
 }
