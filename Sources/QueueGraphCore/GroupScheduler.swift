@@ -154,7 +154,7 @@ enum Feedback {
 
     /// Releases undelivered feedback (after an abandoning stop).
     func discardFeedback() {
-        let items = inbox.withLock { inbox in defer { inbox.removeAll() }; return Array(inbox) }
+        let items = inbox.withLock { inbox in defer { inbox.removeAll() }; return inbox.elements }
         inboxCount.store(0, ordering: .relaxed)
         for item in items {
             if case .nak = item.feedback { item.buffer.dropHold(fate: .dropped) } else {

@@ -152,7 +152,7 @@ final class LockedStore: @unchecked Sendable {
     /// Takes every entry out (for an abandoning stop).
     func removeAll() -> [Entry] {
         state.withLock { s in
-            let all = Array(s.deque) + s.heap.unordered.map(\.entry)
+            let all = s.deque.elements + s.heap.unordered.map(\.entry)
             s.deque.removeAll()
             s.heap = Heap()
             s.bytes = 0
