@@ -8,6 +8,7 @@ import PackageDescription
 //                                  QueueGraphFile (graph files, launch lines; Yams) → QueueGraphCore only
 //   QueueGraphRender (BufferProvider, render engine, media nodes, their registry entries) → QueueGraphRuntime (server threads), CLibPNG
 //   QueueGraphGL (GL owner queue, render command mailbox, GL processors and their entries) → QueueGraphRender, CGLFW, CEGL
+//   QueueGraphMedia (FFmpeg's libraries: mediasrc, videoconvert, audioresample, mediasink, tonesrc) → QueueGraphRender, CFFmpeg
 //   qgraph (CLI; ArgumentParser) composes them: the core's, render's and GL's processors in one registry
 let package = Package(
     name: "QueueGraph",
@@ -19,6 +20,7 @@ let package = Package(
         .library(name: "QueueGraphFile", targets: ["QueueGraphFile"]),
         .library(name: "QueueGraphRender", targets: ["QueueGraphRender"]),
         .library(name: "QueueGraphGL", targets: ["QueueGraphGL"]),
+        .library(name: "QueueGraphMedia", targets: ["QueueGraphMedia"]),
         .library(name: "QueueGraphTestKit", targets: ["QueueGraphTestKit"]),
         .executable(name: "qgraph", targets: ["qgraph"]),
     ],
@@ -54,12 +56,17 @@ let package = Package(
         .systemLibrary(name: "CGLFW"),   // libglfw3-dev, libgl-dev
         .systemLibrary(name: "CEGL"),    // libegl-dev (Mesa's surfaceless platform when there is no X server)
         .target(name: "QueueGraphGL", dependencies: ["QueueGraphCore", "QueueGraphRender", "CGLFW", "CEGL", "CLibPNG", "CQueueGraphTrace"]),
+        .target(
+            name: "CFFmpeg",   // libavformat-dev libavcodec-dev libswscale-dev libswresample-dev (Tools/setup)
+            linkerSettings: ["avformat", "avcodec", "avutil", "swscale", "swresample"].map { .linkedLibrary($0) }
+        ),
+        .target(name: "QueueGraphMedia", dependencies: ["QueueGraphCore", "QueueGraphRender", "CFFmpeg"]),
         .target(name: "QueueGraphTestKit", dependencies: ["QueueGraphCore"]),
         .target(name: "QueueGraphFile", dependencies: ["QueueGraphCore", .product(name: "Yams", package: "Yams")]),
         .executableTarget(
             name: "qgraph",
             dependencies: [
-                "QueueGraphCore", "QueueGraphRuntime", "QueueGraphFile", "QueueGraphGL", "QueueGraphRender",
+                "QueueGraphCore", "QueueGraphRuntime", "QueueGraphFile", "QueueGraphGL", "QueueGraphRender", "QueueGraphMedia",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -77,8 +84,12 @@ let package = Package(
             dependencies: ["QueueGraphCore", "QueueGraphRuntime", "QueueGraphRender", "QueueGraphGL", "QueueGraphTestKit"]
         ),
         .testTarget(
+            name: "QueueGraphMediaTests",
+            dependencies: ["QueueGraphCore", "QueueGraphRuntime", "QueueGraphRender", "QueueGraphMedia", "QueueGraphFile", "QueueGraphTestKit"]
+        ),
+        .testTarget(
             name: "QueueGraphFileTests",
-            dependencies: ["QueueGraphCore", "QueueGraphRuntime", "QueueGraphFile", "QueueGraphRender", "QueueGraphGL", "qgraph"],
+            dependencies: ["QueueGraphCore", "QueueGraphRuntime", "QueueGraphFile", "QueueGraphRender", "QueueGraphGL", "QueueGraphMedia", "qgraph"],
             exclude: ["Malformed", "Traced"]
         ),
     ],

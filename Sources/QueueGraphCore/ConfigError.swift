@@ -24,6 +24,9 @@ public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
         case notCompound
         /// A `child` queue's child part is fed from outside, makes buffers, or has too many exits.
         case childBoundary
+        /// A link carries buffers its downstream cannot take, or a processor
+        /// cannot say what it sends (a media file that does not open).
+        case formatRefused
     }
 
     public var code: Code

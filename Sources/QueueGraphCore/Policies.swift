@@ -130,6 +130,9 @@ public enum DropReason: Int, Sendable, CaseIterable, CustomStringConvertible {
     /// while it held the buffer, or the buffer arrived after the child had
     /// ended for good (`restart: never`).
     case lost
+    /// Damaged input: a media source's decoder refused a packet or made a
+    /// damaged frame (the processor keeps the decoder's message).
+    case corrupt
 
     public var description: String {
         switch self {
@@ -142,10 +145,11 @@ public enum DropReason: Int, Sendable, CaseIterable, CustomStringConvertible {
         case .closed: "closed"
         case .late: "late"
         case .lost: "lost"
+        case .corrupt: "corrupt"
         }
     }
 
     /// Whether the queue dropped it on arrival; the others (`failed`,
     /// `noBuffer`, `late`) happen to a buffer already popped.
-    public var isOnArrival: Bool { self != .failed && self != .noBuffer && self != .late && self != .lost }
+    public var isOnArrival: Bool { self != .failed && self != .noBuffer && self != .late && self != .lost && self != .corrupt }
 }

@@ -378,3 +378,19 @@ public final class GLScreenshot: ThreadLifecycle {
         return .ok
     }
 }
+
+extension GLUpload: FormatAware {
+    public func negotiate(arriving: [LinkFormat]) throws(FormatRefusal) -> [LinkFormat] { try rgbaFrames(arriving) }
+}
+extension GLShaderPass: FormatAware {
+    public func negotiate(arriving: [LinkFormat]) throws(FormatRefusal) -> [LinkFormat] { try rgbaFrames(arriving) }
+}
+extension GLReadback: FormatAware {
+    public func negotiate(arriving: [LinkFormat]) throws(FormatRefusal) -> [LinkFormat] { try rgbaFrames(arriving) }
+}
+extension GLPresent: FormatAware {
+    public func negotiate(arriving: [LinkFormat]) throws(FormatRefusal) -> [LinkFormat] { try rgbaFrames(arriving) }
+}
+extension GLScreenshot: FormatAware {
+    public func negotiate(arriving: [LinkFormat]) throws(FormatRefusal) -> [LinkFormat] { try rgbaFrames(arriving) }
+}

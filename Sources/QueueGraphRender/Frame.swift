@@ -1,10 +1,18 @@
 import QueueGraphCore
 
-/// A video frame in a `Buffer`: a 128-byte header, then `width × height`
-/// RGBA pixels (8 bits per channel, R in the lowest byte of each `UInt32`,
-/// rows packed). The header makes a buffer self-describing, so every render
-/// node reads the size and the frame job's timing from the buffer itself
-/// (like GStreamer's video meta) and a scaler can change the size on the way.
+/// A video frame in a `Buffer`: a 128-byte header, then its planes. The
+/// header makes a buffer self-describing, so every node reads the size,
+/// pixel format, timing and frame job from the buffer itself (like
+/// GStreamer's video meta) and a scaler can change the size on the way.
+///
+/// RGBA and BGRA frames have one plane of packed rows (8 bits per channel;
+/// for RGBA, R in the lowest byte of each `UInt32`): the render nodes'
+/// `pixels`. The 4:2:0 formats have their planes one after the other, each
+/// row padded to 64 bytes (what libswscale and the encoders read fastest).
+///
+/// A frame decoded from a file carries its presentation time (`pts`),
+/// `duration` and `timeBase` as the file had them; the frame job's
+/// `mediaTime` is the same instant in nanoseconds.
 ///
 /// `Frame` is a view: copying it copies the pointer. Threading: the thread
 /// that holds the buffer.
@@ -13,8 +21,12 @@ public struct Frame {
         var magic: UInt32
         var width: Int32
         var height: Int32
+        var format: Int32
         var job: FrameJob
         var gpuImage: UInt64
+        var pts: Int64
+        var duration: Int64
+        var timeBase: (Int32, Int32)
     }
 
     static let magic: UInt32 = 0x5147_4652   // "RFGQ"
@@ -25,8 +37,46 @@ public struct Frame {
     public let buffer: Buffer
     private let header: UnsafeMutablePointer<Header>
 
-    /// Bytes a buffer needs for a frame of this size.
-    public static func byteCount(width: Int, height: Int) -> Int { headerSize + width * height * 4 }
+    /// Plane `index`'s bytes per row and rows, as laid out in a frame's buffer
+    /// (computed without allocating: `Frame(buffer)` runs on every node).
+    static func plane(_ index: Int, width: Int, height: Int, format: PixelFormat) -> (stride: Int, rows: Int) {
+        let (cw, ch) = ((width + 1) / 2, (height + 1) / 2)
+        func padded(_ bytes: Int) -> Int { (bytes + 63) & ~63 }
+        return switch (format, index) {
+        case (.rgba, 0), (.bgra, 0): (width * 4, height)
+        case (.i420, 0), (.nv12, 0): (padded(width), height)
+        case (.i420, 1), (.i420, 2): (padded(cw), ch)
+        case (.nv12, 1): (padded(cw * 2), ch)
+        default: (0, 0)
+        }
+    }
+
+    /// The header's number for a pixel format (a switch: `allCases` would allocate).
+    private static func code(_ format: PixelFormat) -> Int32 {
+        switch format {
+        case .rgba: 0
+        case .bgra: 1
+        case .i420: 2
+        case .nv12: 3
+        }
+    }
+
+    private static func pixelFormat(code: Int32) -> PixelFormat? {
+        switch code {
+        case 0: .rgba
+        case 1: .bgra
+        case 2: .i420
+        case 3: .nv12
+        default: nil
+        }
+    }
+
+    /// Bytes a buffer needs for a frame of this size and format.
+    public static func byteCount(width: Int, height: Int, format: PixelFormat = .rgba) -> Int {
+        var bytes = headerSize
+        for i in 0..<3 { let p = plane(i, width: width, height: height, format: format); bytes += p.stride * p.rows }
+        return bytes
+    }
 
     /// Reads the frame in `buffer`; nil when it does not hold one.
     public init?(_ buffer: Buffer) {
@@ -34,36 +84,80 @@ public struct Frame {
         header = base.assumingMemoryBound(to: Header.self)
         self.buffer = buffer
         guard header.pointee.magic == Frame.magic, width > 0, height > 0,
-              buffer.size >= Frame.byteCount(width: width, height: height) else { return nil }
+              Frame.pixelFormat(code: header.pointee.format) != nil,
+              buffer.size >= Frame.byteCount(width: width, height: height, format: pixelFormat) else { return nil }
     }
 
     /// Writes a new header (pixels undefined) into a buffer of at least
-    /// `byteCount(width:height:)` bytes, and sets its `size`.
+    /// `byteCount(width:height:format:)` bytes, and sets its `size`. The
+    /// media timing starts as the job's: `mediaTime` in nanoseconds.
     @discardableResult
-    public static func make(in buffer: Buffer, width: Int, height: Int, job: FrameJob) -> Frame {
-        let size = byteCount(width: width, height: height)
-        precondition(buffer.payload.capacity >= size && buffer.payload.baseAddress != nil, "a \(width)×\(height) frame needs \(size) bytes")
+    public static func make(in buffer: Buffer, width: Int, height: Int, format: PixelFormat = .rgba, job: FrameJob) -> Frame {
+        let size = byteCount(width: width, height: height, format: format)
+        precondition(buffer.payload.capacity >= size && buffer.payload.baseAddress != nil, "a \(width)×\(height) \(format) frame needs \(size) bytes")
         assert(MemoryLayout<Header>.size <= headerSize)
         buffer.size = size
         buffer.sequence = UInt64(bitPattern: job.tick)
         buffer.timestamp = job.deadline
-        buffer.payload.baseAddress!.assumingMemoryBound(to: Header.self)
-            .initialize(to: Header(magic: magic, width: Int32(width), height: Int32(height), job: job, gpuImage: 0))
+        buffer.payload.baseAddress!.assumingMemoryBound(to: Header.self).initialize(to: Header(
+            magic: magic, width: Int32(width), height: Int32(height), format: code(format),
+            job: job, gpuImage: 0, pts: job.mediaTime, duration: job.rate.period, timeBase: (1, 1_000_000_000)))
         return Frame(buffer)!
     }
 
     public var width: Int { Int(header.pointee.width) }
     public var height: Int { Int(header.pointee.height) }
     public var pixelCount: Int { width * height }
+    public var pixelFormat: PixelFormat { Frame.pixelFormat(code: header.pointee.format).unsafelyUnwrapped }
+    /// The link format this frame is an instance of.
+    public var format: VideoFormat { VideoFormat(pixelFormat, width: width, height: height, rate: job.rate) }
     /// The frame job this frame belongs to.
-    public var job: FrameJob { header.pointee.job }
+    public var job: FrameJob {
+        get { header.pointee.job }
+        nonmutating set { header.pointee.job = newValue }
+    }
     /// Where the frame's current image lives on the GPU (a GL owner's
     /// texture token, see `QueueGraphGL`), 0 when only the pixels hold it.
     public var gpuImage: UInt64 {
         get { header.pointee.gpuImage }
         nonmutating set { header.pointee.gpuImage = newValue }
     }
-    /// The pixels, row after row.
+    /// Presentation time in `timeBase` units.
+    public var pts: Int64 {
+        get { header.pointee.pts }
+        nonmutating set { header.pointee.pts = newValue }
+    }
+    /// How long the frame shows, in `timeBase` units.
+    public var duration: Int64 {
+        get { header.pointee.duration }
+        nonmutating set { header.pointee.duration = newValue }
+    }
+    /// Seconds per unit of `pts` and `duration`, as numerator and denominator.
+    public var timeBase: (numerator: Int32, denominator: Int32) {
+        get { header.pointee.timeBase }
+        nonmutating set { header.pointee.timeBase = newValue }
+    }
+
+    /// How many planes the pixel format has.
+    public var planeCount: Int {
+        switch pixelFormat {
+        case .rgba, .bgra: 1
+        case .nv12: 2
+        case .i420: 3
+        }
+    }
+    /// Plane `index`: its first byte and bytes per row.
+    public func plane(_ index: Int) -> (bytes: UnsafeMutablePointer<UInt8>, stride: Int) {
+        var offset = Frame.headerSize
+        for i in 0..<index {
+            let p = Frame.plane(i, width: width, height: height, format: pixelFormat)
+            offset += p.stride * p.rows
+        }
+        let stride = Frame.plane(index, width: width, height: height, format: pixelFormat).stride
+        return ((UnsafeMutableRawPointer(header) + offset).assumingMemoryBound(to: UInt8.self), stride)
+    }
+
+    /// The pixels of an RGBA or BGRA frame, row after row.
     public var pixels: UnsafeMutablePointer<UInt32> {
         (UnsafeMutableRawPointer(header) + Frame.headerSize).assumingMemoryBound(to: UInt32.self)
     }
@@ -104,38 +198,4 @@ public struct FrameJob: Sendable, Equatable {
         func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
         return (number < 0 ? "-" : "") + "\(two(seconds / 3600)):\(two(seconds / 60 % 60)):\(two(seconds % 60)):\(two(n % fps))"
     }
-}
-
-/// Frames per second as a fraction (30000/1001 for NTSC).
-///
-/// Threading: a value; any thread.
-public struct FrameRate: Sendable, Hashable, CustomStringConvertible {
-    public let numerator: Int
-    public let denominator: Int
-
-    public init(_ numerator: Int, _ denominator: Int = 1) {
-        precondition(numerator > 0 && denominator > 0, "a frame rate must be positive")
-        self.numerator = numerator
-        self.denominator = denominator
-    }
-
-    /// Nanoseconds per frame (rounded down).
-    public var period: Int64 { Int64(1_000_000_000) * Int64(denominator) / Int64(numerator) }
-
-    /// The frame that shows at `time` nanoseconds: frame n covers
-    /// [n·period, (n+1)·period); negative times give negative frames.
-    public func frame(at time: Int64) -> Int64 {
-        let scaled = time.multipliedFullWidth(by: Int64(numerator))
-        let (q, r) = Int64(1_000_000_000 * denominator).dividingFullWidth(scaled)
-        return r < 0 ? q - 1 : q
-    }
-
-    /// The first nanosecond of frame `n` (its exact start, rounded up).
-    public func time(of frame: Int64) -> Int64 {
-        let scaled = frame.multipliedFullWidth(by: Int64(1_000_000_000 * denominator))
-        let (q, r) = Int64(numerator).dividingFullWidth(scaled)
-        return r > 0 ? q + 1 : q
-    }
-
-    public var description: String { denominator == 1 ? "\(numerator) fps" : "\(numerator)/\(denominator) fps" }
 }

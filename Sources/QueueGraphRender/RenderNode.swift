@@ -62,11 +62,11 @@ public final class RenderNode: ThreadLifecycle, FailureReporting {
 /// that work on frames (the GL stages).
 public func frameJob(_ buffer: Buffer, context: ProcessContext, failure: inout String?,
                      _ body: (Frame) throws -> Buffer) -> ProcessResult {
-    guard let frame = Frame(buffer) else { return .failed }
+    guard let frame = Frame(buffer), frame.pixelFormat == .rgba else { return .failed }
     let started = context.now
     let job = frame.job
     if missed(job, at: started, context: context) { return .late }
-    context.traceFrameStart(job.tick, slackNanoseconds: Int64(job.deadline - started))
+    context.traceFrameStart(job.tick, slackNanoseconds: Int64(clamping: job.deadline &- started))   // no deadline: UInt64.max
     let output: Buffer
     do {
         output = try body(frame)
@@ -139,5 +139,37 @@ public final class Compositor: BufferProcessor, FailureReporting {
     public func endOfStream(context: ProcessContext) {
         for buffer in waiting.values { context.dropBuffer(buffer, reason: .late) }
         waiting.removeAll()
+    }
+}
+
+/// The format answer of a processor that works on RGBA frames and sends
+/// them on at the same size: it takes RGBA video (or `.unknown`) on every
+/// in-link and sends what arrives on the first.
+public func rgbaFrames(_ arriving: [LinkFormat]) throws(FormatRefusal) -> [LinkFormat] {
+    try FormatRefusal.check(arriving, "video rgba (a videoconvert with format: rgba makes it)") { format in
+        if case .video(let video) = format { video.pixelFormat == nil || video.pixelFormat == .rgba } else { false }
+    }
+    return [arriving.first ?? .video(VideoFormat(.rgba))]
+}
+
+extension RenderNode: FormatAware {
+    public func negotiate(arriving: [LinkFormat]) throws(FormatRefusal) -> [LinkFormat] { try rgbaFrames(arriving) }
+}
+
+extension Compositor: FormatAware {
+    public func negotiate(arriving: [LinkFormat]) throws(FormatRefusal) -> [LinkFormat] { try rgbaFrames(arriving) }
+}
+
+extension BilinearScaler: FormatAware {
+    public func negotiate(arriving: [LinkFormat]) throws(FormatRefusal) -> [LinkFormat] {
+        guard case .video(var video) = try rgbaFrames(arriving)[0] else { return [.video(VideoFormat(.rgba, width: width, height: height))] }
+        (video.width, video.height) = (width, height)
+        return [.video(video)]
+    }
+}
+
+extension FrameDispatcher: FormatAware {
+    public func negotiate(arriving: [LinkFormat]) -> [LinkFormat] {
+        [.video(VideoFormat(.rgba, width: width, height: height, rate: stream.rate))]
     }
 }

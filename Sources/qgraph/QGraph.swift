@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import QueueGraphCore
 import QueueGraphFile
+import QueueGraphMedia
 import QueueGraphRuntime
 
 /// Exit codes (documented in `qgraph --help` and docs/graph-format.md).
@@ -26,8 +27,12 @@ struct QGraph: ParsableCommand {
     )
 }
 
-/// Every processor qgraph knows: the core's, the render engine's and the GL owner's.
-let processors = ProcessorRegistry.withRenderAndGL
+/// Every processor qgraph knows: the core's, the render engine's, the GL owner's and the media ones.
+let processors = {
+    var registry = ProcessorRegistry.withRenderAndGL
+    registry.registerMedia()
+    return registry
+}()
 
 /// Loads a graph file, or prints its errors and exits with `Exit.invalidGraph`.
 func loadGraph(_ path: String) throws -> GraphFile {

@@ -177,7 +177,7 @@ struct CLITests {
         // The header counts the threads the listing shows; a render pool holds frames of the render's size.
         let shader = try QGraphProcess.run("inspect", "Graphs/shader-preview.yaml")
         let listed = shader.out.split(separator: "\n").filter { $0.hasPrefix("  thread ") }.count
-        #expect(listed == 6 && shader.out.contains("11 connections, \(listed) threads\n"), "\(shader.out)")
+        #expect(listed == 7 && shader.out.contains("12 connections, \(listed) threads\n"), "\(shader.out)")
         #expect(shader.out.contains("render: 12 buffers × 921600 bytes"), "\(shader.out)")
         let format = try QGraphProcess.run("format", "Graphs/balanced-fractal.yaml")
         #expect(format.status == 0)

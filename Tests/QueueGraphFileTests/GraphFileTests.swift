@@ -2,13 +2,18 @@ import Foundation
 import QueueGraphCore
 @testable import QueueGraphFile
 import QueueGraphGL
+import QueueGraphMedia
 import QueueGraphRender
 import QueueGraphRuntime
 import Testing
 
 /// The repository root, from this file's path.
 /// Every processor, as qgraph composes them: the core's, render's and GL's.
-let everyProcessor = ProcessorRegistry.withRenderAndGL
+let everyProcessor = {
+    var registry = ProcessorRegistry.withRenderAndGL
+    registry.registerMedia()
+    return registry
+}()
 
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
@@ -26,9 +31,32 @@ struct GraphFileTests {
         }
     }
 
+    /// The examples that read the demo's mp4 (with `mediasrc`) read this one instead: a
+    /// second of the bouncing ball with a tone, made by QueueGraph itself.
+    static let mediaInput: String = {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("qg-example-input-\(UUID().uuidString).mp4").path
+        let graph = try! GraphFile(yaml: """
+            queues:
+              - {name: render, processor: render, parameters: {width: 64, height: 36, fps: 30, frames: 30, latency: 100}, pool: {count: 8}, threading: thread}
+              - {name: ball, processor: ball, size: 2, buffers: reuse}
+              - {name: tone, processor: tonesrc, parameters: {seconds: 1}, threading: thread}
+              - {name: out, processor: mediasink, parameters: {path: '\(path)', preset: ultrafast}, size: 8, threading: thread}
+            connections: [render -> ball, ball -> out, tone -> out]
+            """, file: "media-input.yaml", registry: everyProcessor).config.createQueueGraph()
+        try! graph.start()
+        graph.waitUntilFinished(timeoutNanoseconds: 60_000_000_000)
+        _ = graph.stop()
+        return path
+    }()
+
     @Test("every example validates and runs, ledger balanced", arguments: examples)
     func exampleRuns(name: String) throws {
-        let file = try GraphFile.load(path: repositoryRoot.appendingPathComponent("Graphs/\(name)").path, registry: everyProcessor).childrenRunByQGraph()
+        let path = repositoryRoot.appendingPathComponent("Graphs/\(name)").path
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let demoOutput = "/tmp/qgraph-shader-preview.mp4"
+        let file = try (text.contains("processor: mediasrc")
+            ? GraphFile(yaml: text.replacingOccurrences(of: "path: \(demoOutput)", with: "path: \(Self.mediaInput)"), file: path, registry: everyProcessor)
+            : GraphFile.load(path: path, registry: everyProcessor)).childrenRunByQGraph()
         let graph = try file.config.createQueueGraph()
         try graph.start()
         graph.waitUntilFinished(timeoutNanoseconds: 3_000_000_000)   // bounded: longer examples are drained

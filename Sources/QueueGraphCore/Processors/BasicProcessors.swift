@@ -74,3 +74,10 @@ public final class CountingSink: BufferProcessor, @unchecked Sendable {
         return .ok
     }
 }
+
+extension Forwarder: FormatAware {
+    public func negotiate(arriving: [LinkFormat]) -> [LinkFormat] { passThrough(arriving) }
+}
+extension Tee: FormatAware {
+    public func negotiate(arriving: [LinkFormat]) -> [LinkFormat] { passThrough(arriving) }
+}

@@ -190,3 +190,13 @@ private func sleep(nanoseconds: UInt64) {
     var remaining = timespec()
     while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
 }
+
+extension TestSource: FormatAware {
+    public func negotiate(arriving: [LinkFormat]) -> [LinkFormat] { [.bytes] }
+}
+extension RateLimiter: FormatAware {
+    public func negotiate(arriving: [LinkFormat]) -> [LinkFormat] { passThrough(arriving) }
+}
+extension Delay: FormatAware {
+    public func negotiate(arriving: [LinkFormat]) -> [LinkFormat] { passThrough(arriving) }
+}

@@ -31,6 +31,9 @@ public struct ProcessorSpec: Sendable {
     /// The buffers it sends on; nil: what it takes (a pass-through such as
     /// `identity` or `tee`), or, for a source, buffers of any kind.
     public var makes: BufferKinds?
+    /// What it sends on each pad, from its parameters, when its pads differ
+    /// (`mediasrc`: video, then audio); nil: `makes` on every pad.
+    public var padMakes: (@Sendable (Parameters, _ pad: Int) -> BufferKinds)?
 
     /// Where a processor's queue may sit in the graph.
     public enum Placement: Sendable, Equatable {
@@ -58,8 +61,10 @@ public struct ProcessorSpec: Sendable {
     }
 }
 
-/// What kinds of buffer a processor takes or makes: plain bytes (`testsrc`)
-/// or video frames with a size and pixels (`render` and the render nodes).
+/// What kinds of buffer a processor takes or makes: plain bytes (`testsrc`),
+/// video frames (`render`, the render nodes, `mediasrc`'s video pad) or
+/// audio (`mediasrc`'s audio pad). `LinkFormat` says more once the graph
+/// is created: the pixel format, size and rate, or the sample format.
 /// A link is refused when nothing its upstream can make is taken downstream.
 ///
 /// Threading: a value; any thread.
@@ -69,9 +74,10 @@ public struct BufferKinds: OptionSet, Sendable, Hashable, CustomStringConvertibl
 
     public static let bytes = BufferKinds(rawValue: 1)
     public static let frames = BufferKinds(rawValue: 2)
-    public static let any: BufferKinds = [.bytes, .frames]
+    public static let audio = BufferKinds(rawValue: 4)
+    public static let any: BufferKinds = [.bytes, .frames, .audio]
 
     public var description: String {
-        self == .any ? "any buffers" : [(BufferKinds.bytes, "bytes"), (.frames, "frames")].filter { contains($0.0) }.map(\.1).joined(separator: " or ")
+        self == .any ? "any buffers" : [(BufferKinds.bytes, "bytes"), (.frames, "frames"), (.audio, "audio")].filter { contains($0.0) }.map(\.1).joined(separator: " or ")
     }
 }

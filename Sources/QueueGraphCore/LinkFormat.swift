@@ -1,0 +1,166 @@
+/// What the buffers on a link hold: bytes, video frames of a pixel format,
+/// size and rate, or audio of a sample format, rate and channel count (like
+/// GStreamer's caps, fixed once the graph starts). A field that is nil is
+/// not known before buffers flow.
+///
+/// Formats are settled when a graph is created: each queue, upstream first,
+/// is told what reaches it and says what it sends (`FormatAware`). A link
+/// whose downstream cannot take what its upstream sends refuses the graph
+/// (`ConfigError.Code.formatRefused`), naming both queues.
+///
+/// Threading: a value; any thread.
+public enum LinkFormat: Sendable, Hashable, CustomStringConvertible {
+    /// Not said by the upstream processor; every processor accepts it.
+    case unknown
+    case bytes
+    case video(VideoFormat)
+    case audio(AudioFormat)
+
+    /// The kind of buffer it is, for the graph file's check of links.
+    public var kinds: BufferKinds {
+        switch self {
+        case .unknown: .any
+        case .bytes: .bytes
+        case .video: .frames
+        case .audio: .audio
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .unknown: "unknown"
+        case .bytes: "bytes"
+        case .video(let v): v.description
+        case .audio(let a): a.description
+        }
+    }
+}
+
+/// The pixel layouts frames come in (FFmpeg's names in brackets).
+///
+/// Threading: a value; any thread.
+public enum PixelFormat: String, Sendable, Hashable, CaseIterable {
+    /// R, G, B, A bytes (`rgba`); the render nodes' format.
+    case rgba
+    /// B, G, R, A bytes (`bgra`).
+    case bgra
+    /// Planar 4:2:0: Y, then U and V at half width and height (`yuv420p`).
+    case i420
+    /// 4:2:0 with interleaved U/V (`nv12`).
+    case nv12
+
+    /// Each plane's bytes per row (packed) and rows, for a frame of this size.
+    public func planes(width: Int, height: Int) -> [(rowBytes: Int, rows: Int)] {
+        let (cw, ch) = ((width + 1) / 2, (height + 1) / 2)
+        return switch self {
+        case .rgba, .bgra: [(width * 4, height)]
+        case .i420: [(width, height), (cw, ch), (cw, ch)]
+        case .nv12: [(width, height), (cw * 2, ch)]
+        }
+    }
+}
+
+/// Video on a link; nil fields are not known before frames flow.
+///
+/// Threading: a value; any thread.
+public struct VideoFormat: Sendable, Hashable, CustomStringConvertible {
+    public var pixelFormat: PixelFormat?
+    public var width: Int?
+    public var height: Int?
+    public var rate: FrameRate?
+
+    public init(_ pixelFormat: PixelFormat? = nil, width: Int? = nil, height: Int? = nil, rate: FrameRate? = nil) {
+        self.pixelFormat = pixelFormat
+        self.width = width
+        self.height = height
+        self.rate = rate
+    }
+
+    public var description: String {
+        var text = "video \(pixelFormat?.rawValue ?? "any")"
+        if let width, let height { text += " \(width)×\(height)" }
+        if let rate { text += " \(rate)" }
+        return text
+    }
+}
+
+/// The sample layouts audio comes in (FFmpeg's names; `p`: one plane per channel).
+///
+/// Threading: a value; any thread.
+public enum SampleFormat: String, Sendable, Hashable, CaseIterable {
+    case u8, s16, s32, flt, dbl, u8p, s16p, s32p, fltp, dblp
+
+    /// Bytes of one sample of one channel.
+    public var bytesPerSample: Int {
+        switch self {
+        case .u8, .u8p: 1
+        case .s16, .s16p: 2
+        case .s32, .s32p, .flt, .fltp: 4
+        case .dbl, .dblp: 8
+        }
+    }
+
+    /// One plane per channel (else channels interleave in one plane).
+    public var isPlanar: Bool { rawValue.hasSuffix("p") }
+}
+
+/// Audio on a link; nil fields are not known before audio flows.
+///
+/// Threading: a value; any thread.
+public struct AudioFormat: Sendable, Hashable, CustomStringConvertible {
+    public var sampleFormat: SampleFormat?
+    public var rate: Int?
+    public var channels: Int?
+
+    public init(_ sampleFormat: SampleFormat? = nil, rate: Int? = nil, channels: Int? = nil) {
+        self.sampleFormat = sampleFormat
+        self.rate = rate
+        self.channels = channels
+    }
+
+    public var description: String {
+        var text = "audio \(sampleFormat?.rawValue ?? "any")"
+        if let rate { text += " \(rate) Hz" }
+        if let channels { text += " \(channels) ch" }
+        return text
+    }
+}
+
+/// A processor that says what it sends, given what reaches it; the graph
+/// asks it once, when it is created, upstream queues first. A processor
+/// that is not `FormatAware` sends `.unknown`, which every processor takes.
+///
+/// Threading: `negotiate` runs on the thread that creates the graph, before
+/// any scheduler thread starts.
+public protocol FormatAware: BufferProcessor {
+    /// `arriving` holds the format of each in-link, in the order of the
+    /// queue's upstream queues (empty for a source). Returns the format of
+    /// each out pad, or a single format for every pad. Throws when the
+    /// processor cannot take what arrives (with the in-link at fault) or
+    /// cannot say what it sends (a source whose file does not open).
+    func negotiate(arriving: [LinkFormat]) throws(FormatRefusal) -> [LinkFormat]
+}
+
+/// Why a processor refuses the formats that reach it (a value; any thread).
+public struct FormatRefusal: Error, Sendable, CustomStringConvertible {
+    /// The in-link at fault (an index into `arriving`), nil when no link is.
+    public var link: Int?
+    public var description: String
+
+    public init(link: Int? = nil, _ description: String) {
+        self.link = link
+        self.description = description
+    }
+
+    /// A refusal of in-link `link` unless its format is `.unknown` or `accepted` says yes.
+    public static func check(_ arriving: [LinkFormat], _ what: String, accepted: (LinkFormat) -> Bool) throws(FormatRefusal) {
+        for (i, format) in arriving.enumerated() where format != .unknown && !accepted(format) {
+            throw FormatRefusal(link: i, "found \(format), expected \(what)")
+        }
+    }
+}
+
+extension FormatAware {
+    /// The pass-through answer: what arrives on the first in-link goes out on every pad.
+    public func passThrough(_ arriving: [LinkFormat]) -> [LinkFormat] { [arriving.first ?? .unknown] }
+}

@@ -1,0 +1,278 @@
+import Foundation
+import QueueGraphCore
+import QueueGraphFile
+import QueueGraphMedia
+import QueueGraphRender
+import QueueGraphRuntime
+import QueueGraphTestKit
+import Testing
+
+let registry = {
+    var registry = ProcessorRegistry.builtIn
+    registry.registerRender()
+    registry.registerMedia()
+    return registry
+}()
+
+/// Runs a graph file's text to its end; the statistics and the graph (stopped).
+func run(_ yaml: String) throws -> (statistics: GraphStatistics, graph: QueueGraph) {
+    let graph = try GraphFile(yaml: yaml, file: "media.yaml", registry: registry).config.createQueueGraph()
+    try graph.start()
+    #expect(graph.waitUntilFinished(timeoutNanoseconds: 120_000_000_000))
+    let statistics = graph.stop()
+    #expect(Ledger.problems(statistics) == [])
+    return (statistics, graph)
+}
+
+/// What ffprobe finds in each stream: codec, frames (counted by decoding), duration, size.
+struct Probed: Equatable {
+    var codec: String
+    var frames: Int
+    var duration: Double
+    var start: Double
+    var width = 0
+    var height = 0
+}
+
+func probe(_ path: String) throws -> [String: Probed] {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/ffprobe")
+    process.arguments = ["-v", "error", "-count_frames", "-show_entries",
+                         "stream=codec_type,codec_name,nb_read_frames,duration,start_time,width,height", "-of", "json", path]
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    let json = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+    var streams: [String: Probed] = [:]
+    for stream in json?["streams"] as? [[String: Any]] ?? [] {
+        let number = { (key: String) in Double(stream[key] as? String ?? "") ?? 0 }
+        streams[stream["codec_type"] as? String ?? "?"] = Probed(
+            codec: stream["codec_name"] as? String ?? "?", frames: Int(number("nb_read_frames")), duration: number("duration"),
+            start: number("start_time"), width: stream["width"] as? Int ?? 0, height: stream["height"] as? Int ?? 0)
+    }
+    return streams
+}
+
+/// A scratch directory for one test.
+func scratch() throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("qg-media-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
+
+/// The test media: the bouncing ball (64×36, 30 fps, 1 s) with a 440 Hz
+/// tone, encoded by QueueGraph itself into H.264 + AAC. Made once per run.
+let testMedia: Result<String, any Error> = Result {
+    let path = try scratch().appendingPathComponent("ball.mp4").path
+    _ = try run("""
+        queues:
+          - {name: render, processor: render, parameters: {width: 64, height: 36, fps: 30, frames: 30, latency: 100}, pool: {count: 8}, threading: thread}
+          - {name: ball, processor: ball, size: 2, buffers: reuse}
+          - {name: tone, processor: tonesrc, parameters: {seconds: 1}, threading: thread}
+          - {name: out, processor: mediasink, parameters: {path: '\(path)', preset: ultrafast, gop: 10}, size: 8, threading: thread}
+        connections: [render -> ball, ball -> out, tone -> out]
+        """)
+    return path
+}
+
+@Suite("Media through FFmpeg's libraries")
+struct MediaTests {
+    @Test("a render and a tone encode into an mp4 whose frames, duration and sync ffprobe confirms")
+    func encode() throws {
+        let path = try testMedia.get()
+        let streams = try probe(path)
+        let video = try #require(streams["video"])
+        let audio = try #require(streams["audio"])
+        #expect(video.codec == "h264" && audio.codec == "aac")
+        #expect((video.width, video.height) == (64, 36))
+        #expect(video.frames > 0 && video.frames <= 30)   // a frame whose deadline passed is dropped, never late
+        #expect(abs(audio.duration - 1) < 0.05, "\(audio)")
+        #expect(abs(video.start - audio.start) <= 1.0 / 30, "video starts at \(video.start), audio at \(audio.start)")
+    }
+
+    @Test("mediasrc decodes every frame of the file, and the ledger balances")
+    func decode() throws {
+        let path = try testMedia.get()
+        let expected = try #require(try probe(path)["video"]).frames
+        let (statistics, graph) = try run("""
+            queues:
+              - {name: source, processor: mediasrc, parameters: {path: '\(path)'}, threading: thread}
+              - {name: convert, processor: videoconvert, parameters: {format: rgba}, buffers: upstream, size: 4}
+              - {name: check, processor: framesink, size: 4}
+            connections: [source -> convert, convert -> check]
+            """)
+        #expect(statistics.queues.first { $0.name == "check" }?.arrived == expected)
+        let source = try #require(graph.processor(ofQueue: "source") as? MediaSource)
+        #expect(source.corrupt == 0 && source.failureReason == nil)
+    }
+
+    @Test("a transcode (video scaled, audio passed to the encoder) keeps the frame count and the audio's length")
+    func transcode() throws {
+        let path = try testMedia.get()
+        let input = try probe(path)
+        let output = try scratch().appendingPathComponent("small.mkv").path
+        _ = try run("""
+            queues:
+              - {name: source, processor: mediasrc, parameters: {path: '\(path)', streams: video+audio}, threading: thread}
+              - {name: scale, processor: videoscale, parameters: {width: 32, height: 18}, buffers: upstream, size: 4}
+              - {name: encode, processor: mediasink, parameters: {path: '\(output)', preset: ultrafast}, size: 8, threading: thread}
+            connections: [source:0 -> scale, scale -> encode, source:1 -> encode]
+            """)
+        let streams = try probe(output)
+        #expect(streams["video"]?.frames == input["video"]?.frames)
+        #expect((streams["video"]?.width, streams["video"]?.height) == (32, 18))
+        #expect(abs((streams["audio"]?.duration ?? 0) - (input["audio"]?.duration ?? 9)) < 1.0 / 30 || streams["audio"]?.frames ?? 0 >= (input["audio"]?.frames ?? 0))
+    }
+
+    @Test("webm gets VP9 and Opus")
+    func webm() throws {
+        let path = try testMedia.get()
+        let output = try scratch().appendingPathComponent("out.webm").path
+        _ = try run("""
+            queues:
+              - {name: source, processor: mediasrc, parameters: {path: '\(path)', streams: video+audio}, threading: thread}
+              - {name: encode, processor: mediasink, parameters: {path: '\(output)', preset: ultrafast}, size: 8, threading: thread}
+            connections: [source:0 -> encode, source:1 -> encode]
+            """)
+        let streams = try probe(output)
+        #expect(streams["video"]?.codec == "vp9" && streams["audio"]?.codec == "opus")
+        #expect(streams["video"]?.frames == (try probe(path))["video"]?.frames)
+    }
+
+    @Test("a missing file, a missing stream and a container that cannot hold the codec refuse the graph with the reason")
+    func refusals() throws {
+        let path = try testMedia.get()
+        func refusal(_ yaml: String) -> String {
+            do {
+                _ = try GraphFile(yaml: yaml, file: "bad.yaml", registry: registry).config.createQueueGraph()
+                return "no refusal"
+            } catch {
+                return "\(error)"
+            }
+        }
+        let missing = refusal("""
+            queues: [{name: source, processor: mediasrc, parameters: {path: /nonexistent/clip.mp4}}, {name: sink, processor: nullsink}]
+            connections: [source -> sink]
+            """)
+        #expect(missing.contains("queue 'source'") && missing.contains("cannot open '/nonexistent/clip.mp4': No such file or directory"), "\(missing)")
+        let noAudio = try scratch().appendingPathComponent("silent.mp4").path
+        _ = try run("""
+            queues:
+              - {name: source, processor: mediasrc, parameters: {path: '\(path)'}, threading: thread}
+              - {name: out, processor: mediasink, parameters: {path: '\(noAudio)', preset: ultrafast}}
+            connections: [source -> out]
+            """)
+        let stream = refusal("""
+            queues: [{name: source, processor: mediasrc, parameters: {path: '\(noAudio)', streams: audio}}, {name: sink, processor: nullsink}]
+            connections: [source -> sink]
+            """)
+        #expect(stream.contains("has no audio stream (it has: video h264)"), "\(stream)")
+        let container = refusal("""
+            queues: [{name: source, processor: mediasrc, parameters: {path: '\(path)'}}, {name: out, processor: mediasink, parameters: {path: /tmp/x.webm, video-codec: h264}}]
+            connections: [source -> out]
+            """)
+        #expect(container.contains("a .webm file cannot hold h264"), "\(container)")
+    }
+
+    @Test("a link whose downstream cannot take its format is refused: kinds when read, pixel formats when created")
+    func linkFormats() throws {
+        let path = try testMedia.get()
+        #expect(throws: GraphFileErrors.self) {
+            _ = try GraphFile(yaml: """
+                queues: [{name: source, processor: mediasrc, parameters: {path: x.mp4, streams: audio}}, {name: blur, processor: boxblur}, {name: sink, processor: framesink}]
+                connections: [source -> blur, blur -> sink]
+                """, file: "kinds.yaml", registry: registry)
+        }
+        do {
+            _ = try GraphFile(yaml: """
+                queues:
+                  - {name: source, processor: mediasrc, parameters: {path: '\(path)'}}
+                  - {name: blur, processor: boxblur}
+                  - {name: sink, processor: framesink}
+                connections: [source -> blur, blur -> sink]
+                """, file: "pixels.yaml", registry: registry).config.createQueueGraph()
+            Issue.record("an I420 link into an RGBA filter was not refused")
+        } catch {
+            #expect("\(error)".contains("the link from 'source' into 'blur' cannot carry its buffers: found video i420 64×36 30 fps, expected video rgba"), "\(error)")
+        }
+        let graph = try GraphFile(yaml: """
+            queues:
+              - {name: source, processor: mediasrc, parameters: {path: '\(path)', streams: video+audio}}
+              - {name: convert, processor: videoconvert, parameters: {format: rgba, width: 32, height: 18}, buffers: upstream}
+              - {name: blur, processor: boxblur}
+              - {name: sink, processor: nullsink}
+              - {name: frames, processor: framesink}
+            connections: [source:0 -> convert, convert -> blur, blur -> frames, source:1 -> sink]
+            """, file: "ok.yaml", registry: registry).config.createQueueGraph()
+        #expect(graph.engine.linkFormats[0].map(\.description) == ["video i420 64×36 30 fps", "audio fltp 48000 Hz 2 ch"])
+        #expect(graph.engine.linkFormats[1].map(\.description) == ["video rgba 32×18 30 fps"])
+    }
+
+    @Test("a truncated file ends at its last good frame; damaged copies never crash and always balance the ledger")
+    func damagedInput() throws {
+        let path = try testMedia.get()
+        let original = try Data(contentsOf: URL(fileURLWithPath: path))
+        let directory = try scratch()
+        let copies = Int(ProcessInfo.processInfo.environment["QG_MEDIA_FUZZ_COPIES"] ?? "") ?? 200
+        var generator = SystemRandomNumberGenerator()
+        var (refused, ran, corrupt) = (0, 0, 0)
+        for copy in 0..<copies {
+            var bytes = [UInt8](original)
+            switch copy % 3 {
+            case 0:   // bytes flipped
+                for _ in 0..<Int.random(in: 1...64, using: &generator) { bytes[Int.random(in: 0..<bytes.count, using: &generator)] ^= UInt8.random(in: 1...255, using: &generator) }
+            case 1:   // truncated
+                bytes.removeLast(Int.random(in: 1..<bytes.count, using: &generator))
+            default:  // header zeroed
+                for i in 0..<min(bytes.count, Int.random(in: 8...4096, using: &generator)) { bytes[i] = 0 }
+            }
+            let damaged = directory.appendingPathComponent("damaged-\(copy).mp4").path
+            try Data(bytes).write(to: URL(fileURLWithPath: damaged))
+            let graph: QueueGraph
+            do {
+                graph = try GraphFile(yaml: """
+                    queues:
+                      - {name: source, processor: mediasrc, parameters: {path: '\(damaged)'}, threading: thread}
+                      - {name: convert, processor: videoconvert, parameters: {format: rgba}, buffers: upstream, size: 4}
+                      - {name: sink, processor: framesink}
+                    connections: [source -> convert, convert -> sink]
+                    """, file: "damaged.yaml", registry: registry).config.createQueueGraph()
+            } catch {
+                refused += 1
+                continue
+            }
+            try graph.start()
+            #expect(graph.waitUntilFinished(timeoutNanoseconds: 60_000_000_000), "copy \(copy) did not finish")
+            let statistics = graph.stop()
+            #expect(Ledger.problems(statistics) == [], "copy \(copy)")
+            ran += 1
+            corrupt += statistics.queues[0].dropped[.corrupt] ?? 0
+        }
+        print("damaged copies: \(copies), refused at creation \(refused), ran \(ran), corrupt packets or frames counted \(corrupt)")
+        #expect(refused + ran == copies)
+
+        // Matroska streams (its index is not needed to read it), so a file cut short still opens.
+        let whole = directory.appendingPathComponent("whole.mkv").path
+        _ = try run("""
+            queues:
+              - {name: source, processor: mediasrc, parameters: {path: '\(path)'}, threading: thread}
+              - {name: out, processor: mediasink, parameters: {path: '\(whole)', preset: ultrafast}}
+            connections: [source -> out]
+            """)
+        let full = try #require(try probe(whole)["video"]).frames
+        let truncated = directory.appendingPathComponent("truncated.mkv").path
+        let wholeBytes = try Data(contentsOf: URL(fileURLWithPath: whole))
+        try wholeBytes.prefix(wholeBytes.count * 3 / 5).write(to: URL(fileURLWithPath: truncated))
+        let (statistics, graph) = try run("""
+            queues:
+              - {name: source, processor: mediasrc, parameters: {path: '\(truncated)'}, threading: thread}
+              - {name: sink, processor: nullsink}
+            connections: [source -> sink]
+            """)
+        let delivered = statistics.queues.first { $0.name == "sink" }?.arrived ?? 0
+        #expect(delivered > 0 && delivered < full, "\(delivered) of \(full)")
+        #expect((graph.processor(ofQueue: "source") as? MediaSource)?.corrupt == 0)
+    }
+}
