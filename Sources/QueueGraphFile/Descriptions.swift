@@ -4,8 +4,9 @@ import QueueGraphCore
 extension GraphFile {
     /// The resolved graph as text: threads and their queues, where each
     /// queue's buffers come from, and each pool's size against the depth of
-    /// the queues its buffers can wait in.
-    public func inspection() -> String {
+    /// the queues its buffers can wait in. With `formats` (a created
+    /// graph's `GraphEngine.linkFormats`), each out pad shows its link's format.
+    public func inspection(formats: [[LinkFormat]]? = nil) -> String {
         let plan = try! config.validate()   // a GraphFile's config has validated
         // Group 0 runs only when a queue is placed there; the others each begin with a queue.
         let threads = Set(plan.group).count
@@ -21,7 +22,7 @@ extension GraphFile {
             let policies = "size \(q.size), \(q.management.name), \(q.discipline.rawValue), sync \(q.sync.rawValue), threading \(q.threading.rawValue)"
                 + (q.byteBound.map { ", byte bound \($0)" } ?? "")
             let outs = config.connections.filter { $0.from == q.name }.sorted { $0.pad < $1.pad }
-                .map { "pad \($0.pad) → \($0.to)" }.joined(separator: ", ")
+                .map { c in "pad \(c.pad) → \(c.to)" + (formats?[i][c.pad]).map { " (\($0))" }.orEmpty }.joined(separator: ", ")
             text += "  \(q.name): \(queues[i].processor) on thread \(plan.group[i]); \(policies)\n"
             text += "    buffers: \(origin(of: i, plan: plan))\n"
             if !outs.isEmpty { text += "    out: \(outs)\n" }
@@ -63,8 +64,9 @@ extension GraphFile {
     }
 
     /// The graph in Graphviz DOT: one node per queue with its processor and
-    /// policies, coloured by thread; edges labelled with their pad.
-    public func dot() -> String {
+    /// policies, coloured by thread; edges labelled with their pad and, with
+    /// `formats` (a created graph's `GraphEngine.linkFormats`), their format.
+    public func dot(formats: [[LinkFormat]]? = nil) -> String {
         let plan = try! config.validate()
         let palette = ["#cfe2ff", "#d1e7dd", "#fff3cd", "#f8d7da", "#e2d9f3", "#d2f4ea", "#ffe5d0", "#e9ecef"]
         var text = "digraph \"\(file)\" {\n  rankdir=LR;\n  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\"];\n"
@@ -77,11 +79,18 @@ extension GraphFile {
             text += "  \"\(q.name)\" [label=\"\(label)\", fillcolor=\"\(palette[plan.group[i] % palette.count])\""
                 + (q.threading == .thread ? ", penwidth=2" : "") + "];\n"
         }
+        let index = Dictionary(config.queues.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
         for c in config.connections {
-            text += "  \"\(c.from)\" -> \"\(c.to)\"" + (c.pad > 0 || config.connections.contains { $0.from == c.from && $0.pad > 0 } ? " [label=\"\(c.pad)\"]" : "") + ";\n"
+            var label = c.pad > 0 || config.connections.contains { $0.from == c.from && $0.pad > 0 } ? ["\(c.pad)"] : []
+            if let format = index[c.from].flatMap({ formats?[$0][c.pad] }), format != .unknown { label.append(format.description) }
+            text += "  \"\(c.from)\" -> \"\(c.to)\"" + (label.isEmpty ? "" : " [label=\"\(label.joined(separator: ": "))\"]") + ";\n"
         }
         return text + "}\n"
     }
+}
+
+extension Optional<String> {
+    var orEmpty: String { self ?? "" }
 }
 
 /// The queues a buffer sent by `name` can reach (not `name` itself: a

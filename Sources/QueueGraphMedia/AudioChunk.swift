@@ -23,6 +23,8 @@ public struct AudioChunk {
     }
 
     static let magic: UInt32 = 0x5147_4155   // "UAGQ"
+    /// The header's numbers for sample formats (one array made once: `allCases` makes a new one on every use).
+    static let formats = SampleFormat.allCases
     public static let headerSize = 64
 
     /// The buffer the chunk lives in.
@@ -45,7 +47,7 @@ public struct AudioChunk {
         guard buffer.size >= AudioChunk.headerSize, let base = buffer.payload.baseAddress else { return nil }
         header = base.assumingMemoryBound(to: Header.self)
         self.buffer = buffer
-        guard header.pointee.magic == AudioChunk.magic, SampleFormat.allCases.indices.contains(Int(header.pointee.format)),
+        guard header.pointee.magic == AudioChunk.magic, AudioChunk.formats.indices.contains(Int(header.pointee.format)),
               channels > 0, samples >= 0,
               buffer.size >= AudioChunk.byteCount(format: sampleFormat, channels: channels, samples: samples) else { return nil }
     }
@@ -59,13 +61,13 @@ public struct AudioChunk {
         assert(MemoryLayout<Header>.size <= headerSize)
         buffer.size = size
         buffer.payload.baseAddress!.assumingMemoryBound(to: Header.self).initialize(to: Header(
-            magic: magic, format: Int32(SampleFormat.allCases.firstIndex(of: format)!), rate: Int32(rate), channels: Int32(channels),
+            magic: magic, format: Int32(formats.firstIndex(of: format)!), rate: Int32(rate), channels: Int32(channels),
             samples: Int32(samples), timeBase: timeBase, pts: pts,
             duration: Int64(samples) * Int64(timeBase.1) / (Int64(rate) * Int64(max(1, timeBase.0))), mediaTime: mediaTime))
         return AudioChunk(buffer)!
     }
 
-    public var sampleFormat: SampleFormat { SampleFormat.allCases[Int(header.pointee.format)] }
+    public var sampleFormat: SampleFormat { AudioChunk.formats[Int(header.pointee.format)] }
     public var rate: Int { Int(header.pointee.rate) }
     public var channels: Int { Int(header.pointee.channels) }
     /// Samples per channel.

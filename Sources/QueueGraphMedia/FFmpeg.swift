@@ -184,8 +184,13 @@ extension PixelFormat {
     }
 
     init?(ffmpeg: AVPixelFormat) {
-        guard let format = PixelFormat.allCases.first(where: { $0.ffmpeg == ffmpeg }) else { return nil }
-        self = format
+        switch ffmpeg {
+        case AV_PIX_FMT_RGBA: self = .rgba
+        case AV_PIX_FMT_BGRA: self = .bgra
+        case AV_PIX_FMT_YUV420P: self = .i420
+        case AV_PIX_FMT_NV12: self = .nv12
+        default: return nil
+        }
     }
 }
 
@@ -207,17 +212,45 @@ extension SampleFormat {
     }
 
     init?(ffmpeg: AVSampleFormat) {
-        guard let format = SampleFormat.allCases.first(where: { $0.ffmpeg == ffmpeg }) else { return nil }
+        guard let format = AudioChunk.formats.first(where: { $0.ffmpeg == ffmpeg }) else { return nil }
         self = format
+    }
+}
+
+/// AVBufferRefs over QueueGraph buffer memory, one per block, made on a
+/// block's first loan and reused after: lending a frame to FFmpeg then
+/// allocates nothing here. The refs do not own the memory (freeing them
+/// frees nothing but the ref).
+///
+/// Threading: the processor's thread.
+final class Lender {
+    private var refs: [UnsafeMutableRawPointer: UnsafeMutablePointer<AVBufferRef>] = [:]
+
+    deinit { for var ref in refs.values.map(Optional.some) { av_buffer_unref(&ref) } }
+
+    /// The ref over `bytes` bytes at `base`.
+    func ref(_ base: UnsafeMutableRawPointer, bytes: Int) -> UnsafeMutablePointer<AVBufferRef> {
+        if let ref = refs[base], ref.pointee.size >= bytes { return ref }
+        if var old = refs[base].map(Optional.some) { av_buffer_unref(&old) }
+        let ref = qg_av_lend(base.assumingMemoryBound(to: UInt8.self), bytes)!
+        refs[base] = ref
+        return ref
+    }
+
+    /// Ends a loan made by `Frame.lend`: the frame lets go of the ref without freeing it.
+    func takeBack(_ avFrame: UnsafeMutablePointer<AVFrame>) {
+        avFrame.pointee.buf.0 = nil
+        av_frame_unref(avFrame)
     }
 }
 
 extension Frame {
     /// Points `avFrame` at this frame's planes, for one FFmpeg call that
-    /// must not keep them. With `asBuffer`, `buf` lends the memory as an
-    /// AVBufferRef that does not own it (calls that want reference-counted
-    /// frames, such as `sws_scale_frame`, would otherwise copy or allocate).
-    func lend(to avFrame: UnsafeMutablePointer<AVFrame>, asBuffer: Bool = true) {
+    /// must not keep them. With a `lender`, `buf` holds the lender's ref over
+    /// the buffer (calls that want reference-counted frames, such as
+    /// `sws_scale_frame`, would otherwise copy or allocate); end the loan
+    /// with `lender.takeBack`, else with `av_frame_unref`.
+    func lend(to avFrame: UnsafeMutablePointer<AVFrame>, lender: Lender?) {
         av_frame_unref(avFrame)
         avFrame.pointee.width = Int32(width)
         avFrame.pointee.height = Int32(height)
@@ -231,6 +264,6 @@ extension Frame {
                 }
             }
         }
-        if asBuffer { avFrame.pointee.buf.0 = qg_av_lend(buffer.payload.baseAddress!.assumingMemoryBound(to: UInt8.self), buffer.size) }
+        if let lender { avFrame.pointee.buf.0 = lender.ref(buffer.payload.baseAddress!, bytes: buffer.payload.capacity) }
     }
 }

@@ -186,6 +186,7 @@ private final class VideoEncoder {
     let stream: UnsafeMutablePointer<AVStream>
     private let scaler = Scaler(threads: 0)
     private let lent = DecodedFrame()
+    private let lender = Lender()
     private let converted = DecodedFrame()
     private var lastPts = Int64.min
 
@@ -226,8 +227,8 @@ private final class VideoEncoder {
             throw MediaError("the frame size changed from \(c.width)×\(c.height) to \(frame.width)×\(frame.height); put a videoscale before the sink")
         }
         let input: UnsafeMutablePointer<AVFrame>
-        frame.lend(to: lent.pointer)
-        defer { av_frame_unref(lent.pointer) }
+        frame.lend(to: lent.pointer, lender: lender)
+        defer { lender.takeBack(lent.pointer) }
         if frame.pixelFormat == .i420 {
             input = lent.pointer
         } else {

@@ -84,6 +84,7 @@ public final class MediaSource: BufferSource, FormatAware, FailureReporting {
     private var tracks: [Track] = []
     private let packet = Packet()
     private let lent = DecodedFrame()
+    private let lender = Lender()
     private var pending: (buffer: Buffer, pad: Int, due: UInt64)?
     /// Monotonic nanoseconds at media time 0 (`live`), set by the first buffer.
     private var origin: UInt64?
@@ -264,15 +265,16 @@ public final class MediaSource: BufferSource, FormatAware, FailureReporting {
             let job = FrameJob(tick: track.sent, number: track.rate.frame(at: mediaTime), mediaTime: mediaTime, deadline: deadline, rate: track.rate)
             let frame = Frame.make(in: buffer, width: width, height: height, format: pixelFormat, job: job)
             (frame.pts, frame.duration, frame.timeBase) = (pts, durationUnits, (track.timeBase.num, track.timeBase.den))
-            frame.lend(to: lent.pointer, asBuffer: PixelFormat(ffmpeg: AVPixelFormat(decoded.pointee.format)) == nil)
-            if PixelFormat(ffmpeg: AVPixelFormat(decoded.pointee.format)) != nil {
+            let known = PixelFormat(ffmpeg: AVPixelFormat(decoded.pointee.format)) != nil
+            frame.lend(to: lent.pointer, lender: known ? nil : lender)   // a copy needs no ref; libswscale's frames do
+            if known {
                 av_frame_copy(lent.pointer, decoded)
             } else {
                 do throws(MediaError) { try track.converter.scale(decoded, into: lent.pointer) } catch {
                     if failureReason == nil { failureReason = "\(error)" }
                 }
             }
-            av_frame_unref(lent.pointer)
+            lender.takeBack(lent.pointer)
         } else {
             let chunk = AudioChunk.make(in: buffer, format: sampleFormat, rate: Int(decoded.pointee.sample_rate), channels: channels,
                                         samples: samples, timeBase: (track.timeBase.num, track.timeBase.den), pts: pts, mediaTime: mediaTime)

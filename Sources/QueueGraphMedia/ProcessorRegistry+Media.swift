@@ -4,7 +4,7 @@ import QueueGraphRender
 
 extension ProcessorRegistry {
     /// Registers the media processors (FFmpeg's libraries): `mediasrc`,
-    /// `videoconvert`, `videoscale`, `mediasink` and `tonesrc`.
+    /// `videoconvert`, `videoscale`, `audioresample`, `mediasink` and `tonesrc`.
     public mutating func registerMedia() {
         var source = ProcessorSpec(
             name: "mediasrc", summary: "decodes a media file (anything libavformat opens): pad 0 video, then audio",
@@ -58,6 +58,15 @@ extension ProcessorRegistry {
                          ParameterSpec("height", .integer(1...8192), default: nil, "output height"), threads],
             outputs: 1...1, takes: .frames, makes: .frames, make: { p in
                 VideoConverter(pixelFormat: nil, width: p.integer("width"), height: p.integer("height"), threads: p.integer("threads"))
+            }))
+        register(ProcessorSpec(
+            name: "audioresample", summary: "converts audio's sample format, rate and channels (libswresample; use 'buffers: upstream')",
+            parameters: [ParameterSpec("format", .choice(["same"] + SampleFormat.allCases.map(\.rawValue)), default: .text("same"), "the sample format to make"),
+                         ParameterSpec("rate", .integer(0...768_000), default: .integer(0), "samples per second; 0 keeps it"),
+                         ParameterSpec("channels", .integer(0...64), default: .integer(0), "channels; 0 keeps them")],
+            outputs: 1...1, takes: .audio, makes: .audio, make: { p in
+                AudioResampler(AudioFormat(SampleFormat(rawValue: p.text("format")), rate: p.integer("rate") == 0 ? nil : p.integer("rate"),
+                                           channels: p.integer("channels") == 0 ? nil : p.integer("channels")))
             }))
         register(ProcessorSpec(
             name: "mediasink", summary: "encodes and muxes video and audio into a file (mp4, mkv, webm, mov)",

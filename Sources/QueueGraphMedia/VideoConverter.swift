@@ -19,6 +19,7 @@ public final class VideoConverter: BufferProcessor, FormatAware, FailureReportin
     private let scaler: Scaler
     private let source = DecodedFrame()
     private let target = DecodedFrame()
+    private let lender = Lender()
 
     public init(pixelFormat: PixelFormat?, width: Int?, height: Int?, threads: Int = 0) {
         (self.pixelFormat, self.width, self.height) = (pixelFormat, width, height)
@@ -48,11 +49,11 @@ public final class VideoConverter: BufferProcessor, FormatAware, FailureReportin
         let output = Frame.make(in: out, width: w, height: h, format: format, job: input.job)
         (output.pts, output.duration, output.timeBase) = (input.pts, input.duration, input.timeBase)
         out.timestamp = buffer.timestamp
-        input.lend(to: source.pointer)
-        output.lend(to: target.pointer)
+        input.lend(to: source.pointer, lender: lender)
+        output.lend(to: target.pointer, lender: lender)
         defer {
-            av_frame_unref(source.pointer)
-            av_frame_unref(target.pointer)
+            lender.takeBack(source.pointer)
+            lender.takeBack(target.pointer)
         }
         do throws(MediaError) { try scaler.scale(source.pointer, into: target.pointer) } catch {
             if failureReason == nil { failureReason = "\(error)" }

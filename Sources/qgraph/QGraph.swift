@@ -34,6 +34,20 @@ let processors = {
     return registry
 }()
 
+/// The format of each queue's out pads, settled by creating the graph
+/// (not starting it); nil, with the reason on standard error, when it cannot
+/// be created (a media file that does not open), and for graphs with child
+/// processes (creating those would start their children).
+func linkFormats(_ graph: GraphFile) -> [[LinkFormat]]? {
+    guard !graph.config.queues.contains(where: { $0.threading == .child }) else { return nil }
+    do {
+        return try graph.config.createQueueGraph().engine.linkFormats
+    } catch {
+        printError("link formats are not known: \(error)")
+        return nil
+    }
+}
+
 /// Loads a graph file, or prints its errors and exits with `Exit.invalidGraph`.
 func loadGraph(_ path: String) throws -> GraphFile {
     do {
@@ -129,7 +143,10 @@ struct Inspect: ParsableCommand {
     @Argument(help: "The graph file.")
     var file: String
 
-    func run() throws { print(try loadGraph(file).inspection(), terminator: "") }
+    func run() throws {
+        let graph = try loadGraph(file)
+        print(graph.inspection(formats: linkFormats(graph)), terminator: "")
+    }
 }
 
 struct Format: ParsableCommand {
@@ -156,7 +173,8 @@ struct Dot: ParsableCommand {
     var png: String?
 
     func run() throws {
-        let text = try loadGraph(file).dot()
+        let graph = try loadGraph(file)
+        let text = graph.dot(formats: linkFormats(graph))
         let renderings = [("svg", svg), ("png", png)].compactMap { format, path in path.map { (format, $0) } }
         if renderings.isEmpty {
             print(text, terminator: "")

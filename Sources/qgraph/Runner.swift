@@ -3,6 +3,7 @@ import Foundation
 import QueueGraphCore
 import QueueGraphFile
 import QueueGraphGL
+import QueueGraphMedia
 import QueueGraphRender
 import QueueGraphRuntime
 import Synchronization
@@ -67,7 +68,9 @@ struct Runner {
                        ending: ending, seconds: seconds, problems: problems))
         } else {
             print("\(file.file): \(ending) after \(String(format: "%.2f", seconds)) s")
-            if file.queues.contains(where: { $0.processor == "render" }) { print(frameSummary(stats, sinks: sinks, seconds: seconds)) }
+            if file.queues.contains(where: { $0.processor == "render" || $0.processor == "mediasrc" }) {
+                print(frameSummary(stats, sinks: sinks, seconds: seconds, graph: graph))
+            }
             for owner in glOwners { print(glSummary(owner.statistics())) }
             for (name, node) in compounds { print(compoundSummary(name, node.statistics)) }
             for link in stats.children { print(childSummary(link)) }
@@ -114,8 +117,11 @@ struct Runner {
     }
 
     /// Frames shown, frames per second and deadline misses of a render graph.
-    private func frameSummary(_ stats: GraphStatistics, sinks: Set<String>, seconds: Double) -> String {
-        let shown = stats.delivered(sinks: sinks)
+    /// A media sink counts its video frames (the audio chunks it also takes are not frames).
+    private func frameSummary(_ stats: GraphStatistics, sinks: Set<String>, seconds: Double, graph: QueueGraph) -> String {
+        let shown = sinks.map { sink in
+            (graph.processor(ofQueue: sink) as? MediaSink)?.framesWritten ?? stats.delivered(sinks: [sink])
+        }.reduce(0, +)
         let late = stats.queues.filter { ($0.dropped[.late] ?? 0) > 0 }
         return String(format: "frames: %d shown, %.1f fps, %d deadline misses", shown, Double(shown) / max(seconds, 1e-9), stats.dropped(.late))
             + (late.isEmpty ? "" : " (" + late.map { "\($0.name) \($0.dropped[.late]!)" }.joined(separator: ", ") + ")")

@@ -179,6 +179,7 @@ struct CLITests {
         let listed = shader.out.split(separator: "\n").filter { $0.hasPrefix("  thread ") }.count
         #expect(listed == 7 && shader.out.contains("12 connections, \(listed) threads\n"), "\(shader.out)")
         #expect(shader.out.contains("render: 12 buffers × 921600 bytes"), "\(shader.out)")
+        #expect(shader.out.contains("out: pad 0 → julia (video rgba 640×360 60 fps), pad 1 → plasma (video rgba 640×360 60 fps)"), "\(shader.out)")
         let format = try QGraphProcess.run("format", "Graphs/balanced-fractal.yaml")
         #expect(format.status == 0)
         #expect(format.out.contains("loadbalancer: {mode: 2D, damping: 0.5, boundary: [8, 8], resistance: 0}"))

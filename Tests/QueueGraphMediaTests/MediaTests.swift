@@ -276,3 +276,32 @@ struct MediaTests {
         #expect((graph.processor(ofQueue: "source") as? MediaSource)?.corrupt == 0)
     }
 }
+
+@Suite("Audio resampling")
+struct AudioResampleTests {
+    @Test("audioresample turns the decoder's stereo 48 kHz float into mono 16 kHz s16, keeping the length and every buffer accounted for")
+    func resample() throws {
+        let path = try testMedia.get()
+        let audio = try #require(try probe(path)["audio"])
+        let (statistics, graph) = try run("""
+            queues:
+              - {name: source, processor: mediasrc, parameters: {path: '\(path)', streams: audio}, threading: thread}
+              - {name: resample, processor: audioresample, parameters: {format: s16, rate: 16000, channels: 1}, buffers: upstream, size: 4}
+              - {name: check, processor: nullsink, size: 4}
+            connections: [source -> resample, resample -> check]
+            """)
+        #expect(graph.engine.linkFormats[1].map(\.description) == ["audio s16 16000 Hz 1 ch"])
+        #expect((statistics.queues.first { $0.name == "check" }?.arrived ?? 0) > 0)
+        #expect((graph.processor(ofQueue: "resample") as? AudioResampler)?.failureReason == nil)
+        let output = try scratch().appendingPathComponent("mono.m4a").path
+        _ = try run("""
+            queues:
+              - {name: source, processor: mediasrc, parameters: {path: '\(path)', streams: audio}, threading: thread}
+              - {name: resample, processor: audioresample, parameters: {format: s16, rate: 16000, channels: 1}, buffers: upstream, size: 4}
+              - {name: out, processor: mediasink, parameters: {path: '\(output)'}}
+            connections: [source -> resample, resample -> out]
+            """)
+        let resampled = try #require(try probe(output)["audio"])
+        #expect(abs(resampled.duration - audio.duration) < 0.03, "\(resampled) from \(audio)")
+    }
+}

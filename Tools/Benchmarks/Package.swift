@@ -23,6 +23,7 @@ let package = Package(
                 .product(name: "QueueGraphFile", package: "QueueGraph"),
                 .product(name: "QueueGraphRender", package: "QueueGraph"),
                 .product(name: "QueueGraphGL", package: "QueueGraph"),
+                .product(name: "QueueGraphMedia", package: "QueueGraph"),
                 .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
             ]
         ),

@@ -248,6 +248,8 @@ case "child-part":   // the child `child` starts: child-part SIZE COUNT read-all
     }
     let config = childConfig(size: size, count: count, touchAll: words[3] == "read-all")
     exit(ChildProgram.run(config: config, queue: request.queue, channel: request.channel))
+case "media":
+    try mediaBenchmark(vsGStreamer: arguments.contains("--vs-gstreamer"))
 case "scale":
     try scaleBenchmark(vsGStreamer: arguments.contains("--vs-gstreamer"))
 case "realtime":
@@ -257,6 +259,6 @@ case "hopns":     // one hop run, for `trace`: prints only ns per buffer
 case "hop1":      // for profiling one boundary alone
     print(String(format: "1 boundary: %.1f ns/buffer", try hop(count: 20_000_000, boundaries: 1, depth: 64).nanosecondsPerBuffer))
 default:
-    print("usage: qgbench hop [--vs-gstreamer] | trace | loadtest | gl | realtime [--vs-gstreamer] | balance [--damping D] | child [--vs-gstreamer] | scale [--vs-gstreamer]")
+    print("usage: qgbench hop [--vs-gstreamer] | trace | loadtest | gl | realtime [--vs-gstreamer] | balance [--damping D] | child [--vs-gstreamer] | scale [--vs-gstreamer] | media [--vs-gstreamer]")
     exit(2)
 }
