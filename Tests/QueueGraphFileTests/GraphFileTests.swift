@@ -99,7 +99,7 @@ struct GraphFileTests {
         ("billion-laughs.yaml", 6, 4, "aliases that expand the file by more than 10000 nodes"),
         ("duplicate-name.yaml", 7, 11, "second queue named 'sink' (the first is at line 5)"),
         ("empty.yaml", 1, 1, "found an empty file"),
-        ("missing-processor.yaml", 5, 11, "without 'processor', expected one of ball, boxblur"),
+        ("missing-processor.yaml", 5, 11, "without 'processor', expected one of audioresample, ball, boxblur"),
         ("no-queues.yaml", 1, 1, "found no 'queues'"),
         ("pad-connected-twice.yaml", 14, 5, "pad 0 of 'split' connected again"),
         ("parameter-bad-choice.yaml", 4, 38, "found 'stripes' for testsrc parameter 'pattern', expected one of zeros, counter or random"),
