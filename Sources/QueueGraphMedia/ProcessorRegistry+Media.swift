@@ -19,7 +19,6 @@ extension ProcessorRegistry {
                 ParameterSpec("duration", .number(0...1e9), default: .number(0), "seconds to send; 0 sends to the end"),
                 ParameterSpec("threads", .integer(0...64), default: .integer(0), "decoder threads; 0 lets FFmpeg choose"),
                 ParameterSpec("latency", .number(0...60), default: .number(0.1), "seconds from a frame's time to its deadline (live)"),
-                ParameterSpec("buffers", .integer(2...1024), default: .integer(8), "decoded buffers in flight at most"),
             ],
             outputs: 1...2, isSource: true, makes: [.frames, .audio],
             makeCreator: { name, count, sharedWithChildren in

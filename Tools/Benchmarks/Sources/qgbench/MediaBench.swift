@@ -13,8 +13,9 @@
 //   quantizer=23 ! mp4mux ! filesink`;
 // - mallocs per frame in the steady state of decode → scale → sink (the
 //   counter sees FFmpeg's own allocations as well as QueueGraph's);
-// - a live preview of the file through the GL pass (mediasrc pace live →
-//   videoconvert → glupload → glshader → glreadback → framesink): deadline misses.
+// - a live preview of the file through the GL pass (mediasrc pace live,
+//   300 ms latency → videoconvert → glupload → glshader → glreadback →
+//   framesink): deadline misses.
 import Foundation
 import MallocInterposerSwift
 import QueueGraphCore
@@ -163,7 +164,7 @@ func mediaBenchmark(vsGStreamer: Bool) throws {
     let shader = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../../Graphs/shaders/grade.frag").standardized.path
     let live = try runMedia("""
         queues:
-          - {name: source, processor: mediasrc, parameters: {path: '\(input)', pace: live}, threading: thread}
+          - {name: source, processor: mediasrc, parameters: {path: '\(input)', pace: live, latency: 0.3}, pool: {count: 16}, threading: thread}
           - {name: convert, processor: videoconvert, parameters: {format: rgba}, buffers: upstream, size: 4}
           - {name: gl, processor: glupload, parameters: {preview: false}, size: 2, threading: thread}
           - {name: grade, processor: glshader, parameters: {file: '\(shader)'}, size: 2}
