@@ -305,3 +305,63 @@ struct AudioResampleTests {
         #expect(abs(resampled.duration - audio.duration) < 0.03, "\(resampled) from \(audio)")
     }
 }
+
+@Suite("mediasrc's timeline")
+struct TimelineTests {
+    /// A sink that keeps each frame's media time, pts and deadline (written
+    /// on the sink's thread, read once the graph has stopped).
+    final class Times: BufferProcessor, @unchecked Sendable {
+        var mediaTimes: [Int64] = []
+        var pts: [Int64] = []
+        var deadlines: [UInt64] = []
+        func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
+            if let frame = Frame(buffer) {
+                mediaTimes.append(frame.job.mediaTime)
+                pts.append(frame.pts)
+                deadlines.append(frame.job.deadline)
+            }
+            context.doneBuffer(buffer)
+            return .ok
+        }
+    }
+
+    func times(_ parameters: String) throws -> (times: Times, statistics: GraphStatistics) {
+        let path = try testMedia.get()
+        var registry = registry
+        let times = Times()
+        registry.register(ProcessorSpec(name: "times", summary: "keeps media times", outputs: 0...0, make: { _ in times }))
+        let graph = try GraphFile(yaml: """
+            queues:
+              - {name: source, processor: mediasrc, parameters: {path: '\(path)', \(parameters)}, threading: thread}
+              - {name: sink, processor: times, size: 4}
+            connections: [source -> sink]
+            """, file: "timeline.yaml", registry: registry).config.createQueueGraph()
+        try graph.start()
+        #expect(graph.waitUntilFinished(timeoutNanoseconds: 60_000_000_000))
+        let statistics = graph.stop()
+        #expect(Ledger.problems(statistics) == [])
+        return (times, statistics)
+    }
+
+    @Test("start and duration cut the file; loop runs the timeline on past the file's end")
+    func cuts() throws {
+        let full = try times("streams: video").times.mediaTimes
+        let period = full.count > 1 ? full[1] - full[0] : 33_333_333
+        let cut = try times("start: 0.3, duration: 0.4").times
+        #expect(cut.mediaTimes.first.map { $0 >= 0 && $0 < period } == true, "\(cut.mediaTimes)")
+        #expect(cut.mediaTimes.allSatisfy { $0 < 400_000_000 } && cut.mediaTimes.count >= 10 && cut.mediaTimes.count <= 13, "\(cut.mediaTimes)")
+        let looped = try times("loop: true, duration: 2.5").times
+        #expect(zip(looped.mediaTimes, looped.mediaTimes.dropFirst()).allSatisfy { $0 < $1 }, "the timeline runs on across loops")
+        #expect(looped.mediaTimes.count > full.count * 2 && looped.mediaTimes.allSatisfy { $0 < 2_500_000_000 }, "\(looped.mediaTimes.count) frames")
+        #expect(zip(looped.pts, looped.pts.dropFirst()).allSatisfy { $0 < $1 })
+    }
+
+    @Test("pace live gives each frame a deadline; fast gives none")
+    func pace() throws {
+        // No timing is asserted: only that live frames carry deadlines and fast ones do not.
+        let live = try times("pace: live, duration: 0.3").times.deadlines
+        let fast = try times("pace: fast, duration: 0.3").times.deadlines
+        #expect(!live.isEmpty && live.allSatisfy { $0 < UInt64.max })
+        #expect(!fast.isEmpty && fast.allSatisfy { $0 == UInt64.max })
+    }
+}
