@@ -36,12 +36,15 @@ public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
     public var field: String
     /// What was found and what was expected.
     public var message: String
+    /// The upstream queue of the link at fault (`queue` is its downstream), if a link is.
+    public var from: String?
 
-    public init(_ code: Code, queue: String, field: String, _ message: String) {
+    public init(_ code: Code, queue: String, field: String, _ message: String, from: String? = nil) {
         self.code = code
         self.queue = queue
         self.field = field
         self.message = message
+        self.from = from
     }
 
     public var description: String { "queue '\(queue)', \(field): \(message)" }

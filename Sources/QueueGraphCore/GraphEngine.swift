@@ -136,8 +136,8 @@ public final class GraphEngine: @unchecked Sendable {
                 } else {
                     "\(error)"
                 }
-                throw ConfigErrors(errors: [ConfigError(.formatRefused, queue: names[next],
-                                                        field: error.link == nil ? "parameters" : "connections", message)])
+                throw ConfigErrors(errors: [ConfigError(.formatRefused, queue: names[next], field: error.link == nil ? "parameters" : "connections",
+                                                        message, from: error.link.map { names[plan.preds[next][$0]] })])
             }
             for successor in plan.outs[next] where sent[successor] == nil {
                 waitingFor[successor] -= 1

@@ -23,6 +23,8 @@ public struct GraphFile: Sendable {
     public var file: String
     public var config: QueueGraphConfig
     public var queues: [Queue]
+    /// Where each of `config.connections` was written.
+    public var connectionLocations: [SourceLocation] = []
 
     /// Reads and checks a graph file.
     public static func load(path: String, registry: ProcessorRegistry = .builtIn) throws(GraphFileErrors) -> GraphFile {
@@ -43,10 +45,25 @@ public struct GraphFile: Sendable {
         self = try checker.check(root)
     }
 
-    init(file: String, config: QueueGraphConfig, queues: [Queue]) {
+    init(file: String, config: QueueGraphConfig, queues: [Queue], connectionLocations: [SourceLocation]) {
         self.file = file
         self.config = config
         self.queues = queues
+        self.connectionLocations = connectionLocations
+    }
+
+    /// Errors of creating this file's graph (`QueueGraphConfig.createQueueGraph`),
+    /// located in the file: a link's refusal (`formatRefused`) at the link's
+    /// line, any other at its queue's name.
+    public func locate(_ errors: ConfigErrors) -> GraphFileErrors {
+        GraphFileErrors(errors.errors.map { problem in
+            let link = problem.from.flatMap { from in
+                config.connections.indices.first { config.connections[$0].from == from && config.connections[$0].to == problem.queue }
+            }
+            let location = link.map { connectionLocations[$0] }
+                ?? queues.first { $0.name == problem.queue }?.location ?? SourceLocation(file: file, line: 1, column: 1)
+            return GraphFileError(location, "queue \(quoted(problem.queue)): \(problem.message)")
+        })
     }
 }
 
@@ -166,7 +183,7 @@ struct GraphChecker {
             for problem in error.errors { self.error(location(of: problem, in: declared, links: links), problem.message) }
         }
         if !errors.isEmpty { throw GraphFileErrors(errors) }
-        return GraphFile(file: file, config: config, queues: queues)
+        return GraphFile(file: file, config: config, queues: queues, connectionLocations: links.map(\.location))
     }
 
     /// Processors that must begin a thread, or run on the thread another one begins (the GL owner's stages).

@@ -48,6 +48,21 @@ func linkFormats(_ graph: GraphFile) -> [[LinkFormat]]? {
     }
 }
 
+/// What creating the graph refuses (its link formats, a media file that
+/// does not open), located in the file; nil when it creates. Graphs with
+/// child processes are not created (that would start their children).
+func creationErrors(_ graph: GraphFile) -> GraphFileErrors? {
+    guard !graph.config.queues.contains(where: { $0.threading == .child }) else { return nil }
+    do {
+        _ = try graph.config.createQueueGraph()
+        return nil
+    } catch let errors as ConfigErrors {
+        return graph.locate(errors)
+    } catch {
+        return GraphFileErrors([GraphFileError(SourceLocation(file: graph.file, line: 1, column: 1), "\(error)")])
+    }
+}
+
 /// Loads a graph file, or prints its errors and exits with `Exit.invalidGraph`.
 func loadGraph(_ path: String) throws -> GraphFile {
     do {
@@ -125,6 +140,11 @@ struct Validate: ParsableCommand {
         for path in files {
             do {
                 let graph = try GraphFile.load(path: path, registry: processors)
+                if let errors = creationErrors(graph) {
+                    report(errors)
+                    failed = true
+                    continue
+                }
                 let (q, c) = (graph.config.queues.count, graph.config.connections.count)
                 print("\(path): ok (\(q) queue\(q == 1 ? "" : "s"), \(c) connection\(c == 1 ? "" : "s"))")
             } catch {

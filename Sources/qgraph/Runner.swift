@@ -25,6 +25,11 @@ struct Runner {
         let graph: QueueGraph
         do {
             graph = try file.config.createQueueGraph()
+        } catch let errors as ConfigErrors {   // a link refused when the formats settled, a media file that does not open
+            report(file.locate(errors))
+            throw Exit.invalidGraph
+        }
+        do {
             // SIGTERM (a service manager's stop) drains like Ctrl-C.
             var set = sigset_t()
             sigemptyset(&set)

@@ -185,17 +185,22 @@ struct MediaTests {
                 connections: [source -> blur, blur -> sink]
                 """, file: "kinds.yaml", registry: registry)
         }
+        let pixels = try GraphFile(yaml: """
+            queues:
+              - {name: source, processor: mediasrc, parameters: {path: '\(path)'}}
+              - {name: blur, processor: boxblur}
+              - {name: sink, processor: framesink}
+            connections:
+              - source -> blur
+              - blur -> sink
+            """, file: "pixels.yaml", registry: registry)
         do {
-            _ = try GraphFile(yaml: """
-                queues:
-                  - {name: source, processor: mediasrc, parameters: {path: '\(path)'}}
-                  - {name: blur, processor: boxblur}
-                  - {name: sink, processor: framesink}
-                connections: [source -> blur, blur -> sink]
-                """, file: "pixels.yaml", registry: registry).config.createQueueGraph()
+            _ = try pixels.config.createQueueGraph()
             Issue.record("an I420 link into an RGBA filter was not refused")
-        } catch {
-            #expect("\(error)".contains("the link from 'source' into 'blur' cannot carry its buffers: found video i420 64×36 30 fps, expected video rgba"), "\(error)")
+        } catch let errors as ConfigErrors {
+            // Located at the link's line, naming both queues.
+            #expect(pixels.locate(errors).description.hasPrefix("pixels.yaml:6:5: error: queue 'blur': the link from 'source' into 'blur' cannot carry its buffers: found video i420 64×36 30 fps, expected video rgba"),
+                    "\(pixels.locate(errors))")
         }
         let graph = try GraphFile(yaml: """
             queues:
