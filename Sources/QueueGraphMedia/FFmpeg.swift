@@ -147,7 +147,8 @@ final class Codec {
 /// Owns a libswscale context for one conversion, made again when the sizes or formats change.
 final class Scaler {
     private var context: OpaquePointer?
-    private var key: [Int32] = []
+    /// Source and target width, height and format the context was made for.
+    private var key: (Int32, Int32, Int32, Int32, Int32, Int32)?
     let threads: Int
 
     init(threads: Int) { self.threads = threads }
@@ -156,8 +157,8 @@ final class Scaler {
     /// Converts `source` into `target` (both AVFrames with sizes and formats set).
     func scale(_ source: UnsafePointer<AVFrame>, into target: UnsafeMutablePointer<AVFrame>) throws(MediaError) {
         let s = source.pointee, t = target.pointee
-        let wanted = [s.width, s.height, s.format, t.width, t.height, t.format]
-        if wanted != key {
+        let wanted = (s.width, s.height, s.format, t.width, t.height, t.format)
+        if key.map({ $0 != wanted }) ?? true {
             sws_freeContext(context)
             context = sws_alloc_context()
             for (name, value) in [("srcw", s.width), ("srch", s.height), ("src_format", s.format),

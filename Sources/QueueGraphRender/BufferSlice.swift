@@ -8,24 +8,25 @@
 public final class BufferSlice: BufferProvider {
     public let manager: BufferManager
     let counters = SliceCounters()
-    private var free: [Int: [Block]] = [:]
+    /// Free blocks per capacity class. A few classes, searched in a line: a
+    /// Dictionary's modify accessor allocated on every lock here (Tools/media-allocs).
+    private var free: [(capacity: Int, blocks: [Block])] = []
 
     init(manager: BufferManager) { self.manager = manager }
 
     deinit {
-        for (capacity, blocks) in free { manager.give(blocks, capacity: capacity) }
+        for (capacity, blocks) in free where !blocks.isEmpty { manager.give(blocks, capacity: capacity) }
         manager.retire(counters)
     }
 
     public func announce(_ count: Int, of descriptor: BufferDescriptor) -> Int {
         let capacity = capacityClass(descriptor.size)
-        var have = free.removeValue(forKey: capacity) ?? []
-        if have.count < count { have += manager.take(count - have.count, capacity: capacity) }
-        while have.count < count, let block = manager.allocate(capacity: capacity, alignment: descriptor.alignment) {
-            have.append(block)
+        let i = list(capacity)
+        if free[i].blocks.count < count { free[i].blocks += manager.take(count - free[i].blocks.count, capacity: capacity) }
+        while free[i].blocks.count < count, let block = manager.allocate(capacity: capacity, alignment: descriptor.alignment) {
+            free[i].blocks.append(block)
         }
-        free[capacity] = have
-        return min(count, have.count)
+        return min(count, free[i].blocks.count)
     }
 
     public func lock(_ descriptor: BufferDescriptor) throws(BufferProtocolError) -> BufferHandle {
@@ -50,30 +51,35 @@ public final class BufferSlice: BufferProvider {
         // its dead child held) keeps no cache: its blocks would wait there
         // while the threads that lock made new ones.
         guard counters.locks.load(ordering: .relaxed) > 0 else { return manager.give(CollectionOfOne(block), capacity: block.capacity) }
-        let surplus = Self.keep(block, in: &free[block.capacity, default: []], highWater: manager.sliceHighWater)
-        if !surplus.isEmpty { manager.give(surplus, capacity: block.capacity) }
-    }
-
-    /// Adds `block` to its free list (in place: one hash) and returns the
-    /// half of the list to give back when it grew past `highWater`.
-    private static func keep(_ block: Block, in list: inout [Block], highWater: Int) -> ArraySlice<Block> {
-        list.append(block)
-        guard list.count > highWater else { return [] }
-        let surplus = list.suffix(list.count / 2)
-        list.removeLast(surplus.count)
-        return surplus
+        // In place (the list stays uniquely referenced, so nothing is copied):
+        // past the high-water mark, half of the list goes back to the manager.
+        let i = list(block.capacity)
+        free[i].blocks.append(block)
+        if free[i].blocks.count > manager.sliceHighWater {
+            let surplus = free[i].blocks.count / 2
+            manager.give(free[i].blocks.suffix(surplus), capacity: block.capacity)
+            free[i].blocks.removeLast(surplus)
+        }
     }
 
     public var statistics: BufferProviderStatistics { manager.statistics }
 
     /// Free blocks this slice holds now.
-    public var freeBlocks: Int { free.values.reduce(0) { $0 + $1.count } }
+    public var freeBlocks: Int { free.reduce(0) { $0 + $1.blocks.count } }
+
+    /// The index of the free list of a capacity class (made on first use).
+    private func list(_ capacity: Int) -> Int {
+        if let i = free.firstIndex(where: { $0.capacity == capacity }) { return i }
+        free.append((capacity, []))
+        return free.count - 1
+    }
 
     private func freeBlock(capacity: Int, alignment: Int) throws(BufferProtocolError) -> Block {
-        if let block = free[capacity]?.popLast() { return block }
+        let i = list(capacity)
+        if let block = free[i].blocks.popLast() { return block }
         var batch = manager.take(max(1, manager.sliceHighWater / 2), capacity: capacity)
         if let block = batch.popLast() {
-            free[capacity, default: []].append(contentsOf: batch)
+            free[i].blocks.append(contentsOf: batch)
             return block
         }
         guard let block = manager.allocate(capacity: capacity, alignment: alignment) else {
