@@ -166,7 +166,7 @@ public final class MediaSink: ThreadLifecycle, FormatAware, FailureReporting {
 
     /// Writes the header once every expected stream has its encoder (or, with `force`, whatever came).
     private func writeHeaderIfNeeded(force: Bool) throws(MediaError) {
-        guard !headerWritten, force || [video as AnyObject?, audio].compactMap({ $0 }).count >= expectedStreams else { return }
+        guard !headerWritten, force || (video == nil ? 0 : 1) + (audio == nil ? 0 : 1) >= expectedStreams else { return }
         try check(avformat_write_header(output, nil), "cannot write the header of '\(options.path)'")
         headerWritten = true
         for kept in held {

@@ -282,9 +282,8 @@ public final class MediaSource: BufferSource, FormatAware, FailureReporting {
             for plane in 0..<chunk.planeCount {
                 chunk.plane(plane).update(from: decoded.pointee.extended_data[plane]!, count: bytes)
             }
-            buffer.timestamp = options.pace == .live ? due : UInt64(max(0, mediaTime))
         }
-        if isVideo { buffer.timestamp = options.pace == .live ? due : UInt64(max(0, mediaTime)) }
+        buffer.timestamp = options.pace == .live ? due : UInt64(max(0, mediaTime))
         buffer.sequence = UInt64(track.sent)
         track.sent += 1
         track.frameReady = false
