@@ -49,6 +49,14 @@ func takeFFmpegError() -> String? {
     return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
+/// A codec tag as its four characters (unprintable ones as '.').
+func fourCC(_ tag: UInt32) -> String {
+    String((0..<4).map { i in
+        let byte = UInt8(truncatingIfNeeded: tag >> (8 * UInt32(i)))
+        return (32..<127).contains(byte) ? Character(Unicode.Scalar(byte)) : "."
+    })
+}
+
 /// Owns an AVPacket.
 final class Packet {
     let pointer: UnsafeMutablePointer<AVPacket>
@@ -85,12 +93,12 @@ final class InputFile {
     func bestStream(_ type: AVMediaType, named: String) throws(MediaError) -> Int32 {
         let index = av_find_best_stream(context, type, -1, -1, nil, 0)
         if index >= 0 { return index }
-        let streams = (0..<Int32(context!.pointee.nb_streams)).map { i in
-            let parameters = stream(i).pointee.codecpar!.pointee
+        let streams = (0..<Int32(context!.pointee.nb_streams)).map { stream($0).pointee.codecpar!.pointee }
+        let found = streams.map { parameters in
             let type = av_get_media_type_string(parameters.codec_type).map { String(cString: $0) } ?? "data"
             return "\(type) \(String(cString: avcodec_get_name(parameters.codec_id)))"
         }
-        throw MediaError("'\(path)' has no \(named) stream (it has: \(streams.isEmpty ? "none" : streams.joined(separator: ", ")))")
+        throw MediaError("'\(path)' has no \(named) stream (it has: \(found.isEmpty ? "none" : found.joined(separator: ", ")))")
     }
 
     /// Reads the next packet; false at the end of the file.
@@ -112,12 +120,14 @@ final class InputFile {
 final class Codec {
     let context: UnsafeMutablePointer<AVCodecContext>
 
-    /// A decoder for `stream`, with `threads` threads (0: as many as FFmpeg likes).
-    init(decoding stream: UnsafeMutablePointer<AVStream>, threads: Int) throws(MediaError) {
+    /// A decoder for `stream` (the `what` of `path`, for messages), with
+    /// `threads` threads (0: as many as FFmpeg likes).
+    init(decoding stream: UnsafeMutablePointer<AVStream>, what: String, of path: String, threads: Int) throws(MediaError) {
         let parameters = stream.pointee.codecpar!
         let name = String(cString: avcodec_get_name(parameters.pointee.codec_id))
         guard let codec = avcodec_find_decoder(parameters.pointee.codec_id) else {
-            throw MediaError("the codec '\(name)' is not supported (this FFmpeg has no decoder for it)")
+            let codec = parameters.pointee.codec_id == AV_CODEC_ID_NONE ? "a codec FFmpeg does not know" : "the codec '\(name)'"
+            throw MediaError("the \(what) of '\(path)' is in \(codec) (tag '\(fourCC(parameters.pointee.codec_tag))'), which this FFmpeg cannot decode")
         }
         context = avcodec_alloc_context3(codec)!
         try check(avcodec_parameters_to_context(context, parameters), "cannot set up the '\(name)' decoder")

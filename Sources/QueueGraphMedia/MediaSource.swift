@@ -115,9 +115,10 @@ public final class MediaSource: BufferSource, FormatAware, FailureReporting {
         let file = try InputFile(path: options.path)
         var tracks: [Track] = []
         for (pad, kind) in options.streams.kinds.enumerated() {
-            let index = try file.bestStream(kind, named: kind == AVMEDIA_TYPE_VIDEO ? "video" : "audio")
+            let what = kind == AVMEDIA_TYPE_VIDEO ? "video" : "audio"
+            let index = try file.bestStream(kind, named: what)
             let stream = file.stream(index)
-            let decoder = try Codec(decoding: stream, threads: options.threads)
+            let decoder = try Codec(decoding: stream, what: what, of: options.path, threads: options.threads)
             if kind == AVMEDIA_TYPE_AUDIO && SampleFormat(ffmpeg: decoder.context.pointee.sample_fmt) == nil {
                 throw MediaError("the audio of '\(options.path)' decodes to \(String(cString: av_get_sample_fmt_name(decoder.context.pointee.sample_fmt))), which QueueGraph does not carry")
             }

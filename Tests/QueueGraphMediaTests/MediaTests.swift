@@ -141,7 +141,7 @@ struct MediaTests {
         #expect(streams["video"]?.frames == (try probe(path))["video"]?.frames)
     }
 
-    @Test("a missing file, a missing stream and a container that cannot hold the codec refuse the graph with the reason")
+    @Test("a missing file, a missing stream, an unknown codec and a container that cannot hold the codec refuse the graph with the reason")
     func refusals() throws {
         let path = try testMedia.get()
         func refusal(_ yaml: String) -> String {
@@ -169,6 +169,25 @@ struct MediaTests {
             connections: [source -> sink]
             """)
         #expect(stream.contains("has no audio stream (it has: video h264)"), "\(stream)")
+        // A Matroska file whose video codec id this FFmpeg does not know (same length, so the file stays well formed).
+        let whole = try scratch().appendingPathComponent("unknown.mkv").path
+        _ = try run("""
+            queues:
+              - {name: source, processor: mediasrc, parameters: {path: '\(path)'}, threading: thread}
+              - {name: out, processor: mediasink, parameters: {path: '\(whole)', preset: ultrafast}}
+            connections: [source -> out]
+            """)
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: whole)))
+        let avc = Array("V_MPEG4/ISO/AVC".utf8)
+        let at = try #require(bytes.indices.first { bytes[$0...].starts(with: avc) })
+        bytes.replaceSubrange(at..<at + avc.count, with: Array("V_QGRAPH/UNKNO".utf8) + [0x4e])
+        let unknown = try scratch().appendingPathComponent("unknown-codec.mkv").path
+        try Data(bytes).write(to: URL(fileURLWithPath: unknown))
+        let codec = refusal("""
+            queues: [{name: source, processor: mediasrc, parameters: {path: '\(unknown)'}}, {name: sink, processor: nullsink}]
+            connections: [source -> sink]
+            """)
+        #expect(codec.contains("the video of '\(unknown)' is in a codec FFmpeg does not know (tag '....'), which this FFmpeg cannot decode"), "\(codec)")
         let container = refusal("""
             queues: [{name: source, processor: mediasrc, parameters: {path: '\(path)'}}, {name: out, processor: mediasink, parameters: {path: /tmp/x.webm, video-codec: h264}}]
             connections: [source -> out]
