@@ -64,7 +64,9 @@ public final class GraphEngine: @unchecked Sendable {
             }
         }
         if !problems.isEmpty { throw ConfigErrors(errors: problems) }
-        linkFormats = try Self.negotiateFormats(names: config.queues.map(\.name), processors: processors, plan: plan)
+        linkFormats = try plan.settleFormats(names: config.queues.map(\.name)) { i, arriving throws(FormatRefusal) in
+            try (processors[i] as? any FormatAware)?.negotiate(arriving: arriving) ?? []
+        }
 
         let ownCreators = config.queues.map { q in q.creator.map { $0(q) } }
         // A group whose processor is woken from another process sleeps on that processor's shared event.
@@ -100,54 +102,6 @@ public final class GraphEngine: @unchecked Sendable {
     }
 
     deinit { draining.destroy() }
-
-    /// Asks each `FormatAware` processor, upstream first, what it sends given
-    /// what reaches it (a queue in a cycle goes first with `.unknown` from its
-    /// unsettled upstreams). Kahn's order: linear in queues and links.
-    private static func negotiateFormats(names: [String], processors: [any BufferProcessor],
-                                         plan: GraphPlan) throws(ConfigErrors) -> [[LinkFormat]] {
-        let count = names.count
-        var sent: [[LinkFormat]?] = Array(repeating: nil, count: count)
-        var waitingFor = plan.preds.map(\.count)
-        var ready = (0..<count).filter { waitingFor[$0] == 0 }
-        var lowestUnsettled = 0
-        /// The format of the `nth` link from `from` into `to` (a queue may feed another on several pads).
-        func format(from: Int, to: Int, nth: Int) -> LinkFormat {
-            guard let formats = sent[from] else { return .unknown }
-            let pads = plan.outs[from].indices.filter { plan.outs[from][$0] == to }
-            return nth < pads.count ? formats[min(pads[nth], formats.count - 1)] : .unknown
-        }
-        for _ in 0..<count {
-            let next: Int
-            if let i = ready.popLast() {
-                next = i
-            } else {   // a cycle: the lowest queue not yet settled goes first
-                while sent[lowestUnsettled] != nil { lowestUnsettled += 1 }
-                next = lowestUnsettled
-            }
-            let preds = plan.preds[next]
-            let arriving = preds.indices.map { i in format(from: preds[i], to: next, nth: preds[..<i].filter { $0 == preds[i] }.count) }
-            do throws(FormatRefusal) {
-                let formats = try (processors[next] as? any FormatAware)?.negotiate(arriving: arriving) ?? []
-                sent[next] = formats.isEmpty ? [.unknown] : formats
-            } catch {
-                let message = if let link = error.link {
-                    "the link from '\(names[plan.preds[next][link]])' into '\(names[next])' cannot carry its buffers: \(error)"
-                } else {
-                    "\(error)"
-                }
-                throw ConfigErrors(errors: [ConfigError(.formatRefused, queue: names[next], field: error.link == nil ? "parameters" : "connections",
-                                                        message, from: error.link.map { names[plan.preds[next][$0]] })])
-            }
-            for successor in plan.outs[next] where sent[successor] == nil {
-                waitingFor[successor] -= 1
-                if waitingFor[successor] == 0 { ready.append(successor) }
-            }
-        }
-        return sent.enumerated().map { i, formats in
-            plan.outs[i].indices.map { pad in formats![min(pad, formats!.count - 1)] }
-        }
-    }
 
     // MARK: Scheduler threads
 

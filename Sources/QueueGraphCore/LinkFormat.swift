@@ -164,3 +164,58 @@ extension FormatAware {
     /// The pass-through answer: what arrives on the first in-link goes out on every pad.
     public func passThrough(_ arriving: [LinkFormat]) -> [LinkFormat] { [arriving.first ?? .unknown] }
 }
+
+extension GraphPlan {
+    /// The format on each queue's out pads: `negotiate(queue, arriving)` is
+    /// asked for each queue, upstream first, what it sends given what reaches
+    /// it (the formats of its in-links, in `preds` order; an empty answer is
+    /// `.unknown`). A queue in a cycle goes first with `.unknown` from its
+    /// unsettled upstreams. Kahn's order: linear in queues and links. A
+    /// refusal becomes a `formatRefused` error naming the queue and, when a
+    /// link is at fault, its upstream (`ConfigError.from`).
+    public func settleFormats(names: [String],
+                              _ negotiate: (Int, [LinkFormat]) throws(FormatRefusal) -> [LinkFormat]) throws(ConfigErrors) -> [[LinkFormat]] {
+        let plan = self
+        let count = names.count
+        var sent: [[LinkFormat]?] = Array(repeating: nil, count: count)
+        var waitingFor = plan.preds.map(\.count)
+        var ready = (0..<count).filter { waitingFor[$0] == 0 }
+        var lowestUnsettled = 0
+        /// The format of the `nth` link from `from` into `to` (a queue may feed another on several pads).
+        func format(from: Int, to: Int, nth: Int) -> LinkFormat {
+            guard let formats = sent[from] else { return .unknown }
+            let pads = plan.outs[from].indices.filter { plan.outs[from][$0] == to }
+            return nth < pads.count ? formats[min(pads[nth], formats.count - 1)] : .unknown
+        }
+        for _ in 0..<count {
+            let next: Int
+            if let i = ready.popLast() {
+                next = i
+            } else {   // a cycle: the lowest queue not yet settled goes first
+                while sent[lowestUnsettled] != nil { lowestUnsettled += 1 }
+                next = lowestUnsettled
+            }
+            let preds = plan.preds[next]
+            let arriving = preds.indices.map { i in format(from: preds[i], to: next, nth: preds[..<i].filter { $0 == preds[i] }.count) }
+            do throws(FormatRefusal) {
+                let formats = try negotiate(next, arriving)
+                sent[next] = formats.isEmpty ? [.unknown] : formats
+            } catch {
+                let message = if let link = error.link {
+                    "the link from '\(names[plan.preds[next][link]])' into '\(names[next])' cannot carry its buffers: \(error)"
+                } else {
+                    "\(error)"
+                }
+                throw ConfigErrors(errors: [ConfigError(.formatRefused, queue: names[next], field: error.link == nil ? "parameters" : "connections",
+                                                        message, from: error.link.map { names[plan.preds[next][$0]] })])
+            }
+            for successor in plan.outs[next] where sent[successor] == nil {
+                waitingFor[successor] -= 1
+                if waitingFor[successor] == 0 { ready.append(successor) }
+            }
+        }
+        return sent.enumerated().map { i, formats in
+            plan.outs[i].indices.map { pad in formats![min(pad, formats!.count - 1)] }
+        }
+    }
+}

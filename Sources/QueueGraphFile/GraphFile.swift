@@ -178,12 +178,38 @@ struct GraphChecker {
                                           location: q.nameLocation))
         }
         do {
-            checkPlacement(declared, plan: try config.validate())
+            let plan = try config.validate()
+            checkPlacement(declared, plan: plan)
+            if errors.isEmpty { checkFormats(declared, plan: plan, links: links) }
         } catch {
             for problem in error.errors { self.error(location(of: problem, in: declared, links: links), problem.message) }
         }
         if !errors.isEmpty { throw GraphFileErrors(errors) }
         return GraphFile(file: file, config: config, queues: queues, connectionLocations: links.map(\.location))
+    }
+
+    /// Refuses each link whose downstream cannot take the format its upstream
+    /// sends, as far as the processors' parameters tell (`ProcessorSpec.negotiate`);
+    /// the rest is settled when the graph is created.
+    private mutating func checkFormats(_ declared: [Declared], plan: GraphPlan, links: [Link]) {
+        do {
+            _ = try plan.settleFormats(names: declared.map(\.name)) { i, arriving throws(FormatRefusal) in
+                guard let spec = declared[i].spec, let negotiate = spec.negotiate else { return [] }
+                return try negotiate(Self.parameters(of: declared[i]), arriving)
+            }
+        } catch {
+            for problem in error.errors {
+                let link = problem.from.flatMap { from in links.first { $0.from == from && $0.to == problem.queue } }
+                self.error(link?.location ?? location(of: problem, in: declared, links: links), problem.message)
+            }
+        }
+    }
+
+    /// A queue's parameters as written, with the defaults of those not written.
+    private static func parameters(of queue: Declared) -> Parameters {
+        var values = queue.parameters
+        for parameter in queue.spec?.parameters ?? [] where values[parameter.name] == nil { values[parameter.name] = parameter.defaultValue }
+        return Parameters(values)
     }
 
     /// Processors that must begin a thread, or run on the thread another one begins (the GL owner's stages).
@@ -497,10 +523,8 @@ struct GraphChecker {
         var made = declared.map { q in q.spec?.makes ?? (q.spec?.isSource == false ? [] : .any) }
         /// What a link carries: what its pad sends when the processor says per pad, else what the queue makes.
         func sent(_ from: Int, _ link: Link) -> BufferKinds {
-            guard let spec = declared[from].spec, let padMakes = spec.padMakes else { return made[from] }
-            var values = declared[from].parameters
-            for parameter in spec.parameters where values[parameter.name] == nil { values[parameter.name] = parameter.defaultValue }
-            return padMakes(Parameters(values), link.pad)
+            guard let padMakes = declared[from].spec?.padMakes else { return made[from] }
+            return padMakes(Self.parameters(of: declared[from]), link.pad)
         }
         var changed = true
         while changed {

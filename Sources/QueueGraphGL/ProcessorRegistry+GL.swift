@@ -1,4 +1,5 @@
 import QueueGraphCore
+import QueueGraphRender
 
 extension ProcessorRegistry {
     /// Registers the GL owner queue's processors: `glupload` begins a GL
@@ -28,6 +29,7 @@ extension ProcessorRegistry {
             })
         upload.placement = .beginsThread
         (upload.takes, upload.makes) = (.frames, .frames)
+        upload.negotiate = { _, arriving throws(FormatRefusal) in try rgbaFrames(arriving) }
         register(upload)
         let stages = [
             ProcessorSpec(
@@ -50,6 +52,7 @@ extension ProcessorRegistry {
         for var stage in stages {
             stage.placement = .onThreadOf(upload.name)
             (stage.takes, stage.makes) = (.frames, .frames)
+            stage.negotiate = { _, arriving throws(FormatRefusal) in try rgbaFrames(arriving) }
             register(stage)
         }
     }

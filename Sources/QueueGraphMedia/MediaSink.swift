@@ -37,6 +37,12 @@ public final class MediaSink: ThreadLifecycle, FormatAware, FailureReporting {
         public var threads = 0
 
         public init(path: String) { self.path = path }
+
+        /// The file name's extension, lowercased.
+        var container: String { String(path.split(separator: ".").last ?? "").lowercased() }
+        /// FFmpeg's name of the video and audio encoders.
+        var videoEncoder: String { (videoCodec ?? (container == "webm" ? "vp9" : "h264")) == "vp9" ? "libvpx-vp9" : "libx264" }
+        var audioEncoder: String { (audioCodec ?? (container == "webm" ? "opus" : "aac")) == "opus" ? "libopus" : "aac" }
     }
 
     public let options: Options
@@ -61,26 +67,30 @@ public final class MediaSink: ThreadLifecycle, FormatAware, FailureReporting {
 
     deinit { finish() }
 
-    private var container: String { String(options.path.split(separator: ".").last ?? "").lowercased() }
-    private var videoCodecName: String { (options.videoCodec ?? (container == "webm" ? "vp9" : "h264")) == "vp9" ? "libvpx-vp9" : "libx264" }
-    private var audioCodecName: String { (options.audioCodec ?? (container == "webm" ? "opus" : "aac")) == "opus" ? "libopus" : "aac" }
 
     public func negotiate(arriving: [LinkFormat]) throws(FormatRefusal) -> [LinkFormat] {
+        try Self.checkInLinks(options, arriving)
+        expectedStreams = max(1, arriving.count)
+        return []
+    }
+
+    /// Refuses in-links it cannot take: bytes, a second video or audio, a
+    /// container it cannot tell or one that cannot hold the codec.
+    static func checkInLinks(_ options: Options, _ arriving: [LinkFormat]) throws(FormatRefusal) {
         try FormatRefusal.check(arriving, "video or audio") { $0.kinds != .bytes }
         let kinds = arriving.map(\.kinds)
-        if kinds.filter({ $0 == .frames }).count > 1 { throw FormatRefusal(link: kinds.lastIndex(of: .frames), "found a second video in-link, expected at most one video and one audio") }
-        if kinds.filter({ $0 == .audio }).count > 1 { throw FormatRefusal(link: kinds.lastIndex(of: .audio), "found a second audio in-link, expected at most one video and one audio") }
+        for (kind, name) in [(BufferKinds.frames, "video"), (.audio, "audio")] where kinds.filter({ $0 == kind }).count > 1 {
+            throw FormatRefusal(link: kinds.lastIndex(of: kind), "found a second \(name) in-link, expected at most one video and one audio")
+        }
         guard let format = av_guess_format(nil, options.path, nil) else {
             throw FormatRefusal("cannot tell the container from '\(options.path)', expected a name ending in .mp4, .mkv, .webm or .mov")
         }
-        for (kinds, name) in [(BufferKinds.frames, videoCodecName), (.audio, audioCodecName)] where arriving.contains(where: { $0.kinds == kinds }) {
+        for (kinds, name) in [(BufferKinds.frames, options.videoEncoder), (.audio, options.audioEncoder)] where arriving.contains(where: { $0.kinds == kinds }) {
             guard let codec = avcodec_find_encoder_by_name(name) else { throw FormatRefusal("this FFmpeg has no '\(name)' encoder") }
             if avformat_query_codec(format, codec.pointee.id, FF_COMPLIANCE_NORMAL) != 1 {
-                throw FormatRefusal("a .\(container) file cannot hold \(String(cString: avcodec_get_name(codec.pointee.id)))")
+                throw FormatRefusal("a .\(options.container) file cannot hold \(String(cString: avcodec_get_name(codec.pointee.id)))")
             }
         }
-        expectedStreams = max(1, arriving.count)
-        return []
     }
 
     /// Opens the file (a file that cannot be written refuses the start).
@@ -97,12 +107,12 @@ public final class MediaSink: ThreadLifecycle, FormatAware, FailureReporting {
         guard output != nil, !finished else { return .failed }
         do throws(MediaError) {
             if let frame = Frame(buffer) {
-                if video == nil { video = try VideoEncoder(codec: videoCodecName, first: frame, options: options, output: output!) }
+                if video == nil { video = try VideoEncoder(codec: options.videoEncoder, first: frame, options: options, output: output!) }
                 try video!.send(frame)
                 framesWritten += 1
                 try drain(video!.codec, stream: video!.stream)
             } else if let chunk = AudioChunk(buffer) {
-                if audio == nil { audio = try AudioEncoder(codec: audioCodecName, first: chunk, options: options, output: output!) }
+                if audio == nil { audio = try AudioEncoder(codec: options.audioEncoder, first: chunk, options: options, output: output!) }
                 let audio = audio!
                 try audio.send(chunk) { () throws(MediaError) in try drain(audio.codec, stream: audio.stream) }
                 samplesWritten += chunk.samples

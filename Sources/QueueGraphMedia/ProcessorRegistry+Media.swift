@@ -35,6 +35,9 @@ extension ProcessorRegistry {
                 options.latency = p.number("latency")
                 return MediaSource(options)
             })
+        source.negotiate = { p, _ in   // the pixel and sample formats are known once the file is open
+            MediaSource.Streams(rawValue: p.text("streams"))!.kinds.map { $0 == AVMEDIA_TYPE_VIDEO ? .video(VideoFormat()) : .audio(AudioFormat()) }
+        }
         source.padMakes = { p, pad in
             let kinds = MediaSource.Streams(rawValue: p.text("streams"))!.kinds
             return pad < kinds.count ? (kinds[pad] == AVMEDIA_TYPE_VIDEO ? .frames : .audio) : []
@@ -81,18 +84,11 @@ extension ProcessorRegistry {
                 ParameterSpec("audio-bitrate", .integer(8...1_000), default: .integer(128), "audio kbit/s"),
                 ParameterSpec("threads", .integer(0...64), default: .integer(0), "encoder threads; 0 lets the encoder choose"),
             ],
-            outputs: 0...0, takes: [.frames, .audio], make: { p in
-                var options = MediaSink.Options(path: p.text("path"))
-                options.videoCodec = p.text("video-codec") == "auto" ? nil : p.text("video-codec")
-                options.audioCodec = p.text("audio-codec") == "auto" ? nil : p.text("audio-codec")
-                options.crf = p.integer("crf")
-                options.preset = p.text("preset")
-                options.bitrate = p.integer("bitrate")
-                options.gop = p.integer("gop")
-                options.audioBitrate = p.integer("audio-bitrate")
-                options.threads = p.integer("threads")
-                return MediaSink(options)
-            }))
+            outputs: 0...0, takes: [.frames, .audio], make: { p in MediaSink(sinkOptions(p)) }))
+        self["mediasink"]?.negotiate = { p, arriving throws(FormatRefusal) in
+            try MediaSink.checkInLinks(sinkOptions(p), arriving)
+            return []
+        }
         register(ProcessorSpec(
             name: "tonesrc", summary: "makes a sine tone (16-bit interleaved audio), as fast as downstream takes it",
             parameters: [
@@ -106,5 +102,24 @@ extension ProcessorRegistry {
             make: { p in
                 ToneSource(frequency: p.number("frequency"), rate: p.integer("rate"), channels: p.integer("channels"), seconds: p.number("seconds"))
             }))
+        // What they send follows from their parameters, so files are checked when read.
+        for name in ["videoconvert", "videoscale", "audioresample", "tonesrc"] {
+            let make = self[name]!.make
+            self[name]?.negotiate = { p, arriving throws(FormatRefusal) in try (make(p) as! any FormatAware).negotiate(arriving: arriving) }
+        }
     }
+}
+
+/// A `mediasink`'s options from its parameters.
+private func sinkOptions(_ p: Parameters) -> MediaSink.Options {
+    var options = MediaSink.Options(path: p.text("path"))
+    options.videoCodec = p.text("video-codec") == "auto" ? nil : p.text("video-codec")
+    options.audioCodec = p.text("audio-codec") == "auto" ? nil : p.text("audio-codec")
+    options.crf = p.integer("crf")
+    options.preset = p.text("preset")
+    options.bitrate = p.integer("bitrate")
+    options.gop = p.integer("gop")
+    options.audioBitrate = p.integer("audio-bitrate")
+    options.threads = p.integer("threads")
+    return options
 }

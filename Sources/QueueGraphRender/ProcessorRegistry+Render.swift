@@ -6,14 +6,17 @@ extension ProcessorRegistry {
     public mutating func registerRender() {
         func node(_ name: String, _ summary: String, _ parameters: [ParameterSpec] = [], sink: Bool = false,
                   _ work: @escaping @Sendable (Parameters) -> any FrameWork) {
-            register(ProcessorSpec(name: name, summary: summary, parameters: parameters, outputs: sink ? 0...0 : 1...1,
-                                   takes: .frames, makes: .frames, make: { p in RenderNode(work(p)) }))
+            var spec = ProcessorSpec(name: name, summary: summary, parameters: parameters, outputs: sink ? 0...0 : 1...1,
+                                     takes: .frames, makes: .frames, make: { p in RenderNode(work(p)) })
+            spec.negotiate = { _, arriving throws(FormatRefusal) in try rgbaFrames(arriving) }
+            register(spec)
         }
         /// A node whose work also splits across a compound queue's servers.
         func partNode<Work: PartWork & SendableMetatype>(_ name: String, _ summary: String, _ parameters: [ParameterSpec] = [],
                                       _ work: @escaping @Sendable (Parameters) -> Work) {
             var spec = ProcessorSpec(name: name, summary: summary, parameters: parameters, outputs: 1...1,
                                      takes: .frames, makes: .frames, make: { p in RenderNode(work(p)) })
+            spec.negotiate = { _, arriving throws(FormatRefusal) in try rgbaFrames(arriving) }
             spec.splitModes = Work.splitModes
             spec.makeCompound = { p, queue in
                 CompoundNode(name: queue.name, servers: queue.servers, loadBalancer: queue.loadBalancer, work: work(p))
@@ -106,5 +109,12 @@ extension ProcessorRegistry {
             name: "composite", summary: "composites layer 1 over layer 0 of each tick (two inputs)",
             parameters: [ParameterSpec("opacity", .number(0...1), default: .number(1), "how much of layer 1 shows")],
             outputs: 1...1, takes: .frames, makes: .frames, make: { p in Compositor(opacity: p.number("opacity")) }))
+        self["render"]?.negotiate = { p, _ in
+            [.video(VideoFormat(.rgba, width: p.integer("width"), height: p.integer("height"), rate: FrameRate(p.integer("fps"))))]
+        }
+        self["scale"]?.negotiate = { p, arriving throws(FormatRefusal) in
+            try BilinearScaler(width: p.integer("width"), height: p.integer("height")).negotiate(arriving: arriving)
+        }
+        self["composite"]?.negotiate = { _, arriving throws(FormatRefusal) in try rgbaFrames(arriving) }
     }
 }

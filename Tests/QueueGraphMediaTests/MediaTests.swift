@@ -195,7 +195,7 @@ struct MediaTests {
         #expect(container.contains("a .webm file cannot hold h264"), "\(container)")
     }
 
-    @Test("a link whose downstream cannot take its format is refused: kinds when read, pixel formats when created")
+    @Test("a link whose downstream cannot take its format is refused: when read if the parameters tell, else when created")
     func linkFormats() throws {
         let path = try testMedia.get()
         #expect(throws: GraphFileErrors.self) {
@@ -204,6 +204,24 @@ struct MediaTests {
                 connections: [source -> blur, blur -> sink]
                 """, file: "kinds.yaml", registry: registry)
         }
+        // Known from the parameters alone: refused when the file is read, at the link.
+        do {
+            _ = try GraphFile(yaml: """
+                queues:
+                  - {name: source, processor: mediasrc, parameters: {path: x.mp4}}
+                  - {name: convert, processor: videoconvert, parameters: {format: nv12}, buffers: upstream}
+                  - {name: blur, processor: boxblur}
+                  - {name: sink, processor: framesink}
+                connections:
+                  - source -> convert
+                  - convert -> blur
+                  - blur -> sink
+                """, file: "read.yaml", registry: registry)
+            Issue.record("an NV12 link into an RGBA filter was not refused when read")
+        } catch {
+            #expect(error.description == "read.yaml:8:5: error: the link from 'convert' into 'blur' cannot carry its buffers: found video nv12, expected video rgba (a videoconvert with format: rgba makes it)", "\(error)")
+        }
+        // Known once the file is open: refused when the graph is created.
         let pixels = try GraphFile(yaml: """
             queues:
               - {name: source, processor: mediasrc, parameters: {path: '\(path)'}}

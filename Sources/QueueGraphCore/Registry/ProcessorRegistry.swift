@@ -10,7 +10,11 @@ public struct ProcessorRegistry: Sendable {
     /// Adds (or replaces) a processor.
     public mutating func register(_ spec: ProcessorSpec) { processors[spec.name] = spec }
 
-    public subscript(name: String) -> ProcessorSpec? { processors[name] }
+    /// A registered processor; set it to change (or remove) the entry.
+    public subscript(name: String) -> ProcessorSpec? {
+        get { processors[name] }
+        set { processors[name] = newValue }
+    }
 
     /// The names, sorted.
     public var names: [String] { processors.keys.sorted() }
@@ -59,6 +63,9 @@ public struct ProcessorRegistry: Sendable {
             name: "delay", summary: "holds every buffer for a fixed time, blocking its thread (a reproducible slow consumer)",
             parameters: [ParameterSpec("us", .integer(0...60_000_000), default: nil, "microseconds per buffer")],
             outputs: 0...1, make: { p in Delay(nanoseconds: UInt64(p.integer("us")) * 1_000) }))
+        // What they send follows from their parameters, so files are checked when read.
+        registry["testsrc"]?.negotiate = { _, _ in [.bytes] }
+        for name in ["identity", "tee", "ratelimit", "delay"] { registry[name]?.negotiate = { _, arriving in [arriving.first ?? .unknown] } }
         return registry
     }()
 }

@@ -34,6 +34,11 @@ public struct ProcessorSpec: Sendable {
     /// What it sends on each pad, from its parameters, when its pads differ
     /// (`mediasrc`: video, then audio); nil: `makes` on every pad.
     public var padMakes: (@Sendable (Parameters, _ pad: Int) -> BufferKinds)?
+    /// What it sends for what arrives, from its parameters alone (the
+    /// `FormatAware` answer without making the processor): a graph file
+    /// whose links it refuses is refused when read, at the link. Nil: its
+    /// formats are known only once its processor is made (`.unknown` here).
+    public var negotiate: (@Sendable (Parameters, _ arriving: [LinkFormat]) throws(FormatRefusal) -> [LinkFormat])?
 
     /// Where a processor's queue may sit in the graph.
     public enum Placement: Sendable, Equatable {
