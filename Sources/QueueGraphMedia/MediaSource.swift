@@ -19,7 +19,8 @@ import QueueGraphRender
 /// Threading: `negotiate` on the thread that creates the graph; the rest on
 /// its queue's scheduler thread.
 public final class MediaSource: BufferSource, FormatAware, FailureReporting {
-    /// Which streams it decodes; their out pads go in this order (video, then audio).
+    /// Which streams it decodes; their out pads go in this order (video,
+    /// then audio). A value; any thread.
     public enum Streams: String, Sendable, CaseIterable {
         case video, audio
         case videoAndAudio = "video+audio"
@@ -33,7 +34,7 @@ public final class MediaSource: BufferSource, FormatAware, FailureReporting {
         }
     }
 
-    /// How fast it sends.
+    /// How fast it sends (a value; any thread).
     public enum Pace: String, Sendable, CaseIterable { case live, fast }
 
     /// What to read and how (a value; any thread).
