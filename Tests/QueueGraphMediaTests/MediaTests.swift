@@ -255,14 +255,23 @@ struct MediaTests {
     @Test("a truncated file ends at its last good frame; damaged copies never crash and always balance the ledger")
     func damagedInput() throws {
         let path = try testMedia.get()
-        let original = try Data(contentsOf: URL(fileURLWithPath: path))
         let directory = try scratch()
+        // Matroska streams (its index is not needed to read it), so a file cut short still opens.
+        let whole = directory.appendingPathComponent("whole.mkv").path
+        _ = try run("""
+            queues:
+              - {name: source, processor: mediasrc, parameters: {path: '\(path)'}, threading: thread}
+              - {name: out, processor: mediasink, parameters: {path: '\(whole)', preset: ultrafast}}
+            connections: [source -> out]
+            """)
+        // Damaged copies of both: an mp4 (its index at the end) and a Matroska file (read as a stream).
+        let originals = [try Data(contentsOf: URL(fileURLWithPath: path)), try Data(contentsOf: URL(fileURLWithPath: whole))]
         let copies = Int(ProcessInfo.processInfo.environment["QG_MEDIA_FUZZ_COPIES"] ?? "") ?? 200
         var generator = SystemRandomNumberGenerator()
         var (refused, ran, corrupt) = (0, 0, 0)
         for copy in 0..<copies {
-            var bytes = [UInt8](original)
-            switch copy % 3 {
+            var bytes = [UInt8](originals[copy % 2])
+            switch copy / 2 % 3 {
             case 0:   // bytes flipped
                 for _ in 0..<Int.random(in: 1...64, using: &generator) { bytes[Int.random(in: 0..<bytes.count, using: &generator)] ^= UInt8.random(in: 1...255, using: &generator) }
             case 1:   // truncated
@@ -270,7 +279,7 @@ struct MediaTests {
             default:  // header zeroed
                 for i in 0..<min(bytes.count, Int.random(in: 8...4096, using: &generator)) { bytes[i] = 0 }
             }
-            let damaged = directory.appendingPathComponent("damaged-\(copy).mp4").path
+            let damaged = directory.appendingPathComponent("damaged-\(copy).\(copy % 2 == 0 ? "mp4" : "mkv")").path
             try Data(bytes).write(to: URL(fileURLWithPath: damaged))
             let graph: QueueGraph
             do {
@@ -295,14 +304,6 @@ struct MediaTests {
         print("damaged copies: \(copies), refused at creation \(refused), ran \(ran), corrupt packets or frames counted \(corrupt)")
         #expect(refused + ran == copies)
 
-        // Matroska streams (its index is not needed to read it), so a file cut short still opens.
-        let whole = directory.appendingPathComponent("whole.mkv").path
-        _ = try run("""
-            queues:
-              - {name: source, processor: mediasrc, parameters: {path: '\(path)'}, threading: thread}
-              - {name: out, processor: mediasink, parameters: {path: '\(whole)', preset: ultrafast}}
-            connections: [source -> out]
-            """)
         let full = try #require(try probe(whole)["video"]).frames
         let truncated = directory.appendingPathComponent("truncated.mkv").path
         let wholeBytes = try Data(contentsOf: URL(fileURLWithPath: whole))
