@@ -48,16 +48,6 @@ public enum PixelFormat: String, Sendable, Hashable, CaseIterable {
     case i420
     /// 4:2:0 with interleaved U/V (`nv12`).
     case nv12
-
-    /// Each plane's bytes per row (packed) and rows, for a frame of this size.
-    public func planes(width: Int, height: Int) -> [(rowBytes: Int, rows: Int)] {
-        let (cw, ch) = ((width + 1) / 2, (height + 1) / 2)
-        return switch self {
-        case .rgba, .bgra: [(width * 4, height)]
-        case .i420: [(width, height), (cw, ch), (cw, ch)]
-        case .nv12: [(width, height), (cw * 2, ch)]
-        }
-    }
 }
 
 /// Video on a link; nil fields are not known before frames flow.
@@ -101,7 +91,12 @@ public enum SampleFormat: String, Sendable, Hashable, CaseIterable {
     }
 
     /// One plane per channel (else channels interleave in one plane).
-    public var isPlanar: Bool { rawValue.hasSuffix("p") }
+    public var isPlanar: Bool {
+        switch self {
+        case .u8p, .s16p, .s32p, .fltp, .dblp: true
+        case .u8, .s16, .s32, .flt, .dbl: false
+        }
+    }
 }
 
 /// Audio on a link; nil fields are not known before audio flows.

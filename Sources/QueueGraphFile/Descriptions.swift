@@ -22,7 +22,7 @@ extension GraphFile {
             let policies = "size \(q.size), \(q.management.name), \(q.discipline.rawValue), sync \(q.sync.rawValue), threading \(q.threading.rawValue)"
                 + (q.byteBound.map { ", byte bound \($0)" } ?? "")
             let outs = config.connections.filter { $0.from == q.name }.sorted { $0.pad < $1.pad }
-                .map { c in "pad \(c.pad) → \(c.to)" + (formats?[i][c.pad]).map { " (\($0))" }.orEmpty }.joined(separator: ", ")
+                .map { c in "pad \(c.pad) → \(c.to)" + ((formats?[i][c.pad]).map { " (\($0))" } ?? "") }.joined(separator: ", ")
             text += "  \(q.name): \(queues[i].processor) on thread \(plan.group[i]); \(policies)\n"
             text += "    buffers: \(origin(of: i, plan: plan))\n"
             if !outs.isEmpty { text += "    out: \(outs)\n" }
@@ -87,10 +87,6 @@ extension GraphFile {
         }
         return text + "}\n"
     }
-}
-
-extension Optional<String> {
-    var orEmpty: String { self ?? "" }
 }
 
 /// The queues a buffer sent by `name` can reach (not `name` itself: a

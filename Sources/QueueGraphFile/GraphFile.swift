@@ -521,23 +521,17 @@ struct GraphChecker {
         let index = Dictionary(declared.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
         let links = links.compactMap { link in index[link.from].flatMap { from in index[link.to].map { (from, $0, link) } } }
         var made = declared.map { q in q.spec?.makes ?? (q.spec?.isSource == false ? [] : .any) }
-        /// What a link carries: what its pad sends when the processor says per pad, else what the queue makes.
-        func sent(_ from: Int, _ link: Link) -> BufferKinds {
-            guard let padMakes = declared[from].spec?.padMakes else { return made[from] }
-            return padMakes(Self.parameters(of: declared[from]), link.pad)
-        }
         var changed = true
         while changed {
             changed = false
-            for (from, to, link) in links where declared[to].spec != nil && declared[to].spec!.makes == nil {
-                let reaching = sent(from, link).intersection(declared[to].spec!.takes)
+            for (from, to, _) in links where declared[to].spec != nil && declared[to].spec!.makes == nil {
+                let reaching = made[from].intersection(declared[to].spec!.takes)
                 if !made[to].isSuperset(of: reaching) { made[to].formUnion(reaching); changed = true }
             }
         }
         for (from, to, link) in links {
-            let sends = sent(from, link)
-            guard let spec = declared[to].spec, !sends.isEmpty, sends.isDisjoint(with: spec.takes) else { continue }
-            error(link.location, "found a link from \(quoted(declared[from].name)) (sends \(sends)) into \(quoted(declared[to].name)) (\(spec.name) takes \(spec.takes)), expected a link that carries \(spec.takes)")
+            guard let spec = declared[to].spec, !made[from].isEmpty, made[from].isDisjoint(with: spec.takes) else { continue }
+            error(link.location, "found a link from \(quoted(declared[from].name)) (sends \(made[from])) into \(quoted(declared[to].name)) (\(spec.name) takes \(spec.takes)), expected a link that carries \(spec.takes)")
         }
     }
 

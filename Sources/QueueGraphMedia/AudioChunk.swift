@@ -31,15 +31,19 @@ public struct AudioChunk {
     public let buffer: Buffer
     private let header: UnsafeMutablePointer<Header>
 
-    /// Bytes of one plane.
-    static func planeBytes(format: SampleFormat, channels: Int, samples: Int) -> Int {
-        let bytes = samples * format.bytesPerSample * (format.isPlanar ? 1 : channels)
-        return (bytes + 63) & ~63
+    /// Bytes of samples in one plane.
+    static func sampleBytes(format: SampleFormat, channels: Int, samples: Int) -> Int {
+        samples * format.bytesPerSample * (format.isPlanar ? 1 : channels)
+    }
+
+    /// Where plane `index` starts, from the buffer's start (planes 64-byte aligned).
+    static func planeOffset(_ index: Int, format: SampleFormat, channels: Int, samples: Int) -> Int {
+        headerSize + index * ((sampleBytes(format: format, channels: channels, samples: samples) + 63) & ~63)
     }
 
     /// Bytes a buffer needs for `samples` samples of this format.
     public static func byteCount(format: SampleFormat, channels: Int, samples: Int) -> Int {
-        headerSize + planeBytes(format: format, channels: channels, samples: samples) * (format.isPlanar ? channels : 1)
+        planeOffset(format.isPlanar ? channels : 1, format: format, channels: channels, samples: samples)
     }
 
     /// Reads the chunk in `buffer`; nil when it does not hold one.
@@ -79,10 +83,22 @@ public struct AudioChunk {
     public var timeBase: (numerator: Int32, denominator: Int32) { header.pointee.timeBase }
     public var mediaTime: Int64 { header.pointee.mediaTime }
     public var planeCount: Int { sampleFormat.isPlanar ? channels : 1 }
+    /// Bytes of samples in each plane.
+    public var bytesPerPlane: Int { AudioChunk.sampleBytes(format: sampleFormat, channels: channels, samples: samples) }
 
     /// Plane `index`'s first byte.
     public func plane(_ index: Int) -> UnsafeMutablePointer<UInt8> {
-        let offset = AudioChunk.headerSize + index * AudioChunk.planeBytes(format: sampleFormat, channels: channels, samples: samples)
+        let offset = AudioChunk.planeOffset(index, format: sampleFormat, channels: channels, samples: samples)
         return (UnsafeMutableRawPointer(header) + offset).assumingMemoryBound(to: UInt8.self)
+    }
+
+    /// Calls `body` with the planes' addresses, as FFmpeg takes them (in a
+    /// temporary on the stack: nothing is allocated per chunk).
+    public func withPlanes<R>(_ body: (UnsafeMutablePointer<UnsafePointer<UInt8>?>) -> R) -> R {
+        let count = planeCount
+        return withUnsafeTemporaryAllocation(of: UnsafePointer<UInt8>?.self, capacity: count) { planes in
+            for i in 0..<count { planes[i] = UnsafePointer(plane(i)) }
+            return body(planes.baseAddress!)
+        }
     }
 }

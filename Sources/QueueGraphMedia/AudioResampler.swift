@@ -31,8 +31,7 @@ public final class AudioResampler: BufferProcessor, FormatAware, FailureReportin
         guard let chunk = AudioChunk(buffer) else { return .failed }
         do throws(MediaError) {
             if input != chunk.format || context == nil { try setUp(for: chunk) }
-            let inputs = (0..<chunk.planeCount).map { UnsafePointer<UInt8>?(chunk.plane($0)) }
-            try convert(inputs, samples: chunk.samples, context: processContext)
+            try convert(chunk, context: processContext)
         } catch {
             if failureReason == nil { failureReason = "\(error)" }
             return .failed
@@ -44,7 +43,7 @@ public final class AudioResampler: BufferProcessor, FormatAware, FailureReportin
     /// Sends what the resampler still holds.
     public func endOfStream(context processContext: ProcessContext) {
         guard context != nil else { return }
-        do throws(MediaError) { try convert(nil, samples: 0, context: processContext) } catch {
+        do throws(MediaError) { try convert(nil, context: processContext) } catch {
             if failureReason == nil { failureReason = "\(error)" }
         }
     }
@@ -69,22 +68,24 @@ public final class AudioResampler: BufferProcessor, FormatAware, FailureReportin
         input = chunk.format
     }
 
-    /// Resamples into a new chunk and sends it (nil inputs: flush).
-    private func convert(_ inputs: [UnsafePointer<UInt8>?]?, samples: Int, context processContext: ProcessContext) throws(MediaError) {
+    /// Resamples `chunk` into a new chunk and sends it (nil: flush what the resampler holds).
+    private func convert(_ chunk: AudioChunk?, context processContext: ProcessContext) throws(MediaError) {
         let (format, rate, channels) = (output.sampleFormat!, output.rate!, output.channels!)
-        let room = Int(swr_get_out_samples(context, Int32(samples)))
+        let samples = Int32(chunk?.samples ?? 0)
+        let room = Int(swr_get_out_samples(context, samples))
         guard room > 0 else { return }
         guard let out = processContext.acquireBuffer(size: AudioChunk.byteCount(format: format, channels: channels, samples: room)) else {
             throw MediaError("no output buffer (its creator has none free; use 'buffers: upstream')")
         }
+        // Resampled into planes laid out for `room` samples; the header is written again below with the count made.
         let roomy = AudioChunk.make(in: out, format: format, rate: rate, channels: channels, samples: room, timeBase: (1, Int32(rate)),
                                     pts: nextPts, mediaTime: nextPts * 1_000_000_000 / Int64(rate))
-        var planes = (0..<roomy.planeCount).map { Optional(roomy.plane($0)) }
-        let made = Int(planes.withUnsafeMutableBufferPointer { planes in
-            if let inputs {
-                inputs.withUnsafeBufferPointer { swr_convert(context, planes.baseAddress, Int32(room), UnsafeMutablePointer(mutating: $0.baseAddress), Int32(samples)) }
+        let made = Int(roomy.withPlanes { planes in
+            let targets = UnsafeMutableRawPointer(planes).assumingMemoryBound(to: UnsafeMutablePointer<UInt8>?.self)
+            return if let chunk {
+                chunk.withPlanes { swr_convert(context, targets, Int32(room), $0, samples) }
             } else {
-                swr_convert(context, planes.baseAddress, Int32(room), nil, 0)
+                swr_convert(context, targets, Int32(room), nil, 0)
             }
         })
         guard made > 0 else {
@@ -92,11 +93,14 @@ public final class AudioResampler: BufferProcessor, FormatAware, FailureReportin
             try check(Int32(made), "cannot resample")
             return
         }
-        // The planes were laid out for `room` samples: move them to where `made` samples put them.
-        let bytes = made * format.bytesPerSample * (format.isPlanar ? 1 : channels)
-        let chunk = AudioChunk.make(in: out, format: format, rate: rate, channels: channels, samples: made, timeBase: (1, Int32(rate)),
-                                    pts: nextPts, mediaTime: nextPts * 1_000_000_000 / Int64(rate))
-        for plane in 1..<chunk.planeCount { UnsafeMutableRawPointer(chunk.plane(plane)).copyMemory(from: planes[plane]!, byteCount: bytes) }   // memmove
+        // Moves the planes from where `room` samples put them to where `made` samples do (memmove: they overlap).
+        let resampled = AudioChunk.make(in: out, format: format, rate: rate, channels: channels, samples: made, timeBase: (1, Int32(rate)),
+                                        pts: nextPts, mediaTime: nextPts * 1_000_000_000 / Int64(rate))
+        let base = out.payload.baseAddress!
+        for plane in 1..<resampled.planeCount {
+            let from = AudioChunk.planeOffset(plane, format: format, channels: channels, samples: room)
+            UnsafeMutableRawPointer(resampled.plane(plane)).copyMemory(from: base + from, byteCount: resampled.bytesPerPlane)
+        }
         out.sequence = UInt64(nextPts)
         nextPts += Int64(made)
         passOn(out, context: processContext)

@@ -93,8 +93,8 @@ final class InputFile {
     func bestStream(_ type: AVMediaType, named: String) throws(MediaError) -> Int32 {
         let index = av_find_best_stream(context, type, -1, -1, nil, 0)
         if index >= 0 { return index }
-        let streams = (0..<Int32(context!.pointee.nb_streams)).map { stream($0).pointee.codecpar!.pointee }
-        let found = streams.map { parameters in
+        let found = (0..<Int32(context!.pointee.nb_streams)).map { i in
+            let parameters = stream(i).pointee.codecpar!.pointee
             let type = av_get_media_type_string(parameters.codec_type).map { String(cString: $0) } ?? "data"
             return "\(type) \(String(cString: avcodec_get_name(parameters.codec_id)))"
         }
@@ -147,11 +147,11 @@ final class Codec {
     }
 
     deinit { var p: UnsafeMutablePointer<AVCodecContext>? = context; avcodec_free_context(&p) }
+}
 
-    /// Sets a codec option ("crf", "preset"); an unknown one is an error.
-    func set(_ option: String, _ value: String) throws(MediaError) {
-        try check(av_opt_set(context.pointee.priv_data, option, value, 0), "cannot set \(option) = \(value)")
-    }
+/// Sets a codec's private option ("crf", "preset") before it opens; an unknown one is an error.
+func setOption(_ context: UnsafeMutablePointer<AVCodecContext>, _ option: String, _ value: String) throws(MediaError) {
+    try check(av_opt_set(context.pointee.priv_data, option, value, 0), "cannot set \(option) = \(value)")
 }
 
 /// Owns a libswscale context for one conversion, made again when the sizes or formats change.

@@ -54,8 +54,8 @@ public final class MediaSink: ThreadLifecycle, FormatAware, FailureReporting {
     private var expectedStreams = 1
     private var video: VideoEncoder?
     private var audio: AudioEncoder?
-    /// Packets made before the header could be written (in their encoder's time base).
-    private var held: [Packet] = []
+    /// Packets made before the header could be written (in their encoder's time base), with their encoder and stream.
+    private var held: [(packet: Packet, codec: Codec, stream: UnsafeMutablePointer<AVStream>)] = []
     private var headerWritten = false
     private var finished = false
     private let packet = Packet()
@@ -66,7 +66,6 @@ public final class MediaSink: ThreadLifecycle, FormatAware, FailureReporting {
     }
 
     deinit { finish() }
-
 
     public func negotiate(arriving: [LinkFormat]) throws(FormatRefusal) -> [LinkFormat] {
         try Self.checkInLinks(options, arriving)
@@ -164,14 +163,19 @@ public final class MediaSink: ThreadLifecycle, FormatAware, FailureReporting {
             packet.pointer.pointee.stream_index = stream.pointee.index
             try writeHeaderIfNeeded(force: false)
             if headerWritten {
-                av_packet_rescale_ts(packet.pointer, codec.context.pointee.time_base, stream.pointee.time_base)
-                try check(av_interleaved_write_frame(output, packet.pointer), "cannot write '\(options.path)'")
+                try write(packet, codec: codec, stream: stream)
             } else {
                 let kept = Packet()
                 av_packet_move_ref(kept.pointer, packet.pointer)
-                held.append(kept)
+                held.append((kept, codec, stream))
             }
         }
+    }
+
+    /// Writes a packet in its encoder's time base into the file, interleaved.
+    private func write(_ packet: Packet, codec: Codec, stream: UnsafeMutablePointer<AVStream>) throws(MediaError) {
+        av_packet_rescale_ts(packet.pointer, codec.context.pointee.time_base, stream.pointee.time_base)   // the header may have changed the stream's
+        try check(av_interleaved_write_frame(output, packet.pointer), "cannot write '\(options.path)'")
     }
 
     /// Writes the header once every expected stream has its encoder (or, with `force`, whatever came).
@@ -179,12 +183,7 @@ public final class MediaSink: ThreadLifecycle, FormatAware, FailureReporting {
         guard !headerWritten, force || (video == nil ? 0 : 1) + (audio == nil ? 0 : 1) >= expectedStreams else { return }
         try check(avformat_write_header(output, nil), "cannot write the header of '\(options.path)'")
         headerWritten = true
-        for kept in held {
-            let stream = output!.pointee.streams[Int(kept.pointer.pointee.stream_index)]!
-            let codec = (video?.stream == stream ? video?.codec : audio?.codec)!
-            av_packet_rescale_ts(kept.pointer, codec.context.pointee.time_base, stream.pointee.time_base)   // the header may change a stream's time base
-            try check(av_interleaved_write_frame(output, kept.pointer), "cannot write '\(options.path)'")
-        }
+        for kept in held { try write(kept.packet, codec: kept.codec, stream: kept.stream) }
         held.removeAll()
     }
 }
@@ -213,22 +212,24 @@ private final class VideoEncoder {
             if output.pointee.oformat.pointee.flags & AVFMT_GLOBALHEADER != 0 { c.pointee.flags |= AV_CODEC_FLAG_GLOBAL_HEADER }
             if options.bitrate > 0 { c.pointee.bit_rate = Int64(options.bitrate) * 1000 }
             if name == "libx264" {
-                try set(c, "preset", options.preset)
-                if options.bitrate == 0 { try set(c, "crf", "\(options.crf)") }
+                try setOption(c, "preset", options.preset)
+                if options.bitrate == 0 { try setOption(c, "crf", "\(options.crf)") }
             } else {
                 let speeds = ["ultrafast": 8, "superfast": 7, "veryfast": 6, "faster": 5, "fast": 4, "medium": 3, "slow": 2, "slower": 1, "veryslow": 0]
                 let speed = speeds[options.preset] ?? 3
-                try set(c, "deadline", speed >= 6 ? "realtime" : "good")
-                try set(c, "cpu-used", "\(speed)")
-                if options.bitrate == 0 { try set(c, "crf", "\(min(63, options.crf))") }
-                try set(c, "row-mt", "1")
+                try setOption(c, "deadline", speed >= 6 ? "realtime" : "good")
+                try setOption(c, "cpu-used", "\(speed)")
+                if options.bitrate == 0 { try setOption(c, "crf", "\(min(63, options.crf))") }
+                try setOption(c, "row-mt", "1")
             }
         }
         stream = avformat_new_stream(output, nil)
         try check(avcodec_parameters_from_context(stream.pointee.codecpar, codec.context), "cannot describe the video stream")
         stream.pointee.time_base = codec.context.pointee.time_base
         stream.pointee.avg_frame_rate = codec.context.pointee.framerate
-        converted.pointee(width: first.width, height: first.height)
+        (converted.pointer.pointee.width, converted.pointer.pointee.height) = (Int32(first.width), Int32(first.height))
+        converted.pointer.pointee.format = AV_PIX_FMT_YUV420P.rawValue
+        try check(av_frame_get_buffer(converted.pointer, 0), "cannot convert to I420")
     }
 
     func send(_ frame: Frame) throws(MediaError) {
@@ -259,20 +260,6 @@ private final class VideoEncoder {
     }
 }
 
-private func set(_ context: UnsafeMutablePointer<AVCodecContext>, _ option: String, _ value: String) throws(MediaError) {
-    try check(av_opt_set(context.pointee.priv_data, option, value, 0), "cannot set \(option) = \(value)")
-}
-
-extension DecodedFrame {
-    /// Gives the frame its own I420 buffers of this size.
-    func pointee(width: Int, height: Int) {
-        pointer.pointee.width = Int32(width)
-        pointer.pointee.height = Int32(height)
-        pointer.pointee.format = AV_PIX_FMT_YUV420P.rawValue
-        av_frame_get_buffer(pointer, 0)
-    }
-}
-
 /// An audio stream of a `MediaSink`: its encoder, its stream in the file,
 /// the resampler to the encoder's format and the FIFO that cuts the
 /// encoder's frame size.
@@ -284,7 +271,7 @@ private final class AudioEncoder {
     private let frame = DecodedFrame()
     private var scratch: [UnsafeMutablePointer<UInt8>?] = []
     private var scratchSamples = 0
-    private var nextPts: Int64?
+    private var nextPts: Int64
     private let frameSize: Int32
 
     init(codec name: String, first: AudioChunk, options: MediaSink.Options, output: UnsafeMutablePointer<AVFormatContext>) throws(MediaError) {
@@ -317,6 +304,12 @@ private final class AudioEncoder {
         try check(swr_init(resampler), "cannot set up the resampler")
         fifo = av_audio_fifo_alloc(sampleFormat, channels, 4096)
         frameSize = codec.context.pointee.frame_size > 0 ? codec.context.pointee.frame_size : 1024
+        nextPts = av_rescale_q(first.pts, AVRational(num: first.timeBase.numerator, den: first.timeBase.denominator), codec.context.pointee.time_base)
+        frame.pointer.pointee.nb_samples = frameSize
+        frame.pointer.pointee.format = sampleFormat.rawValue
+        frame.pointer.pointee.sample_rate = rate
+        av_channel_layout_copy(&frame.pointer.pointee.ch_layout, &codec.context.pointee.ch_layout)
+        try check(av_frame_get_buffer(frame.pointer, 0), "cannot set up the audio frames")
     }
 
     deinit {
@@ -327,17 +320,12 @@ private final class AudioEncoder {
 
     /// Encodes a chunk; `drain` takes the encoder's packets after each frame sent.
     func send(_ chunk: AudioChunk, drain: () throws(MediaError) -> Void) throws(MediaError) {
-        let c = codec.context.pointee
-        if nextPts == nil {
-            nextPts = av_rescale_q(chunk.pts, AVRational(num: chunk.timeBase.numerator, den: chunk.timeBase.denominator), c.time_base)
-        }
-        let inputs = (0..<chunk.planeCount).map { UnsafePointer<UInt8>?(chunk.plane($0)) }
-        try resample(inputs, samples: Int32(chunk.samples))
+        try chunk.withPlanes { planes in Result { () throws(MediaError) in try resample(planes, samples: Int32(chunk.samples)) } }.get()
         try encode(whole: true, drain: drain)
     }
 
     /// Converts input samples (nil: flush the resampler) into the FIFO.
-    private func resample(_ inputs: [UnsafePointer<UInt8>?]?, samples: Int32) throws(MediaError) {
+    private func resample(_ inputs: UnsafePointer<UnsafePointer<UInt8>?>?, samples: Int32) throws(MediaError) {
         let c = codec.context.pointee
         let room = swr_get_out_samples(resampler, samples)
         if room > scratchSamples {
@@ -346,14 +334,7 @@ private final class AudioEncoder {
             try check(av_samples_alloc(&scratch, nil, c.ch_layout.nb_channels, room, c.sample_fmt, 0), "cannot resample")
             scratchSamples = Int(room)
         }
-        let made: Int32
-        if let inputs {
-            made = inputs.withUnsafeBufferPointer { input in
-                swr_convert(resampler, &scratch, room, UnsafeMutablePointer(mutating: input.baseAddress), samples)
-            }
-        } else {
-            made = swr_convert(resampler, &scratch, room, nil, 0)
-        }
+        let made = swr_convert(resampler, &scratch, room, UnsafeMutablePointer(mutating: inputs), samples)
         try check(made, "cannot resample")
         scratch.withUnsafeMutableBufferPointer { planes in
             _ = planes.baseAddress!.withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: planes.count) {
@@ -362,22 +343,19 @@ private final class AudioEncoder {
         }
     }
 
-    /// Sends the FIFO's samples in encoder-sized frames (`whole`: only full ones).
+    /// Sends the FIFO's samples in encoder-sized frames (`whole`: only full
+    /// ones), through one frame whose buffers are copied only while the
+    /// encoder still holds them.
     private func encode(whole: Bool, drain: () throws(MediaError) -> Void) throws(MediaError) {
-        let c = codec.context.pointee
         while av_audio_fifo_size(fifo) >= (whole ? frameSize : 1) {
             let count = min(frameSize, av_audio_fifo_size(fifo))
-            av_frame_unref(frame.pointer)
+            try check(av_frame_make_writable(frame.pointer), "cannot encode the audio")
             frame.pointer.pointee.nb_samples = count
-            frame.pointer.pointee.format = c.sample_fmt.rawValue
-            frame.pointer.pointee.sample_rate = c.sample_rate
-            av_channel_layout_copy(&frame.pointer.pointee.ch_layout, &codec.context.pointee.ch_layout)
-            try check(av_frame_get_buffer(frame.pointer, 0), "cannot encode the audio")
             _ = withUnsafeMutableBytes(of: &frame.pointer.pointee.data) { data in
                 av_audio_fifo_read(fifo, data.baseAddress!.assumingMemoryBound(to: UnsafeMutableRawPointer?.self), count)
             }
-            frame.pointer.pointee.pts = nextPts ?? 0
-            nextPts = (nextPts ?? 0) + Int64(count)
+            frame.pointer.pointee.pts = nextPts
+            nextPts += Int64(count)
             try check(avcodec_send_frame(codec.context, frame.pointer), "cannot encode the audio")
             try drain()
         }

@@ -129,8 +129,13 @@ public final class MediaSource: BufferSource, FormatAware, FailureReporting {
         }
         let fileStart = file.context!.pointee.start_time
         startNanoseconds = (fileStart == noTimestamp ? 0 : fileStart * 1_000) + Int64(options.start * 1e9)
-        if options.start > 0 { try file.seek(to: options.start + Double(max(fileStart, 0)) / Double(AV_TIME_BASE)) }
         (self.file, self.tracks) = (file, tracks)
+        if options.start > 0 { try seekToStart() }
+    }
+
+    /// Seeks to `start` seconds after the file's first instant.
+    private func seekToStart() throws(MediaError) {
+        try file!.seek(to: options.start + Double(max(file!.context!.pointee.start_time, 0)) / Double(AV_TIME_BASE))
     }
 
     public func produce(context: ProcessContext) -> ProduceResult {
@@ -166,12 +171,7 @@ public final class MediaSource: BufferSource, FormatAware, FailureReporting {
                     }
                     track.frameReady = true
                 }
-                switch emit(track, context: context) {
-                case .produced?: return .produced
-                case .waitingForBuffer?: return .waitingForBuffer
-                case let other?: return other
-                case nil: continue   // skipped (before the start, or past the duration)
-                }
+                if let result = emit(track, context: context) { return result }   // nil: skipped (before the start, or past the duration)
             }
             if tracks.allSatisfy({ $0.ended || $0.pad >= context.outPadCount }) {
                 guard options.loop, !pastDuration(passEnd + loopOffset), passEnd > 0 else { return .endOfStream }
@@ -222,7 +222,7 @@ public final class MediaSource: BufferSource, FormatAware, FailureReporting {
         loopOffset += passEnd
         passEnd = 0
         fileEnded = false
-        do throws(MediaError) { try file!.seek(to: options.start + Double(max(file!.context!.pointee.start_time, 0)) / Double(AV_TIME_BASE)) } catch {
+        do throws(MediaError) { try seekToStart() } catch {
             if failureReason == nil { failureReason = "\(error)" }
             return
         }
@@ -253,7 +253,8 @@ public final class MediaSource: BufferSource, FormatAware, FailureReporting {
         let isVideo = track.kind == AVMEDIA_TYPE_VIDEO
         let (width, height, samples) = (Int(decoded.pointee.width), Int(decoded.pointee.height), Int(decoded.pointee.nb_samples))
         let channels = Int(decoded.pointee.ch_layout.nb_channels)
-        let pixelFormat = PixelFormat(ffmpeg: AVPixelFormat(decoded.pointee.format)) ?? .i420
+        let decodedPixels = PixelFormat(ffmpeg: AVPixelFormat(decoded.pointee.format))   // nil: converted to I420
+        let pixelFormat = decodedPixels ?? .i420
         let sampleFormat = SampleFormat(ffmpeg: AVSampleFormat(decoded.pointee.format)) ?? .fltp
         let size = isVideo ? Frame.byteCount(width: width, height: height, format: pixelFormat)
             : AudioChunk.byteCount(format: sampleFormat, channels: channels, samples: samples)
@@ -267,9 +268,8 @@ public final class MediaSource: BufferSource, FormatAware, FailureReporting {
             let job = FrameJob(tick: track.sent, number: track.rate.frame(at: mediaTime), mediaTime: mediaTime, deadline: deadline, rate: track.rate)
             let frame = Frame.make(in: buffer, width: width, height: height, format: pixelFormat, job: job)
             (frame.pts, frame.duration, frame.timeBase) = (pts, durationUnits, (track.timeBase.num, track.timeBase.den))
-            let known = PixelFormat(ffmpeg: AVPixelFormat(decoded.pointee.format)) != nil
-            frame.lend(to: lent.pointer, lender: known ? nil : lender)   // a copy needs no ref; libswscale's frames do
-            if known {
+            frame.lend(to: lent.pointer, lender: decodedPixels == nil ? lender : nil)   // a copy needs no ref; libswscale's frames do
+            if decodedPixels != nil {
                 av_frame_copy(lent.pointer, decoded)
             } else {
                 do throws(MediaError) { try track.converter.scale(decoded, into: lent.pointer) } catch {
@@ -280,9 +280,8 @@ public final class MediaSource: BufferSource, FormatAware, FailureReporting {
         } else {
             let chunk = AudioChunk.make(in: buffer, format: sampleFormat, rate: Int(decoded.pointee.sample_rate), channels: channels,
                                         samples: samples, timeBase: (track.timeBase.num, track.timeBase.den), pts: pts, mediaTime: mediaTime)
-            let bytes = samples * sampleFormat.bytesPerSample * (sampleFormat.isPlanar ? 1 : channels)
             for plane in 0..<chunk.planeCount {
-                chunk.plane(plane).update(from: decoded.pointee.extended_data[plane]!, count: bytes)
+                chunk.plane(plane).update(from: decoded.pointee.extended_data[plane]!, count: chunk.bytesPerPlane)
             }
         }
         buffer.timestamp = options.pace == .live ? due : UInt64(max(0, mediaTime))

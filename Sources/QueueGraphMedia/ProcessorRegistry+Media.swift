@@ -38,10 +38,6 @@ extension ProcessorRegistry {
         source.negotiate = { p, _ in   // the pixel and sample formats are known once the file is open
             MediaSource.Streams(rawValue: p.text("streams"))!.kinds.map { $0 == AVMEDIA_TYPE_VIDEO ? .video(VideoFormat()) : .audio(AudioFormat()) }
         }
-        source.padMakes = { p, pad in
-            let kinds = MediaSource.Streams(rawValue: p.text("streams"))!.kinds
-            return pad < kinds.count ? (kinds[pad] == AVMEDIA_TYPE_VIDEO ? .frames : .audio) : []
-        }
         register(source)
         let formats = ["same"] + PixelFormat.allCases.map(\.rawValue)
         let threads = ParameterSpec("threads", .integer(0...64), default: .integer(0), "slice threads; 0 lets libswscale choose")
@@ -103,10 +99,7 @@ extension ProcessorRegistry {
                 ToneSource(frequency: p.number("frequency"), rate: p.integer("rate"), channels: p.integer("channels"), seconds: p.number("seconds"))
             }))
         // What they send follows from their parameters, so files are checked when read.
-        for name in ["videoconvert", "videoscale", "audioresample", "tonesrc"] {
-            let make = self[name]!.make
-            self[name]?.negotiate = { p, arriving throws(FormatRefusal) in try (make(p) as! any FormatAware).negotiate(arriving: arriving) }
-        }
+        for name in ["videoconvert", "videoscale", "audioresample", "tonesrc"] { self[name]?.negotiateByMaking() }
     }
 }
 

@@ -109,13 +109,8 @@ public struct Frame {
     public var height: Int { Int(header.pointee.height) }
     public var pixelCount: Int { width * height }
     public var pixelFormat: PixelFormat { Frame.pixelFormat(code: header.pointee.format).unsafelyUnwrapped }
-    /// The link format this frame is an instance of.
-    public var format: VideoFormat { VideoFormat(pixelFormat, width: width, height: height, rate: job.rate) }
     /// The frame job this frame belongs to.
-    public var job: FrameJob {
-        get { header.pointee.job }
-        nonmutating set { header.pointee.job = newValue }
-    }
+    public var job: FrameJob { header.pointee.job }
     /// Where the frame's current image lives on the GPU (a GL owner's
     /// texture token, see `QueueGraphGL`), 0 when only the pixels hold it.
     public var gpuImage: UInt64 {

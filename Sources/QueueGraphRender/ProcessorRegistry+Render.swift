@@ -109,12 +109,7 @@ extension ProcessorRegistry {
             name: "composite", summary: "composites layer 1 over layer 0 of each tick (two inputs)",
             parameters: [ParameterSpec("opacity", .number(0...1), default: .number(1), "how much of layer 1 shows")],
             outputs: 1...1, takes: .frames, makes: .frames, make: { p in Compositor(opacity: p.number("opacity")) }))
-        self["render"]?.negotiate = { p, _ in
-            [.video(VideoFormat(.rgba, width: p.integer("width"), height: p.integer("height"), rate: FrameRate(p.integer("fps"))))]
-        }
-        self["scale"]?.negotiate = { p, arriving throws(FormatRefusal) in
-            try BilinearScaler(width: p.integer("width"), height: p.integer("height")).negotiate(arriving: arriving)
-        }
-        self["composite"]?.negotiate = { _, arriving throws(FormatRefusal) in try rgbaFrames(arriving) }
+        // What they send follows from their parameters, so files are checked when read.
+        for name in ["render", "scale", "composite"] { self[name]?.negotiateByMaking() }
     }
 }

@@ -34,32 +34,29 @@ let processors = {
     return registry
 }()
 
-/// The format of each queue's out pads, settled by creating the graph
-/// (not starting it); nil, with the reason on standard error, when it cannot
-/// be created (a media file that does not open), and for graphs with child
+/// Creates (not starts) the graph to settle its link formats: the format of
+/// each queue's out pads, or what creating it refused (a link, a media file
+/// that does not open), located in the file. Nil for graphs with child
 /// processes (creating those would start their children).
-func linkFormats(_ graph: GraphFile) -> [[LinkFormat]]? {
+func created(_ graph: GraphFile) -> Result<[[LinkFormat]], GraphFileErrors>? {
     guard !graph.config.queues.contains(where: { $0.threading == .child }) else { return nil }
     do {
-        return try graph.config.createQueueGraph().engine.linkFormats
+        return .success(try graph.config.createQueueGraph().engine.linkFormats)
+    } catch let errors as ConfigErrors {
+        return .failure(graph.locate(errors))
     } catch {
-        printError("link formats are not known: \(error)")
-        return nil
+        return .failure(GraphFileErrors([GraphFileError(SourceLocation(file: graph.file, line: 1, column: 1), "\(error)")]))
     }
 }
 
-/// What creating the graph refuses (its link formats, a media file that
-/// does not open), located in the file; nil when it creates. Graphs with
-/// child processes are not created (that would start their children).
-func creationErrors(_ graph: GraphFile) -> GraphFileErrors? {
-    guard !graph.config.queues.contains(where: { $0.threading == .child }) else { return nil }
-    do {
-        _ = try graph.config.createQueueGraph()
+/// The link formats for `inspect` and `dot`; nil, with the reason on standard error, when they are not known.
+func linkFormats(_ graph: GraphFile) -> [[LinkFormat]]? {
+    switch created(graph) {
+    case .success(let formats)?: return formats
+    case .failure(let errors)?:
+        printError("link formats are not known:\n\(errors)")
         return nil
-    } catch let errors as ConfigErrors {
-        return graph.locate(errors)
-    } catch {
-        return GraphFileErrors([GraphFileError(SourceLocation(file: graph.file, line: 1, column: 1), "\(error)")])
+    case nil: return nil
     }
 }
 
@@ -140,7 +137,7 @@ struct Validate: ParsableCommand {
         for path in files {
             do {
                 let graph = try GraphFile.load(path: path, registry: processors)
-                if let errors = creationErrors(graph) {
+                if case .failure(let errors)? = created(graph) {
                     report(errors)
                     failed = true
                     continue

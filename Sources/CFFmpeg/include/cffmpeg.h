@@ -14,7 +14,6 @@
 
 static inline int qg_averror_eagain(void) { return AVERROR(EAGAIN); }
 static inline int qg_averror_eof(void) { return AVERROR_EOF; }
-static inline int qg_averror_enomem(void) { return AVERROR(ENOMEM); }
 static inline int64_t qg_nopts(void) { return AV_NOPTS_VALUE; }
 static inline int qg_frame_is_corrupt(const AVFrame *frame) {
     return (frame->flags & AV_FRAME_FLAG_CORRUPT) != 0 || frame->decode_error_flags != 0;

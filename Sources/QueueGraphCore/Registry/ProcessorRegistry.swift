@@ -64,8 +64,7 @@ public struct ProcessorRegistry: Sendable {
             parameters: [ParameterSpec("us", .integer(0...60_000_000), default: nil, "microseconds per buffer")],
             outputs: 0...1, make: { p in Delay(nanoseconds: UInt64(p.integer("us")) * 1_000) }))
         // What they send follows from their parameters, so files are checked when read.
-        registry["testsrc"]?.negotiate = { _, _ in [.bytes] }
-        for name in ["identity", "tee", "ratelimit", "delay"] { registry[name]?.negotiate = { _, arriving in [arriving.first ?? .unknown] } }
+        for name in ["testsrc", "identity", "tee", "ratelimit", "delay"] { registry[name]?.negotiateByMaking() }
         return registry
     }()
 }

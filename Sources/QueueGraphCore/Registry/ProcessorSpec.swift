@@ -31,14 +31,18 @@ public struct ProcessorSpec: Sendable {
     /// The buffers it sends on; nil: what it takes (a pass-through such as
     /// `identity` or `tee`), or, for a source, buffers of any kind.
     public var makes: BufferKinds?
-    /// What it sends on each pad, from its parameters, when its pads differ
-    /// (`mediasrc`: video, then audio); nil: `makes` on every pad.
-    public var padMakes: (@Sendable (Parameters, _ pad: Int) -> BufferKinds)?
     /// What it sends for what arrives, from its parameters alone (the
     /// `FormatAware` answer without making the processor): a graph file
     /// whose links it refuses is refused when read, at the link. Nil: its
     /// formats are known only once its processor is made (`.unknown` here).
     public var negotiate: (@Sendable (Parameters, _ arriving: [LinkFormat]) throws(FormatRefusal) -> [LinkFormat])?
+
+    /// Sets `negotiate` to ask a processor made from the parameters: for
+    /// processors whose making has no side effect (opens no file, claims no output).
+    public mutating func negotiateByMaking() {
+        let make = self.make
+        negotiate = { p, arriving throws(FormatRefusal) in try (make(p) as? any FormatAware)?.negotiate(arriving: arriving) ?? [] }
+    }
 
     /// Where a processor's queue may sit in the graph.
     public enum Placement: Sendable, Equatable {
