@@ -52,11 +52,17 @@ struct GraphFileTests {
     @Test("every example validates and runs, ledger balanced", arguments: examples)
     func exampleRuns(name: String) throws {
         let path = repositoryRoot.appendingPathComponent("Graphs/\(name)").path
-        let text = try String(contentsOfFile: path, encoding: .utf8)
-        let demoOutput = "/tmp/qgraph-shader-preview.mp4"
-        let file = try (text.contains("processor: mediasrc")
-            ? GraphFile(yaml: text.replacingOccurrences(of: "path: \(demoOutput)", with: "path: \(Self.mediaInput)"), file: path, registry: everyProcessor)
-            : GraphFile.load(path: path, registry: everyProcessor)).childrenRunByQGraph()
+        var text = try String(contentsOfFile: path, encoding: .utf8)
+        // The media examples read the clip made above instead of the demo's
+        // mp4, and every example writes into a scratch directory, not over
+        // the files the demo and the examples leave in /tmp for the user.
+        if text.contains("processor: mediasrc") {
+            text = text.replacingOccurrences(of: "path: /tmp/qgraph-shader-preview.mp4", with: "path: \(Self.mediaInput)")
+        }
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("qg-example-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        text = text.replacingOccurrences(of: ": /tmp/qgraph-", with: ": \(scratch.path)/qgraph-")
+        let file = try GraphFile(yaml: text, file: path, registry: everyProcessor).childrenRunByQGraph()
         let graph = try file.config.createQueueGraph()
         try graph.start()
         graph.waitUntilFinished(timeoutNanoseconds: 3_000_000_000)   // bounded: longer examples are drained
