@@ -44,3 +44,14 @@ int qg_av_take_error(char *out, size_t size) {
 static void keep(void *opaque, uint8_t *data) { (void)opaque; (void)data; }
 
 AVBufferRef *qg_av_lend(uint8_t *data, size_t size) { return av_buffer_create(data, size, keep, NULL, 0); }
+
+void qg_codec_allow_threaded_callbacks(AVCodecContext *context) {
+#if LIBAVCODEC_VERSION_MAJOR < 60
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    context->thread_safe_callbacks = 1;
+#pragma GCC diagnostic pop
+#else
+    (void)context;   // always so from FFmpeg 6
+#endif
+}

@@ -153,6 +153,13 @@ public struct Buffer: Hashable, @unchecked Sendable {
         holds.wrappingIncrement(ordering: .relaxed)
     }
 
+    /// Gives up a hold from outside any processor call, on any thread: a
+    /// hold lent to a library that lets go of it on its own threads (a
+    /// decoder's reference frames, see QueueGraphMedia's decode loans).
+    /// Inside a processor call use `ProcessContext.doneBuffer`, which also
+    /// acks the sender on an `ack` queue.
+    public func releaseHold() { dropHold(fate: .consumed) }
+
     /// Drops one hold; when it was the last, the buffer goes back to its creator.
     /// The only holder skips the read-modify-write (nobody else can add a
     /// hold), so the common case writes nothing to the buffer and its cache

@@ -121,8 +121,9 @@ final class Codec {
     let context: UnsafeMutablePointer<AVCodecContext>
 
     /// A decoder for `stream` (the `what` of `path`, for messages), with
-    /// `threads` threads (0: as many as FFmpeg likes).
-    init(decoding stream: UnsafeMutablePointer<AVStream>, what: String, of path: String, threads: Int) throws(MediaError) {
+    /// `threads` threads (0: as many as FFmpeg likes), decoding into `loans`
+    /// where its codec allows.
+    init(decoding stream: UnsafeMutablePointer<AVStream>, what: String, of path: String, threads: Int, loans: DecodeLoans? = nil) throws(MediaError) {
         let parameters = stream.pointee.codecpar!
         let name = String(cString: avcodec_get_name(parameters.pointee.codec_id))
         guard let codec = avcodec_find_decoder(parameters.pointee.codec_id) else {
@@ -133,7 +134,9 @@ final class Codec {
         try check(avcodec_parameters_to_context(context, parameters), "cannot set up the '\(name)' decoder")
         context.pointee.pkt_timebase = stream.pointee.time_base
         context.pointee.thread_count = Int32(threads)
+        loans?.attach(to: context, codec: codec)
         try check(avcodec_open2(context, codec, nil), "cannot open the '\(name)' decoder")
+        loans?.prepare(for: context)
     }
 
     /// An encoder by FFmpeg name ("libx264"); `configure` sets its fields and

@@ -12,6 +12,8 @@ import QueueGraphRender
 ///   later; `fast` sends as fast as downstream takes (no deadline).
 /// - A file that does not open, or lacks a selected stream, or whose codec
 ///   this FFmpeg cannot decode, refuses the graph when it is created.
+/// - Video in I420 or NV12 decodes straight into the buffers that go
+///   downstream (`DecodeLoans`); other formats are converted to I420.
 /// - A truncated file ends its streams at the last good frame. A packet the
 ///   decoder refuses, or a frame it marks damaged, is dropped and counted
 ///   as `corrupt`; the first decoder message is kept in `failureReason`.
@@ -77,15 +79,24 @@ public final class MediaSource: BufferSource, FormatAware, FailureReporting {
         }
     }
 
+    /// Buffers a `mediasrc`'s own creator has beyond its `count`: the
+    /// decoder's, for the frames it decodes into and keeps for reference.
+    public static let loanBuffers = 8
+
     public let options: Options
     public private(set) var failureReason: String?
     /// Packets and frames dropped as damaged.
     public private(set) var corrupt = 0
+    /// Video frames the decoder wrote straight into their buffers, and
+    /// video frames copied (or converted) into theirs.
+    public private(set) var decodedInPlace = 0, copied = 0
     private var file: InputFile?
     private var tracks: [Track] = []
     private let packet = Packet()
     private let lent = DecodedFrame()
     private let lender = Lender()
+    /// Buffers the video decoder decodes into.
+    private let loans = DecodeLoans()
     private var pending: (buffer: Buffer, pad: Int, due: UInt64)?
     /// Monotonic nanoseconds at media time 0 (`live`), set by the first buffer.
     private var origin: UInt64?
@@ -119,7 +130,8 @@ public final class MediaSource: BufferSource, FormatAware, FailureReporting {
             let what = kind == AVMEDIA_TYPE_VIDEO ? "video" : "audio"
             let index = try file.bestStream(kind, named: what)
             let stream = file.stream(index)
-            let decoder = try Codec(decoding: stream, what: what, of: options.path, threads: options.threads)
+            let decoder = try Codec(decoding: stream, what: what, of: options.path, threads: options.threads,
+                                    loans: kind == AVMEDIA_TYPE_VIDEO ? loans : nil)
             if kind == AVMEDIA_TYPE_AUDIO && SampleFormat(ffmpeg: decoder.context.pointee.sample_fmt) == nil {
                 throw MediaError("the audio of '\(options.path)' decodes to \(String(cString: av_get_sample_fmt_name(decoder.context.pointee.sample_fmt))), which QueueGraph does not carry")
             }
@@ -183,6 +195,9 @@ public final class MediaSource: BufferSource, FormatAware, FailureReporting {
                     track.ended = true
                 }
                 continue
+            }
+            if let video = tracks.first(where: { $0.kind == AVMEDIA_TYPE_VIDEO && $0.pad < context.outPadCount }) {
+                loans.topUp(context: context, pad: video.pad)
             }
             readPacket(context: context)
         }
@@ -256,9 +271,20 @@ public final class MediaSource: BufferSource, FormatAware, FailureReporting {
         let decodedPixels = PixelFormat(ffmpeg: AVPixelFormat(decoded.pointee.format))   // nil: converted to I420
         let pixelFormat = decodedPixels ?? .i420
         let sampleFormat = SampleFormat(ffmpeg: AVSampleFormat(decoded.pointee.format)) ?? .fltp
-        let size = isVideo ? Frame.byteCount(width: width, height: height, format: pixelFormat)
-            : AudioChunk.byteCount(format: sampleFormat, channels: channels, samples: samples)
-        guard let buffer = context.acquireBuffer(size: size, pad: track.pad) else { return .waitingForBuffer }
+        let loan = isVideo ? loans.borrowed(decoded) : nil
+        let buffer: Buffer
+        if let (lent, _) = loan {   // decoded into it: the decoder may keep it for reference, so it is shared
+            buffer = lent
+            context.share(buffer)
+        } else if isVideo {   // a copy, in a block of the loans' size when they have one (one size of block)
+            let size = Frame.byteCount(width: width, height: height, format: pixelFormat)
+            guard let copy = context.acquireBuffer(size: max(size, loans.blockSize), pad: track.pad) ?? loans.takeSpare(size: size) else { return .waitingForBuffer }
+            buffer = copy
+        } else {
+            guard let chunk = context.acquireBuffer(size: AudioChunk.byteCount(format: sampleFormat, channels: channels, samples: samples), pad: track.pad)
+            else { return .waitingForBuffer }
+            buffer = chunk
+        }
         let now = context.now
         if options.pace == .live && origin == nil { origin = now &- UInt64(max(0, mediaTime)) }
         let due = options.pace == .live ? origin! &+ UInt64(max(0, mediaTime)) : 0
@@ -266,17 +292,22 @@ public final class MediaSource: BufferSource, FormatAware, FailureReporting {
         if isVideo {
             let deadline = options.pace == .live ? due &+ UInt64(options.latency * 1e9) : UInt64.max
             let job = FrameJob(tick: track.sent, number: track.rate.frame(at: mediaTime), mediaTime: mediaTime, deadline: deadline, rate: track.rate)
-            let frame = Frame.make(in: buffer, width: width, height: height, format: pixelFormat, job: job)
+            let frame = Frame.make(in: buffer, width: width, height: height, format: pixelFormat, job: job, layout: loan?.1)
             (frame.pts, frame.duration, frame.timeBase) = (pts, durationUnits, (track.timeBase.num, track.timeBase.den))
-            frame.lend(to: lent.pointer, lender: decodedPixels == nil ? lender : nil)   // a copy needs no ref; libswscale's frames do
-            if decodedPixels != nil {
-                av_frame_copy(lent.pointer, decoded)
+            if loan != nil {
+                decodedInPlace += 1
             } else {
-                do throws(MediaError) { try track.converter.scale(decoded, into: lent.pointer) } catch {
-                    if failureReason == nil { failureReason = "\(error)" }
+                copied += 1
+                frame.lend(to: lent.pointer, lender: decodedPixels == nil ? lender : nil)   // a copy needs no ref; libswscale's frames do
+                if decodedPixels != nil {
+                    av_frame_copy(lent.pointer, decoded)
+                } else {
+                    do throws(MediaError) { try track.converter.scale(decoded, into: lent.pointer) } catch {
+                        if failureReason == nil { failureReason = "\(error)" }
+                    }
                 }
+                lender.takeBack(lent.pointer)
             }
-            lender.takeBack(lent.pointer)
         } else {
             let chunk = AudioChunk.make(in: buffer, format: sampleFormat, rate: Int(decoded.pointee.sample_rate), channels: channels,
                                         samples: samples, timeBase: (track.timeBase.num, track.timeBase.den), pts: pts, mediaTime: mediaTime)
@@ -298,9 +329,11 @@ public final class MediaSource: BufferSource, FormatAware, FailureReporting {
         return .produced
     }
 
-    /// A buffer that was waiting for its time when the stream stopped goes back to its creator.
+    /// A buffer that was waiting for its time when the stream stopped goes
+    /// back to its creator, and so do the decoders' loans as they are freed.
     public func endOfStream(context: ProcessContext) {
         if let pending { context.doneBuffer(pending.buffer) }
         pending = nil
+        loans.close(context: context) { tracks = [] }
     }
 }

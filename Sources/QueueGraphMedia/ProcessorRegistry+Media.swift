@@ -22,7 +22,7 @@ extension ProcessorRegistry {
             ],
             outputs: 1...2, isSource: true, makes: [.frames, .audio],
             makeCreator: { name, count, sharedWithChildren in
-                FrameCreator(name: name, count: count, engine: sharedWithChildren ? .sharedWithChildren : .shared)
+                FrameCreator(name: name, count: count + MediaSource.loanBuffers, engine: sharedWithChildren ? .sharedWithChildren : .shared)
             },
             make: { p in
                 var options = MediaSource.Options(path: p.text("path"))

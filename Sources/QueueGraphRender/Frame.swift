@@ -27,6 +27,48 @@ public struct Frame {
         var pts: Int64
         var duration: Int64
         var timeBase: (Int32, Int32)
+        /// Each plane's byte offset from the buffer's start, and its bytes per row.
+        var offsets: (UInt32, UInt32, UInt32)
+        var strides: (UInt32, UInt32, UInt32)
+    }
+
+    /// Where a frame's planes lie in its buffer: each plane's byte offset
+    /// from the buffer's start (at least `headerSize`) and bytes per row;
+    /// 0 for planes the format does not have. A value; any thread.
+    public struct Layout: Sendable {
+        public var offsets: (Int, Int, Int)
+        public var strides: (Int, Int, Int)
+
+        public init(offsets: (Int, Int, Int), strides: (Int, Int, Int)) {
+            (self.offsets, self.strides) = (offsets, strides)
+        }
+
+        func offset(_ index: Int) -> Int { index == 0 ? offsets.0 : index == 1 ? offsets.1 : offsets.2 }
+        func stride(_ index: Int) -> Int { index == 0 ? strides.0 : index == 1 ? strides.1 : strides.2 }
+
+        /// The packed layout `make` uses by default: planes one after the other from `headerSize`.
+        public static func packed(width: Int, height: Int, format: PixelFormat) -> Layout {
+            let (p0, p1, p2) = (Frame.plane(0, width: width, height: height, format: format),
+                                Frame.plane(1, width: width, height: height, format: format),
+                                Frame.plane(2, width: width, height: height, format: format))
+            let o1 = headerSize + p0.stride * p0.rows
+            return Layout(offsets: (headerSize, p1.rows == 0 ? 0 : o1, p2.rows == 0 ? 0 : o1 + p1.stride * p1.rows),
+                          strides: (p0.stride, p1.stride, p2.stride))
+        }
+
+        /// Bytes from the buffer's start to the end of the last plane's last
+        /// row, or nil when a plane starts inside the header or overlaps the
+        /// next, or a row is shorter than the format needs.
+        func byteCount(width: Int, height: Int, format: PixelFormat) -> Int? {
+            var end = headerSize
+            for i in 0..<3 {
+                let packed = Frame.plane(i, width: width, height: height, format: format)
+                guard packed.rows > 0 else { break }
+                guard offset(i) >= end, stride(i) >= packed.stride else { return nil }
+                end = offset(i) + stride(i) * packed.rows
+            }
+            return end
+        }
     }
 
     static let magic: UInt32 = 0x5147_4652   // "RFGQ"
@@ -71,11 +113,18 @@ public struct Frame {
         }
     }
 
-    /// Bytes a buffer needs for a frame of this size and format.
+    /// Bytes a buffer needs for a packed frame of this size and format.
     public static func byteCount(width: Int, height: Int, format: PixelFormat = .rgba) -> Int {
         var bytes = headerSize
         for i in 0..<3 { let p = plane(i, width: width, height: height, format: format); bytes += p.stride * p.rows }
         return bytes
+    }
+
+    /// The frame's layout, read from its header.
+    public var layout: Layout {
+        let h = header.pointee
+        return Layout(offsets: (Int(h.offsets.0), Int(h.offsets.1), Int(h.offsets.2)),
+                      strides: (Int(h.strides.0), Int(h.strides.1), Int(h.strides.2)))
     }
 
     /// Reads the frame in `buffer`; nil when it does not hold one.
@@ -84,24 +133,30 @@ public struct Frame {
         header = base.assumingMemoryBound(to: Header.self)
         self.buffer = buffer
         guard header.pointee.magic == Frame.magic, width > 0, height > 0,
-              Frame.pixelFormat(code: header.pointee.format) != nil,
-              buffer.size >= Frame.byteCount(width: width, height: height, format: pixelFormat) else { return nil }
+              let format = Frame.pixelFormat(code: header.pointee.format),
+              let size = layout.byteCount(width: width, height: height, format: format), buffer.size >= size else { return nil }
     }
 
-    /// Writes a new header (pixels undefined) into a buffer of at least
-    /// `byteCount(width:height:format:)` bytes, and sets its `size`. The
-    /// media timing starts as the job's: `mediaTime` in nanoseconds.
+    /// Writes a new header (pixels undefined, or already written where
+    /// `layout` says) into a buffer and sets its `size`: by default the
+    /// planes are packed (`byteCount(width:height:format:)` bytes). RGBA and
+    /// BGRA frames are always packed (the render nodes' `pixels`). The media
+    /// timing starts as the job's: `mediaTime` in nanoseconds.
     @discardableResult
-    public static func make(in buffer: Buffer, width: Int, height: Int, format: PixelFormat = .rgba, job: FrameJob) -> Frame {
-        let size = byteCount(width: width, height: height, format: format)
-        precondition(buffer.payload.capacity >= size && buffer.payload.baseAddress != nil, "a \(width)×\(height) \(format) frame needs \(size) bytes")
+    public static func make(in buffer: Buffer, width: Int, height: Int, format: PixelFormat = .rgba, job: FrameJob, layout: Layout? = nil) -> Frame {
+        let layout = layout ?? .packed(width: width, height: height, format: format)
+        let size = layout.byteCount(width: width, height: height, format: format)
+        precondition(size != nil && (format == .i420 || format == .nv12 || layout.strides.0 == width * 4), "a \(width)×\(height) \(format) frame cannot have the layout \(layout)")
+        precondition(buffer.payload.capacity >= size! && buffer.payload.baseAddress != nil, "a \(width)×\(height) \(format) frame needs \(size!) bytes")
         assert(MemoryLayout<Header>.size <= headerSize)
-        buffer.size = size
+        buffer.size = size!
         buffer.sequence = UInt64(bitPattern: job.tick)
         buffer.timestamp = job.deadline
+        let (o, s) = (layout.offsets, layout.strides)
         buffer.payload.baseAddress!.assumingMemoryBound(to: Header.self).initialize(to: Header(
             magic: magic, width: Int32(width), height: Int32(height), format: code(format),
-            job: job, gpuImage: 0, pts: job.mediaTime, duration: job.rate.period, timeBase: (1, 1_000_000_000)))
+            job: job, gpuImage: 0, pts: job.mediaTime, duration: job.rate.period, timeBase: (1, 1_000_000_000),
+            offsets: (UInt32(o.0), UInt32(o.1), UInt32(o.2)), strides: (UInt32(s.0), UInt32(s.1), UInt32(s.2))))
         return Frame(buffer)!
     }
 
@@ -143,13 +198,8 @@ public struct Frame {
     }
     /// Plane `index`: its first byte and bytes per row.
     public func plane(_ index: Int) -> (bytes: UnsafeMutablePointer<UInt8>, stride: Int) {
-        var offset = Frame.headerSize
-        for i in 0..<index {
-            let p = Frame.plane(i, width: width, height: height, format: pixelFormat)
-            offset += p.stride * p.rows
-        }
-        let stride = Frame.plane(index, width: width, height: height, format: pixelFormat).stride
-        return ((UnsafeMutableRawPointer(header) + offset).assumingMemoryBound(to: UInt8.self), stride)
+        let layout = layout
+        return ((UnsafeMutableRawPointer(header) + layout.offset(index)).assumingMemoryBound(to: UInt8.self), layout.stride(index))
     }
 
     /// The pixels of an RGBA or BGRA frame, row after row.

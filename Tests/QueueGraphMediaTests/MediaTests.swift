@@ -79,12 +79,12 @@ let testMedia: Result<String, any Error> = Result {
 
 /// The test media's video alone, encoded again into a scratch file named
 /// `name` (its extension picks the container); the file's path.
-func videoOnly(_ name: String) throws -> String {
+func videoOnly(_ name: String, preset: String = "ultrafast") throws -> String {
     let output = try scratch().appendingPathComponent(name).path
     _ = try run("""
         queues:
           - {name: source, processor: mediasrc, parameters: {path: '\(try testMedia.get())'}, threading: thread}
-          - {name: out, processor: mediasink, parameters: {path: '\(output)', preset: ultrafast}}
+          - {name: out, processor: mediasink, parameters: {path: '\(output)', preset: \(preset)}}
         connections: [source -> out]
         """)
     return output
@@ -119,6 +119,66 @@ struct MediaTests {
         #expect(statistics.queues.first { $0.name == "check" }?.arrived == expected)
         let source = try #require(graph.processor(ofQueue: "source") as? MediaSource)
         #expect(source.corrupt == 0 && source.failureReason == nil)
+        #expect(source.decodedInPlace + source.copied == expected)
+    }
+
+    /// Keeps the visible rows of every I420 frame it gets; with `scribble`
+    /// it then zeroes them (on a `reuse` queue, which owns what it writes).
+    final class Planes: BufferProcessor, @unchecked Sendable {
+        let scribble: Bool
+        var bytes: [UInt8] = []
+        init(scribble: Bool) { self.scribble = scribble }
+
+        func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
+            if let frame = Frame(buffer), frame.pixelFormat == .i420 {
+                for i in 0..<3 {
+                    let (first, stride) = frame.plane(i)
+                    let (width, height) = i == 0 ? (frame.width, frame.height) : ((frame.width + 1) / 2, (frame.height + 1) / 2)
+                    for row in 0..<height {
+                        bytes.append(contentsOf: UnsafeBufferPointer(start: first + row * stride, count: width))
+                        if scribble { (first + row * stride).update(repeating: 0, count: width) }
+                    }
+                }
+            }
+            context.doneBuffer(buffer)
+            return .ok
+        }
+    }
+
+    @Test("frames decode straight into their buffers, pixel for pixel as ffmpeg decodes them, also when a processor writes on them in place")
+    func decodeInPlace() throws {
+        let path = try videoOnly("references.mp4", preset: "slower")   // many reference frames, and B-frames
+        let frames = try #require(try probe(path)["video"]).frames
+        let ffmpeg = Process()
+        ffmpeg.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")
+        ffmpeg.arguments = ["-v", "error", "-i", path, "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"]
+        let pipe = Pipe()
+        ffmpeg.standardOutput = pipe
+        try ffmpeg.run()
+        let expected = [UInt8](pipe.fileHandleForReading.readDataToEndOfFile())
+        ffmpeg.waitUntilExit()
+        #expect(frames > 0 && expected.count == frames * (64 * 36 + 2 * 32 * 18))
+        // Writing in place on a frame the decoder still predicts from would change the frames after it.
+        for scribble in [false, true] {
+            var registry = registry
+            let planes = Planes(scribble: scribble)
+            registry.register(ProcessorSpec(name: "planes", summary: "keeps the pixels", outputs: 0...0, make: { _ in planes }))
+            let graph = try GraphFile(yaml: """
+                queues:
+                  - {name: source, processor: mediasrc, parameters: {path: '\(path)', threads: 2}, threading: thread}
+                  - {name: check, processor: planes, size: 4, buffers: \(scribble ? "reuse" : "forward")}
+                connections: [source -> check]
+                """, file: "in-place.yaml", registry: registry).config.createQueueGraph()
+            try graph.start()
+            #expect(graph.waitUntilFinished(timeoutNanoseconds: 60_000_000_000))
+            let statistics = graph.stop()
+            #expect(Ledger.problems(statistics) == [])
+            let source = try #require(graph.processor(ofQueue: "source") as? MediaSource)
+            #expect(source.decodedInPlace > 0 && source.decodedInPlace + source.copied == frames, "\(source.decodedInPlace) in place, \(source.copied) copied")
+            let difference = planes.bytes.indices.first { $0 >= expected.count || planes.bytes[$0] != expected[$0] }   // not the bytes: a failure would print them all
+            #expect(planes.bytes.count == expected.count && difference == nil,
+                    "\(scribble ? "written on in place" : "read only"): \(planes.bytes.count) bytes, first difference at \(difference ?? -1) (frame \((difference ?? 0) / (64 * 36 * 3 / 2)))")
+        }
     }
 
     @Test("a transcode (video scaled, audio passed to the encoder) keeps the frame count and the audio's length")

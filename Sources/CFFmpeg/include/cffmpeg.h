@@ -29,3 +29,7 @@ int qg_av_take_error(char *out, size_t size);
 /// An AVBufferRef over memory FFmpeg must not free (a QueueGraph buffer's
 /// pixels, lent for one call); NULL when out of memory.
 AVBufferRef *qg_av_lend(uint8_t *data, size_t size);
+/// Tells a decoder (before it opens) that its `get_buffer2` may be called
+/// from its frame threads at once; FFmpeg 5 otherwise has the thread that
+/// sends packets make every buffer, waiting on each frame's setup.
+void qg_codec_allow_threaded_callbacks(AVCodecContext *context);
