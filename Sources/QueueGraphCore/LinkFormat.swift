@@ -48,6 +48,9 @@ public enum PixelFormat: String, Sendable, Hashable, CaseIterable {
     case i420
     /// 4:2:0 with interleaved U/V (`nv12`).
     case nv12
+
+    /// Whether it is one of the 4:2:0 (Y, U, V) formats.
+    public var isYUV: Bool { self == .i420 || self == .nv12 }
 }
 
 /// Video on a link; nil fields are not known before frames flow.

@@ -26,6 +26,13 @@ final class TextureRing {
 
     /// The next texture (and its framebuffer), made or remade for this size.
     func take(_ owner: GLOwner, width: Int, height: Int) -> (texture: GLuint, framebuffer: GLuint) {
+        prepare(owner, width: width, height: height)
+        defer { next = (next + 1) % count }
+        return (textures[next], withFramebuffers ? framebuffers[next] : 0)
+    }
+
+    /// Makes (or remakes) the textures for this size.
+    func prepare(_ owner: GLOwner, width: Int, height: Int) {
         if width != self.width || height != self.height {
             release(owner)
             (self.width, self.height) = (width, height)
@@ -39,8 +46,6 @@ final class TextureRing {
                 }
             }
         }
-        defer { next = (next + 1) % count }
-        return (textures[next], withFramebuffers ? framebuffers[next] : 0)
     }
 
     func release(_ owner: GLOwner) {
@@ -48,6 +53,54 @@ final class TextureRing {
         textures.forEach(owner.deleteTexture)
         (framebuffers, textures, width, height) = ([], [], 0, 0)
     }
+}
+
+/// Frame-sized pixel buffers (unpack or pack) of a stage, made again when
+/// the frame size changes.
+///
+/// Threading: the owner thread.
+struct PixelBuffers {
+    let target: Int32
+    let usage: Int32
+    let count: Int
+    private(set) var names: [GLuint] = []
+    private(set) var bytes = 0
+    private var next = 0
+
+    init(target: Int32, usage: Int32, count: Int) { (self.target, self.usage, self.count) = (target, usage, count) }
+
+    /// Makes the buffers for `bytes` bytes each, when they are not so already.
+    mutating func prepare(_ owner: GLOwner, bytes: Int) {
+        guard bytes != self.bytes else { return }
+        release(owner)
+        names = (0..<count).map { _ in
+            let name = owner.make(glGenBuffers)
+            glBindBuffer(GLenum(target), name)
+            glBufferData(GLenum(target), bytes, nil, GLenum(usage))
+            return name
+        }
+        glBindBuffer(GLenum(target), 0)
+        self.bytes = bytes
+    }
+
+    /// The next buffer in turn.
+    mutating func take() -> GLuint {
+        defer { next = (next + 1) % names.count }
+        return names[next]
+    }
+
+    mutating func release(_ owner: GLOwner) {
+        for name in names { owner.delete(name, glDeleteBuffers) }
+        (names, bytes, next) = ([], 0, 0)
+    }
+}
+
+/// A frame size the link into a stage says (negotiated when the graph was
+/// made), so that the stage makes its textures and buffers before the graph
+/// starts instead of on the first frame, whose deadline they would eat.
+func negotiatedSize(_ arriving: [LinkFormat]) -> (width: Int, height: Int)? {
+    guard case .video(let video)? = arriving.first, let width = video.width, let height = video.height else { return nil }
+    return (width, height)
 }
 
 /// The processor of the queue that begins a GL owner thread: its
@@ -62,9 +115,9 @@ public final class GLUpload: ThreadLifecycle, FailureReporting {
     public let owner: GLOwner
     public private(set) var failureReason: String?
     private let ring: TextureRing
-    private var unpackBuffers: [GLuint] = []
-    private var unpackBytes = 0
-    private var nextUnpack = 0
+    private var unpackBuffers = PixelBuffers(target: GL_PIXEL_UNPACK_BUFFER, usage: GL_STREAM_DRAW, count: 2)
+    /// The frame size negotiated for the link in, if it said one.
+    private var expected: (width: Int, height: Int)?
 
     /// `textures`: the ring of upload textures (see `TextureRing`).
     public init(owner: GLOwner, textures: Int = 4) {
@@ -73,13 +126,18 @@ public final class GLUpload: ThreadLifecycle, FailureReporting {
     }
 
     public var threadStartOrder: Int { -1 }   // the context first, before any GL processor of the group
-    public func threadDidStart(wake: WakeEvent) throws { try owner.start(wake: wake) }
+    public func threadDidStart(wake: WakeEvent) throws {
+        try owner.start(wake: wake)
+        if let (width, height) = expected {
+            ring.prepare(owner, width: width, height: height)
+            unpackBuffers.prepare(owner, bytes: width * height * 4)
+        }
+    }
     public func serviceThread() -> Bool { owner.serve() }
     public var hasThreadWork: Bool { owner.mailbox.hasPending }
     public func threadWillEnd() {
         ring.release(owner)
-        for buffer in unpackBuffers { owner.delete(buffer, glDeleteBuffers) }
-        unpackBuffers = []
+        unpackBuffers.release(owner)
         owner.released("glupload")
         owner.stop()
     }
@@ -97,20 +155,10 @@ public final class GLUpload: ThreadLifecycle, FailureReporting {
 
     private func upload(_ frame: Frame, into texture: GLuint) throws {
         let bytes = frame.pixelCount * 4
-        if bytes != unpackBytes {
-            for buffer in unpackBuffers { owner.delete(buffer, glDeleteBuffers) }
-            unpackBuffers = (0..<2).map { _ in
-                let name = owner.make(glGenBuffers)
-                glBindBuffer(GLenum(GL_PIXEL_UNPACK_BUFFER), name)
-                glBufferData(GLenum(GL_PIXEL_UNPACK_BUFFER), bytes, nil, GLenum(GL_STREAM_DRAW))
-                return name
-            }
-            unpackBytes = bytes
-        }
+        unpackBuffers.prepare(owner, bytes: bytes)
         let target = GLenum(GL_PIXEL_UNPACK_BUFFER)
-        glBindBuffer(target, unpackBuffers[nextUnpack])
+        glBindBuffer(target, unpackBuffers.take())
         defer { glBindBuffer(target, 0) }
-        nextUnpack ^= 1
         guard let mapped = glMapBufferRange(target, 0, bytes, GLbitfield(GL_MAP_WRITE_BIT | GL_MAP_INVALIDATE_BUFFER_BIT)) else {
             throw GLError("frame \(frame.job.tick): cannot map the upload buffer (GL error 0x\(String(glGetError(), radix: 16)))")
         }
@@ -142,6 +190,8 @@ public final class GLShaderPass: ThreadLifecycle, FailureReporting {
     private var vertexArray: GLuint = 0
     private var framesDrawn: Int32 = 0
     private var lastTime: Double?
+    /// The frame size negotiated for the link in, if it said one.
+    private var expected: (width: Int, height: Int)?
 
     /// `textures`: the ring of output textures (see `TextureRing`).
     public init(path: String, textures: Int = 4) {
@@ -151,10 +201,38 @@ public final class GLShaderPass: ThreadLifecycle, FailureReporting {
 
     public func threadDidStart(wake: WakeEvent) throws {
         let owner = try GLOwner.forStage("glshader '\(path)'")
-        program = try ShaderProgram(fragmentFile: path, owner: owner)
+        let program = try ShaderProgram(fragmentFile: path, owner: owner)
         vertexArray = owner.make(glGenVertexArrays)
+        warmUp(program, owner: owner)
+        if let (width, height) = expected { ring.prepare(owner, width: width, height: height) }
+        self.program = program
         self.owner = owner
         owner.register(self)
+    }
+
+    /// Draws the pass once into a scratch target, so that the driver builds
+    /// its code now, before the graph starts: llvmpipe compiles a shader at
+    /// its first draw, which takes hundreds of milliseconds, and the first
+    /// frames' deadlines would pay for it.
+    private func warmUp(_ program: ShaderProgram, owner: GLOwner) {
+        let texture = owner.makeTexture(width: 16, height: 16)
+        let framebuffer = owner.make(glGenFramebuffers)
+        glBindFramebuffer(GLenum(GL_FRAMEBUFFER), framebuffer)
+        glFramebufferTexture2D(GLenum(GL_FRAMEBUFFER), GLenum(GL_COLOR_ATTACHMENT0), GLenum(GL_TEXTURE_2D), texture, 0)
+        glViewport(0, 0, 16, 16)
+        glUseProgram(program.name)
+        program.set(resolution: (16, 16), time: 0, delta: 0, frame: 0)
+        for unit in [GL_TEXTURE0, GL_TEXTURE1] {
+            glActiveTexture(GLenum(unit))
+            glBindTexture(GLenum(GL_TEXTURE_2D), owner.inputTexture)
+        }
+        glBindVertexArray(vertexArray)
+        glDrawArrays(GLenum(GL_TRIANGLES), 0, 3)
+        glFinish()
+        glActiveTexture(GLenum(GL_TEXTURE0))
+        glBindFramebuffer(GLenum(GL_FRAMEBUFFER), 0)
+        owner.delete(framebuffer, glDeleteFramebuffers)
+        owner.deleteTexture(texture)
     }
 
     public func threadWillEnd() {
@@ -172,6 +250,7 @@ public final class GLShaderPass: ThreadLifecycle, FailureReporting {
         lastTime = nil
         guard scope >= .shaders, let owner else { return }
         let fresh = try ShaderProgram(fragmentFile: path, owner: owner)   // on failure the old program stays
+        warmUp(fresh, owner: owner)
         program?.delete(owner)
         program = fresh
     }
@@ -218,9 +297,9 @@ public final class GLShaderPass: ThreadLifecycle, FailureReporting {
 public final class GLReadback: ThreadLifecycle {
     public let depth: Int
     private var owner: GLOwner?
-    private var packBuffers: [GLuint] = []
-    private var packBytes = 0
-    private var nextPack = 0
+    private var packBuffers: PixelBuffers
+    /// The frame size negotiated for the link in, if it said one.
+    private var expected: (width: Int, height: Int)?
     private var pending = Deque<(buffer: Buffer, packBuffer: GLuint, fence: GLsync)>()
     /// The queue's context, for finishing reads between invocations.
     private unowned(unsafe) var context: ProcessContext?
@@ -228,17 +307,19 @@ public final class GLReadback: ThreadLifecycle {
     public init(depth: Int = 1) {
         precondition(depth >= 0, "depth must be 0 or more")
         self.depth = depth
+        packBuffers = PixelBuffers(target: GL_PIXEL_PACK_BUFFER, usage: GL_STREAM_READ, count: depth + 1)
     }
 
     public func threadDidStart(wake: WakeEvent) throws {
-        owner = try GLOwner.forStage("glreadback")
+        let owner = try GLOwner.forStage("glreadback")
+        if let (width, height) = expected { packBuffers.prepare(owner, bytes: width * height * 4) }
+        self.owner = owner
     }
 
     public func threadWillEnd() {
         guard let owner else { return }
         for entry in pending { glDeleteSync(entry.fence) }   // their buffers are released at end of stream
-        for buffer in packBuffers { owner.delete(buffer, glDeleteBuffers) }
-        packBuffers = []
+        packBuffers.release(owner)
         owner.released("glreadback")
         self.owner = nil
     }
@@ -257,19 +338,11 @@ public final class GLReadback: ThreadLifecycle {
         if missed(frame.job, at: context.now, context: context) { return .late }
         guard let texture = owner.texture(of: frame.gpuImage) else { return .failed }
         let bytes = frame.pixelCount * 4
-        if bytes != packBytes {
+        if bytes != packBuffers.bytes {
             complete(context: context, waitForAll: true)
-            for buffer in packBuffers { owner.delete(buffer, glDeleteBuffers) }
-            packBuffers = (0...depth).map { _ in
-                let name = owner.make(glGenBuffers)
-                glBindBuffer(GLenum(GL_PIXEL_PACK_BUFFER), name)
-                glBufferData(GLenum(GL_PIXEL_PACK_BUFFER), bytes, nil, GLenum(GL_STREAM_READ))
-                return name
-            }
-            packBytes = bytes
+            packBuffers.prepare(owner, bytes: bytes)
         }
-        let packBuffer = packBuffers[nextPack]
-        nextPack = (nextPack + 1) % packBuffers.count
+        let packBuffer = packBuffers.take()
         owner.bindForReading(texture)
         glBindBuffer(GLenum(GL_PIXEL_PACK_BUFFER), packBuffer)
         glReadPixels(0, 0, GLsizei(frame.width), GLsizei(frame.height), GLenum(GL_RGBA), GLenum(GL_UNSIGNED_BYTE), nil)
@@ -380,13 +453,22 @@ public final class GLScreenshot: ThreadLifecycle {
 }
 
 extension GLUpload: FormatAware {
-    public func negotiate(arriving: [LinkFormat]) throws(FormatRefusal) -> [LinkFormat] { try rgbaFrames(arriving) }
+    public func negotiate(arriving: [LinkFormat]) throws(FormatRefusal) -> [LinkFormat] {
+        defer { expected = negotiatedSize(arriving) }
+        return try rgbaFrames(arriving)
+    }
 }
 extension GLShaderPass: FormatAware {
-    public func negotiate(arriving: [LinkFormat]) throws(FormatRefusal) -> [LinkFormat] { try rgbaFrames(arriving) }
+    public func negotiate(arriving: [LinkFormat]) throws(FormatRefusal) -> [LinkFormat] {
+        defer { expected = negotiatedSize(arriving) }
+        return try rgbaFrames(arriving)
+    }
 }
 extension GLReadback: FormatAware {
-    public func negotiate(arriving: [LinkFormat]) throws(FormatRefusal) -> [LinkFormat] { try rgbaFrames(arriving) }
+    public func negotiate(arriving: [LinkFormat]) throws(FormatRefusal) -> [LinkFormat] {
+        defer { expected = negotiatedSize(arriving) }
+        return try rgbaFrames(arriving)
+    }
 }
 extension GLPresent: FormatAware {
     public func negotiate(arriving: [LinkFormat]) throws(FormatRefusal) -> [LinkFormat] { try rgbaFrames(arriving) }

@@ -66,7 +66,7 @@ final class DecodeLoans: @unchecked Sendable {
     /// slack after each plane), and the bytes it takes; nil for formats other
     /// than I420 and NV12 (the render nodes read RGBA frames packed).
     static func layout(_ decoder: UnsafeMutablePointer<AVCodecContext>, width: Int32, height: Int32, format: PixelFormat) -> (Frame.Layout, bytes: Int)? {
-        guard format == .i420 || format == .nv12, width > 0, height > 0 else { return nil }
+        guard format.isYUV, width > 0, height > 0 else { return nil }
         var (w, h) = (width, height)
         var strideAlign: (Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32) = (0, 0, 0, 0, 0, 0, 0, 0)
         withUnsafeMutableBytes(of: &strideAlign) { avcodec_align_dimensions2(decoder, &w, &h, $0.baseAddress!.assumingMemoryBound(to: Int32.self)) }

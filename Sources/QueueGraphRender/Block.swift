@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import QueueGraphCore
 import Synchronization
 
@@ -14,9 +17,17 @@ final class Block: @unchecked Sendable {
     let arena: SharedMemory?
     private let word = Atomic<UInt64>(0)   // generation << 8 | state
 
+    /// Heap blocks of at least this many bytes start on a huge page and ask
+    /// for huge pages (`MADV_HUGEPAGE`): a 1080p frame then takes 4 page
+    /// faults instead of 2 000, prefaulting a stream's blocks is several
+    /// times faster, and reading a frame misses the TLB less.
+    static let hugePage = 2 << 20
+
     init(capacity: Int, alignment: Int) {
         self.capacity = capacity
-        memory = .allocate(byteCount: capacity, alignment: alignment)
+        let huge = capacity >= Block.hugePage
+        memory = .allocate(byteCount: capacity, alignment: huge ? max(alignment, Block.hugePage) : alignment)
+        if huge { _ = madvise(memory, capacity & ~(Block.hugePage - 1), MADV_HUGEPAGE) }   // advice only: without THP nothing changes
         arena = nil
     }
 

@@ -146,7 +146,7 @@ public struct Frame {
     public static func make(in buffer: Buffer, width: Int, height: Int, format: PixelFormat = .rgba, job: FrameJob, layout: Layout? = nil) -> Frame {
         let layout = layout ?? .packed(width: width, height: height, format: format)
         let size = layout.byteCount(width: width, height: height, format: format)
-        precondition(size != nil && (format == .i420 || format == .nv12 || layout.strides.0 == width * 4), "a \(width)×\(height) \(format) frame cannot have the layout \(layout)")
+        precondition(size != nil && (format.isYUV || layout.strides.0 == width * 4), "a \(width)×\(height) \(format) frame cannot have the layout \(layout)")
         precondition(buffer.payload.capacity >= size! && buffer.payload.baseAddress != nil, "a \(width)×\(height) \(format) frame needs \(size!) bytes")
         assert(MemoryLayout<Header>.size <= headerSize)
         buffer.size = size!
