@@ -137,6 +137,28 @@ extension ProcessorRegistry {
             if !required.isEmpty { then["required"] = ["parameters"] }
             return ["if": ["properties": ["processor": ["const": name]], "required": ["processor"]], "then": then]
         }
+        /// A load balancer's mapping (under `loadbalancers`, with its name).
+        func balancer(named: Bool) -> [String: Any] {
+            var properties: [String: Any] = [
+                "mode": choice(SplitMode.allCases.map(\.rawValue) + ["VERTICAL", "HORIZONTAL", "DB"],
+                               "tiles (2D), columns (vertical), rows (horizontal) or data ranges (db); Equalizer's capitals are accepted"),
+                "damping": ["type": "number", "minimum": 0, "maximum": 1, "default": 0.5,
+                            "description": "how much of the previous split is kept (1 freezes it)"],
+                "boundary": ["oneOf": [
+                    ["type": "array", "items": ["type": "integer", "minimum": 1, "maximum": LoadBalancerConfig.maxBoundary], "minItems": 2, "maxItems": 2,
+                     "description": "pixel alignment [x, y] (pixel modes)"],
+                    ["type": "number", "minimum": 0, "exclusiveMaximum": 1, "description": "a fraction of the data range (db)"],
+                ]],
+                "resistance": ["type": "number", "minimum": 0, "maximum": LoadBalancerConfig.maxResistance, "default": 0,
+                               "description": "smaller moves are ignored (pixels; a fraction in db)"],
+                "weights": ["type": "array", "items": ["type": "number", "minimum": 0, "maximum": LoadBalancerConfig.maxWeight],
+                            "description": "each server's share of the work (0: an empty tile)"],
+            ]
+            properties["split"] = choice(SplitMode.allCases.map(\.rawValue) + ["VERTICAL", "HORIZONTAL", "DB"], "Equalizer's word for 'mode'")
+            if named { properties["name"] = ["type": "string", "description": "what compound queues call it in their 'loadbalancer'"] }
+            return ["type": "object", "additionalProperties": false, "required": named ? ["name"] : [],
+                    "description": "how a compound queue splits and rebalances its work", "properties": properties]
+        }
         let queue: [String: Any] = [
             "type": "object",
             "additionalProperties": false,
@@ -165,23 +187,10 @@ extension ProcessorRegistry {
                 "pads": ["type": "integer", "minimum": 0, "maximum": 1024, "description": "out pads; default: one past the highest connected"],
                 "servers": ["type": "integer", "minimum": 1, "maximum": QueueConfig.maxServers, "default": 1,
                             "description": "threads that share each frame's work (a compound queue)"],
-                "loadbalancer": [
-                    "type": "object", "additionalProperties": false, "description": "how a compound queue splits and rebalances its work",
-                    "properties": [
-                        "mode": choice(SplitMode.allCases.map(\.rawValue), "tiles (2D), columns (vertical), rows (horizontal) or data ranges (db)"),
-                        "damping": ["type": "number", "minimum": 0, "maximum": 1, "default": 0.5,
-                                    "description": "how much of the previous split is kept (1 freezes it)"],
-                        "boundary": ["oneOf": [
-                            ["type": "array", "items": ["type": "integer", "minimum": 1, "maximum": LoadBalancerConfig.maxBoundary], "minItems": 2, "maxItems": 2,
-                             "description": "pixel alignment [x, y] (pixel modes)"],
-                            ["type": "number", "minimum": 0, "exclusiveMaximum": 1, "description": "a fraction of the data range (db)"],
-                        ]],
-                        "resistance": ["type": "number", "minimum": 0, "maximum": LoadBalancerConfig.maxResistance, "default": 0,
-                                       "description": "smaller moves are ignored (pixels; a fraction in db)"],
-                        "weights": ["type": "array", "items": ["type": "number", "minimum": 0, "maximum": LoadBalancerConfig.maxWeight],
-                                    "description": "each server's share of the work (0: an empty tile)"],
-                    ],
-                ],
+                "loadbalancer": ["oneOf": [
+                    ["type": "string", "description": "the name of a load balancer under 'loadbalancers'"],
+                    balancer(named: false),
+                ]],
                 "pool": [
                     "type": "object", "additionalProperties": false, "description": "the pool of a 'buffers: provider' queue",
                     "properties": [
@@ -201,6 +210,7 @@ extension ProcessorRegistry {
             "required": ["queues"],
             "properties": [
                 "queues": ["type": "array", "minItems": 1, "items": queue],
+                "loadbalancers": ["type": "array", "items": balancer(named: true), "description": "load balancers that compound queues name (Equalizer's configuration)"],
                 "connections": [
                     "type": "array",
                     "items": [

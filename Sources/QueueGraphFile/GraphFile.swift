@@ -72,6 +72,8 @@ struct GraphChecker {
     let file: String
     let registry: ProcessorRegistry
     private var errors: [GraphFileError] = []
+    /// The load balancers defined under `loadbalancers`, by name.
+    private var namedBalancers: [String: LoadBalancerConfig] = [:]
 
     init(file: String, registry: ProcessorRegistry) {
         self.file = file
@@ -81,8 +83,9 @@ struct GraphChecker {
     /// Keys a queue may have.
     static let queueKeys = ["name", "processor", "parameters", "size", "management", "red", "discipline", "sync",
                             "threading", "buffers", "byte-bound", "pads", "pool", "servers", "loadbalancer", "restart"]
-    static let loadBalancerKeys = ["mode", "damping", "boundary", "resistance", "weights"]
-    static let graphKeys = ["queues", "connections", "residency-sample-interval", "stats-interval-ms"]
+    /// `split` is Equalizer's word for `mode` (its configuration's `split [ 2D | VERTICAL | HORIZONTAL | DB ]`).
+    static let loadBalancerKeys = ["mode", "split", "damping", "boundary", "resistance", "weights"]
+    static let graphKeys = ["queues", "connections", "loadbalancers", "residency-sample-interval", "stats-interval-ms"]
 
     /// One queue as read: its `QueueConfig` (processor factory, out pads and
     /// pool are settled once the whole file is read) and where each key was.
@@ -118,6 +121,7 @@ struct GraphChecker {
         if let node = top["residency-sample-interval"] { sampleInterval = integer(node, in: 1...1_000_000) ?? 16 }
         var statsInterval = 100
         if let node = top["stats-interval-ms"] { statsInterval = integer(node, in: 0...3_600_000) ?? 100 }
+        if let node = top["loadbalancers"] { checkNamedBalancers(node) }
         var declared: [Declared] = []
         if let node = top["queues"] {
             if case .sequence(let items, _) = node, !items.isEmpty {
@@ -297,8 +301,18 @@ struct GraphChecker {
             let servers = integer(node, in: 1...QueueConfig.maxServers)
             (q.config.servers, serversRead) = (servers ?? 1, servers != nil)
         }
-        if let node = keys["loadbalancer"], let lb = checkLoadBalancer(node, servers: q.config.servers) {
-            (q.config.loadBalancer, q.modeLocation) = lb
+        if let node = keys["loadbalancer"] {
+            if case .scalar(let name, let location) = node {   // one defined under `loadbalancers`
+                if let lb = namedBalancers[name] {
+                    (q.config.loadBalancer, q.modeLocation) = (lb, location)
+                    for problem in lb.problems(servers: q.config.servers) { error(location, "load balancer \(quoted(name)): \(problem)") }
+                } else {
+                    let names = namedBalancers.keys.sorted()
+                    error(location, "found the load balancer \(quoted(name))\(didYouMean(name, names)), expected \(names.isEmpty ? "a mapping of \(alternatives(Self.loadBalancerKeys)), or the name of one defined under 'loadbalancers'" : alternatives(names.map { "'\($0)'" }) + " (defined under 'loadbalancers') or a mapping")")
+                }
+            } else if let lb = checkLoadBalancer(node, servers: q.config.servers) {
+                (q.config.loadBalancer, q.modeLocation) = lb
+            }
         }
         if let spec = q.spec {
             if serversRead { checkCompound(q, spec: spec) }   // else the servers' own error says it all
@@ -353,9 +367,39 @@ struct GraphChecker {
 
     // MARK: Compound queues
 
-    private mutating func checkLoadBalancer(_ node: SyntaxNode, servers: Int) -> (LoadBalancerConfig, SourceLocation?)? {
+    /// `loadbalancers`: a list of named load balancers (Equalizer's
+    /// configuration), which compound queues name in their `loadbalancer`.
+    private mutating func checkNamedBalancers(_ node: SyntaxNode) {
+        guard case .sequence(let items, _) = node else {
+            error(node.location, "found \(node.kindName), expected a list of load balancers, each with a 'name'")
+            return
+        }
+        var seen: [String: SourceLocation] = [:]
+        for item in items {
+            guard let keys = fields(of: item, allowed: ["name"] + Self.loadBalancerKeys, what: "a named load balancer") else { continue }
+            guard let nameNode = keys["name"] else {
+                error(item.location, "found a load balancer without a name, expected 'name: …' (queues refer to it by it)")
+                continue
+            }
+            guard let name = string(nameNode, expected: "a name") else { continue }
+            if let first = seen[name] {
+                error(nameNode.location, "found a second load balancer named \(quoted(name)) (the first is at line \(first.line)), expected unique names")
+                continue
+            }
+            seen[name] = nameNode.location
+            let rest: [SyntaxNode.Pair] = if case .mapping(let pairs, _) = item { pairs.filter { $0.key != "name" } } else { [] }
+            if let (lb, _) = checkLoadBalancer(.mapping(rest, item.location), servers: nil) { namedBalancers[name] = lb }
+        }
+    }
+
+    /// A load balancer's mapping; the weights are checked against `servers` when it is known.
+    private mutating func checkLoadBalancer(_ node: SyntaxNode, servers: Int?) -> (LoadBalancerConfig, SourceLocation?)? {
         guard let keys = fields(of: node, allowed: Self.loadBalancerKeys, what: "a load balancer") else { return nil }
-        var lb = LoadBalancerConfig(mode: keys["mode"].flatMap { choice($0, SplitMode.self) } ?? .twoD)
+        if let split = keys["split"], keys["mode"] != nil {
+            error(split.location, "found both 'mode' and 'split' (Equalizer's word for it), expected one of them")
+        }
+        let modeNode = keys["mode"] ?? keys["split"]
+        var lb = LoadBalancerConfig(mode: modeNode.flatMap { splitMode($0) } ?? .twoD)
         if let n = keys["damping"], let v = number(n, in: 0...1) { lb.damping = v }
         if let n = keys["resistance"], let v = number(n, in: 0...LoadBalancerConfig.maxResistance) { lb.resistance = v }
         if let n = keys["boundary"] {
@@ -375,13 +419,20 @@ struct GraphChecker {
                 let weights = items.compactMap { number($0, in: 0...LoadBalancerConfig.maxWeight) }
                 if weights.count == items.count {
                     lb.weights = weights
-                    for problem in lb.problems(servers: servers) { error(n.location, problem) }
+                    if let servers { for problem in lb.problems(servers: servers) { error(n.location, problem) } }
                 }
             } else {
                 error(n.location, "found \(n.kindName), expected a list of one weight per server")
             }
         }
-        return (lb, keys["mode"]?.location)
+        return (lb, modeNode?.location)
+    }
+
+    /// A split mode by our name (`2D`, `vertical`, `horizontal`, `db`) or
+    /// as Equalizer's configuration spells it (`VERTICAL`, `HORIZONTAL`, `DB`).
+    private mutating func splitMode(_ node: SyntaxNode) -> SplitMode? {
+        if case .scalar(let text, _) = node, let mode = SplitMode.allCases.first(where: { $0.rawValue.uppercased() == text }) { return mode }
+        return choice(node, SplitMode.self)
     }
 
     /// `servers` ≥ 2 needs a processor that splits its work, by the mode asked for.

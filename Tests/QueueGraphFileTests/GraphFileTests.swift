@@ -126,6 +126,7 @@ struct GraphFileTests {
         ("loadbalancer-unknown-mode.yaml", 9, 26, "found 'diagonal', expected one of 2D, vertical, horizontal or db"),
         ("loadbalancer-mode-unsupported.yaml", 9, 26, "found mode 'db' for 'julia', expected one of 2D, vertical or horizontal"),
         ("loadbalancer-weights-count.yaml", 9, 29, "found 3 weights, expected one per server (2)"),
+        ("loadbalancer-unknown-name.yaml", 11, 19, "found the load balancer 'tile' (did you mean 'tiles'?), expected 'tiles' (defined under 'loadbalancers') or a mapping"),
         ("loadbalancer-one-server.yaml", 8, 19, "found a load balancer on 'work', which has 1 server, expected one only with 'servers' of 2 or more"),
         ("loadbalancer-boundary-scalar.yaml", 9, 40, "found '8', expected the pixel alignment as a list [x, y] of whole pixels"),
         ("loadbalancer-damping-range.yaml", 9, 29, "found '1.5', expected a number in 0…1"),
@@ -230,6 +231,33 @@ struct GraphFileTests {
         #expect(file.queues[0].pool! == (9, 128))
         #expect(file.config.residencySampleInterval == 4)
         #expect(file.config.connections == [Connection(from: "src", to: "sink")])
+    }
+
+    @Test("a load balancer defined once under 'loadbalancers' serves the compounds that name it; Equalizer's mode spellings are read")
+    func namedLoadBalancers() throws {
+        let yaml = """
+            loadbalancers:
+              - {name: columns, mode: VERTICAL, damping: 0.25, boundary: [16, 8]}
+              - {name: data, split: DB}
+            queues:
+              - {name: render, processor: render, parameters: {frames: 2}}
+              - {name: a, processor: julia, buffers: reuse, servers: 2, loadbalancer: columns}
+              - {name: b, processor: julia, buffers: reuse, servers: 3, loadbalancer: columns}
+              - {name: c, processor: discs, buffers: reuse, servers: 2, loadbalancer: data}
+              - {name: d, processor: julia, buffers: reuse, servers: 2, loadbalancer: {mode: HORIZONTAL}}
+              - {name: sink, processor: framesink}
+            connections: [render -> a, a -> b, b -> c, c -> d, d -> sink]
+            """
+        let queues = try GraphFile(yaml: yaml, file: "named.yaml", registry: everyProcessor).config.queues
+        var columns = LoadBalancerConfig(mode: .vertical)
+        (columns.damping, columns.boundary) = (0.25, .init(x: 16, y: 8))
+        #expect(queues[1].loadBalancer == columns && queues[2].loadBalancer == columns)
+        #expect(queues[3].loadBalancer.mode == .db && queues[4].loadBalancer.mode == .horizontal)
+        #expect {
+            _ = try GraphFile(yaml: yaml.replacingOccurrences(of: "split: DB}", with: "split: DB, weights: [1, 1, 1]}"), file: "named.yaml", registry: everyProcessor)
+        } throws: { error in
+            (error as! GraphFileErrors).errors.map(\.description) == ["named.yaml:8:75: error: load balancer 'data': found 3 weights, expected one per server (2)"]
+        }
     }
 
     @Test("an application registers its own processor and uses it from a file")
