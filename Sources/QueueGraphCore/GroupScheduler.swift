@@ -168,7 +168,7 @@ enum Feedback {
     /// The tier `queue` may run in now, or nil when it may not run.
     @inline(__always)
     func tier(of queue: RunningQueue, now: UInt64) -> Int? {
-        if queue.finished { return nil }
+        if queue.finished || queue.busy { return nil }
         if queue.isSource {
             if queue.sourceBlockedOnBuffer || queue.sourceWaitUntil > now { return nil }
         } else if queue.consumerFindsEmpty() && queue.pendingUpstream.load(ordering: .acquiring) != 0 {

@@ -81,6 +81,48 @@ public final class ProcessContext: @unchecked Sendable {
         }
     }
 
+    // MARK: The queue itself (the seed's Queue::peek, remove, busy)
+
+    /// The buffer the queue would hand the processor next, left queued (nil
+    /// when none waits). The processor does not hold it: it may read its
+    /// fields, not keep it.
+    public func peek() -> Buffer? { withQueue { $0.peek()?.buffer } }
+
+    /// Takes the next waiting buffer out of the queue, as if it were the
+    /// next one processed (nil when none waits): the processor now holds it
+    /// and gives it up as any other (`sendTo`, `doneBuffer`), which also
+    /// acks its sender on an `ack` queue. A processor that takes several
+    /// buffers at once (a batch, a mixer lining up inputs) uses it.
+    public func remove() -> Buffer? {
+        withQueue { queue in
+            while let entry = queue.pop() {
+                if let buffer = queue.taken(entry) { return buffer }   // nil: a shared buffer no copy could be made of, dropped
+            }
+            return nil
+        }
+    }
+
+    /// Whether the processor has said it is busy.
+    public var isBusy: Bool { withQueue { $0.busy } }
+
+    /// The processor cannot take another buffer now (it waits for a device,
+    /// or for work it started): the scheduler hands it none, and runs the
+    /// rest of the thread's queues, until `notBusy()`. Buffers arriving
+    /// meanwhile wait in the queue under its policies. A busy source is not
+    /// asked to produce.
+    public func busy() { setBusy(true) }
+
+    /// The processor can take buffers again.
+    public func notBusy() { setBusy(false) }
+
+    private func setBusy(_ busy: Bool) {
+        withQueue { queue in
+            guard queue.busy != busy else { return }
+            queue.busy = busy
+            queue.dirty.mark(queue.slot)
+        }
+    }
+
     // MARK: For processors that finish buffers asynchronously (a process link)
 
     /// Whether every upstream connection has ended and the queue is empty.

@@ -32,6 +32,35 @@ final class SlowSink: BufferProcessor, @unchecked Sendable {
     }
 }
 
+/// Sends one buffer at a time to an `ack` queue: busy from each send until its ack.
+final class WindowOfOne: BufferSource, @unchecked Sendable {
+    let count: Int
+    var sent = 0
+    var acks = 0
+    var producedWhileBusy = 0
+    /// The most buffers sent and not yet acked.
+    var mostInFlight = 0
+
+    init(count: Int) { self.count = count }
+
+    func produce(context: ProcessContext) -> ProduceResult {
+        if context.isBusy { producedWhileBusy += 1 }
+        guard sent < count else { return .endOfStream }
+        guard let buffer = context.acquireBuffer(size: 8) else { return .waitingForBuffer }
+        buffer.sequence = UInt64(sent)
+        sent += 1
+        context.sendTo(0, buffer)
+        mostInFlight = max(mostInFlight, sent - acks)
+        context.busy()
+        return .produced
+    }
+
+    func recvAck(_ buffer: Buffer, context: ProcessContext) {
+        acks += 1
+        context.notBusy()
+    }
+}
+
 private func pool(_ count: Int, size: Int = 64) -> BufferCreatorFactory {
     { q in BufferPool(name: q.name, count: count, payloadCapacity: size) }
 }
@@ -132,6 +161,22 @@ struct RuntimeTests {
         let stats = graph.stop()
         #expect(source.acks.allSatisfy { $0 == 1 })
         #expect(source.wrongThread == 0)
+        #expect(stats.ledgerProblems().isEmpty)
+    }
+
+    @Test("a busy processor is handed nothing until it says it is not: one buffer in flight to a slow sink on another thread")
+    func busyHoldsTheProcessor() throws {
+        let source = WindowOfOne(count: 200)
+        let graph = try QueueGraphConfig()
+            .adding(QueueConfig(name: "src", buffers: .provider, processor: { _ in source }, creator: pool(8, size: 8)))
+            .adding(QueueConfig(name: "sink", size: 8, sync: .ack, threading: .thread, outPads: 0, processor: { _ in SlowSink() }))
+            .connecting("src", to: "sink")
+            .createQueueGraph()
+        try graph.start()
+        #expect(graph.waitUntilFinished(timeoutNanoseconds: 60_000_000_000))
+        let stats = graph.stop()
+        #expect(source.sent == 200 && source.acks == 200 && source.producedWhileBusy == 0)
+        #expect(source.mostInFlight == 1, "the window of one held")
         #expect(stats.ledgerProblems().isEmpty)
     }
 

@@ -149,6 +149,17 @@ final class LockedStore: @unchecked Sendable {
         }
     }
 
+    /// The entry `pop` would give, left in the store.
+    func peek() -> Entry? {
+        state.withLock { s in
+            switch discipline {
+            case .fifo: s.deque.first
+            case .lifo: s.deque.last
+            case .prio: s.heap.max?.entry
+            }
+        }
+    }
+
     /// Takes every entry out (for an abandoning stop).
     func removeAll() -> [Entry] {
         state.withLock { s in

@@ -28,24 +28,32 @@ extension RunningQueue {
             finish()
             return .endOfStream
         }
-        if buffers == .reuse && entry.buffer.holderCount > 1 {
-            let shared = entry.buffer
-            guard let copy = exclusiveCopy(of: shared) else {
-                counters.dropped(.noBuffer).add()
-                release(shared, droppedFor: .noBuffer, from: entry.from)
-                return .processed
-            }
-            shared.dropHold(fate: .consumed)
-            process(copy, from: entry.from)
-        } else {
-            process(entry.buffer, from: entry.from)
-        }
+        guard let buffer = taken(entry) else { return .processed }
+        process(buffer, from: entry.from)
         return .processed
+    }
+
+    /// A popped entry's buffer, as the processor may hold it: on a `reuse`
+    /// queue a shared buffer is replaced by a private copy (nil, dropped as
+    /// `noBuffer`, when no copy can be made). An `ack` queue notes its sender.
+    @inline(__always)
+    func taken(_ entry: Entry) -> Buffer? {
+        var buffer = entry.buffer
+        if buffers == .reuse && buffer.holderCount > 1 {
+            guard let copy = exclusiveCopy(of: buffer) else {
+                counters.dropped(.noBuffer).add()
+                release(buffer, droppedFor: .noBuffer, from: entry.from)
+                return nil
+            }
+            buffer.dropHold(fate: .consumed)
+            buffer = copy
+        }
+        if sync == .ack { holding.append((buffer, entry.from)) }
+        return buffer
     }
 
     @inline(__always)
     private func process(_ buffer: Buffer, from: Int32) {
-        if sync == .ack { holding.append((buffer, from)) }
         context.sender = from
         let result = processor.process(buffer, context: context)
         if let reason = result.dropReason { dropHeld(buffer, reason: reason, from: from) }

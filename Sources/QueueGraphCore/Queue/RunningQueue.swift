@@ -79,6 +79,8 @@ final class RunningQueue: @unchecked Sendable {
     @exclusivity(unchecked) var finished = false
     @exclusivity(unchecked) var sourceBlockedOnBuffer = false
     @exclusivity(unchecked) var sourceWaitUntil: UInt64 = 0
+    /// The processor said it cannot take a buffer now (`ProcessContext.busy`).
+    @exclusivity(unchecked) var busy = false
     /// Buffers the processor holds on an `ack` queue, with their sender.
     @exclusivity(unchecked) var holding: [(buffer: Buffer, from: Int32)] = []
 
@@ -305,6 +307,14 @@ final class RunningQueue: @unchecked Sendable {
             counters.residencyMax.raise(to: waited)
         }
         return entry
+    }
+
+    /// The entry `pop` would give, left queued. Consumer thread only.
+    func peek() -> Entry? {
+        switch storage {
+        case .ring(let ring): ring.peek()
+        case .locked(let store): store.peek()
+        }
     }
 
     /// Takes every queued buffer out and releases it as abandoned.

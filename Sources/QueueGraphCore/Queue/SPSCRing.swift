@@ -131,6 +131,16 @@ struct SPSCRing: @unchecked Sendable {
         return (entry, published)
     }
 
+    /// Consumer only. The oldest entry, left in the ring.
+    func peek() -> Entry? {
+        let h = localHead.load(ordering: .relaxed)
+        if h == cachedTail.pointee {
+            cachedTail.pointee = tail.load(ordering: .acquiring)
+            if h == cachedTail.pointee { return nil }
+        }
+        return (slots + (h & mask)).pointee
+    }
+
     /// After `push` returned `position`: whether the ring was empty before
     /// (and still holds that entry). Reads the consumer's index: call it only
     /// when the consumer may be asleep.

@@ -1,0 +1,128 @@
+import QueueGraphTestKit
+import Testing
+@testable import QueueGraphCore
+
+/// Sends each buffer on together with the one waiting after it, that one
+/// first (pairs swapped): `peek` must name the buffer `remove` then takes.
+final class PairSwapper: BufferProcessor, @unchecked Sendable {
+    var peeked: [UInt64] = []
+    var removed: [UInt64] = []
+
+    func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
+        if let next = context.peek() {
+            peeked.append(next.sequence)
+            let taken = context.remove()!
+            removed.append(taken.sequence)
+            context.sendTo(0, taken)
+        }
+        context.sendTo(0, buffer)
+        return .ok
+    }
+}
+
+@Suite("The queue's own API: peek and remove (the seed's Queue)")
+struct QueueAPITests {
+    @Test("peek names the buffer that remove takes next, in the queue's discipline", arguments: [QueueDiscipline.fifo, .lifo, .prio])
+    func peekAndRemove(discipline: QueueDiscipline) throws {
+        let swapper = PairSwapper()
+        let harness = try ProcessorHarness(QueueConfig(name: "swap", size: 16, discipline: discipline, processor: { _ in swapper }))
+        for sequence in UInt64(0)..<6 { harness.push(harness.makeBuffer(sequence: sequence, priority: Int(sequence % 3))) }
+        harness.finish()
+        #expect(swapper.peeked == swapper.removed && swapper.removed.count == 3)
+        let order: [UInt64] = switch discipline {
+        case .fifo: [1, 0, 3, 2, 5, 4]
+        case .lifo: [4, 5, 2, 3, 0, 1]
+        case .prio: [5, 2, 4, 1, 3, 0]   // priorities 2, 2, 1, 1, 0, 0; equal ones in arrival order
+        }
+        #expect(harness.outputs[0] == order)
+        #expect(harness.pool.leaks().isEmpty)
+        #expect(harness.statistics().ledgerProblems().isEmpty)
+        #expect(harness.statistics()[queue: "swap"]!.popped == 6)
+    }
+
+    @Test("remove on a reuse queue gives a private copy of a shared buffer, and acks its sender on an ack queue")
+    func removeKeepsTheQueueRules() throws {
+        let swapper = PairSwapper()
+        let harness = try ProcessorHarness(QueueConfig(name: "swap", size: 16, sync: .ack, buffers: .reuse, processor: { _ in swapper }),
+                                           poolSize: 16)
+        let buffers = (UInt64(0)..<4).map { harness.makeBuffer(sequence: $0) }
+        for buffer in buffers {
+            buffer.addHold()   // someone else holds it too: read-only here
+            harness.push(buffer)
+        }
+        harness.finish()
+        #expect(harness.outputs[0] == [1, 0, 3, 2])
+        for buffer in buffers { buffer.releaseHold() }
+        #expect(harness.pool.leaks().isEmpty)
+        #expect(harness.statistics().ledgerProblems().isEmpty)
+    }
+}
+
+@Suite("A queue on its own: QueueConfig.createQueue (the seed's Queue)")
+struct StandaloneQueueTests {
+    func buffers(_ count: Int, pool: TrackingPool) -> [Buffer] {
+        (0..<count).map { i in
+            let buffer = pool.createBuffer(payloadSize: 10, pad: -1)!
+            (buffer.sequence, buffer.priority, buffer.size) = (UInt64(i), i % 2, 10)
+            return buffer
+        }
+    }
+
+    @Test("each management policy admits, drops or refuses as in a graph, and the counters balance")
+    func admissions() throws {
+        let pool = TrackingPool(name: "app", count: 64, payloadCapacity: 16)
+        func admitted(_ management: QueueManagement, byteBound: Int? = nil) -> [String] {
+            let queue = QueueConfig(name: "q", size: 2, management: management, byteBound: byteBound, processor: { _ in CountingSink() }).createQueue()
+            let results = buffers(3, pool: pool).map { buffer -> String in
+                switch queue.add(buffer) {
+                case .accepted: return "accepted"
+                case .acceptedDropping(let victim):
+                    victim.releaseHold()
+                    return "accepted, dropped \(victim.sequence)"
+                case .dropped(let reason):
+                    buffer.releaseHold()
+                    return "dropped: \(reason)"
+                case .full:
+                    buffer.releaseHold()
+                    return "full"
+                }
+            }
+            #expect(queue.count <= 2 && queue.bytes == queue.count * 10)
+            while let buffer = queue.remove() { buffer.releaseHold() }
+            #expect(queue.statistics().isBalanced && queue.count == 0)
+            return results
+        }
+        #expect(admitted(.default) == ["accepted", "accepted", "full"])
+        #expect(admitted(.taildrop) == ["accepted", "accepted", "dropped: taildrop"])
+        #expect(admitted(.headdrop) == ["accepted", "accepted", "accepted, dropped 0"])
+        #expect(admitted(.taildrop, byteBound: 15) == ["accepted", "dropped: bytes", "dropped: bytes"])
+        #expect(pool.leaks().isEmpty)
+    }
+
+    @Test("peek and remove follow the discipline", arguments: [QueueDiscipline.fifo, .lifo, .prio])
+    func discipline(_ discipline: QueueDiscipline) throws {
+        let pool = TrackingPool(name: "app", count: 8, payloadCapacity: 16)
+        let queue = QueueConfig(name: "q", size: 8, discipline: discipline, processor: { _ in CountingSink() }).createQueue()
+        for buffer in buffers(4, pool: pool) { #expect(queue.add(buffer) == .accepted) }
+        var order: [UInt64] = []
+        while let next = queue.peek() {
+            let buffer = queue.remove()!
+            #expect(buffer == next)
+            order.append(buffer.sequence)
+            buffer.releaseHold()
+        }
+        #expect(order == ["fifo": [0, 1, 2, 3], "lifo": [3, 2, 1, 0], "prio": [1, 3, 0, 2]][discipline.rawValue]!)
+        #expect(queue.statistics().popped == 4 && pool.leaks().isEmpty)
+    }
+}
+
+extension Queue.Admission: Equatable {
+    public static func == (a: Self, b: Self) -> Bool {
+        switch (a, b) {
+        case (.accepted, .accepted), (.full, .full): true
+        case (.acceptedDropping(let x), .acceptedDropping(let y)): x == y
+        case (.dropped(let x), .dropped(let y)): x == y
+        default: false
+        }
+    }
+}
