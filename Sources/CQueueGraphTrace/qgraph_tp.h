@@ -127,7 +127,9 @@ LTTNG_UST_TRACEPOINT_EVENT(qgraph, queue_stats,
         lttng_ust_field_integer(uint64_t, abandoned, c[QG_STATS_ABANDONED])
         lttng_ust_field_integer(uint64_t, residency_total_ns, c[QG_STATS_RESIDENCY_TOTAL])
         lttng_ust_field_integer(uint64_t, residency_samples, c[QG_STATS_RESIDENCY_SAMPLES])
-        lttng_ust_field_integer(uint64_t, residency_max_ns, c[QG_STATS_RESIDENCY_MAX])))
+        lttng_ust_field_integer(uint64_t, residency_max_ns, c[QG_STATS_RESIDENCY_MAX])
+        lttng_ust_field_integer(uint64_t, bytes_queued, c[QG_STATS_BYTES_QUEUED])
+        lttng_ust_field_integer(uint64_t, bytes_allocated, c[QG_STATS_BYTES_ALLOCATED])))
 
 /* c[]: the pool's counters in the field order below. */
 LTTNG_UST_TRACEPOINT_EVENT(qgraph, pool_stats,
@@ -141,7 +143,9 @@ LTTNG_UST_TRACEPOINT_EVENT(qgraph, pool_stats,
         lttng_ust_field_integer(uint64_t, abandoned, c[3])
         lttng_ust_field_integer(uint64_t, in_use, c[4])
         lttng_ust_field_integer(uint64_t, peak_in_use, c[5])
-        lttng_ust_field_integer(uint64_t, exhausted, c[6])))
+        lttng_ust_field_integer(uint64_t, exhausted, c[6])
+        lttng_ust_field_integer(uint64_t, bytes_in_use, c[7])
+        lttng_ust_field_integer(uint64_t, bytes_allocated, c[8])))
 
 LTTNG_UST_TRACEPOINT_EVENT(qgraph, feedback_ack,
     LTTNG_UST_TP_ARGS(uint32_t, graph, uint32_t, queue, uint32_t, sender, uint64_t, seq),

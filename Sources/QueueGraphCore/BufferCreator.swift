@@ -56,10 +56,12 @@ public struct PoolStatistics: Sendable, Equatable {
     public var peakInUse: Int
     /// Payload bytes allocated.
     public var bytesAllocated: Int
+    /// Payload bytes of the buffers out now.
+    public var bytesInUse: Int
 
     public init(
         name: String, capacity: Int, acquired: Int = 0, consumed: Int = 0, dropped: Int = 0,
-        abandoned: Int = 0, exhausted: Int = 0, inUse: Int = 0, peakInUse: Int = 0, bytesAllocated: Int = 0
+        abandoned: Int = 0, exhausted: Int = 0, inUse: Int = 0, peakInUse: Int = 0, bytesAllocated: Int = 0, bytesInUse: Int = 0
     ) {
         self.name = name
         self.capacity = capacity
@@ -71,6 +73,7 @@ public struct PoolStatistics: Sendable, Equatable {
         self.inUse = inUse
         self.peakInUse = peakInUse
         self.bytesAllocated = bytesAllocated
+        self.bytesInUse = bytesInUse
     }
 
     /// True when every buffer handed out is either out now or came back with a fate.

@@ -150,7 +150,7 @@ open class BufferPool: BufferCreator, @unchecked Sendable {
         return PoolStatistics(name: name, capacity: capacity, acquired: pops,
                               consumed: returned - dropped - abandoned, dropped: dropped, abandoned: abandoned,
                               exhausted: exhausted.value, inUse: pops - returned, peakInUse: peak.load(ordering: .relaxed),
-                              bytesAllocated: stride * capacity)
+                              bytesAllocated: stride * capacity, bytesInUse: stride * (pops - returned))
     }
 
     public func traceAs(_ id: PoolTraceID) { traceID = id }

@@ -144,7 +144,7 @@ final class RemoteBuffers: BufferCreator, @unchecked Sendable {
         let inUse = received - consumed - dropped - abandoned
         return PoolStatistics(name: name, capacity: inUse + (channel.down.hasMessages ? 1 : 0), acquired: received, consumed: consumed,
                               dropped: dropped, abandoned: abandoned, exhausted: exhausted.value, inUse: inUse,
-                              bytesAllocated: 0)
+                              bytesAllocated: 0, bytesInUse: 0)
     }
 }
 

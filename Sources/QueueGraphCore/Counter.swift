@@ -35,9 +35,12 @@ struct AtomicLines: @unchecked Sendable {
         (base + index * spacing + MemoryLayout<Int>.stride).assumingMemoryBound(to: Int.self)
     }
 
-    /// A statistics counter on line `index`.
+    /// A statistics counter on line `index`, or on the line's `word`-th word
+    /// (a second counter the same thread writes at the same time).
     @inline(__always)
-    func counter(_ index: Int) -> Counter { Counter(atomic: atomic(index)) }
+    func counter(_ index: Int, word: Int = 0) -> Counter {
+        Counter(atomic: UnsafeAtomic(at: (base + index * spacing + word * MemoryLayout<Int>.stride).assumingMemoryBound(to: UnsafeAtomic<Int>.Storage.self)))
+    }
 }
 
 /// A statistics counter that other threads may read at any time.
@@ -73,6 +76,10 @@ final class QueueCounters: @unchecked Sendable {
     deinit { lines.deallocate() }
 
     var arrived: Counter { lines.counter(0) }
+    /// Payload bytes of the buffers a ring accepted (beside `arrived`: no line more to write).
+    var bytesAccepted: Counter { lines.counter(0, word: 1) }
+    /// Payload bytes a ring released unprocessed at an abandoning stop (beside `abandoned`).
+    var bytesAbandoned: Counter { lines.counter(9, word: 1) }
     var maxDepth: Counter { lines.counter(1) }
     var popped: Counter { lines.counter(2) }
     var bytesPopped: Counter { lines.counter(3) }

@@ -22,6 +22,10 @@ public struct QueueStatistics: Sendable, Equatable {
     public var maxDepth: Int
     /// Payload bytes of the popped buffers.
     public var bytesPopped: Int
+    /// Payload bytes waiting in the queue now.
+    public var bytesQueued = 0
+    /// Bytes the queue's own storage takes (its slots; the buffers belong to their pools).
+    public var bytesAllocated = 0
     /// Mean and maximum time in the queue of the sampled buffers, in nanoseconds.
     public var residencyMeanNanoseconds: Double
     public var residencyMaxNanoseconds: Int

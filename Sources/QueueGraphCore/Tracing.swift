@@ -66,9 +66,10 @@ extension GraphEngine {
         if Tracing.on(QG_TP_POOL_STATS) {
             for (i, creator) in creators.enumerated() {
                 let s = creator.statistics()
-                withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 7) { fields in
+                withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 9) { fields in
                     (fields[0], fields[1], fields[2], fields[3]) = (UInt64(s.acquired), UInt64(s.consumed), UInt64(s.dropped), UInt64(s.abandoned))
                     (fields[4], fields[5], fields[6]) = (UInt64(s.inUse), UInt64(s.peakInUse), UInt64(s.exhausted))
+                    (fields[7], fields[8]) = (UInt64(clamping: s.bytesInUse), UInt64(clamping: s.bytesAllocated))
                     qg_tp_pool_stats(traceID, UInt32(i), fields.baseAddress)
                 }
             }
@@ -90,6 +91,8 @@ extension GraphEngine {
                 set(QG_STATS_RESIDENCY_TOTAL, c.residencyTotal.value)
                 set(QG_STATS_RESIDENCY_SAMPLES, c.residencySamples.value)
                 set(QG_STATS_RESIDENCY_MAX, c.residencyMax.value)
+                set(QG_STATS_BYTES_QUEUED, queue.bytesQueued)
+                set(QG_STATS_BYTES_ALLOCATED, queue.bytesAllocated)
                 qg_tp_queue_stats(traceID, UInt32(queue.index), fields.baseAddress)
             }
         }

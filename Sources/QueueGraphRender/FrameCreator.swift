@@ -1,4 +1,5 @@
 import QueueGraphCore
+import Synchronization
 
 /// A `BufferCreator` whose buffers lease their memory from an `EngineCtx`:
 /// each `createBuffer` locks a block of the size asked for from the calling
@@ -33,6 +34,8 @@ public final class FrameCreator: BufferCreator, @unchecked Sendable {
     /// taking the slot and putting it back), so it needs no lock.
     private let leases: UnsafeMutablePointer<BufferHandle?>
     private let observers = Locked<[WakeEvent]>([])
+    /// Payload bytes of the buffers out now.
+    private let bytesOut = Atomic<Int>(0)
     /// Set by the graph before it starts.
     @exclusivity(unchecked) private var traceID = PoolTraceID(graph: 0, pool: 0)
 
@@ -92,11 +95,13 @@ public final class FrameCreator: BufferCreator, @unchecked Sendable {
             buffer.payload = BufferPayload(kind: .heap, baseAddress: memory.baseAddress, capacity: memory.count)
         }
         buffer.prepareForUse(size: payloadSize, sequence: UInt64(sequence))
+        bytesOut.add(memory.count, ordering: .relaxed)
         Tracing.countPoolFlow(traceID)
         return buffer
     }
 
     public func destroyBuffer(_ buffer: Buffer, fate: BufferFate) {
+        bytesOut.subtract(buffer.payload.capacity, ordering: .relaxed)
         buffer.payload = BufferPayload(kind: .heap, baseAddress: nil, capacity: 0)
         let lease = leases[buffer.slot].take()!   // before the slot goes back: it may be reused at once
         let wasStarved = state.withLock { state in
@@ -115,7 +120,16 @@ public final class FrameCreator: BufferCreator, @unchecked Sendable {
         if wasStarved { observers.withLock { for event in $0 { event.notify() } } }
     }
 
-    public func statistics() -> PoolStatistics { state.withLock { $0.statistics } }
+    /// Its counters; the bytes allocated are the blocks announced for it (`count` of each size it was asked for).
+    public func statistics() -> PoolStatistics {
+        var statistics = state.withLock { state in
+            var statistics = state.statistics
+            statistics.bytesAllocated = count * state.announced.reduce(0, +)
+            return statistics
+        }
+        statistics.bytesInUse = bytesOut.load(ordering: .relaxed)
+        return statistics
+    }
 
     public func addAvailabilityObserver(_ event: WakeEvent) {
         observers.withLock { list in

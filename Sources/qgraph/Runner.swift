@@ -192,13 +192,14 @@ struct Runner {
                 "name": q.name, "thread": q.thread, "arrived": q.arrived, "popped": q.popped,
                 "dropped": Dictionary(uniqueKeysWithValues: q.dropped.map { ($0.key.description, $0.value) }),
                 "acks": q.acks, "naks": q.naks, "abandoned": q.abandoned, "depth": q.depth, "max_depth": q.maxDepth,
-                "bytes_popped": q.bytesPopped, "residency_mean_ns": q.residencyMeanNanoseconds,
+                "bytes_popped": q.bytesPopped, "bytes_queued": q.bytesQueued, "bytes_allocated": q.bytesAllocated,
+                "residency_mean_ns": q.residencyMeanNanoseconds,
                 "residency_max_ns": q.residencyMaxNanoseconds, "residency_samples": q.residencySamples,
             ] as [String: Any] },
             "pools": stats.pools.map { p in [
                 "name": p.name, "capacity": p.capacity, "acquired": p.acquired, "consumed": p.consumed,
                 "dropped": p.dropped, "abandoned": p.abandoned, "in_use": p.inUse, "peak_in_use": p.peakInUse,
-                "exhausted": p.exhausted,
+                "exhausted": p.exhausted, "bytes_in_use": p.bytesInUse, "bytes_allocated": p.bytesAllocated,
             ] as [String: Any] },
             "threads": stats.threads.map { t in [
                 "thread": t.group, "queues": t.queues, "invocations": t.invocations,

@@ -126,3 +126,42 @@ extension Queue.Admission: Equatable {
         }
     }
 }
+
+/// Sends `burst` buffers of 100 bytes per call, `count` in all.
+final class BurstSource: BufferSource, @unchecked Sendable {
+    let count: Int, burst: Int
+    var sent = 0
+    init(count: Int, burst: Int) { (self.count, self.burst) = (count, burst) }
+    func produce(context: ProcessContext) -> ProduceResult {
+        for _ in 0..<burst where sent < count {
+            guard let buffer = context.acquireBuffer(size: 100) else { return .waitingForBuffer }
+            buffer.size = 100
+            sent += 1
+            context.sendTo(0, buffer)
+        }
+        return sent == count ? .endOfStream : .produced
+    }
+}
+
+@Suite("Memory statistics (the seed's memory size / queue size)")
+struct MemoryStatisticsTests {
+    @Test("bytes queued and allocated per queue, bytes in use and allocated per pool, while buffers wait and after", arguments: [QueueDiscipline.fifo, .prio])
+    func bytes(discipline: QueueDiscipline) throws {
+        let graph = try QueueGraphConfig()
+            .adding(QueueConfig(name: "src", buffers: .provider, processor: { _ in BurstSource(count: 6, burst: 3) },
+                                creator: { q in BufferPool(name: q.name, count: 8, payloadCapacity: 128) }))
+            .adding(QueueConfig(name: "sink", size: 8, discipline: discipline, outPads: 0, processor: { _ in CountingSink() }))
+            .connecting("src", to: "sink")
+            .createSteppedGraph()
+        _ = graph.step()   // the source's first burst, nothing consumed yet
+        let waiting = graph.statistics()
+        #expect(waiting[queue: "sink"]!.bytesQueued == 300)   // a ring (fifo) or the locked store (prio)
+        #expect(waiting[queue: "sink"]!.bytesAllocated >= 8 * MemoryLayout<Buffer>.stride)
+        #expect(waiting.pools[0].bytesInUse == 3 * waiting.pools[0].bytesAllocated / 8)
+        #expect(waiting.pools[0].bytesAllocated >= 8 * 128)
+        graph.run()
+        let done = graph.statistics()
+        #expect(done[queue: "sink"]!.bytesQueued == 0 && done.pools[0].bytesInUse == 0)
+        #expect(done.table().contains("bytes queued") && done.ledgerProblems().isEmpty)
+    }
+}

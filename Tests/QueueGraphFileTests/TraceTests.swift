@@ -65,6 +65,7 @@ struct TraceTests {
             #expect(last["max_depth"] == expected["max_depth"] as? Int)
             #expect(last["residency_samples"] == expected["residency_samples"] as? Int)
             #expect(last["residency_max_ns"] == expected["residency_max_ns"] as? Int)
+            #expect(last["bytes_queued"] == expected["bytes_queued"] as? Int && last["bytes_allocated"] == expected["bytes_allocated"] as? Int)
             // Every buffer popped was popped in a counted scheduler step.
             if expected["popped"] as? Int ?? 0 > 0 { #expect(seen["steps"] as? Int ?? 0 >= expected["popped"] as? Int ?? 0) }
         }
@@ -78,7 +79,9 @@ struct TraceTests {
             }
             // The final pool_stats snapshot carries the run's counters too.
             let last = try #require(seen["last_pool_stats"] as? [String: Int], "pool \(expected["name"] ?? "?"): no pool_stats event")
-            for key in ["acquired", "in_use", "peak_in_use", "exhausted"] { #expect(last[key] == expected[key] as? Int, "pool_stats \(key)") }
+            for key in ["acquired", "in_use", "peak_in_use", "exhausted", "bytes_in_use", "bytes_allocated"] {
+                #expect(last[key] == expected[key] as? Int, "pool_stats \(key)")
+            }
         }
         // Both graphs exercise the rare events too: drops, or acks and naks.
         #expect(runQueues.contains { ($0["dropped"] as? [String: Int])?.isEmpty == false || ($0["acks"] as? Int ?? 0) > 0 })

@@ -39,10 +39,11 @@ void qg_tp_queue_drop(uint32_t graph, uint32_t queue, uint64_t seq, uint8_t reas
 enum qg_stats_field {
     QG_STATS_DEPTH, QG_STATS_MAX_DEPTH, QG_STATS_ARRIVED, QG_STATS_POPPED,
     QG_STATS_DROPPED, QG_STATS_ACKS = QG_STATS_DROPPED + QG_DROP_REASONS, QG_STATS_NAKS, QG_STATS_ABANDONED,
-    QG_STATS_RESIDENCY_TOTAL, QG_STATS_RESIDENCY_SAMPLES, QG_STATS_RESIDENCY_MAX, QG_STATS_COUNT
+    QG_STATS_RESIDENCY_TOTAL, QG_STATS_RESIDENCY_SAMPLES, QG_STATS_RESIDENCY_MAX,
+    QG_STATS_BYTES_QUEUED, QG_STATS_BYTES_ALLOCATED, QG_STATS_COUNT
 };
 void qg_tp_queue_stats(uint32_t graph, uint32_t queue, const uint64_t *counters);
-/* counters: acquired, consumed, dropped, abandoned, in use, peak in use, exhausted. */
+/* counters: acquired, consumed, dropped, abandoned, in use, peak in use, exhausted, bytes in use, bytes allocated. */
 void qg_tp_pool_stats(uint32_t graph, uint32_t pool, const uint64_t *counters);
 void qg_tp_feedback_ack(uint32_t graph, uint32_t queue, uint32_t sender, uint64_t seq);
 void qg_tp_feedback_nak(uint32_t graph, uint32_t queue, uint32_t sender, uint64_t seq, uint8_t reason);

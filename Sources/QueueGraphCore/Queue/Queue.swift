@@ -57,7 +57,11 @@ public final class Queue: @unchecked Sendable {
     public var bytes: Int { store.bytes.load(ordering: .relaxed) }
 
     /// Its counters, as a graph's queues report them (thread 0).
-    public func statistics() -> QueueStatistics { counters.snapshot(name: config.name, thread: 0, depth: count) }
+    public func statistics() -> QueueStatistics {
+        var statistics = counters.snapshot(name: config.name, thread: 0, depth: count)
+        (statistics.bytesQueued, statistics.bytesAllocated) = (bytes, (config.size + 1) * MemoryLayout<Entry>.stride)
+        return statistics
+    }
 }
 
 extension QueueConfig {

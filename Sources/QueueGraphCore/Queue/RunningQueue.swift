@@ -211,6 +211,7 @@ final class RunningQueue: @unchecked Sendable {
             return .dropped(.taildrop)
         }
         counters.arrived.bump()
+        counters.bytesAccepted.bump(entry.buffer.size)
         if fromGroup == group { dirty.mark(affects) }
         let depth = position &+ 1 &- ring.cachedHead.pointee
         counters.maxDepth.raise(to: depth)
@@ -328,11 +329,32 @@ final class RunningQueue: @unchecked Sendable {
         }
         for entry in entries {
             counters.abandoned.add()
+            counters.bytesAbandoned.add(entry.buffer.size)
             entry.buffer.dropHold(fate: .abandoned)
         }
     }
 
-    func statistics() -> QueueStatistics { counters.snapshot(name: name, thread: group, depth: depth) }
+    /// Payload bytes waiting now (a ring's from its counters, read at slightly different moments).
+    var bytesQueued: Int {
+        switch storage {
+        case .ring: max(0, counters.bytesAccepted.value - counters.bytesPopped.value - counters.bytesAbandoned.value)
+        case .locked(let store): store.bytes.load(ordering: .relaxed)
+        }
+    }
+
+    /// Bytes the queue's own storage takes (its slots, not the buffers).
+    var bytesAllocated: Int {
+        switch storage {
+        case .ring(let ring): ring.capacity * MemoryLayout<Entry>.stride
+        case .locked: (size + 1) * MemoryLayout<Entry>.stride
+        }
+    }
+
+    func statistics() -> QueueStatistics {
+        var statistics = counters.snapshot(name: name, thread: group, depth: depth)
+        (statistics.bytesQueued, statistics.bytesAllocated) = (bytesQueued, bytesAllocated)
+        return statistics
+    }
 }
 
 /// A fixed list of queues read on the hot path without reference counting.

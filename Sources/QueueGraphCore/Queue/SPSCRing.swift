@@ -31,6 +31,8 @@ struct Entry {
 struct SPSCRing: @unchecked Sendable {
     let size: Int
     private let mask: Int
+    /// Slots allocated (`size` rounded up to a power of two).
+    var capacity: Int { mask + 1 }
     private let publishEvery: Int
     private let slots: UnsafeMutablePointer<Entry>
     /// Line 0: the consumer's published index; line 1: the producer's tail
