@@ -23,7 +23,8 @@ LTTNG_UST_TRACEPOINT_ENUM(qgraph, drop_reason,
         lttng_ust_field_enum_value("closed", 6)
         lttng_ust_field_enum_value("late", 7)
         lttng_ust_field_enum_value("lost", 8)
-        lttng_ust_field_enum_value("corrupt", 9)))
+        lttng_ust_field_enum_value("corrupt", 9)
+        lttng_ust_field_enum_value("policy", 10)))
 
 LTTNG_UST_TRACEPOINT_EVENT(qgraph, graph_start,
     LTTNG_UST_TP_ARGS(uint32_t, graph, const char *, name, uint32_t, queues, uint32_t, threads),
@@ -122,6 +123,7 @@ LTTNG_UST_TRACEPOINT_EVENT(qgraph, queue_stats,
         lttng_ust_field_integer(uint64_t, late, c[QG_STATS_DROPPED + 7])
         lttng_ust_field_integer(uint64_t, lost, c[QG_STATS_DROPPED + 8])
         lttng_ust_field_integer(uint64_t, corrupt, c[QG_STATS_DROPPED + 9])
+        lttng_ust_field_integer(uint64_t, policy, c[QG_STATS_DROPPED + 10])
         lttng_ust_field_integer(uint64_t, acks, c[QG_STATS_ACKS])
         lttng_ust_field_integer(uint64_t, naks, c[QG_STATS_NAKS])
         lttng_ust_field_integer(uint64_t, abandoned, c[QG_STATS_ABANDONED])

@@ -9,6 +9,8 @@ public enum QueueManagement: Sendable, Equatable {
     case headdrop
     /// Random early drop (Floyd & Jacobson 1993) with the given parameters.
     case red(RED)
+    /// An application's policy (`QueueManagementHandler`), by name.
+    case custom(CustomManagement)
 
     /// The policy's name as written in graph files, docs and traces.
     public var name: String {
@@ -17,6 +19,7 @@ public enum QueueManagement: Sendable, Equatable {
         case .taildrop: "taildrop"
         case .headdrop: "headdrop"
         case .red: "red"
+        case .custom(let custom): custom.name
         }
     }
 
@@ -60,13 +63,28 @@ public struct RED: Sendable, Equatable {
 }
 
 /// The order in which a queue gives out its buffers (the seed's `QueueDisciplineType`).
-public enum QueueDiscipline: String, Sendable, CaseIterable {
+public enum QueueDiscipline: Sendable, Hashable {
     /// Oldest first.
     case fifo
     /// Newest first.
     case lifo
     /// Highest `Buffer.priority` first; equal priorities in arrival order.
     case prio
+    /// An application's discipline (`QueueDisciplineHandler`), by name.
+    case custom(CustomDiscipline)
+
+    /// The built-in disciplines.
+    public static let builtIns: [QueueDiscipline] = [.fifo, .lifo, .prio]
+
+    /// The discipline's name as written in graph files, docs and traces.
+    public var name: String {
+        switch self {
+        case .fifo: "fifo"
+        case .lifo: "lifo"
+        case .prio: "prio"
+        case .custom(let custom): custom.name
+        }
+    }
 }
 
 /// Whether the sender hears back about buffers (the seed's `BufferSyncType`).
@@ -133,6 +151,8 @@ public enum DropReason: Int, Sendable, CaseIterable, CustomStringConvertible {
     /// Damaged input: a media source's decoder refused a packet or made a
     /// damaged frame (the processor keeps the decoder's message).
     case corrupt
+    /// An application's management policy dropped it (`QueueManagementHandler`).
+    case policy
 
     public var description: String {
         switch self {
@@ -146,6 +166,7 @@ public enum DropReason: Int, Sendable, CaseIterable, CustomStringConvertible {
         case .late: "late"
         case .lost: "lost"
         case .corrupt: "corrupt"
+        case .policy: "policy"
         }
     }
 

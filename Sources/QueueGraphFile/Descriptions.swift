@@ -19,7 +19,7 @@ extension GraphFile {
         }
         text += "\nqueues\n"
         for (i, q) in config.queues.enumerated() {
-            let policies = "size \(q.size), \(q.management.name), \(q.discipline.rawValue), sync \(q.sync.rawValue), threading \(q.threading.rawValue)"
+            let policies = "size \(q.size), \(q.management.name), \(q.discipline.name), sync \(q.sync.rawValue), threading \(q.threading.rawValue)"
                 + (q.byteBound.map { ", byte bound \($0)" } ?? "")
             let outs = config.connections.filter { $0.from == q.name }.sorted { $0.pad < $1.pad }
                 .map { c in "pad \(c.pad) → \(c.to)" + ((formats?[i][c.pad]).map { " (\($0))" } ?? "") }.joined(separator: ", ")
@@ -71,7 +71,7 @@ extension GraphFile {
         let palette = ["#cfe2ff", "#d1e7dd", "#fff3cd", "#f8d7da", "#e2d9f3", "#d2f4ea", "#ffe5d0", "#e9ecef"]
         var text = "digraph \"\(file)\" {\n  rankdir=LR;\n  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\"];\n"
         for (i, q) in config.queues.enumerated() {
-            var policies = ["size \(q.size)", q.management.name, q.discipline.rawValue]
+            var policies = ["size \(q.size)", q.management.name, q.discipline.name]
             if q.sync != .none { policies.append("sync \(q.sync.rawValue)") }
             if q.threading != .none { policies.append(q.threading.rawValue) }
             policies.append(q.buffers.rawValue)
@@ -168,7 +168,7 @@ extension ProcessorRegistry {
                 "processor": choice(names, "the processor that runs on this queue"),
                 "parameters": ["type": "object", "description": "the processor's typed parameters"],
                 "size": ["type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 64, "description": "capacity in buffers"],
-                "management": choice(QueueManagement.names, "what happens when the queue is full"),
+                "management": choice(managementNames, "what happens when the queue is full"),
                 "red": [
                     "type": "object", "additionalProperties": false, "description": "random early drop parameters (management: red)",
                     "properties": [
@@ -178,7 +178,7 @@ extension ProcessorRegistry {
                         "seed": ["type": "integer", "minimum": 0],
                     ],
                 ],
-                "discipline": choice(QueueDiscipline.allCases.map(\.rawValue), "the order buffers leave in"),
+                "discipline": choice(disciplineNames, "the order buffers leave in"),
                 "sync": choice(BufferSync.allCases.map(\.rawValue), "feedback to the sender"),
                 "threading": choice(QueueThreading.allCases.map(\.rawValue), "which thread runs the processor"),
                 "restart": choice(ChildOptions.Restart.allCases.map(\.rawValue), "threading: child only: what a child process's death does (default never: the graph stops)"),

@@ -21,7 +21,7 @@ extension GraphFile {
                 lines.append("red: {min: \(red.minThreshold.formatted), max: \(red.maxThreshold.formatted), "
                     + "max-probability: \(red.maxProbability.formatted), weight: \(red.weight.formatted), seed: \(red.seed)}")
             }
-            lines += ["discipline: \(q.discipline.rawValue)", "sync: \(q.sync.rawValue)", "threading: \(q.threading.rawValue)",
+            lines += ["discipline: \(q.discipline.name)", "sync: \(q.sync.rawValue)", "threading: \(q.threading.rawValue)",
                       "buffers: \(q.buffers.rawValue)"]
             if q.threading == .child { lines.append("restart: \(q.child.restart.rawValue)") }
             if let bound = q.byteBound { lines.append("byte-bound: \(bound)") }

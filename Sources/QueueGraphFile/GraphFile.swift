@@ -269,8 +269,8 @@ struct GraphChecker {
             error(nameNode.location, "found queue \(quoted(name)) without 'processor', expected one of \(alternatives(registry.names))")
         }
         if let node = keys["size"] { q.config.size = integer(node, in: 1...1_000_000) ?? q.config.size }
-        if let node = keys["management"], let value = choice(node, QueueManagement.names) {
-            q.config.management = QueueManagement.named(value, size: q.config.size)!
+        if let node = keys["management"], let value = choice(node, registry.managementNames) {
+            q.config.management = QueueManagement.named(value, size: q.config.size) ?? .custom(registry.managements[value]!)
         }
         if let node = keys["red"] {
             if case .red = q.config.management {
@@ -279,7 +279,9 @@ struct GraphChecker {
                 error(node.location, "found RED parameters on a '\(q.config.management.name)' queue, expected them only with 'management: red'")
             }
         }
-        if let node = keys["discipline"], let value = choice(node, QueueDiscipline.self) { q.config.discipline = value }
+        if let node = keys["discipline"], let value = choice(node, registry.disciplineNames) {
+            q.config.discipline = QueueDiscipline.builtIns.first { $0.name == value } ?? .custom(registry.disciplines[value]!)
+        }
         if let node = keys["sync"], let value = choice(node, BufferSync.self) { q.config.sync = value }
         if let node = keys["threading"], let value = choice(node, QueueThreading.self) { q.config.threading = value }
         if let node = keys["restart"], let value = choice(node, ChildOptions.Restart.self) {
@@ -700,9 +702,6 @@ struct GraphChecker {
 }
 
 extension QueueManagement {
-    /// The policy names as written in graph files.
-    static let names = ["default", "taildrop", "headdrop", "red"]
-
     /// The policy of that name; RED with the default thresholds for `size`.
     static func named(_ name: String, size: Int) -> QueueManagement? {
         switch name {

@@ -29,12 +29,11 @@ struct QueueAPITests {
         for sequence in UInt64(0)..<6 { harness.push(harness.makeBuffer(sequence: sequence, priority: Int(sequence % 3))) }
         harness.finish()
         #expect(swapper.peeked == swapper.removed && swapper.removed.count == 3)
-        let order: [UInt64] = switch discipline {
-        case .fifo: [1, 0, 3, 2, 5, 4]
-        case .lifo: [4, 5, 2, 3, 0, 1]
-        case .prio: [5, 2, 4, 1, 3, 0]   // priorities 2, 2, 1, 1, 0, 0; equal ones in arrival order
-        }
-        #expect(harness.outputs[0] == order)
+        let orders: [String: [UInt64]] = [
+            "fifo": [1, 0, 3, 2, 5, 4], "lifo": [4, 5, 2, 3, 0, 1],
+            "prio": [5, 2, 4, 1, 3, 0],   // priorities 2, 2, 1, 1, 0, 0; equal ones in arrival order
+        ]
+        #expect(harness.outputs[0] == orders[discipline.name])
         #expect(harness.pool.leaks().isEmpty)
         #expect(harness.statistics().ledgerProblems().isEmpty)
         #expect(harness.statistics()[queue: "swap"]!.popped == 6)
@@ -111,7 +110,7 @@ struct StandaloneQueueTests {
             order.append(buffer.sequence)
             buffer.releaseHold()
         }
-        #expect(order == ["fifo": [0, 1, 2, 3], "lifo": [3, 2, 1, 0], "prio": [1, 3, 0, 2]][discipline.rawValue]!)
+        #expect(order == ["fifo": [0, 1, 2, 3], "lifo": [3, 2, 1, 0], "prio": [1, 3, 0, 2]][discipline.name]!)
         #expect(queue.statistics().popped == 4 && pool.leaks().isEmpty)
     }
 }
@@ -163,5 +162,82 @@ struct MemoryStatisticsTests {
         let done = graph.statistics()
         #expect(done[queue: "sink"]!.bytesQueued == 0 && done.pools[0].bytesInUse == 0)
         #expect(done.table().contains("bytes queued") && done.ledgerProblems().isEmpty)
+    }
+}
+
+/// Earliest deadline first: the buffer with the smallest `timestamp` (its
+/// deadline) leaves first, equal deadlines in arrival order; the latest
+/// deadline is the one wanted least. The docs' worked example of a custom
+/// discipline (docs/architecture.md).
+final class EarliestDeadlineFirst: QueueDisciplineHandler {
+    private var waiting: [WaitingBuffer] = []   // sorted by deadline, then arrival
+
+    var count: Int { waiting.count }
+    func insert(_ item: WaitingBuffer) {
+        let at = waiting.firstIndex { $0.buffer.timestamp > item.buffer.timestamp } ?? waiting.endIndex
+        waiting.insert(item, at: at)
+    }
+    func next() -> WaitingBuffer? { waiting.first }
+    func removeNext() -> WaitingBuffer? { waiting.isEmpty ? nil : waiting.removeFirst() }
+    func removeLeastWanted() -> WaitingBuffer? { waiting.popLast() }
+    func removeAll() -> [WaitingBuffer] { defer { waiting = [] }; return waiting }
+}
+
+/// Keeps room for even sequence numbers: an odd one is dropped once the
+/// queue is half full, and a full queue makes room by dropping the buffer
+/// the discipline wants least.
+final class EvenFirst: QueueManagementHandler {
+    func admit(_ buffer: Buffer, depth: Int, bytes: Int, size: Int) -> ManagementDecision {
+        if buffer.sequence % 2 == 1 && depth * 2 >= size { return .dropArrival }
+        return depth >= size ? .dropLeastWanted : .accept
+    }
+}
+
+let edf = CustomDiscipline(name: "edf") { EarliestDeadlineFirst() }
+let evenFirst = CustomManagement(name: "even-first") { EvenFirst() }
+
+@Suite("An application's queue handlers (the seed's QueueHandlers)")
+struct QueueHandlerTests {
+    @Test("a custom discipline orders a queue's departures; a custom management policy admits and drops, counted as 'policy'")
+    func customHandlers() throws {
+        let pool = TrackingPool(name: "app", count: 16, payloadCapacity: 16)
+        let queue = QueueConfig(name: "q", size: 4, management: .custom(evenFirst), discipline: .custom(edf),
+                                processor: { _ in CountingSink() }).createQueue()
+        var dropped: [UInt64] = []
+        for (sequence, deadline) in [(0, 50), (1, 10), (2, 40), (3, 20), (4, 30), (6, 5), (8, 60)] as [(UInt64, UInt64)] {
+            let buffer = pool.createBuffer(payloadSize: 8, pad: -1)!
+            (buffer.sequence, buffer.timestamp) = (sequence, deadline)
+            switch queue.add(buffer) {
+            case .accepted: break
+            case .acceptedDropping(let victim):
+                dropped.append(victim.sequence)
+                victim.releaseHold()
+            case .dropped(let reason):
+                #expect(reason == .policy)
+                dropped.append(buffer.sequence)
+                buffer.releaseHold()
+            case .full: Issue.record("a policy that always decides never refuses")
+            }
+        }
+        // 0, 1 and 2 in; 3, odd with the queue half full: dropped; 4 fills the queue;
+        // 6 drops the latest deadline (0, at 50) for itself, and 8 drops 2 (at 40).
+        #expect(dropped == [3, 0, 2])
+        var order: [UInt64] = []
+        while let buffer = queue.remove() {
+            order.append(buffer.sequence)
+            buffer.releaseHold()
+        }
+        #expect(order == [6, 1, 4, 8])   // deadlines 5, 10, 30, 60
+        let statistics = queue.statistics()
+        #expect(statistics.dropped[.policy] == 3 && statistics.isBalanced && pool.leaks().isEmpty)
+    }
+
+    @Test("a registered handler cannot take a built-in's name")
+    func builtInNamesReserved() {
+        var registry = ProcessorRegistry.builtIn
+        registry.register(discipline: edf)
+        registry.register(management: evenFirst)
+        #expect(registry.disciplineNames == ["fifo", "lifo", "prio", "edf"])
+        #expect(registry.managementNames == ["default", "taildrop", "headdrop", "red", "even-first"])
     }
 }

@@ -260,6 +260,46 @@ struct GraphFileTests {
         }
     }
 
+    @Test("an application registers its own discipline and management policy and names them in a file")
+    func customQueueHandlers() throws {
+        final class Newest: QueueDisciplineHandler {
+            var items: [WaitingBuffer] = []
+            var count: Int { items.count }
+            func insert(_ item: WaitingBuffer) { items.append(item) }
+            func next() -> WaitingBuffer? { items.last }
+            func removeNext() -> WaitingBuffer? { items.popLast() }
+            func removeLeastWanted() -> WaitingBuffer? { items.isEmpty ? nil : items.removeFirst() }
+            func removeAll() -> [WaitingBuffer] { defer { items = [] }; return items }
+        }
+        final class DropEverySecond: QueueManagementHandler {
+            var seen = 0
+            func admit(_ buffer: Buffer, depth: Int, bytes: Int, size: Int) -> ManagementDecision {
+                seen += 1
+                return seen % 2 == 0 ? .dropArrival : depth < size ? .accept : .refuse
+            }
+        }
+        var registry = everyProcessor
+        registry.register(discipline: CustomDiscipline(name: "newest") { Newest() })
+        registry.register(management: CustomManagement(name: "every-second") { DropEverySecond() })
+        let yaml = """
+            queues:
+              - {name: src, processor: testsrc, parameters: {count: 10, size: 8}}
+              - {name: sink, processor: nullsink, management: every-second, discipline: newest, size: 4}
+            connections: [src -> sink]
+            """
+        let file = try GraphFile(yaml: yaml, file: "handlers.yaml", registry: registry)
+        #expect(file.config.queues[1].management.name == "every-second" && file.config.queues[1].discipline.name == "newest")
+        let graph = try file.config.createSteppedGraph()
+        graph.run()
+        let sink = graph.statistics()[queue: "sink"]!
+        #expect(sink.arrived == 10 && sink.dropped[.policy] == 5 && sink.popped == 5 && graph.statistics().ledgerProblems().isEmpty)
+        #expect {
+            _ = try GraphFile(yaml: yaml.replacingOccurrences(of: "discipline: newest", with: "discipline: newst"), file: "handlers.yaml", registry: registry)
+        } throws: { error in
+            (error as! GraphFileErrors).errors.map(\.message) == ["found 'newst' (did you mean 'newest'?), expected one of fifo, lifo, prio or newest"]
+        }
+    }
+
     @Test("an application registers its own processor and uses it from a file")
     func customProcessor() throws {
         final class Doubler: BufferProcessor {

@@ -35,7 +35,7 @@ void qg_tp_graph_pause(uint32_t graph);
 void qg_tp_graph_stop(uint32_t graph, uint8_t abandon);
 void qg_tp_queue_drop(uint32_t graph, uint32_t queue, uint64_t seq, uint8_t reason);
 /* queue_stats' counters, in its field order; the drops one per DropReason, in its order. */
-#define QG_DROP_REASONS 10
+#define QG_DROP_REASONS 11
 enum qg_stats_field {
     QG_STATS_DEPTH, QG_STATS_MAX_DEPTH, QG_STATS_ARRIVED, QG_STATS_POPPED,
     QG_STATS_DROPPED, QG_STATS_ACKS = QG_STATS_DROPPED + QG_DROP_REASONS, QG_STATS_NAKS, QG_STATS_ABANDONED,

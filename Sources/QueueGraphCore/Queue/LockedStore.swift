@@ -32,12 +32,59 @@ final class LockedStore: @unchecked Sendable {
         }
     }
 
+    /// The waiting buffers, in the structure the discipline needs (one of
+    /// `deque`, `heap` or `custom` is used), and the arrival-side state.
     private struct State {
         var deque: Deque<Entry>
         var heap: Heap<Prioritised>
+        var custom: (any QueueDisciplineHandler)?
+        var manager: (any QueueManagementHandler)?
         var bytes = 0
         var arrivals: UInt64 = 0
         var red: REDState?
+
+        var count: Int { custom?.count ?? (deque.count + heap.count) }
+
+        mutating func insert(_ entry: Entry, priority: Int, discipline: QueueDiscipline) {
+            switch discipline {
+            case .fifo, .lifo: deque.append(entry)
+            case .prio: heap.insert(Prioritised(entry: entry, priority: priority, arrival: arrivals))
+            case .custom: custom!.insert(WaitingBuffer(entry: entry))
+            }
+            arrivals &+= 1
+        }
+
+        func next(_ discipline: QueueDiscipline) -> Entry? {
+            switch discipline {
+            case .fifo: deque.first
+            case .lifo: deque.last
+            case .prio: heap.max?.entry
+            case .custom: custom!.next()?.entry
+            }
+        }
+
+        mutating func removeNext(_ discipline: QueueDiscipline) -> Entry? {
+            switch discipline {
+            case .fifo: deque.popFirst()
+            case .lifo: deque.popLast()
+            case .prio: heap.popMax()?.entry
+            case .custom: custom!.removeNext()?.entry
+            }
+        }
+
+        /// The one to drop to make room: the oldest, the lowest priority, or the custom discipline's choice.
+        mutating func removeLeastWanted(_ discipline: QueueDiscipline) -> Entry? {
+            switch discipline {
+            case .fifo, .lifo: deque.popFirst()
+            case .prio: heap.popMin()?.entry
+            case .custom: custom!.removeLeastWanted()?.entry
+            }
+        }
+
+        mutating func removeAll() -> [Entry] {
+            defer { (deque, heap) = (Deque(), Heap()) }
+            return deque.elements + heap.unordered.map(\.entry) + (custom?.removeAll().map(\.entry) ?? [])
+        }
     }
 
     let size: Int
@@ -58,12 +105,18 @@ final class LockedStore: @unchecked Sendable {
         self.byteBound = byteBound
         self.discipline = discipline
         self.management = management
-        var red: REDState?
-        if case .red(let parameters) = management { red = REDState(parameters) }
-        var deque = Deque<Entry>()
-        var heap = Heap<Prioritised>()
-        if discipline == .prio { heap.reserveCapacity(size + 1) } else { deque.reserveCapacity(size + 1) }
-        state = Locked(State(deque: deque, heap: heap, red: red))
+        var state = State(deque: Deque(), heap: Heap())
+        switch management {
+        case .red(let parameters): state.red = REDState(parameters)
+        case .custom(let custom): state.manager = custom.make()
+        default: break
+        }
+        switch discipline {
+        case .prio: state.heap.reserveCapacity(size + 1)
+        case .custom(let custom): state.custom = custom.make()
+        default: state.deque.reserveCapacity(size + 1)
+        }
+        self.state = Locked(state)
     }
 
     /// Whether another buffer of `incoming` bytes would not fit now.
@@ -85,41 +138,49 @@ final class LockedStore: @unchecked Sendable {
     func push(_ entry: Entry, bytes incoming: Int, priority: Int, counters: QueueCounters) -> StoreOutcome {
         if byteBound != nil { lastOffered.store(max(incoming, 1), ordering: .relaxed) }
         return state.withLock { s in
-            var count = discipline == .prio ? s.heap.count : s.deque.count
-            let countFull = count >= size
+            var count = s.count
             if case .red = management, s.red!.shouldDrop(depth: count, capacity: size) {
                 counters.arrived.bump()
                 counters.dropped(.red).bump()
                 return StoreOutcome(kind: .dropped, reason: .red)
             }
             var outcome = StoreOutcome(kind: .accepted)
-            if Self.isFull(count: count, bytes: s.bytes, incoming: incoming, size: size, byteBound: byteBound) {
+            let full = Self.isFull(count: count, bytes: s.bytes, incoming: incoming, size: size, byteBound: byteBound)
+            var makeRoom: DropReason?
+            if let manager = s.manager {
+                switch manager.admit(entry.buffer, depth: count, bytes: s.bytes, size: size) {
+                case .accept: if full { return StoreOutcome(kind: .full) }
+                case .refuse: return StoreOutcome(kind: .full)
+                case .dropArrival:
+                    counters.arrived.bump()
+                    counters.dropped(.policy).bump()
+                    return StoreOutcome(kind: .dropped, reason: .policy)
+                case .dropLeastWanted: if count > 0 { makeRoom = .policy } else if full { return StoreOutcome(kind: .full) }
+                }
+            } else if full {
                 switch management {
-                case .default:
+                case .default, .custom:
                     return StoreOutcome(kind: .full)
                 case .taildrop, .red:
-                    let reason: DropReason = countFull ? .taildrop : .bytes
+                    let reason: DropReason = count >= size ? .taildrop : .bytes
                     counters.arrived.bump()
                     counters.dropped(reason).bump()
                     return StoreOutcome(kind: .dropped, reason: reason)
                 case .headdrop:
-                    // One victim makes room for one buffer; under a byte bound
-                    // the queue may stay over its bound until the next pop.
-                    let victim = discipline == .prio ? s.heap.popMin()!.entry : s.deque.removeFirst()
-                    s.bytes -= victim.buffer.size
-                    count -= 1
-                    counters.dropped(.headdrop).bump()
-                    outcome.victim = victim
-                    outcome.reason = .headdrop
+                    makeRoom = .headdrop
                 }
             }
-            outcome.wasEmpty = count == 0
-            if discipline == .prio {
-                s.heap.insert(Prioritised(entry: entry, priority: priority, arrival: s.arrivals))
-            } else {
-                s.deque.append(entry)
+            if let reason = makeRoom {
+                // One victim makes room for one buffer; under a byte bound
+                // the queue may stay over its bound until the next pop.
+                let victim = s.removeLeastWanted(discipline)!
+                s.bytes -= victim.buffer.size
+                count -= 1
+                counters.dropped(reason).bump()
+                (outcome.victim, outcome.reason) = (victim, reason)
             }
-            s.arrivals &+= 1
+            outcome.wasEmpty = count == 0
+            s.insert(entry, priority: priority, discipline: discipline)
             s.bytes += incoming
             counters.arrived.bump()
             counters.maxDepth.raise(to: count + 1)
@@ -132,16 +193,10 @@ final class LockedStore: @unchecked Sendable {
     /// Consumer only. The next entry by discipline, and whether the store was full before.
     func pop() -> (entry: Entry, wasFull: Bool)? {
         state.withLock { s -> (entry: Entry, wasFull: Bool)? in
-            let count = discipline == .prio ? s.heap.count : s.deque.count
-            guard count > 0 else { return nil }
+            let count = s.count
+            guard count > 0, let entry = s.removeNext(discipline) else { return nil }
             let wasFull = Self.isFull(count: count, bytes: s.bytes, incoming: lastOffered.load(ordering: .relaxed),
                                       size: size, byteBound: byteBound)
-            let entry: Entry
-            switch discipline {
-            case .fifo: entry = s.deque.removeFirst()
-            case .lifo: entry = s.deque.removeLast()
-            case .prio: entry = s.heap.popMax()!.entry
-            }
             s.bytes -= entry.buffer.size
             depth.store(count - 1, ordering: .relaxed)
             bytes.store(s.bytes, ordering: .relaxed)
@@ -150,22 +205,12 @@ final class LockedStore: @unchecked Sendable {
     }
 
     /// The entry `pop` would give, left in the store.
-    func peek() -> Entry? {
-        state.withLock { s in
-            switch discipline {
-            case .fifo: s.deque.first
-            case .lifo: s.deque.last
-            case .prio: s.heap.max?.entry
-            }
-        }
-    }
+    func peek() -> Entry? { state.withLock { $0.next(discipline) } }
 
     /// Takes every entry out (for an abandoning stop).
     func removeAll() -> [Entry] {
         state.withLock { s in
-            let all = s.deque.elements + s.heap.unordered.map(\.entry)
-            s.deque.removeAll()
-            s.heap = Heap()
+            let all = s.removeAll()
             s.bytes = 0
             depth.store(0, ordering: .relaxed)
             bytes.store(0, ordering: .relaxed)

@@ -4,8 +4,31 @@
 /// Threading: a value; build it on one thread, then share copies freely.
 public struct ProcessorRegistry: Sendable {
     public private(set) var processors: [String: ProcessorSpec] = [:]
+    /// An application's queue disciplines and management policies (the
+    /// seed's `QueueHandlers`), which graph files name like the built-ins.
+    public private(set) var disciplines: [String: CustomDiscipline] = [:]
+    public private(set) var managements: [String: CustomManagement] = [:]
 
     public init() {}
+
+    /// Adds (or replaces) a discipline that graph files name as `discipline: NAME`
+    /// (a built-in's name cannot be taken).
+    public mutating func register(discipline: CustomDiscipline) {
+        precondition(!QueueDiscipline.builtIns.contains { $0.name == discipline.name }, "'\(discipline.name)' is a built-in discipline")
+        disciplines[discipline.name] = discipline
+    }
+
+    /// Adds (or replaces) a management policy that graph files name as
+    /// `management: NAME` (a built-in's name cannot be taken).
+    public mutating func register(management: CustomManagement) {
+        precondition(!["default", "taildrop", "headdrop", "red"].contains(management.name), "'\(management.name)' is a built-in management policy")
+        managements[management.name] = management
+    }
+
+    /// Every discipline a graph file may name: the built-ins, then the registered ones, sorted.
+    public var disciplineNames: [String] { QueueDiscipline.builtIns.map(\.name) + disciplines.keys.sorted() }
+    /// Every management policy a graph file may name.
+    public var managementNames: [String] { ["default", "taildrop", "headdrop", "red"] + managements.keys.sorted() }
 
     /// Adds (or replaces) a processor.
     public mutating func register(_ spec: ProcessorSpec) { processors[spec.name] = spec }
