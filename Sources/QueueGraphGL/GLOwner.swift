@@ -167,6 +167,7 @@ public final class GLOwner: @unchecked Sendable {
         }
         wakeEvent.withLock { $0 = wake }
         pthread_setspecific(Self.threadKey, Unmanaged.passUnretained(self).toOpaque())
+        mailbox.bindOwnerThread()
         glPixelStorei(GLenum(GL_PACK_ALIGNMENT), 4)
         glPixelStorei(GLenum(GL_UNPACK_ALIGNMENT), 4)
         readFramebuffer = make(glGenFramebuffers)

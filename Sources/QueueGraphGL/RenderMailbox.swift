@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CQueueGraphTrace
 import QueueGraphCore
 import Synchronization
@@ -79,6 +82,14 @@ public enum RenderFailure: Error, Sendable, Equatable, CustomStringConvertible {
     case stopped
     /// It ran and failed (a shader did not compile, a file could not be written).
     case error(String)
+    /// An `output` request dropped, the oldest, when a newer one found the output FIFO at its capacity.
+    case overflowed
+    /// A preview `present` skipped because output requests were under pressure.
+    case skipped
+    /// The GL thread waited on a request it posted itself: it cannot run it
+    /// while it waits, so the wait is refused at once (the request stays
+    /// queued and runs when the thread next serves its mailbox).
+    case selfWait
 
     public var description: String {
         switch self {
@@ -86,6 +97,9 @@ public enum RenderFailure: Error, Sendable, Equatable, CustomStringConvertible {
         case .superseded: "superseded by a newer request"
         case .stopped: "the GL thread has stopped"
         case .error(let message): message
+        case .overflowed: "dropped from the full output FIFO for a newer request"
+        case .skipped: "preview skipped: output requests were under pressure"
+        case .selfWait: "the GL thread cannot wait on a request it posted itself (it would wait out the timeout): refused"
         }
     }
 }
@@ -107,7 +121,7 @@ public final class RenderRequest: Sendable {
     /// Monotonic nanoseconds when it was posted, and by when it must have started.
     public let postedAt: UInt64
     public let deadline: UInt64
-    private let state = Locked<(outcome: RenderOutcome?, started: Bool)>((nil, false))
+    private let state = Locked<(outcome: RenderOutcome?, started: Bool, startedAt: UInt64)>((nil, false, 0))
     private let event = WakeEvent()
     private let traceID: UInt32
 
@@ -138,14 +152,22 @@ public final class RenderRequest: Sendable {
             case .failed(.superseded): 2
             case .failed(.timedOut): 3
             case .failed(.stopped): 4
+            case .failed(.overflowed): 5
+            case .failed(.skipped): 6
+            case .failed(.selfWait): 1   // never a request's outcome
             }
             qg_tp_gl_request(traceID, UInt8(command.kind.rawValue), code, monotonicNanoseconds() &- postedAt, UInt32(max(0, depth)))
         }
         return true
     }
 
-    func markStarted() { state.withLock { $0.started = true } }
+    func markStarted() {
+        let now = monotonicNanoseconds()
+        state.withLock { ($0.started, $0.startedAt) = (true, now) }
+    }
     var hasStarted: Bool { state.withLock { $0.started } }
+    /// Monotonic nanoseconds when the owner took it (0: not yet).
+    var startedAt: UInt64 { state.withLock { $0.startedAt } }
 
     /// Sleeps until the outcome is known or `until` (monotonic ns) passes.
     func sleep(until: UInt64) {
@@ -156,7 +178,7 @@ public final class RenderRequest: Sendable {
 }
 
 /// Counters of a `RenderMailbox`, per command kind; they balance:
-/// `enqueued = executed + coalesced + timedOut + dropped + pending`.
+/// `enqueued = executed + coalesced + timedOut + dropped + overflowed + skipped + pending`.
 ///
 /// Threading: a value; any thread.
 public struct MailboxCounts: Sendable, Equatable {
@@ -170,17 +192,24 @@ public struct MailboxCounts: Sendable, Equatable {
     public var timedOut = 0
     /// Refused or discarded because the owner thread stopped.
     public var dropped = 0
+    /// `output` requests dropped from the full FIFO (the oldest, for a newer one).
+    public var overflowed = 0
+    /// `present` requests skipped because outputs were under pressure.
+    public var skipped = 0
     public var pending = 0
+    /// Of `executed`, those that ran longer than the mailbox's budget (logged).
+    public var overBudget = 0
     /// Nanoseconds from post to outcome of the executed ones: sum and maximum.
     public var latencySum: UInt64 = 0
     public var latencyMax: UInt64 = 0
 
-    public var balances: Bool { enqueued == executed + coalesced + timedOut + dropped + pending }
+    public var balances: Bool { enqueued == executed + coalesced + timedOut + dropped + overflowed + skipped + pending }
 
     static func + (a: Self, b: Self) -> Self {
         var s = a
         s.enqueued += b.enqueued; s.executed += b.executed; s.failed += b.failed
         s.coalesced += b.coalesced; s.timedOut += b.timedOut; s.dropped += b.dropped; s.pending += b.pending
+        s.overflowed += b.overflowed; s.skipped += b.skipped; s.overBudget += b.overBudget
         s.latencySum += b.latencySum; s.latencyMax = max(a.latencyMax, b.latencyMax)
         return s
     }
@@ -198,6 +227,8 @@ public struct MailboxStatistics: Sendable, Equatable {
     /// How often the owner thread found work, by the kinds it found (a wake
     /// with a reset and an upload counts once for each).
     public var wakeReasons: [Int]
+    /// Waits the owner thread tried on its own requests, refused (`RenderFailure.selfWait`).
+    public var selfWaits = 0
 
     public subscript(kind: RenderCommandKind) -> MailboxCounts { byKind[kind.rawValue] }
     public var total: MailboxCounts { byKind.reduce(MailboxCounts(), +) }
@@ -206,8 +237,9 @@ public struct MailboxStatistics: Sendable, Equatable {
     public var inputsAccepted: Int { self[.upload].enqueued }
     public var inputsReplaced: Int { self[.upload].coalesced }
     public var inputsDropped: Int { self[.upload].timedOut + self[.upload].dropped }
-    /// Preview presents that never ran (a newer one replaced them, or they timed out).
-    public var previewSkips: Int { self[.present].coalesced + self[.present].timedOut + self[.present].dropped }
+    /// Preview presents that never ran (a newer one replaced them, outputs
+    /// were under pressure, or they timed out).
+    public var previewSkips: Int { self[.present].coalesced + self[.present].skipped + self[.present].timedOut + self[.present].dropped }
     public var screenshotsWritten: Int { self[.screenshot].executed - self[.screenshot].failed }
     public var screenshotsFailed: Int { self[.screenshot].failed }
 }
@@ -218,8 +250,15 @@ public struct MailboxStatistics: Sendable, Equatable {
 /// Rules: `upload`, `present` and `screenshot` are latest-value slots (a
 /// newer request supersedes the pending one of the same slot, counted as
 /// coalesced; the slots are separate, so a preview never replaces a
-/// screenshot); `output` requests are FIFO and never coalesced; pending
-/// resets merge into one with the strongest scope. Every request has a
+/// screenshot); `output` requests are FIFO and never coalesced, up to
+/// `outputCapacity` pending: a newer one then drops the oldest (counted as
+/// `overflowed`: for live output the newest frame matters most); pending
+/// resets merge into one with the strongest scope. A preview is skipped
+/// (counted) when outputs are under pressure: two or more pending, or one
+/// that waited past half its timeout. A request that runs longer than
+/// `budgetNanoseconds` is logged and counted (`overBudget`). The owner
+/// thread may not wait on a request it posted itself: the wait is refused
+/// at once (`selfWait`). Every request has a
 /// timeout: one the owner has not started by then fails as `timedOut`
 /// (whether its poster waits on it or not), and every request ends in
 /// exactly one outcome. `close` (the owner stops) lets the owner drain what
@@ -236,6 +275,9 @@ public final class RenderMailbox: Sendable {
         var wakeReasons = Array(repeating: 0, count: RenderCommandKind.allCases.count)
         var maxDepth = 0
         var closed = false
+        var selfWaits = 0
+        /// The kinds whose over-budget run was logged already (once each).
+        var loggedOverBudget: Set<Int> = []
 
         var depth: Int { slots.count { $0 != nil } + outputs.count }
     }
@@ -249,12 +291,24 @@ public final class RenderMailbox: Sendable {
     public let defaultTimeoutNanoseconds: UInt64
     /// Names the mailbox's owner in `gl_request` events.
     public let traceID: UInt32
+    /// The most `output` requests pending at once.
+    public let outputCapacity: Int
+    /// How long a request may run before it is logged as over budget.
+    public let budgetNanoseconds: UInt64
+    /// The owner thread (`pthread_self` as a number; 0: none yet).
+    private let ownerThread = Atomic<UInt>(0)
 
-    public init(defaultTimeoutNanoseconds: UInt64 = 1_000_000_000, traceID: UInt32 = 0, wake: @escaping @Sendable () -> Void = {}) {
+    public init(defaultTimeoutNanoseconds: UInt64 = 1_000_000_000, outputCapacity: Int = 8, budgetNanoseconds: UInt64 = 100_000_000,
+                traceID: UInt32 = 0, wake: @escaping @Sendable () -> Void = {}) {
+        precondition(outputCapacity > 0, "the output FIFO needs room for one request")
         self.defaultTimeoutNanoseconds = defaultTimeoutNanoseconds
+        (self.outputCapacity, self.budgetNanoseconds) = (outputCapacity, budgetNanoseconds)
         self.traceID = traceID
         self.wake = wake
     }
+
+    /// Owner thread, as it starts: the thread whose waits on its own requests are refused.
+    public func bindOwnerThread() { ownerThread.store(UInt(pthread_self()), ordering: .releasing) }   // pthread_t is a number on Linux
 
     private var depth: Int { pendingCount.load(ordering: .relaxed) }
 
@@ -277,17 +331,23 @@ public final class RenderMailbox: Sendable {
             }
             var superseded: RenderRequest?
             if command.kind == .output {
+                if s.outputs.count >= outputCapacity {   // the oldest goes
+                    superseded = s.outputs.removeFirst()
+                    s.counts[k].overflowed += 1
+                    s.counts[k].pending -= 1
+                }
                 s.outputs.append(request)
+                s.counts[k].pending += 1
             } else {
                 superseded = s.slots[k]
                 s.slots[k] = request
+                if superseded == nil { s.counts[k].pending += 1 } else { s.counts[k].coalesced += 1 }
             }
-            if superseded == nil { s.counts[k].pending += 1 } else { s.counts[k].coalesced += 1 }
             s.maxDepth = max(s.maxDepth, s.depth)
             pendingCount.store(s.depth, ordering: .releasing)
             return (request, superseded, true)
         }
-        superseded?.finish(.failed(.superseded), depth: depth)
+        superseded?.finish(.failed(command.kind == .output ? .overflowed : .superseded), depth: depth)
         if accepted { wake() } else { request.finish(.failed(.stopped), depth: depth) }
         return request
     }
@@ -297,6 +357,12 @@ public final class RenderMailbox: Sendable {
     /// waits for the owner to finish it (or for `overrun` more nanoseconds,
     /// returning nil: the request is still running).
     public func wait(_ request: RenderRequest, overrunNanoseconds: UInt64 = 5_000_000_000) -> RenderOutcome? {
+        let owner = ownerThread.load(ordering: .acquiring)
+        if request.outcome == nil && owner != 0 && owner == UInt(pthread_self()) {
+            state.withLock { $0.selfWaits += 1 }
+            qgLog("GL mailbox \(traceID): the GL thread waited on its own \(request.command.kind) request; refused (\(RenderFailure.selfWait))")
+            return .failed(.selfWait)
+        }
         while request.outcome == nil {
             let now = monotonicNanoseconds()
             if now >= request.deadline {
@@ -347,7 +413,16 @@ public final class RenderMailbox: Sendable {
     /// is marked started; finish each with `complete`.
     public func take(now: UInt64 = monotonicNanoseconds()) -> [RenderRequest] {
         expire(now: now)
-        let (taken, kinds) = state.withLock { s -> ([RenderRequest], UInt8) in
+        let (taken, kinds, skipped) = state.withLock { s -> ([RenderRequest], UInt8, RenderRequest?) in
+            // Outputs under pressure: the preview waits for a calmer wake.
+            let pressed = s.outputs.count >= 2 || s.outputs.contains { now &- $0.postedAt > ($0.deadline &- $0.postedAt) / 2 }
+            var skipped: RenderRequest?
+            let present = RenderCommandKind.present.rawValue
+            if pressed, let request = s.slots[present] {
+                (skipped, s.slots[present]) = (request, nil)
+                s.counts[present].skipped += 1
+                s.counts[present].pending -= 1
+            }
             var taken: [RenderRequest] = []
             var kinds: UInt8 = 0   // a bit per kind found: the wake's reasons
             for kind in RenderCommandKind.allCases {
@@ -365,8 +440,9 @@ public final class RenderMailbox: Sendable {
                 }
             }
             pendingCount.store(0, ordering: .releasing)
-            return (taken, kinds)
+            return (taken, kinds, skipped)
         }
+        skipped?.finish(.failed(.skipped), depth: depth)
         for request in taken { request.markStarted() }
         if !taken.isEmpty && qg_trace_on(QG_TP_GL_WAKE) != 0 { qg_tp_gl_wake(traceID, kinds, UInt32(taken.count)) }
         return taken
@@ -375,8 +451,11 @@ public final class RenderMailbox: Sendable {
     /// Ends a taken request with what running it gave (the owner thread, or
     /// the helper it handed the rest of the work to).
     public func complete(_ request: RenderRequest, _ result: Result<CPUImage?, RenderFailure>) {
-        let latency = monotonicNanoseconds() &- request.postedAt
+        let now = monotonicNanoseconds()
+        let latency = now &- request.postedAt
         let k = request.command.kind.rawValue
+        let started = request.startedAt
+        let overBudget = started != 0 && now &- started > budgetNanoseconds
         let outcome: RenderOutcome = switch result {
         case .success(let image): .completed(image: image)
         case .failure(let failure): .failed(failure)
@@ -389,7 +468,11 @@ public final class RenderMailbox: Sendable {
                 if case .failure = result { s.counts[k].failed += 1 }
                 s.counts[k].latencySum &+= latency
                 s.counts[k].latencyMax = max(s.counts[k].latencyMax, latency)
+                if overBudget { s.counts[k].overBudget += 1 }
             }
+        }
+        if overBudget && state.withLock({ $0.loggedOverBudget.insert(k).inserted }) {
+            qgLog("GL mailbox \(traceID): a \(request.command.kind) request ran \((now &- started) / 1_000_000) ms, over its budget of \(budgetNanoseconds / 1_000_000) ms (counted as overBudget; logged once per kind)")
         }
     }
 
@@ -402,7 +485,7 @@ public final class RenderMailbox: Sendable {
 
     public func statistics() -> MailboxStatistics {
         state.withLock { s in
-            MailboxStatistics(byKind: s.counts, depth: s.depth, maxDepth: s.maxDepth, wakeReasons: s.wakeReasons)
+            MailboxStatistics(byKind: s.counts, depth: s.depth, maxDepth: s.maxDepth, wakeReasons: s.wakeReasons, selfWaits: s.selfWaits)
         }
     }
 }

@@ -57,6 +57,59 @@ struct MailboxTests {
         #expect(mailbox.statistics()[.output].executed == 5)
     }
 
+    @Test("the output FIFO is bounded: a newer request drops the oldest, which fails as overflowed and is counted")
+    func outputFIFOBounded() {
+        let mailbox = RenderMailbox(outputCapacity: 3)
+        let requests = (0..<5).map { _ in mailbox.post(.output) }
+        #expect(requests.prefix(2).allSatisfy { $0.outcome == .failed(.overflowed) })
+        let taken = mailbox.take()
+        #expect(taken.map(ObjectIdentifier.init) == requests.suffix(3).map(ObjectIdentifier.init))
+        for request in taken { mailbox.complete(request, .success(nil)) }
+        let counts = mailbox.statistics()[.output]
+        #expect(counts.overflowed == 2 && counts.executed == 3 && counts.balances)
+    }
+
+    @Test("a preview is skipped, and counted, while outputs are under pressure: a backlog, or one past half its timeout")
+    func previewSkippedUnderPressure() {
+        let mailbox = RenderMailbox()
+        mailbox.post(.output)
+        mailbox.post(.output)
+        let backlogged = mailbox.post(.present(image: nil))
+        #expect(!mailbox.take().contains { $0 === backlogged })
+        #expect(backlogged.outcome == .failed(.skipped))
+        let output = mailbox.post(.output, timeoutNanoseconds: 1_000_000_000)
+        let late = mailbox.post(.present(image: nil))
+        let taken = mailbox.take(now: output.postedAt + 600_000_000)   // the output has waited 0.6 of its second
+        #expect(taken.map(ObjectIdentifier.init) == [ObjectIdentifier(output)] && late.outcome == .failed(.skipped))
+        let calm = mailbox.post(.present(image: nil))
+        #expect(mailbox.take().map(ObjectIdentifier.init) == [ObjectIdentifier(calm)])
+        let stats = mailbox.statistics()
+        #expect(stats[.present].skipped == 2 && stats.previewSkips == 2)
+    }
+
+    @Test("the GL thread waiting on its own request is refused at once, counted, and the request still runs")
+    func selfWaitRefused() {
+        let mailbox = RenderMailbox()
+        mailbox.bindOwnerThread()   // this test plays the owner thread
+        let request = mailbox.post(.output)
+        #expect(mailbox.wait(request) == .failed(.selfWait))
+        #expect(request.outcome == nil && mailbox.statistics().selfWaits == 1)
+        let taken = mailbox.take()
+        #expect(taken.map(ObjectIdentifier.init) == [ObjectIdentifier(request)])
+        mailbox.complete(request, .success(nil))
+        #expect(request.outcome == .completed(image: nil))
+    }
+
+    @Test("a request that runs past the budget is counted as over budget; one within it is not")
+    func overBudget() {
+        for (budget, expected) in [(UInt64(0), 1), (3_600_000_000_000, 0)] {
+            let mailbox = RenderMailbox(budgetNanoseconds: budget)
+            mailbox.post(.reset(.inputs))
+            for request in mailbox.take() { mailbox.complete(request, .success(nil)) }
+            #expect(mailbox.statistics()[.reset].overBudget == expected)
+        }
+    }
+
     @Test("pending resets merge to the strongest scope, whatever the order")
     func resetMerge() {
         for order in [[ResetScope.inputs, .shaders, .inputs], [.shaders, .inputs], [.inputs, .inputs]] {
