@@ -31,6 +31,9 @@ final class TextureRing {
         return (textures[next], withFramebuffers ? framebuffers[next] : 0)
     }
 
+    /// The size its textures are made for (nil: none yet).
+    var size: (width: Int, height: Int)? { textures.isEmpty ? nil : (width, height) }
+
     /// Makes (or remakes) the textures for this size.
     func prepare(_ owner: GLOwner, width: Int, height: Int) {
         if width != self.width || height != self.height {
@@ -180,11 +183,28 @@ public final class GLUpload: ThreadLifecycle, FailureReporting {
 /// the thread starts: a compile error refuses the graph's start with the
 /// compiler's log as `file:line:column: message`.
 ///
+/// Render-local state, as Shadertoy's buffers have it (seed 002):
+/// - with `feedback`, `iChannel2` is the pass's own previous output (a
+///   trail, an echo); transparent black on the first frame and after a
+///   `shaderFeedback` reset;
+/// - with `history` N, `iHistory[0…N-1]` are the last N input frames,
+///   newest first (copied as they pass); transparent black until there are
+///   that many and after a `temporalHistory` reset.
+///
 /// Threading: as `BufferProcessor`; the owner thread.
 public final class GLShaderPass: ThreadLifecycle, FailureReporting {
     public let path: String
+    public let feedback: Bool
+    public let history: Int
     public private(set) var failureReason: String?
     private let ring: TextureRing
+    /// The last output, while it is the pass's previous image (`feedback`).
+    private var previous: GLuint?
+    /// Copies of the last input frames, newest first, and the textures they live in.
+    private let historyRing: TextureRing
+    private var historyFrames: [GLuint] = []
+    /// Transparent black, for render-local state not there yet.
+    private var black: GLuint = 0
     private var owner: GLOwner?
     private var program: ShaderProgram?
     private var vertexArray: GLuint = 0
@@ -193,16 +213,26 @@ public final class GLShaderPass: ThreadLifecycle, FailureReporting {
     /// The frame size negotiated for the link in, if it said one.
     private var expected: (width: Int, height: Int)?
 
-    /// `textures`: the ring of output textures (see `TextureRing`).
-    public init(path: String, textures: Int = 4) {
+    /// `textures`: the ring of output textures (see `TextureRing`);
+    /// `feedback` and `history`: the render-local state it keeps (above).
+    public init(path: String, textures: Int = 4, feedback: Bool = false, history: Int = 0) {
+        precondition(history >= 0 && history <= Self.maxHistory, "history: 0…\(Self.maxHistory) frames")
         self.path = path
+        (self.feedback, self.history) = (feedback, history)
         ring = TextureRing(count: textures, withFramebuffers: true)
+        historyRing = TextureRing(count: max(2, history), withFramebuffers: true)
     }
+
+    /// The most input frames a pass may keep.
+    public static let maxHistory = 8
 
     public func threadDidStart(wake: WakeEvent) throws {
         let owner = try GLOwner.forStage("glshader '\(path)'")
-        let program = try ShaderProgram(fragmentFile: path, owner: owner)
+        let program = try ShaderProgram(fragmentFile: path, history: history, owner: owner)
         vertexArray = owner.make(glGenVertexArrays)
+        black = owner.makeTexture(width: 1, height: 1)
+        var clear: UInt32 = 0
+        glTexSubImage2D(GLenum(GL_TEXTURE_2D), 0, 0, 0, 1, 1, GLenum(GL_RGBA), GLenum(GL_UNSIGNED_BYTE), &clear)
         warmUp(program, owner: owner)
         if let (width, height) = expected { ring.prepare(owner, width: width, height: height) }
         self.program = program
@@ -222,9 +252,9 @@ public final class GLShaderPass: ThreadLifecycle, FailureReporting {
         glViewport(0, 0, 16, 16)
         glUseProgram(program.name)
         program.set(resolution: (16, 16), time: 0, delta: 0, frame: 0)
-        for unit in [GL_TEXTURE0, GL_TEXTURE1] {
-            glActiveTexture(GLenum(unit))
-            glBindTexture(GLenum(GL_TEXTURE_2D), owner.inputTexture)
+        for unit in 0..<(ShaderProgram.firstHistoryUnit + Int32(history)) {
+            glActiveTexture(GLenum(GL_TEXTURE0 + unit))
+            glBindTexture(GLenum(GL_TEXTURE_2D), black)
         }
         glBindVertexArray(vertexArray)
         glDrawArrays(GLenum(GL_TRIANGLES), 0, 3)
@@ -238,6 +268,9 @@ public final class GLShaderPass: ThreadLifecycle, FailureReporting {
     public func threadWillEnd() {
         guard let owner else { return }
         ring.release(owner)
+        historyRing.release(owner)
+        owner.deleteTexture(black)
+        (previous, historyFrames) = (nil, [])
         program?.delete(owner)
         owner.delete(vertexArray, glDeleteVertexArrays)
         owner.unregister(self)
@@ -248,17 +281,33 @@ public final class GLShaderPass: ThreadLifecycle, FailureReporting {
     func reset(_ scope: ResetScope) throws {
         framesDrawn = 0
         lastTime = nil
+        if scope >= .temporalHistory { historyFrames = [] }
+        if scope >= .shaderFeedback { previous = nil }
         guard scope >= .shaders, let owner else { return }
-        let fresh = try ShaderProgram(fragmentFile: path, owner: owner)   // on failure the old program stays
+        let fresh = try ShaderProgram(fragmentFile: path, history: history, owner: owner)   // on failure the old program stays
         warmUp(fresh, owner: owner)
         program?.delete(owner)
         program = fresh
+    }
+
+    /// Copies the input frame into the history (newest first; the oldest goes).
+    private func keep(_ input: GLuint, width: Int, height: Int) {
+        guard let owner else { return }
+        let (copy, framebuffer) = historyRing.take(owner, width: width, height: height)
+        owner.bindForReading(input)
+        glBindFramebuffer(GLenum(GL_DRAW_FRAMEBUFFER), framebuffer)
+        glBlitFramebuffer(0, 0, GLint(width), GLint(height), 0, 0, GLint(width), GLint(height), GLbitfield(GL_COLOR_BUFFER_BIT), GLenum(GL_NEAREST))
+        glBindFramebuffer(GLenum(GL_FRAMEBUFFER), 0)
+        historyFrames.removeAll { $0 == copy }
+        historyFrames.insert(copy, at: 0)
+        if historyFrames.count > history { historyFrames.removeLast() }
     }
 
     public func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
         guard let owner, let program, owner.isOwnerThread else { return .failed }
         return frameJob(buffer, context: context, failure: &failureReason) { frame in
             guard let input = owner.texture(of: frame.gpuImage) else { throw GLError("frame \(frame.job.tick) has no live texture: raise the upstream stage's 'textures'") }
+            if ring.size.map({ $0 != (frame.width, frame.height) }) ?? false { (previous, historyFrames) = (nil, []) }   // a new size: the old images do not fit
             let (texture, framebuffer) = ring.take(owner, width: frame.width, height: frame.height)
             glBindFramebuffer(GLenum(GL_FRAMEBUFFER), framebuffer)
             glViewport(0, 0, GLsizei(frame.width), GLsizei(frame.height))
@@ -270,9 +319,17 @@ public final class GLShaderPass: ThreadLifecycle, FailureReporting {
             glBindTexture(GLenum(GL_TEXTURE_2D), input)
             glActiveTexture(GLenum(GL_TEXTURE1))
             glBindTexture(GLenum(GL_TEXTURE_2D), owner.inputTexture)
+            glActiveTexture(GLenum(GL_TEXTURE2))
+            glBindTexture(GLenum(GL_TEXTURE_2D), feedback ? previous ?? black : black)
+            for i in 0..<history {
+                glActiveTexture(GLenum(GL_TEXTURE0 + ShaderProgram.firstHistoryUnit + Int32(i)))
+                glBindTexture(GLenum(GL_TEXTURE_2D), i < historyFrames.count ? historyFrames[i] : black)
+            }
             glBindVertexArray(vertexArray)
             glDrawArrays(GLenum(GL_TRIANGLES), 0, 3)
             glActiveTexture(GLenum(GL_TEXTURE0))
+            if history > 0 { keep(input, width: frame.width, height: frame.height) }
+            if feedback { previous = texture }
             framesDrawn &+= 1
             lastTime = time
             frame.gpuImage = owner.publish(texture, width: frame.width, height: frame.height)

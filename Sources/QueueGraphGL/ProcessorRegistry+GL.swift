@@ -33,9 +33,14 @@ extension ProcessorRegistry {
         register(upload)
         let stages = [
             ProcessorSpec(
-                name: "glshader", summary: "a shadertoy-style GLSL fragment-shader pass (mainImage; iTime, iResolution, iFrame, iChannel0/1)",
-                parameters: [ParameterSpec("file", .inputFile, default: nil, "the GLSL file defining mainImage"), textures],
-                outputs: 1...1, make: { p in GLShaderPass(path: p.text("file"), textures: p.integer("textures")) }),
+                name: "glshader", summary: "a shadertoy-style GLSL fragment-shader pass (mainImage; iTime, iResolution, iFrame, iChannel0/1; feedback on iChannel2, history on iHistory)",
+                parameters: [ParameterSpec("file", .inputFile, default: nil, "the GLSL file defining mainImage"), textures,
+                             ParameterSpec("feedback", .flag, default: .flag(false), "iChannel2 is the pass's own previous output (a trail, an echo)"),
+                             ParameterSpec("history", .integer(0...GLShaderPass.maxHistory), default: .integer(0),
+                                           "iHistory[0…n-1] are the last n input frames, newest first")],
+                outputs: 1...1, make: { p in
+                    GLShaderPass(path: p.text("file"), textures: p.integer("textures"), feedback: p.flag("feedback"), history: p.integer("history"))
+                }),
             ProcessorSpec(
                 name: "glreadback", summary: "reads each frame's texture back into its pixels (asynchronous, fenced; use 'buffers: reuse')",
                 parameters: [ParameterSpec("depth", .integer(0...8), default: .integer(1), "frames whose read may be pending at once")],

@@ -28,6 +28,10 @@ public struct CPUImage: Sendable, Equatable {
 public enum ResetScope: Int, Sendable, Comparable, CaseIterable {
     /// Forget the external input image (shaders see black on `iChannel1`) and restart `iFrame` at 0.
     case inputs
+    /// The above, and forget each pass's history of input frames (`iHistory` black again).
+    case temporalHistory
+    /// The above, and forget each pass's own previous output (`iChannel2` black again).
+    case shaderFeedback
     /// The above, and reload and recompile every shader pass from its file
     /// (a pass whose new source fails keeps its old program; the request fails with the log).
     case shaders

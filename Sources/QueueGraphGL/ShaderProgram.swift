@@ -15,8 +15,11 @@ public struct ShaderProgram {
     private let timeDelta: GLint
     private let frame: GLint
 
-    /// What goes before a pass's file: the uniforms, and `main` calling `mainImage`.
-    public static let prelude = """
+    /// What goes before a pass's file: the uniforms (`iHistory`, the last
+    /// `history` input frames, newest first, when there are any), and
+    /// `main` calling `mainImage`.
+    public static func prelude(history: Int = 0) -> String {
+        """
         #version 330 core
         uniform vec3 iResolution;
         uniform float iTime;
@@ -24,12 +27,18 @@ public struct ShaderProgram {
         uniform int iFrame;
         uniform sampler2D iChannel0;
         uniform sampler2D iChannel1;
+        uniform sampler2D iChannel2;
+        \(history > 0 ? "uniform sampler2D iHistory[\(history)];" : "")
         out vec4 qgFragColor;
         void mainImage(out vec4 fragColor, in vec2 fragCoord);
         void main() { mainImage(qgFragColor, gl_FragCoord.xy); }
         #line 1
 
         """
+    }
+
+    /// The texture unit of `iHistory[0]` (the others follow).
+    static let firstHistoryUnit: Int32 = 3
 
     /// A triangle covering the viewport, from `gl_VertexID` alone (no vertex buffer).
     public static let vertexSource = """
@@ -40,7 +49,7 @@ public struct ShaderProgram {
         }
         """
 
-    init(fragmentFile path: String, owner: GLOwner) throws {
+    init(fragmentFile path: String, history: Int = 0, owner: GLOwner) throws {
         let source: String
         do {
             source = try String(contentsOfFile: path, encoding: .utf8)
@@ -49,7 +58,7 @@ public struct ShaderProgram {
         }
         let vertex = try Self.compile(Self.vertexSource, kind: GL_VERTEX_SHADER, file: "(built-in vertex shader)")
         defer { glDeleteShader(vertex) }
-        let fragment = try Self.compile(Self.prelude + source, kind: GL_FRAGMENT_SHADER, file: path)
+        let fragment = try Self.compile(Self.prelude(history: history) + source, kind: GL_FRAGMENT_SHADER, file: path)
         defer { glDeleteShader(fragment) }
         let program = glCreateProgram()
         glAttachShader(program, vertex)
@@ -61,6 +70,8 @@ public struct ShaderProgram {
         glUseProgram(program)
         glUniform1i(glGetUniformLocation(program, "iChannel0"), 0)
         glUniform1i(glGetUniformLocation(program, "iChannel1"), 1)
+        glUniform1i(glGetUniformLocation(program, "iChannel2"), 2)
+        for i in 0..<history { glUniform1i(glGetUniformLocation(program, "iHistory[\(i)]"), Self.firstHistoryUnit + Int32(i)) }
         resolution = glGetUniformLocation(program, "iResolution")
         time = glGetUniformLocation(program, "iTime")
         timeDelta = glGetUniformLocation(program, "iTimeDelta")

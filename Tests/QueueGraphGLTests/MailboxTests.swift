@@ -112,7 +112,8 @@ struct MailboxTests {
 
     @Test("pending resets merge to the strongest scope, whatever the order")
     func resetMerge() {
-        for order in [[ResetScope.inputs, .shaders, .inputs], [.shaders, .inputs], [.inputs, .inputs]] {
+        for order in [[ResetScope.inputs, .shaders, .inputs], [.shaders, .inputs], [.inputs, .inputs],
+                      [.temporalHistory, .inputs, .shaderFeedback], [.shaderFeedback, .temporalHistory], [.inputs, .temporalHistory]] {
             let mailbox = RenderMailbox()
             let requests = order.map { mailbox.post(.reset($0)) }
             let taken = mailbox.take()
