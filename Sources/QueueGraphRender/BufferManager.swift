@@ -116,10 +116,12 @@ final class SliceCounters: Sendable {
     /// Locked here minus released here: a buffer locked on one thread and
     /// released on another moves bytes between slices; the sum is exact.
     let bytesLeased = Atomic<Int>(0)
+    let emergencyCleanups = Atomic<Int>(0)
 
     func add(to total: inout BufferProviderStatistics) {
         total.locks += locks.load(ordering: .relaxed)
         total.releases += releases.load(ordering: .relaxed)
+        total.emergencyCleanups += emergencyCleanups.load(ordering: .relaxed)
         total.bytesLeased += bytesLeased.load(ordering: .relaxed)
     }
 }

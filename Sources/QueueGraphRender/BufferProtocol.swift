@@ -104,6 +104,8 @@ public struct BufferProviderStatistics: Sendable, Equatable {
     public var releases = 0
     /// Bytes of the buffers locked and not yet released (descriptor sizes).
     public var bytesLeased = 0
+    /// Of `releases`, those taken back by `emergencyCleanup` after a failed job.
+    public var emergencyCleanups = 0
 
     public init() {}
 }
@@ -125,11 +127,30 @@ public protocol BufferProvider: AnyObject {
     /// Takes a buffer back: locked, emitted or blocked → free; a typed
     /// payload is deinitialised, and the handle becomes invalid.
     func release(_ handle: BufferHandle) throws(BufferProtocolError)
+    /// Takes a buffer back after a failed job, whatever it holds (Lumiera's
+    /// `emergencyCleanup`): as `release`, counted apart, and with
+    /// `runDeinit: false` a typed payload is not deinitialised (the job
+    /// failed before it was whole, or it may not be touched again); its
+    /// memory is then reused as raw bytes.
+    func emergencyCleanup(_ handle: BufferHandle, runDeinit: Bool) throws(BufferProtocolError)
     /// The counters so far.
     var statistics: BufferProviderStatistics { get }
 }
 
 extension BufferProvider {
+    /// Locks a buffer for one job's `body` and takes it back after: released
+    /// when the body returns, through `emergencyCleanup` (counted) when it throws.
+    public func withBuffer<R>(_ descriptor: BufferDescriptor, _ body: (BufferHandle) throws -> R) throws -> R {
+        let handle = try lock(descriptor)
+        let result: R
+        do { result = try body(handle) } catch {
+            try? emergencyCleanup(handle, runDeinit: true)
+            throw error
+        }
+        try release(handle)
+        return result
+    }
+
     /// Marks the content final: locked → emitted.
     public func emit(_ handle: BufferHandle) throws(BufferProtocolError) {
         try handle.block.step(.emit, generation: handle.generation)

@@ -40,11 +40,18 @@ public final class BufferSlice: BufferProvider {
         return BufferHandle(block: block, generation: generation, descriptor: descriptor)
     }
 
-    public func release(_ handle: BufferHandle) throws(BufferProtocolError) {
+    public func release(_ handle: BufferHandle) throws(BufferProtocolError) { try giveBack(handle, runDeinit: true) }
+
+    public func emergencyCleanup(_ handle: BufferHandle, runDeinit: Bool) throws(BufferProtocolError) {
+        try giveBack(handle, runDeinit: runDeinit)
+        counters.emergencyCleanups.add(1, ordering: .relaxed)
+    }
+
+    private func giveBack(_ handle: BufferHandle, runDeinit: Bool) throws(BufferProtocolError) {
         let block = handle.block
         try block.step(.release, generation: handle.generation)
         // The step made the block free, but only this slice can reach it.
-        handle.descriptor.payload?.deinitialise(block.memory)
+        if runDeinit { handle.descriptor.payload?.deinitialise(block.memory) }
         counters.releases.add(1, ordering: .relaxed)
         counters.bytesLeased.subtract(handle.descriptor.size, ordering: .relaxed)
         // A thread that never locks (a sink, a process link dropping frames

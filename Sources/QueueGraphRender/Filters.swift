@@ -23,12 +23,12 @@ func blurSeparably(_ frame: Frame, engine: EngineCtx,
                    pass: (UnsafePointer<UInt32>, UnsafeMutablePointer<UInt32>, _ count: Int, _ stride: Int) -> Void) throws {
     let (w, h) = (frame.width, frame.height)
     let provider = engine.provider
-    let scratch = try provider.lock(.bytes(w * h * 4))
-    defer { try? provider.release(scratch) }
-    let temp = try provider.bytes(scratch).baseAddress!.assumingMemoryBound(to: UInt32.self)
-    let pixels = frame.pixels
-    for y in 0..<h { pass(pixels + y * w, temp + y * w, w, 1) }
-    for x in 0..<w { pass(temp + x, pixels + x, h, w) }
+    try provider.withBuffer(.bytes(w * h * 4)) { scratch in
+        let temp = try provider.bytes(scratch).baseAddress!.assumingMemoryBound(to: UInt32.self)
+        let pixels = frame.pixels
+        for y in 0..<h { pass(pixels + y * w, temp + y * w, w, 1) }
+        for x in 0..<w { pass(temp + x, pixels + x, h, w) }
+    }
 }
 
 /// Box blur of `radius` (each pixel becomes the mean of the (2r+1)² around

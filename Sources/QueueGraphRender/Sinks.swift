@@ -90,12 +90,12 @@ public final class Y4MWriter: FrameWork {
         let (cw, ch) = ((w + 1) / 2, (h + 1) / 2)
         let count = frameLine.count + w * h + 2 * cw * ch
         let provider = engine.provider
-        let scratch = try provider.lock(.bytes(count))
-        defer { try? provider.release(scratch) }
-        let bytes = try provider.bytes(scratch)
-        bytes.copyBytes(from: frameLine)
-        rgbaToI420(frame.pixels, width: w, height: h, into: (bytes.baseAddress! + frameLine.count).assumingMemoryBound(to: UInt8.self))
-        try check(writeAll(fd, UnsafeRawBufferPointer(bytes)))
+        try provider.withBuffer(.bytes(count)) { scratch in   // a failed write gives it back through emergencyCleanup
+            let bytes = try provider.bytes(scratch)
+            bytes.copyBytes(from: frameLine)
+            rgbaToI420(frame.pixels, width: w, height: h, into: (bytes.baseAddress! + frameLine.count).assumingMemoryBound(to: UInt8.self))
+            try check(writeAll(fd, UnsafeRawBufferPointer(bytes)))
+        }
         framesWritten += 1
     }
 

@@ -127,6 +127,38 @@ struct BufferProviderTests {
         #expect(slice.statistics.allocations == 1)    // one block, reused 300 times
     }
 
+    @Test("emergencyCleanup takes back a buffer in any state after a failed job, with or without the payload's deinit; withBuffer uses it when the job throws")
+    func emergencyCleanup() throws {
+        final class Tracked: Sendable {
+            let onDeinit: @Sendable () -> Void
+            init(onDeinit: @escaping @Sendable () -> Void) { self.onDeinit = onDeinit }
+            deinit { onDeinit() }
+        }
+        let counter = Counters()
+        let descriptor = BufferDescriptor.typed(Tracked.self) {
+            counter.made.add(1, ordering: .relaxed)
+            return Tracked { counter.unmade.add(1, ordering: .relaxed) }
+        }
+        let slice = BufferManager().slice()
+        for (step, runDeinit) in [(nil, true), (BufferAction.emit, false), (.block, true), (nil, false)] as [(BufferAction?, Bool)] {
+            let handle = try slice.lock(descriptor)
+            switch step {
+            case .emit?: try slice.emit(handle)
+            case .block?: try slice.block(handle)
+            default: break
+            }
+            let unmadeBefore = counter.unmade.load(ordering: .relaxed)
+            try slice.emergencyCleanup(handle, runDeinit: runDeinit)
+            #expect(counter.unmade.load(ordering: .relaxed) == unmadeBefore + (runDeinit ? 1 : 0))
+            #expect(throws: BufferProtocolError.released(nil)) { _ = try slice.state(handle) }
+        }
+        struct JobFailed: Error {}
+        #expect(throws: JobFailed.self) { try slice.withBuffer(.bytes(64)) { _ in throw JobFailed() } }
+        #expect(try slice.withBuffer(.bytes(64)) { handle in try slice.state(handle) } == .locked)
+        let statistics = slice.statistics
+        #expect(statistics.emergencyCleanups == 5 && statistics.releases == 6 && statistics.locks == 6 && statistics.bytesLeased == 0)
+    }
+
     final class Counters: Sendable {
         let made = Atomic<Int>(0)
         let unmade = Atomic<Int>(0)
