@@ -11,11 +11,23 @@ extension ProcessorRegistry {
             spec.negotiate = { _, arriving throws(FormatRefusal) in try rgbaFrames(arriving) }
             register(spec)
         }
-        /// A node whose work also splits across a compound queue's servers.
+        /// A generator whose work also splits across a compound queue's
+        /// servers, and may hold a frame time by resolution.
         func partNode<Work: PartWork & SendableMetatype>(_ name: String, _ summary: String, _ parameters: [ParameterSpec] = [],
                                       _ work: @escaping @Sendable (Parameters) -> Work) {
-            var spec = ProcessorSpec(name: name, summary: summary, parameters: parameters, outputs: 1...1,
-                                     takes: .frames, makes: .frames, make: { p in RenderNode(work(p)) })
+            let resolution = [
+                ParameterSpec("resolution", .choice(["full", "dynamic"]), default: .text("full"),
+                              "dynamic: render fewer pixels when a frame would take too long (Equalizer's DFR), instead of dropping frames as late"),
+                ParameterSpec("target-load", .number(0.05...1), default: .number(0.6), "dynamic: the share of the frame period to aim for"),
+                ParameterSpec("damping", .number(0...1), default: .number(0.3), "dynamic: how much of the previous resolution is kept"),
+                ParameterSpec("min-scale", .number(0.05...1), default: .number(0.25), "dynamic: the smallest share of each side"),
+            ]
+            var spec = ProcessorSpec(name: name, summary: summary, parameters: parameters + resolution, outputs: 1...1,
+                                     takes: .frames, makes: .frames, make: { p in
+                let dynamic = p.text("resolution") == "dynamic"
+                    ? DynamicResolution(targetLoad: p.number("target-load"), damping: p.number("damping"), minimumScale: p.number("min-scale")) : nil
+                return RenderNode(work(p), resolution: dynamic)
+            })
             spec.negotiate = { _, arriving throws(FormatRefusal) in try rgbaFrames(arriving) }
             spec.splitModes = Work.splitModes
             spec.makeCompound = { p, queue in

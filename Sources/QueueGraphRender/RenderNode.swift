@@ -33,24 +33,99 @@ extension FrameWork {
 public final class RenderNode: ThreadLifecycle, FailureReporting {
     public let work: any FrameWork
     public let engine: EngineCtx
+    public let resolution: DynamicResolution?
     public private(set) var failureReason: String?
+    /// The share of each side the work renders at now (1: full resolution).
+    public internal(set) var scale = 1.0
 
-    public init(_ work: any FrameWork, engine: EngineCtx = .shared) {
+    /// `resolution`: hold a frame time by rendering fewer pixels (below); nil renders every frame whole.
+    public init(_ work: any FrameWork, engine: EngineCtx = .shared, resolution: DynamicResolution? = nil) {
         self.work = work
         self.engine = engine
+        self.resolution = resolution
     }
 
     public func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
         frameJob(buffer, context: context, failure: &failureReason) { frame in
-            try work.render(frame, engine: engine)
+            guard let resolution else {
+                try work.render(frame, engine: engine)
+                return buffer
+            }
+            let started = context.now
+            try renderScaled(frame)
+            let finished = context.now
+            scale = resolution.next(scale: scale, took: finished - started,
+                                    budget: resolution.budget(period: frame.job.rate.period, nextDeadline: frame.job.deadline, now: finished))
             return buffer
         }
+    }
+
+    /// Renders at `scale` of each side into the frame's own memory, then
+    /// spreads it over the whole frame (nearest pixel), the header as it was.
+    private func renderScaled(_ frame: Frame) throws {
+        let (width, height) = (frame.width, frame.height)
+        let (w, h) = (max(1, Int(Double(width) * scale)), max(1, Int(Double(height) * scale)))
+        guard w < width || h < height else { return try work.render(frame, engine: engine) }
+        let (job, pts, duration, timeBase, gpuImage) = (frame.job, frame.pts, frame.duration, frame.timeBase, frame.gpuImage)
+        let buffer = frame.buffer
+        let (sequence, timestamp) = (buffer.sequence, buffer.timestamp)
+        defer { (buffer.sequence, buffer.timestamp) = (sequence, timestamp) }
+        let small = Frame.make(in: frame.buffer, width: w, height: h, job: job)
+        try work.render(small, engine: engine)
+        // Backwards: each pixel's source (never after it in memory) is read before it is written over.
+        let pixels = frame.pixels
+        for y in stride(from: height - 1, through: 0, by: -1) {
+            let row = pixels + (y * h / height) * w
+            for x in stride(from: width - 1, through: 0, by: -1) { pixels[y * width + x] = row[x * w / width] }
+        }
+        let whole = Frame.make(in: frame.buffer, width: width, height: height, job: job)
+        (whole.pts, whole.duration, whole.timeBase, whole.gpuImage) = (pts, duration, timeBase, gpuImage)
     }
 
     public func endOfStream(context: ProcessContext) { work.finish() }
 
     public func threadDidStart(wake: WakeEvent) throws { try work.prepare() }
     public func threadWillEnd() {}
+}
+
+/// Holding a frame time by resolution (Equalizer's DFR equalizer): after
+/// each frame a render node moves the share of each side it renders toward
+/// the one that would take its budget, `targetLoad` of the frame period
+/// (time goes with the pixels, the square of the share), keeping `damping`
+/// of the old share (0 jumps, 1 freezes), between `minimumScale` and 1. A
+/// node behind its schedule (less than a period left before the next
+/// frame's deadline) has that much less budget, so it catches up. An
+/// overloaded node then renders fewer pixels instead of dropping frames as late.
+///
+/// Threading: a value; any thread.
+public struct DynamicResolution: Sendable, Equatable {
+    public var targetLoad: Double
+    public var damping: Double
+    public var minimumScale: Double
+
+    /// The defaults hold a Julia zoom at twice its frame period with no miss
+    /// here (`Tools/bench balance`): 40 % headroom for a cost that changes
+    /// from frame to frame, and quick to follow it.
+    public init(targetLoad: Double = 0.6, damping: Double = 0.3, minimumScale: Double = 0.25) {
+        precondition(targetLoad > 0 && (0...1).contains(damping) && minimumScale > 0 && minimumScale <= 1, "a dynamic resolution's parameters")
+        (self.targetLoad, self.damping, self.minimumScale) = (targetLoad, damping, minimumScale)
+    }
+
+    /// The share to render the next frame at, after one at `scale` took
+    /// `took` nanoseconds, for a next frame of `budget` nanoseconds.
+    public func next(scale: Double, took: UInt64, budget: Double) -> Double {
+        guard took > 0, budget > 0 else { return scale }
+        let ideal = scale * (budget / Double(took)).squareRoot()
+        return min(1, max(minimumScale, damping * scale + (1 - damping) * ideal))
+    }
+
+    /// The next frame's budget: `targetLoad` of the period, or of the time
+    /// left before its deadline (a period after `deadline`, the one just
+    /// met) when that is shorter, never under a quarter period.
+    public func budget(period: Int64, nextDeadline deadline: UInt64, now: UInt64) -> Double {
+        let left = deadline == .max ? period : Int64(clamping: deadline) &+ period &- Int64(clamping: now)
+        return targetLoad * Double(min(period, max(period / 4, left)))
+    }
 }
 
 /// Runs one frame job on a node: drops the frame as `late` when its

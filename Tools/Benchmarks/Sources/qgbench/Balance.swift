@@ -85,7 +85,8 @@ func balanceBenchmark(damping: Double) throws {
     let converge = tickOfConvergence(balancedHot, goal: 1.10)
     let defaultConverge = tickOfConvergence(defaultHot, goal: 1.10)
     let moving = frames(balancedHot, hold...)
-    let figures: [String: Double] = [
+    let dfr = try dynamicResolutionRun()
+    var figures: [String: Double] = [
         "static_over_ideal": medianOverIdeal(frames(staticHot, 5...)),
         "balanced_over_ideal": medianOverIdeal(frames(balancedHot, 5...)),
         "frames_to_converge": Double(converge ?? Int64(total)),
@@ -110,6 +111,8 @@ func balanceBenchmark(damping: Double) throws {
     print(String(format: "  julia after 5 frames: frame time / ideal %.3f static, %.3f balanced",
                  figures["julia_static_over_ideal"]!, figures["julia_balanced_over_ideal"]!))
 
+    for (key, value) in dfr { figures[key] = value }
+
     let csvPath = NSTemporaryDirectory() + "qgraph-balance.csv", png = NSTemporaryDirectory() + "qgraph-balance.png"
     try csv.write(toFile: csvPath, atomically: true, encoding: .utf8)
     let plot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../plot-balance.py").standardized.path
@@ -126,4 +129,54 @@ func correlation(_ a: [Double], _ b: [Double]) -> Double {
     let cov = zip(a, b).reduce(0) { $0 + ($1.0 - ma) * ($1.1 - mb) }
     let (va, vb) = (a.reduce(0) { $0 + ($1 - ma) * ($1 - ma) }, b.reduce(0) { $0 + ($1 - mb) * ($1 - mb) })
     return va > 0 && vb > 0 ? cov / (va * vb).squareRoot() : 0
+}
+
+/// Equalizer's DFR on one render node: the Julia zoom at 30 fps, at a
+/// frame size whose whole render takes about twice the frame period on one
+/// core here (calibrated on the same frames first), run once at full
+/// resolution and once with `resolution: dynamic`: the deadline misses of
+/// each, and the share of each side the dynamic one settles at (its share
+/// after the last frame).
+func dynamicResolutionRun() throws -> [String: Double] {
+    let (fps, frames) = (30, 150)
+    let period = 1.0 / Double(fps)
+    let julia = JuliaZoom(maxIterations: 400, centre: (0.5, 0), zoom: 1, phase: 2.2)
+    func seconds(width: Int, height: Int) throws -> Double {   // mean render time over the run's frames, whole
+        let creator = FrameCreator(name: "calibrate", count: 1)
+        let buffer = creator.createBuffer(payloadSize: Frame.byteCount(width: width, height: height), pad: 0)!
+        defer { creator.destroyBuffer(buffer, fate: .consumed) }
+        let start = monotonicNanoseconds()
+        for tick in stride(from: Int64(0), to: Int64(frames), by: 10) {
+            let job = FrameJob(tick: tick, number: tick, mediaTime: tick * Int64(period * 1e9), deadline: .max, rate: FrameRate(fps))
+            try julia.render(Frame.make(in: buffer, width: width, height: height, job: job), engine: .shared)
+        }
+        return Double(monotonicNanoseconds() - start) / 1e9 / Double(frames / 10)
+    }
+    var (width, height, whole) = (320, 180, try seconds(width: 320, height: 180))
+    for _ in 0..<2 {   // cost goes with the pixels, roughly: two steps toward twice the period
+        let k = (2 * period / whole).squareRoot()
+        (width, height) = (Int(Double(width) * k) / 8 * 8, Int(Double(height) * k) / 8 * 8)
+        whole = try seconds(width: width, height: height)
+    }
+    print(String(format: "  dynamic resolution: julia at %d×%d takes %.1f ms a frame whole on one core; at %d fps that is %.2f× the period",
+                 width, height, whole * 1e3, fps, whole / period))
+    func run(_ resolution: String) throws -> (misses: Int, share: Double) {
+        let yaml = """
+            queues:
+              - {name: render, processor: render, parameters: {width: \(width), height: \(height), fps: \(fps), frames: \(frames), latency: 2}, pool: {count: 6}, threading: thread}
+              - {name: work, processor: julia, parameters: {iterations: 400, centre-x: 0.5, phase: 2.2, resolution: \(resolution)}, size: 2, buffers: reuse, threading: thread}
+              - {name: sink, processor: framesink, size: 2}
+            connections: [render -> work, work -> sink]
+            """
+        let graph = try GraphFile(yaml: yaml, file: "dfr.yaml", registry: everyProcessor).config.createQueueGraph()
+        try graph.start()
+        graph.waitUntilFinished()
+        let stats = graph.stop()
+        precondition(stats.ledgerProblems().isEmpty, "ledger: \(stats.ledgerProblems())")
+        return (stats.dropped(.late), (graph.processor(ofQueue: "work") as! RenderNode).scale)
+    }
+    let full = try run("full"), dynamic = try run("dynamic")
+    print(String(format: "  deadline misses of %d frames: %d at full resolution, %d dynamic; the dynamic share ends at %.3f of each side (%.0f×%.0f)",
+                 frames, full.misses, dynamic.misses, dynamic.share, Double(width) * dynamic.share, Double(height) * dynamic.share))
+    return ["dfr_overload": whole / period, "dfr_full_misses": Double(full.misses), "dfr_misses": Double(dynamic.misses), "dfr_scale": dynamic.share]
 }

@@ -65,7 +65,7 @@ func glBareRun(frames: Int, width: Int, height: Int) throws -> Double {
     }
     let program = glCreateProgram()
     glAttachShader(program, shader(GL_VERTEX_SHADER, ShaderProgram.vertexSource))
-    glAttachShader(program, shader(GL_FRAGMENT_SHADER, ShaderProgram.prelude + (try String(contentsOfFile: shaderPath, encoding: .utf8))))
+    glAttachShader(program, shader(GL_FRAGMENT_SHADER, ShaderProgram.prelude() + (try String(contentsOfFile: shaderPath, encoding: .utf8))))
     glLinkProgram(program)
     var linked: GLint = 0
     glGetProgramiv(program, GLenum(GL_LINK_STATUS), &linked)
