@@ -46,6 +46,7 @@ public final class BoxBlur: FrameWork {
     }
 
     public func render(_ frame: Frame, engine: EngineCtx) throws { try blurSeparably(frame, engine: engine, pass: pass) }
+    public func footprint(width: Int, height: Int) -> [BufferDescriptor] { [.bytes(width * height * 4)] }
 
     func pass(_ source: UnsafePointer<UInt32>, _ target: UnsafeMutablePointer<UInt32>, count: Int, stride: Int) {
         let last = count - 1
@@ -80,6 +81,7 @@ public final class GaussianBlur: FrameWork {
     }
 
     public func render(_ frame: Frame, engine: EngineCtx) throws { try blurSeparably(frame, engine: engine, pass: pass) }
+    public func footprint(width: Int, height: Int) -> [BufferDescriptor] { [.bytes(width * height * 4)] }
 
     func pass(_ source: UnsafePointer<UInt32>, _ target: UnsafeMutablePointer<UInt32>, count: Int, stride: Int) {
         let radius = weights.count / 2

@@ -7,7 +7,7 @@ extension ProcessorRegistry {
         func node(_ name: String, _ summary: String, _ parameters: [ParameterSpec] = [], sink: Bool = false,
                   _ work: @escaping @Sendable (Parameters) -> any FrameWork) {
             var spec = ProcessorSpec(name: name, summary: summary, parameters: parameters, outputs: sink ? 0...0 : 1...1,
-                                     takes: .frames, makes: .frames, make: { p in RenderNode(work(p)) })
+                                     takes: .frames, makes: .frames, make: { p in RenderNode(work(p), identity: identity(name, p)) })
             spec.negotiate = { _, arriving throws(FormatRefusal) in try rgbaFrames(arriving) }
             register(spec)
         }
@@ -26,7 +26,7 @@ extension ProcessorRegistry {
                                      takes: .frames, makes: .frames, make: { p in
                 let dynamic = p.text("resolution") == "dynamic"
                     ? DynamicResolution(targetLoad: p.number("target-load"), damping: p.number("damping"), minimumScale: p.number("min-scale")) : nil
-                return RenderNode(work(p), resolution: dynamic)
+                return RenderNode(work(p), resolution: dynamic, identity: identity(name, p))
             })
             spec.negotiate = { _, arriving throws(FormatRefusal) in try rgbaFrames(arriving) }
             spec.splitModes = Work.splitModes
@@ -125,3 +125,9 @@ extension ProcessorRegistry {
         for name in ["render", "scale", "composite"] { self[name]?.negotiateByMaking() }
     }
 }
+
+/// A node's identity for invocation ids: its processor and its parameters, sorted ("boxblur radius=3").
+private func identity(_ name: String, _ parameters: Parameters) -> String {
+    ([name] + parameters.values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }).joined(separator: " ")
+}
+

@@ -15,11 +15,26 @@ public protocol FrameWork: AnyObject {
     func prepare() throws
     /// The stream ended: flush and release what the work holds (a sink closes its output).
     func finish()
+    /// The buffers one job on a `width`×`height` frame locks from the
+    /// engine's provider (its footprint), known before it runs. None by default.
+    func footprint(width: Int, height: Int) -> [BufferDescriptor]
 }
 
 extension FrameWork {
     public func prepare() throws {}
     public func finish() {}
+    public func footprint(width: Int, height: Int) -> [BufferDescriptor] { [] }
+}
+
+/// A frame job as it is planned, before it runs (Lumiera's planning step):
+/// a reproducible invocation id, the same for the same node (its processor
+/// and parameters), media frame and frame size in any run, which a cache of
+/// rendered frames could key on; and the buffers the job will lock.
+///
+/// Threading: a value; any thread.
+public struct JobPlan: Sendable, Equatable {
+    public let invocation: UInt64
+    public let buffers: [BufferDescriptor]
 }
 
 /// A render node (Lumiera's render node as a `BufferProcessor`): takes a
@@ -34,19 +49,41 @@ public final class RenderNode: ThreadLifecycle, FailureReporting {
     public let work: any FrameWork
     public let engine: EngineCtx
     public let resolution: DynamicResolution?
+    /// What the node is, for invocation ids: its processor and parameters ("boxblur radius=3").
+    public let identity: String
     public private(set) var failureReason: String?
+    /// The work's footprint for the last frame size (asked again only when the size changes: no array per frame).
+    private var footprint: (width: Int, height: Int, buffers: [BufferDescriptor]) = (0, 0, [])
     /// The share of each side the work renders at now (1: full resolution).
     public internal(set) var scale = 1.0
 
-    /// `resolution`: hold a frame time by rendering fewer pixels (below); nil renders every frame whole.
-    public init(_ work: any FrameWork, engine: EngineCtx = .shared, resolution: DynamicResolution? = nil) {
+    /// `resolution`: hold a frame time by rendering fewer pixels (below); nil
+    /// renders every frame whole. `identity` names the node in invocation
+    /// ids (the work's type by default).
+    public init(_ work: any FrameWork, engine: EngineCtx = .shared, resolution: DynamicResolution? = nil, identity: String? = nil) {
         self.work = work
         self.engine = engine
         self.resolution = resolution
+        self.identity = identity ?? String(describing: type(of: work))
+    }
+
+    /// The plan of the job for `job`'s media frame on a `width`×`height` frame.
+    public func plan(_ job: FrameJob, width: Int, height: Int) -> JobPlan {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325   // FNV-1a, 64 bits: stable across runs and builds
+        for byte in "\(identity)|\(job.number)|\(width)x\(height)".utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return JobPlan(invocation: hash, buffers: work.footprint(width: width, height: height))
     }
 
     public func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
         frameJob(buffer, context: context, failure: &failureReason) { frame in
+            // Announced before it runs, so the job neither allocates nor waits for its buffers.
+            if footprint.width != frame.width || footprint.height != frame.height {
+                footprint = (frame.width, frame.height, work.footprint(width: frame.width, height: frame.height))
+            }
+            if !footprint.buffers.isEmpty {
+                let provider = engine.provider
+                for descriptor in footprint.buffers { _ = provider.announce(1, of: descriptor) }
+            }
             guard let resolution else {
                 try work.render(frame, engine: engine)
                 return buffer

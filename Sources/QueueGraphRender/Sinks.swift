@@ -75,6 +75,13 @@ public final class Y4MWriter: FrameWork {
         if let problem { throw OutputError(description: problem) }
     }
 
+    /// The "FRAME" line and the planes, written from one scratch buffer.
+    public func footprint(width: Int, height: Int) -> [BufferDescriptor] { [Self.frame(width: width, height: height)] }
+
+    private static func frame(width: Int, height: Int) -> BufferDescriptor {
+        .bytes("FRAME\n".utf8.count + width * height + 2 * ((width + 1) / 2) * ((height + 1) / 2))
+    }
+
     /// One `write(2)` per frame ("FRAME" line and planes), so a full disk fails the frame it hit.
     public func render(_ frame: Frame, engine: EngineCtx) throws {
         try prepare()
@@ -87,10 +94,8 @@ public final class Y4MWriter: FrameWork {
             size = (w, h)
         }
         let frameLine = Array("FRAME\n".utf8)
-        let (cw, ch) = ((w + 1) / 2, (h + 1) / 2)
-        let count = frameLine.count + w * h + 2 * cw * ch
         let provider = engine.provider
-        try provider.withBuffer(.bytes(count)) { scratch in   // a failed write gives it back through emergencyCleanup
+        try provider.withBuffer(Self.frame(width: w, height: h)) { scratch in   // a failed write gives it back through emergencyCleanup
             let bytes = try provider.bytes(scratch)
             bytes.copyBytes(from: frameLine)
             rgbaToI420(frame.pixels, width: w, height: h, into: (bytes.baseAddress! + frameLine.count).assumingMemoryBound(to: UInt8.self))
