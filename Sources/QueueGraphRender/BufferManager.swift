@@ -117,11 +117,15 @@ final class SliceCounters: Sendable {
     /// released on another moves bytes between slices; the sum is exact.
     let bytesLeased = Atomic<Int>(0)
     let emergencyCleanups = Atomic<Int>(0)
+    let emits = Atomic<Int>(0)
+    let blocks = Atomic<Int>(0)
 
     func add(to total: inout BufferProviderStatistics) {
         total.locks += locks.load(ordering: .relaxed)
         total.releases += releases.load(ordering: .relaxed)
         total.emergencyCleanups += emergencyCleanups.load(ordering: .relaxed)
+        total.emits += emits.load(ordering: .relaxed)
+        total.blocks += blocks.load(ordering: .relaxed)
         total.bytesLeased += bytesLeased.load(ordering: .relaxed)
     }
 }

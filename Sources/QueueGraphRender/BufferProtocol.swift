@@ -106,6 +106,9 @@ public struct BufferProviderStatistics: Sendable, Equatable {
     public var bytesLeased = 0
     /// Of `releases`, those taken back by `emergencyCleanup` after a failed job.
     public var emergencyCleanups = 0
+    /// Buffers marked final (`emit`) and void (`block`).
+    public var emits = 0
+    public var blocks = 0
 
     public init() {}
 }
@@ -133,6 +136,10 @@ public protocol BufferProvider: AnyObject {
     /// failed before it was whole, or it may not be touched again); its
     /// memory is then reused as raw bytes.
     func emergencyCleanup(_ handle: BufferHandle, runDeinit: Bool) throws(BufferProtocolError)
+    /// Marks the content final: locked → emitted.
+    func emit(_ handle: BufferHandle) throws(BufferProtocolError)
+    /// Marks the content void: locked or emitted → blocked.
+    func block(_ handle: BufferHandle) throws(BufferProtocolError)
     /// The counters so far.
     var statistics: BufferProviderStatistics { get }
 }
@@ -151,15 +158,6 @@ extension BufferProvider {
         return result
     }
 
-    /// Marks the content final: locked → emitted.
-    public func emit(_ handle: BufferHandle) throws(BufferProtocolError) {
-        try handle.block.step(.emit, generation: handle.generation)
-    }
-
-    /// Marks the content void: locked or emitted → blocked.
-    public func block(_ handle: BufferHandle) throws(BufferProtocolError) {
-        try handle.block.step(.block, generation: handle.generation)
-    }
 
     /// The buffer's bytes, while it is locked, emitted or blocked.
     public func bytes(_ handle: BufferHandle) throws(BufferProtocolError) -> UnsafeMutableRawBufferPointer {

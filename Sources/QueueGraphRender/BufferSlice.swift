@@ -42,6 +42,16 @@ public final class BufferSlice: BufferProvider {
 
     public func release(_ handle: BufferHandle) throws(BufferProtocolError) { try giveBack(handle, runDeinit: true) }
 
+    public func emit(_ handle: BufferHandle) throws(BufferProtocolError) {
+        try handle.block.step(.emit, generation: handle.generation)
+        counters.emits.add(1, ordering: .relaxed)
+    }
+
+    public func block(_ handle: BufferHandle) throws(BufferProtocolError) {
+        try handle.block.step(.block, generation: handle.generation)
+        counters.blocks.add(1, ordering: .relaxed)
+    }
+
     public func emergencyCleanup(_ handle: BufferHandle, runDeinit: Bool) throws(BufferProtocolError) {
         try giveBack(handle, runDeinit: runDeinit)
         counters.emergencyCleanups.add(1, ordering: .relaxed)

@@ -116,7 +116,10 @@ public final class FrameCreator: BufferCreator, @unchecked Sendable {
             return state.starved
         }
         Tracing.countPoolFlow(traceID, returned: fate)
-        try! engine.provider.release(lease)
+        // The frame's end in the provider's protocol: delivered, its content is final; dropped or abandoned, void.
+        let provider = engine.provider
+        if fate == .consumed { try! provider.emit(lease) } else { try! provider.block(lease) }
+        try! provider.release(lease)
         if wasStarved { observers.withLock { for event in $0 { event.notify() } } }
     }
 

@@ -90,6 +90,24 @@ struct RenderStreamTests {
         #expect(stats.pools.allSatisfy { $0.inUse == 0 })
     }
 
+    @Test("each frame ends in the provider's protocol: emitted when delivered, blocked when dropped, then released")
+    func emitAndBlockInThePipeline() throws {
+        let engine = EngineCtx(manager: BufferManager())
+        let sink = RecordingSink()
+        /// Fails the odd ticks: those frames are dropped as failed.
+        final class FailOdd: FrameWork {
+            struct Odd: Error {}
+            func render(_ frame: Frame, engine: EngineCtx) throws { if frame.job.tick % 2 == 1 { throw Odd() } }
+        }
+        let (stats, _) = try run(ticks: 12, latencyFrames: 24, works: [{ FailOdd() }], sink: sink, engine: engine)
+        #expect(stats.ledgerProblems().isEmpty)
+        let provider = engine.manager.statistics
+        let pool = try #require(stats.pools.first)
+        #expect(provider.emits == pool.consumed && provider.blocks == pool.dropped + pool.abandoned)
+        #expect(provider.emits > 0 && provider.blocks > 0, "both fates happened: \(provider)")
+        #expect(provider.locks == provider.releases && provider.bytesLeased == 0)
+    }
+
     @Test("a job that cannot finish by its deadline is dropped as late, never delivered late")
     func lateJobsAreDropped() throws {
         let sink = RecordingSink()
