@@ -62,7 +62,10 @@ public struct RED: Sendable, Equatable {
     }
 }
 
-/// The order in which a queue gives out its buffers (the seed's `QueueDisciplineType`).
+/// The order in which a queue gives out its buffers (the seed's
+/// `QueueDisciplineType`), or an application's own (`custom`).
+///
+/// Threading: a value; any thread.
 public enum QueueDiscipline: Sendable, Hashable {
     /// Oldest first.
     case fifo

@@ -53,6 +53,8 @@ public typealias CustomDiscipline = NamedQueueHandler<any QueueDisciplineHandler
 public typealias CustomManagement = NamedQueueHandler<any QueueManagementHandler>
 
 /// What a custom management policy does with an arriving buffer.
+///
+/// Threading: a value; any thread.
 public enum ManagementDecision: Sendable {
     /// Queue it (a queue at its size or byte bound refuses it instead: `refuse`).
     case accept
