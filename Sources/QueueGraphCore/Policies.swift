@@ -23,6 +23,9 @@ public enum QueueManagement: Sendable, Equatable {
         }
     }
 
+    /// The built-in policies' names, as graph files write them.
+    public static let builtInNames = ["default", "taildrop", "headdrop", "red"]
+
     /// Whether the queue can ever refuse or discard a buffer.
     public var drops: Bool { self != .default }
 }

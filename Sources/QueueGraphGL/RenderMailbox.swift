@@ -125,7 +125,8 @@ public final class RenderRequest: Sendable {
     /// Monotonic nanoseconds when it was posted, and by when it must have started.
     public let postedAt: UInt64
     public let deadline: UInt64
-    private let state = Locked<(outcome: RenderOutcome?, started: Bool, startedAt: UInt64)>((nil, false, 0))
+    /// The outcome once there is one, and when the owner took it (0: not yet).
+    private let state = Locked<(outcome: RenderOutcome?, startedAt: UInt64)>((nil, 0))
     private let event = WakeEvent()
     private let traceID: UInt32
 
@@ -167,9 +168,9 @@ public final class RenderRequest: Sendable {
 
     func markStarted() {
         let now = monotonicNanoseconds()
-        state.withLock { ($0.started, $0.startedAt) = (true, now) }
+        state.withLock { $0.startedAt = now }
     }
-    var hasStarted: Bool { state.withLock { $0.started } }
+    var hasStarted: Bool { startedAt != 0 }
     /// Monotonic nanoseconds when the owner took it (0: not yet).
     var startedAt: UInt64 { state.withLock { $0.startedAt } }
 
@@ -460,6 +461,7 @@ public final class RenderMailbox: Sendable {
         let k = request.command.kind.rawValue
         let started = request.startedAt
         let overBudget = started != 0 && now &- started > budgetNanoseconds
+        var firstOverBudget = false
         let outcome: RenderOutcome = switch result {
         case .success(let image): .completed(image: image)
         case .failure(let failure): .failed(failure)
@@ -472,10 +474,13 @@ public final class RenderMailbox: Sendable {
                 if case .failure = result { s.counts[k].failed += 1 }
                 s.counts[k].latencySum &+= latency
                 s.counts[k].latencyMax = max(s.counts[k].latencyMax, latency)
-                if overBudget { s.counts[k].overBudget += 1 }
+                if overBudget {
+                    s.counts[k].overBudget += 1
+                    firstOverBudget = s.loggedOverBudget.insert(k).inserted
+                }
             }
         }
-        if overBudget && state.withLock({ $0.loggedOverBudget.insert(k).inserted }) {
+        if firstOverBudget {
             qgLog("GL mailbox \(traceID): a \(request.command.kind) request ran \((now &- started) / 1_000_000) ms, over its budget of \(budgetNanoseconds / 1_000_000) ms (counted as overBudget; logged once per kind)")
         }
     }

@@ -32,6 +32,11 @@ final class DecodeLoans: @unchecked Sendable {
         /// Set by `close`: loans that come back go to `returned`.
         var closing = false
         var returned: [Buffer] = []
+
+        /// A spare of at least `bytes`, taken out of the spares.
+        mutating func takeSpare(atLeast bytes: Int) -> Buffer? {
+            spares.firstIndex { $0.payload.capacity >= bytes }.map { spares.remove(at: $0) }
+        }
     }
     private let state = Locked(State())
     /// Spares the source keeps: one per frame the decoder can start at once
@@ -91,8 +96,7 @@ final class DecodeLoans: @unchecked Sendable {
         else { return false }
         let spare: Buffer? = state.withLock { state in
             state.blockSize = bytes
-            guard !state.closing, let i = state.spares.firstIndex(where: { $0.payload.capacity >= bytes }) else { return nil }
-            let buffer = state.spares.remove(at: i)
+            guard !state.closing, let buffer = state.takeSpare(atLeast: bytes) else { return nil }
             state.lent.append(buffer)
             return buffer
         }
@@ -181,7 +185,7 @@ final class DecodeLoans: @unchecked Sendable {
     /// A spare of at least `size` bytes, for a frame that must be copied
     /// when the creator has nothing free.
     func takeSpare(size: Int) -> Buffer? {
-        state.withLock { state in state.spares.firstIndex { $0.payload.capacity >= size }.map { state.spares.remove(at: $0) } }
+        state.withLock { $0.takeSpare(atLeast: size) }
     }
 
     /// Takes every buffer back through `context`: the spares, and the loans,

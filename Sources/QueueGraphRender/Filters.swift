@@ -23,13 +23,16 @@ func blurSeparably(_ frame: Frame, engine: EngineCtx,
                    pass: (UnsafePointer<UInt32>, UnsafeMutablePointer<UInt32>, _ count: Int, _ stride: Int) -> Void) throws {
     let (w, h) = (frame.width, frame.height)
     let provider = engine.provider
-    try provider.withBuffer(.bytes(w * h * 4)) { scratch in
+    try provider.withBuffer(blurScratch(width: w, height: h)) { scratch in
         let temp = try provider.bytes(scratch).baseAddress!.assumingMemoryBound(to: UInt32.self)
         let pixels = frame.pixels
         for y in 0..<h { pass(pixels + y * w, temp + y * w, w, 1) }
         for x in 0..<w { pass(temp + x, pixels + x, h, w) }
     }
 }
+
+/// The scratch frame `blurSeparably` locks (the blurs' footprint).
+func blurScratch(width: Int, height: Int) -> BufferDescriptor { .bytes(width * height * 4) }
 
 /// Box blur of `radius` (each pixel becomes the mean of the (2r+1)² around
 /// it), by running sums: the cost does not grow with the radius.
@@ -46,7 +49,7 @@ public final class BoxBlur: FrameWork {
     }
 
     public func render(_ frame: Frame, engine: EngineCtx) throws { try blurSeparably(frame, engine: engine, pass: pass) }
-    public func footprint(width: Int, height: Int) -> [BufferDescriptor] { [.bytes(width * height * 4)] }
+    public func footprint(width: Int, height: Int) -> [BufferDescriptor] { [blurScratch(width: width, height: height)] }
 
     func pass(_ source: UnsafePointer<UInt32>, _ target: UnsafeMutablePointer<UInt32>, count: Int, stride: Int) {
         let last = count - 1
@@ -81,7 +84,7 @@ public final class GaussianBlur: FrameWork {
     }
 
     public func render(_ frame: Frame, engine: EngineCtx) throws { try blurSeparably(frame, engine: engine, pass: pass) }
-    public func footprint(width: Int, height: Int) -> [BufferDescriptor] { [.bytes(width * height * 4)] }
+    public func footprint(width: Int, height: Int) -> [BufferDescriptor] { [blurScratch(width: width, height: height)] }
 
     func pass(_ source: UnsafePointer<UInt32>, _ target: UnsafeMutablePointer<UInt32>, count: Int, stride: Int) {
         let radius = weights.count / 2

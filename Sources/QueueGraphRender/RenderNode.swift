@@ -107,7 +107,7 @@ public final class RenderNode: ThreadLifecycle, FailureReporting {
         let buffer = frame.buffer
         let (sequence, timestamp) = (buffer.sequence, buffer.timestamp)
         defer { (buffer.sequence, buffer.timestamp) = (sequence, timestamp) }
-        let small = Frame.make(in: frame.buffer, width: w, height: h, job: job)
+        let small = Frame.make(in: buffer, width: w, height: h, job: job)
         try work.render(small, engine: engine)
         // Backwards: each pixel's source (never after it in memory) is read before it is written over.
         let pixels = frame.pixels
@@ -115,7 +115,7 @@ public final class RenderNode: ThreadLifecycle, FailureReporting {
             let row = pixels + (y * h / height) * w
             for x in stride(from: width - 1, through: 0, by: -1) { pixels[y * width + x] = row[x * w / width] }
         }
-        let whole = Frame.make(in: frame.buffer, width: width, height: height, job: job)
+        let whole = Frame.make(in: buffer, width: width, height: height, job: job)
         (whole.pts, whole.duration, whole.timeBase, whole.gpuImage) = (pts, duration, timeBase, gpuImage)
     }
 

@@ -79,8 +79,11 @@ public final class Y4MWriter: FrameWork {
     public func footprint(width: Int, height: Int) -> [BufferDescriptor] { [Self.frame(width: width, height: height)] }
 
     private static func frame(width: Int, height: Int) -> BufferDescriptor {
-        .bytes("FRAME\n".utf8.count + width * height + 2 * ((width + 1) / 2) * ((height + 1) / 2))
+        .bytes(frameLine.count + width * height + 2 * ((width + 1) / 2) * ((height + 1) / 2))
     }
+
+    /// What starts each frame in the file.
+    private static let frameLine = Array("FRAME\n".utf8)
 
     /// One `write(2)` per frame ("FRAME" line and planes), so a full disk fails the frame it hit.
     public func render(_ frame: Frame, engine: EngineCtx) throws {
@@ -93,7 +96,7 @@ public final class Y4MWriter: FrameWork {
             try check(header.withUTF8 { writeAll(fd, UnsafeRawBufferPointer($0)) })
             size = (w, h)
         }
-        let frameLine = Array("FRAME\n".utf8)
+        let frameLine = Self.frameLine
         let provider = engine.provider
         try provider.withBuffer(Self.frame(width: w, height: h)) { scratch in   // a failed write gives it back through emergencyCleanup
             let bytes = try provider.bytes(scratch)

@@ -232,7 +232,7 @@ struct QueueHandlerTests {
         #expect(statistics.dropped[.policy] == 3 && statistics.isBalanced && pool.leaks().isEmpty)
     }
 
-    @Test("a registered handler cannot take a built-in's name")
+    @Test("registered handlers are named after the built-ins, sorted")
     func builtInNamesReserved() {
         var registry = ProcessorRegistry.builtIn
         registry.register(discipline: edf)

@@ -204,6 +204,9 @@ final class LockedStore: @unchecked Sendable {
         }
     }
 
+    /// Bytes its slots take (the buffers belong to their pools).
+    var bytesAllocated: Int { (size + 1) * MemoryLayout<Entry>.stride }
+
     /// The entry `pop` would give, left in the store.
     func peek() -> Entry? { state.withLock { $0.next(discipline) } }
 

@@ -59,7 +59,7 @@ public final class Queue: @unchecked Sendable {
     /// Its counters, as a graph's queues report them (thread 0).
     public func statistics() -> QueueStatistics {
         var statistics = counters.snapshot(name: config.name, thread: 0, depth: count)
-        (statistics.bytesQueued, statistics.bytesAllocated) = (bytes, (config.size + 1) * MemoryLayout<Entry>.stride)
+        (statistics.bytesQueued, statistics.bytesAllocated) = (bytes, store.bytesAllocated)
         return statistics
     }
 }

@@ -346,7 +346,7 @@ final class RunningQueue: @unchecked Sendable {
     var bytesAllocated: Int {
         switch storage {
         case .ring(let ring): ring.capacity * MemoryLayout<Entry>.stride
-        case .locked: (size + 1) * MemoryLayout<Entry>.stride
+        case .locked(let store): store.bytesAllocated
         }
     }
 

@@ -135,12 +135,7 @@ struct SPSCRing: @unchecked Sendable {
 
     /// Consumer only. The oldest entry, left in the ring.
     func peek() -> Entry? {
-        let h = localHead.load(ordering: .relaxed)
-        if h == cachedTail.pointee {
-            cachedTail.pointee = tail.load(ordering: .acquiring)
-            if h == cachedTail.pointee { return nil }
-        }
-        return (slots + (h & mask)).pointee
+        isEmptySeenByConsumer ? nil : (slots + (localHead.load(ordering: .relaxed) & mask)).pointee
     }
 
     /// After `push` returned `position`: whether the ring was empty before

@@ -21,14 +21,14 @@ public struct ProcessorRegistry: Sendable {
     /// Adds (or replaces) a management policy that graph files name as
     /// `management: NAME` (a built-in's name cannot be taken).
     public mutating func register(management: CustomManagement) {
-        precondition(!["default", "taildrop", "headdrop", "red"].contains(management.name), "'\(management.name)' is a built-in management policy")
+        precondition(!QueueManagement.builtInNames.contains(management.name), "'\(management.name)' is a built-in management policy")
         managements[management.name] = management
     }
 
     /// Every discipline a graph file may name: the built-ins, then the registered ones, sorted.
     public var disciplineNames: [String] { QueueDiscipline.builtIns.map(\.name) + disciplines.keys.sorted() }
     /// Every management policy a graph file may name.
-    public var managementNames: [String] { ["default", "taildrop", "headdrop", "red"] + managements.keys.sorted() }
+    public var managementNames: [String] { QueueManagement.builtInNames + managements.keys.sorted() }
 
     /// Adds (or replaces) a processor.
     public mutating func register(_ spec: ProcessorSpec) { processors[spec.name] = spec }
