@@ -52,7 +52,14 @@ let package = Package(
         ),
         .target(name: "QueueGraphRuntime", dependencies: ["QueueGraphCore", "CQueueGraph"]),
         .systemLibrary(name: "CLibPNG"),   // libpng-dev (Tools/setup installs it)
-        .target(name: "QueueGraphRender", dependencies: ["QueueGraphCore", "QueueGraphRuntime", "CLibPNG"]),   // compound servers are threads
+        .target(
+            name: "QueueGraphRender",
+            dependencies: [
+                "QueueGraphCore", "QueueGraphRuntime", "CLibPNG",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "HeapModule", package: "swift-collections"),
+            ]
+        ),   // compound servers are threads
         .systemLibrary(name: "CGLFW"),   // libglfw3-dev, libgl-dev
         .systemLibrary(name: "CEGL"),    // libegl-dev (Mesa's surfaceless platform when there is no X server)
         .target(name: "QueueGraphGL", dependencies: ["QueueGraphCore", "QueueGraphRender", "CGLFW", "CEGL", "CLibPNG", "CQueueGraphTrace"]),

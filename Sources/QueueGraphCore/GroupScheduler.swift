@@ -171,8 +171,9 @@ enum Feedback {
         if queue.finished || queue.busy { return nil }
         if queue.isSource {
             if queue.sourceBlockedOnBuffer || queue.sourceWaitUntil > now { return nil }
-        } else if queue.consumerFindsEmpty() && queue.pendingUpstream.load(ordering: .acquiring) != 0 {
-            return nil
+        } else if queue.consumerFindsEmpty()
+                    && (queue.pendingUpstream.load(ordering: .acquiring) != 0 || queue.lifecycle?.holdsBuffersToSend == true) {
+            return nil   // nothing to take; or its upstream ended, but it may not end before it has sent what it holds
         } else if let gate = queue.gate, !gate.acceptsBuffers {
             return nil
         }

@@ -49,6 +49,20 @@ public final class ProcessContext: @unchecked Sendable {
     /// call it once per extra `sendTo`. A shared buffer is read-only.
     public func share(_ buffer: Buffer) { buffer.addHold() }
 
+    /// Whether a buffer sent to `pad` now would be taken: false only while
+    /// a `default` queue there is full (a dropping queue always takes).
+    /// For a processor that sends between invocations (`ThreadLifecycle`),
+    /// which keeps what does not fit and is woken when room is made.
+    public func hasRoom(_ pad: Int) -> Bool {
+        withQueue { queue in queue.outs.with(pad) { out in out.drops || !out.fillSeenByProducer.full } }
+    }
+
+    /// Asks the scheduler to look at this queue again: its processor's state
+    /// changed between invocations (it no longer `holdsBuffersToSend`).
+    public func reconsider() {
+        withQueue { queue in queue.dirty.mark(queue.slot) }
+    }
+
     /// The processor is done with the buffer (the seed's `doneBuffer`): its
     /// hold is released and the buffer goes back to its creator when it was the last.
     public func doneBuffer(_ buffer: Buffer) {

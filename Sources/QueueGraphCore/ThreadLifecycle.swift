@@ -21,6 +21,11 @@ public protocol ThreadLifecycle: BufferProcessor {
     func serviceThread() -> Bool
     /// Whether `serviceThread` has work now (any thread may have posted it).
     var hasThreadWork: Bool { get }
+    /// Whether it holds buffers it will still send on between invocations
+    /// (frames whose work finishes on other threads): its queue does not
+    /// end while it does. When it lets go of the last one it calls
+    /// `ProcessContext.reconsider()`. Default false.
+    var holdsBuffersToSend: Bool { get }
     /// The thread ends (the graph finished or stopped): release what
     /// `threadDidStart` made. Runs only when `threadDidStart` succeeded.
     func threadWillEnd()
@@ -30,6 +35,7 @@ extension ThreadLifecycle {
     public var threadStartOrder: Int { 0 }
     public func serviceThread() -> Bool { false }
     public var hasThreadWork: Bool { false }
+    public var holdsBuffersToSend: Bool { false }
 }
 
 extension GroupScheduler {

@@ -191,6 +191,7 @@ extension ProcessorRegistry {
                     ["type": "string", "description": "the name of a load balancer under 'loadbalancers'"],
                     balancer(named: false),
                 ]],
+                "network": ["type": "string", "description": "the node network under 'networks' that its frame jobs pull (processor: pull)"],
                 "pool": [
                     "type": "object", "additionalProperties": false, "description": "the pool of a 'buffers: provider' queue",
                     "properties": [
@@ -200,6 +201,31 @@ extension ProcessorRegistry {
                 ],
             ],
             "allOf": parameterSchemas,
+        ]
+        let connection: [String: Any] = [
+            "oneOf": [
+                ["type": "string", "pattern": "^\\s*[^\\s!:.]+(:[0-9]+)?\\s*->\\s*[^\\s!:.]+\\s*$", "description": "from[:pad] -> to"],
+                [
+                    "type": "object", "additionalProperties": false, "required": ["from", "to"],
+                    "properties": ["from": ["type": "string"], "pad": ["type": "integer", "minimum": 0], "to": ["type": "string"]],
+                ],
+            ],
+        ]
+        let network: [String: Any] = [
+            "type": "object", "additionalProperties": false, "required": ["name", "nodes"],
+            "description": "a render node network (Lumiera's), pulled by the frame jobs of the pull queues that name it",
+            "properties": [
+                "name": ["type": "string", "description": "what pull queues call it in their 'network'"],
+                "nodes": ["type": "array", "minItems": 1, "items": [
+                    "type": "object", "additionalProperties": false, "required": ["name", "processor"],
+                    "properties": [
+                        "name": ["type": "string", "description": "unique within the network"],
+                        "processor": choice(names, "a generator, a filter or composite"),
+                        "parameters": ["type": "object", "description": "the processor's typed parameters"],
+                    ],
+                ]],
+                "connections": ["type": "array", "items": connection, "description": "a -> b: b pulls a (a compositor's layer 0 first, then layer 1)"],
+            ],
         ]
         let schema: [String: Any] = [
             "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -211,18 +237,8 @@ extension ProcessorRegistry {
             "properties": [
                 "queues": ["type": "array", "minItems": 1, "items": queue],
                 "loadbalancers": ["type": "array", "items": balancer(named: true), "description": "load balancers that compound queues name (Equalizer's configuration)"],
-                "connections": [
-                    "type": "array",
-                    "items": [
-                        "oneOf": [
-                            ["type": "string", "pattern": "^\\s*[^\\s!:.]+(:[0-9]+)?\\s*->\\s*[^\\s!:.]+\\s*$", "description": "from[:pad] -> to"],
-                            [
-                                "type": "object", "additionalProperties": false, "required": ["from", "to"],
-                                "properties": ["from": ["type": "string"], "pad": ["type": "integer", "minimum": 0], "to": ["type": "string"]],
-                            ],
-                        ],
-                    ],
-                ],
+                "networks": ["type": "array", "items": network, "description": "render node networks that pull queues name (Lumiera's model)"],
+                "connections": ["type": "array", "items": connection],
                 "residency-sample-interval": ["type": "integer", "minimum": 1, "default": 16,
                                               "description": "every n-th buffer through a queue has its residency timed"],
                 "stats-interval-ms": ["type": "integer", "minimum": 0, "maximum": 3_600_000, "default": 100,

@@ -74,6 +74,10 @@ struct GraphChecker {
     private var errors: [GraphFileError] = []
     /// The load balancers defined under `loadbalancers`, by name.
     private var namedBalancers: [String: LoadBalancerConfig] = [:]
+    /// The node networks defined under `networks`, by name.
+    private var namedNetworks: [String: DeclaredNetwork] = [:]
+    /// Networks already refused (each is reported once, however many queues name it).
+    private var refusedNetworks: Set<String> = []
 
     init(file: String, registry: ProcessorRegistry) {
         self.file = file
@@ -82,10 +86,12 @@ struct GraphChecker {
 
     /// Keys a queue may have.
     static let queueKeys = ["name", "processor", "parameters", "size", "management", "red", "discipline", "sync",
-                            "threading", "buffers", "byte-bound", "pads", "pool", "servers", "loadbalancer", "restart"]
+                            "threading", "buffers", "byte-bound", "pads", "pool", "servers", "loadbalancer", "restart", "network"]
     /// `split` is Equalizer's word for `mode` (its configuration's `split [ 2D | VERTICAL | HORIZONTAL | DB ]`).
     static let loadBalancerKeys = ["mode", "split", "damping", "boundary", "resistance", "weights"]
-    static let graphKeys = ["queues", "connections", "loadbalancers", "residency-sample-interval", "stats-interval-ms"]
+    static let graphKeys = ["queues", "connections", "loadbalancers", "networks", "residency-sample-interval", "stats-interval-ms"]
+    static let networkKeys = ["name", "nodes", "connections"]
+    static let nodeKeys = ["name", "processor", "parameters"]
 
     /// One queue as read: its `QueueConfig` (processor factory, out pads and
     /// pool are settled once the whole file is read) and where each key was.
@@ -100,6 +106,8 @@ struct GraphChecker {
         var poolBufferSize: Int?
         /// Where the load balancer's mode was written.
         var modeLocation: SourceLocation?
+        /// The network it pulls (`network: NAME`).
+        var network: String?
         /// Where each key was written (its value), for errors found later.
         var locations: [String: SourceLocation] = [:]
 
@@ -122,6 +130,7 @@ struct GraphChecker {
         var statsInterval = 100
         if let node = top["stats-interval-ms"] { statsInterval = integer(node, in: 0...3_600_000) ?? 100 }
         if let node = top["loadbalancers"] { checkNamedBalancers(node) }
+        if let node = top["networks"] { checkNetworks(node) }
         var declared: [Declared] = []
         if let node = top["queues"] {
             if case .sequence(let items, _) = node, !items.isEmpty {
@@ -164,6 +173,8 @@ struct GraphChecker {
             let (spec, parameters) = (q.spec!, Parameters(q.parameters))
             if queue.servers > 1, let makeCompound = spec.makeCompound {
                 queue.processor = { config in makeCompound(parameters, config) }
+            } else if let makeNetworked = spec.makeNetworked, let network = q.network.flatMap({ namedNetworks[$0]?.config }) {
+                queue.processor = { _ in try! makeNetworked(parameters, network) }   // it made one when the file was read
             } else {
                 queue.processor = { _ in spec.make(parameters) }
             }
@@ -315,6 +326,11 @@ struct GraphChecker {
             } else if let lb = checkLoadBalancer(node, servers: q.config.servers) {
                 (q.config.loadBalancer, q.modeLocation) = lb
             }
+        }
+        if let node = keys["network"] { q.network = checkNetworkName(node, queue: name, processor: q.spec) }
+        if let spec = q.spec, spec.makeNetworked != nil, keys["network"] == nil {
+            let names = namedNetworks.keys.sorted()
+            error(keys["processor"]!.location, "found the processor '\(spec.name)' on \(quoted(name)) without 'network', expected 'network: NAME' naming \(names.isEmpty ? "a network defined under 'networks'" : alternatives(names.map { "'\($0)'" }) + " (defined under 'networks')")")
         }
         if let spec = q.spec {
             if serversRead { checkCompound(q, spec: spec) }   // else the servers' own error says it all
@@ -617,6 +633,128 @@ struct GraphChecker {
             return SourceLocation(file: file, line: 1, column: 1)
         }
         return q.locations[key] ?? q.nameLocation
+    }
+
+    // MARK: Networks
+
+    /// A network as read under `networks`: its config, and where it and each node were named.
+    private struct DeclaredNetwork {
+        var config: NodeNetworkConfig
+        var location: SourceLocation
+        var nodeLocations: [SourceLocation]
+    }
+
+    /// `networks`: render node networks (Lumiera's), each pulled by the
+    /// frame jobs of the queues that name it (`processor: pull`).
+    private mutating func checkNetworks(_ node: SyntaxNode) {
+        guard case .sequence(let items, _) = node else {
+            error(node.location, "found \(node.kindName), expected a list of networks, each with a 'name', 'nodes' and 'connections'")
+            return
+        }
+        for item in items {
+            guard let keys = fields(of: item, allowed: Self.networkKeys, what: "a network") else { continue }
+            guard let nameNode = keys["name"] else {
+                error(item.location, "found a network without a name, expected 'name: …' (pull queues refer to it by it)")
+                continue
+            }
+            guard let name = string(nameNode, expected: "a name") else { continue }
+            if let first = namedNetworks[name] {
+                error(nameNode.location, "found a second network named \(quoted(name)) (the first is at line \(first.location.line)), expected unique names")
+                continue
+            }
+            let errorsBefore = errors.count
+            // Nodes by name; a refused node keeps its name (nil node), so its connections raise no second error.
+            var nodes: [NodeNetworkConfig.Node?] = []
+            var names: [String] = []
+            var locations: [SourceLocation] = []
+            if case .sequence(let list, _)? = keys["nodes"], !list.isEmpty {
+                for entry in list {
+                    guard let (nodeName, location, node) = checkNetworkNode(entry) else { continue }
+                    if let first = names.firstIndex(of: nodeName) {
+                        error(location, "found a second node named \(quoted(nodeName)) in network \(quoted(name)) (the first is at line \(locations[first].line)), expected unique names")
+                        continue
+                    }
+                    (nodes, names, locations) = (nodes + [node], names + [nodeName], locations + [location])
+                }
+            } else {
+                error(keys["nodes"]?.location ?? nameNode.location,
+                      "found \(keys["nodes"].map { $0.kindName } ?? "no 'nodes'") in network \(quoted(name)), expected a list of nodes, each with a 'name' and a 'processor'")
+            }
+            if let list = keys["connections"] {
+                if case .sequence(let links, _) = list {
+                    for entry in links { if let link = checkConnection(entry) { connect(link, names: names, nodes: &nodes) } }
+                } else {
+                    error(list.location, "found \(list.kindName), expected a list of connections like 'a -> b' between the network's nodes")
+                }
+            }
+            // A network with errors of its own is not checked further (its shape would only repeat them).
+            if errors.count > errorsBefore { refusedNetworks.insert(name) }
+            namedNetworks[name] = DeclaredNetwork(config: NodeNetworkConfig(name: name, nodes: nodes.compactMap { $0 }), location: nameNode.location, nodeLocations: locations)
+        }
+    }
+
+    /// One node of a network: its name, where it is, and the node, if its
+    /// processor takes and makes frames (the render module says which it
+    /// can pull, when a queue names the network).
+    private mutating func checkNetworkNode(_ item: SyntaxNode) -> (String, SourceLocation, NodeNetworkConfig.Node?)? {
+        guard let keys = fields(of: item, allowed: Self.nodeKeys, what: "a network node") else { return nil }
+        guard let nameNode = keys["name"] else {
+            error(item.location, "found a node without 'name', expected a name unique in its network")
+            return nil
+        }
+        guard let name = string(nameNode, expected: "a node name") else { return nil }
+        guard let processorNode = keys["processor"] else {
+            error(nameNode.location, "found node \(quoted(name)) without 'processor', expected a generator, a filter or 'composite'")
+            return (name, nameNode.location, nil)
+        }
+        guard let processor = string(processorNode, expected: "a processor name") else { return (name, nameNode.location, nil) }
+        guard let spec = registry[processor] else {
+            unknown(processor, at: processorNode.location, what: "processor", candidates: registry.names)
+            return (name, nameNode.location, nil)
+        }
+        if spec.isSource || spec.outputs.upperBound == 0 || !spec.takes.contains(.frames) {
+            let what = spec.isSource ? "source" : spec.outputs.upperBound == 0 ? "sink" : "processor"
+            error(processorNode.location, "found the \(what) '\(processor)' as a network node, expected a generator, a filter or 'composite' (sources and sinks are queues before and after the pull queue)")
+            return (name, nameNode.location, nil)
+        }
+        let parameters = Parameters(checkParameters(keys["parameters"], of: spec, at: processorNode.location))
+        return (name, nameNode.location, NodeNetworkConfig.Node(name: name, processor: processor) { spec.make(parameters) })
+    }
+
+    /// Adds a connection between two of a network's nodes as the second's next input.
+    private mutating func connect(_ link: Link, names: [String], nodes: inout [NodeNetworkConfig.Node?]) {
+        guard let from = names.firstIndex(of: link.from) else { return unknown(link.from, at: link.fromLocation, what: "node", candidates: names) }
+        guard let to = names.firstIndex(of: link.to) else { return unknown(link.to, at: link.toLocation, what: "node", candidates: names) }
+        guard link.pad == 0 else { return error(link.location, "found pad \(link.pad) of node \(quoted(link.from)), expected no pad (a node has one output)") }
+        nodes[to]?.inputs.append(from)
+    }
+
+    /// A queue's `network: NAME`: defined, on a processor that pulls one,
+    /// and one that processor can pull (asked once per network).
+    private mutating func checkNetworkName(_ node: SyntaxNode, queue: String, processor spec: ProcessorSpec?) -> String? {
+        guard let name = string(node, expected: "the name of a network defined under 'networks'") else { return nil }
+        guard let network = namedNetworks[name] else {
+            let names = namedNetworks.keys.sorted()
+            error(node.location, "found the network \(quoted(name))\(didYouMean(name, names)), expected \(names.isEmpty ? "the name of a network defined under 'networks'" : alternatives(names.map { "'\($0)'" }) + " (defined under 'networks')")")
+            return nil
+        }
+        guard let spec else { return name }
+        guard let makeNetworked = spec.makeNetworked else {
+            let pullers = registry.names.filter { registry[$0]!.makeNetworked != nil }
+            error(node.location, "found 'network' on \(quoted(queue)), whose processor '\(spec.name)' pulls none, expected it only with \(alternatives(pullers.map { "'\($0)'" }))")
+            return nil
+        }
+        if refusedNetworks.contains(name) { return name }
+        do throws(NetworkRefusal) {
+            // Whether the network can be pulled does not depend on the queue's parameters: the defaults stand in.
+            _ = try makeNetworked(Parameters(spec.parameters.reduce(into: [:]) { $0[$1.name] = $1.defaultValue }), network.config)
+        } catch {
+            if refusedNetworks.insert(name).inserted {
+                self.error(error.node.map { network.nodeLocations[$0] } ?? network.location, "network \(quoted(name)): \(error.message)")
+            }
+            return nil
+        }
+        return name
     }
 
     // MARK: Scalars and mappings

@@ -121,6 +121,20 @@ extension ProcessorRegistry {
             name: "composite", summary: "composites layer 1 over layer 0 of each tick (two inputs)",
             parameters: [ParameterSpec("opacity", .number(0...1), default: .number(1), "how much of layer 1 shows")],
             outputs: 1...1, takes: .frames, makes: .frames, make: { p in Compositor(opacity: p.number("opacity")) }))
+        var pull = ProcessorSpec(
+            name: "pull", summary: "frame jobs that pull a render node network (its 'network:'), on a pool of workers (Lumiera's model)",
+            parameters: [ParameterSpec("workers", .integer(1...64), default: .integer(2), "threads rendering jobs at once, each with its own copy of the network")],
+            outputs: 1...1, takes: .frames, makes: .frames, make: { p in
+                PullNode(workers: p.integer("workers")) { () throws(NetworkRefusal) in
+                    throw NetworkRefusal(node: nil, "a pull queue has no network: name one with 'network: NAME' in its graph file")
+                }
+            })
+        pull.makeNetworked = { p, network throws(NetworkRefusal) in
+            _ = try RenderNetwork(network)   // refused when the file is read, at the node at fault
+            return PullNode(workers: p.integer("workers")) { () throws(NetworkRefusal) in try RenderNetwork(network) }
+        }
+        pull.negotiate = { _, arriving throws(FormatRefusal) in try rgbaFrames(arriving) }
+        register(pull)
         // What they send follows from their parameters, so files are checked when read.
         for name in ["render", "scale", "composite"] { self[name]?.negotiateByMaking() }
     }

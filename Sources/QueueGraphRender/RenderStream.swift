@@ -133,11 +133,12 @@ public final class RenderStream: Sendable {
 /// tick it launches one frame job just in time — `latency` before the
 /// tick's deadline — by locking a frame buffer for every out pad (the
 /// compositor's layers), stamping the job into its header and sending it
-/// to the render nodes. A tick whose frame buffers cannot be had before its
-/// deadline is skipped, counted as a `late` drop of this queue and traced
-/// as `frame_deadline_miss` (buffers already locked wait for the next
-/// tick); the nodes and sinks drop any frame that is
-/// still late when they get it. Stopping the process (or reaching its
+/// to the render nodes. A tick whose frame buffers cannot be had within
+/// half its latency (its frame would have less than half its time left)
+/// is skipped, counted as a `late` drop of this queue and traced as
+/// `frame_deadline_miss` with the time past that point (buffers already
+/// locked wait for the next tick); the nodes and sinks drop any frame that
+/// is still late when they get it. Stopping the process (or reaching its
 /// frame limit) sends end-of-stream.
 ///
 /// Threading: as `BufferProcessor` (its queue's scheduler thread).
@@ -176,11 +177,16 @@ public final class FrameDispatcher: BufferSource {
         }
         let limit = stream.frameLimit ?? .max
         var launch = origin + UInt64(tick) * period
-        // Ticks whose deadline has passed without a job are skipped, never launched late.
-        if tick < limit && now >= launch + stream.latency {
-            let missed = min(Int64((now - launch - stream.latency) / period) + 1, limit - tick)
+        // A tick not launched by half its latency is skipped: its frame would
+        // have less than half its time left. Under overload the dispatcher
+        // then launches the current tick whenever a frame buffer comes back,
+        // and those frames make their deadlines, instead of every frame
+        // starting late and being dropped downstream.
+        let cutoff = stream.latency / 2
+        if tick < limit && now >= launch + cutoff {
+            let missed = min(Int64((now - launch - cutoff) / period) + 1, limit - tick)
             context.countDrop(.late, count: Int(missed))
-            context.traceDeadlineMiss(tick, lateNanoseconds: now - launch - stream.latency)
+            context.traceDeadlineMiss(tick, lateNanoseconds: now - launch - cutoff)
             stream.countSkipped(missed)
             tick += missed
             launch += UInt64(missed) * period

@@ -77,6 +77,31 @@ struct GraphFileTests {
         }
     }
 
+    @Test("Graphs/pulled.yaml (frame jobs pulling a node network) writes the same pixels as Graphs/animation.yaml (frames pushed through queues)")
+    func pulledMatchesPushed() throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("qg-pulled-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        func render(_ name: String, into output: String) throws -> Data {
+            // Smaller, fewer and with a second of latency, so that a debug build on a loaded machine misses no frame.
+            let text = try String(contentsOf: repositoryRoot.appendingPathComponent("Graphs/\(name)"), encoding: .utf8)
+                .replacingOccurrences(of: "path: /tmp/\(output)", with: "path: \(scratch.path)/\(output)")
+                .replacingOccurrences(of: "width: 640, height: 360, fps: 60, frames: 600, latency: 2", with: "width: 160, height: 90, fps: 30, frames: 24, latency: 30")
+            let file = try GraphFile(yaml: text, file: name, registry: everyProcessor)
+            let graph = try file.config.createQueueGraph()
+            try graph.start()
+            #expect(graph.waitUntilFinished(timeoutNanoseconds: 120_000_000_000))
+            let stats = graph.stop()
+            #expect(stats.ledgerProblems().isEmpty, "\(stats.ledgerProblems())")
+            #expect(stats.delivered(sinks: file.config.sinkNames) == 24, "\(name): every frame in time")
+            return try Data(contentsOf: scratch.appendingPathComponent(output))
+        }
+        let pushed = try render("animation.yaml", into: "qgraph-animation.y4m")
+        let pulled = try render("pulled.yaml", into: "qgraph-pulled.y4m")
+        #expect(pushed.count > 24 * 160 * 90 * 3 / 2)
+        #expect(pushed == pulled)
+    }
+
     @Test("a sink whose output cannot be opened refuses the start with the reason, and nothing is lost",
           arguments: ["testsrc count=10 ! filesink path=/nonexistent/out.bin",
                       "render frames=10 width=64 height=36 ! y4msink path=/nonexistent/out.y4m",
@@ -151,6 +176,15 @@ struct GraphFileTests {
         ("unknown-sync.yaml", 7, 11, "found 'yes', expected one of none, ack or nak"),
         ("unknown-threading.yaml", 7, 16, "found 'threads' (did you mean 'thread'?)"),
         ("unknown-top-key.yaml", 1, 1, "unknown key 'queuez' in the graph (did you mean 'queues'?)"),
+        ("network-fan-out.yaml", 5, 16, "network 'scene': found 'plasma' feeding both 'julia' and 'mix', expected each node to feed one"),
+        ("network-two-exits.yaml", 6, 16, "network 'scene': found 2 nodes that feed no other ('julia', 'blur'), expected one exit node"),
+        ("network-sink-node.yaml", 6, 32, "found the sink 'y4msink' as a network node, expected a generator, a filter or 'composite'"),
+        ("network-unknown-name.yaml", 14, 14, "found the network 'scne' (did you mean 'scene'?), expected 'scene' (defined under 'networks')"),
+        ("network-unknown-node.yaml", 9, 9, "found the unknown node 'plasm' (did you mean 'plasma'?), expected one of julia, plasma or mix"),
+        ("network-on-non-pull.yaml", 14, 14, "found 'network' on 'scene', whose processor 'boxblur' pulls none, expected it only with 'pull'"),
+        ("network-compositor-one-input.yaml", 6, 16, "found 1 input into the compositor 'mix', expected two (layer 0, then layer 1)"),
+        ("network-dynamic-resolution.yaml", 4, 16, "found 'resolution: dynamic' on 'julia', expected full resolution in a network"),
+        ("pull-without-network.yaml", 13, 16, "found the processor 'pull' on 'scene' without 'network', expected 'network: NAME' naming 'scene'"),
     ]
 
     @Test("each malformed file gives its error at its line and column", arguments: malformed)

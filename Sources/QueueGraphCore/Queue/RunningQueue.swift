@@ -24,6 +24,8 @@ final class RunningQueue: @unchecked Sendable {
     let processor: any BufferProcessor
     let source: (any BufferSource)?
     let gate: (any GatedProcessor)?
+    /// The processor, when it needs its thread's life (it may hold buffers to send between invocations).
+    let lifecycle: (any ThreadLifecycle)?
     /// Where its buffers wait.
     let storage: Storage
     let counters = QueueCounters()
@@ -102,6 +104,7 @@ final class RunningQueue: @unchecked Sendable {
         self.processor = processor
         self.source = processor as? any BufferSource
         self.gate = processor as? any GatedProcessor
+        lifecycle = processor as? any ThreadLifecycle
         isSource = source != nil
         isInput = predecessors == 0 && source == nil
         let useRing = config.discipline == .fifo && predecessors == 1 && config.byteBound == nil

@@ -24,6 +24,11 @@ public struct ProcessorSpec: Sendable {
     /// Makes its compound processor for a queue with `servers` ≥ 2 (the
     /// queue's config gives the servers and the load balancer).
     public var makeCompound: (@Sendable (Parameters, QueueConfig) -> any CompoundProcessor)?
+    /// Makes a processor that pulls a node network (the `pull` queue, whose
+    /// graph file names the network with `network: NAME`); throws when the
+    /// network cannot be pulled. A graph file calls it once when read, so
+    /// making must have no side effect (threads start with the graph).
+    public var makeNetworked: (@Sendable (Parameters, NodeNetworkConfig) throws(NetworkRefusal) -> any BufferProcessor)?
     /// Where its queue must sit; a graph file that puts it elsewhere is refused at the queue's `processor` line.
     public var placement: Placement = .anywhere
     /// The buffers it can handle (`.any` unless it needs frames, say).

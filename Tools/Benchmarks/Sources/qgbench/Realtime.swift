@@ -48,10 +48,11 @@ func measure(_ file: GraphFile) throws -> RealtimeRun {
     return run
 }
 
-/// Graphs/animation.yaml with the render process's size, rate and frame count replaced.
-func animation(width: Int, height: Int, fps: Int, frames: Int, output: String) throws -> GraphFile {
+/// Graphs/animation.yaml (or another render graph of Graphs/ with a Y4M
+/// sink) with the render process's size, rate, frame count and latency replaced.
+func animation(_ graph: String = "animation.yaml", width: Int, height: Int, fps: Int, frames: Int, latency: Double = 2, output: String) throws -> GraphFile {
     let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .appendingPathComponent("../../../../Graphs/animation.yaml").standardized.path
+        .appendingPathComponent("../../../../Graphs/\(graph)").standardized.path
     var lines = try String(contentsOfFile: path, encoding: .utf8).components(separatedBy: "\n")
     guard let render = lines.firstIndex(where: { $0.contains("processor: render") }),
           let parameters = lines[render...].firstIndex(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix("parameters:") }),
@@ -59,7 +60,7 @@ func animation(width: Int, height: Int, fps: Int, frames: Int, output: String) t
         fatalError("\(path): expected a render queue with parameters and a y4m sink path")
     }
     let indent = lines[parameters].prefix { $0 == " " }
-    lines[parameters] = "\(indent)parameters: {width: \(width), height: \(height), fps: \(fps), frames: \(frames), latency: 2}"
+    lines[parameters] = "\(indent)parameters: {width: \(width), height: \(height), fps: \(fps), frames: \(frames), latency: \(latency)}"
     lines[sink] = lines[sink].replacingOccurrences(of: #"path: [^}]*"#, with: "path: \(output)", options: .regularExpression)
     return try GraphFile(yaml: lines.joined(separator: "\n"), file: path, registry: everyProcessor)
 }

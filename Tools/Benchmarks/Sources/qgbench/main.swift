@@ -252,6 +252,8 @@ case "media":
     try mediaBenchmark(vsGStreamer: arguments.contains("--vs-gstreamer"))
 case "scale":
     try scaleBenchmark(vsGStreamer: arguments.contains("--vs-gstreamer"))
+case "pull":
+    try pullBenchmark()
 case "realtime":
     try realtimeBenchmark(vsGStreamer: arguments.contains("--vs-gstreamer"))
 case "hopns":     // one hop run, for `trace`: prints only ns per buffer
@@ -259,6 +261,6 @@ case "hopns":     // one hop run, for `trace`: prints only ns per buffer
 case "hop1":      // for profiling one boundary alone
     print(String(format: "1 boundary: %.1f ns/buffer", try hop(count: 20_000_000, boundaries: 1, depth: 64).nanosecondsPerBuffer))
 default:
-    print("usage: qgbench hop [--vs-gstreamer] | trace | loadtest | gl | realtime [--vs-gstreamer] | balance [--damping D] | child [--vs-gstreamer] | scale [--vs-gstreamer] | media [--vs-gstreamer]")
+    print("usage: qgbench hop [--vs-gstreamer] | trace | loadtest | gl | realtime [--vs-gstreamer] | pull | balance [--damping D] | child [--vs-gstreamer] | scale [--vs-gstreamer] | media [--vs-gstreamer]")
     exit(2)
 }
