@@ -6,7 +6,18 @@ extension GraphFile {
     /// written in Swift's shortest round-trip form, which no C locale
     /// changes (no decimal comma under `de_DE.UTF-8`).
     public func yaml() -> String {
-        var out = "# \(file), as QueueGraph reads it\nqueues:\n"
+        var out = "# \(file), as QueueGraph reads it\n"
+        if !networks.isEmpty { out += "networks:\n" }
+        for network in networks {
+            out += "  - name: \(yamlString(network.name))\n    nodes:\n"
+            for node in network.nodes {
+                out += "      - {name: \(yamlString(node.name)), processor: \(yamlString(node.processor)), parameters: {"
+                    + node.parameters.values.sorted { $0.key < $1.key }.map { "\($0.key): \(yamlValue($0.value))" }.joined(separator: ", ") + "}}\n"
+            }
+            let links = network.nodes.flatMap { node in node.inputs.map { "\(network.nodes[$0].name) -> \(node.name)" } }
+            if !links.isEmpty { out += "    connections:\n" + links.map { "      - \(yamlString($0))\n" }.joined() }
+        }
+        out += "queues:\n"
         for (declared, q) in zip(queues, config.queues) {
             var lines = ["name: \(yamlString(q.name))", "processor: \(yamlString(declared.processor))"]
             if !declared.parameters.values.isEmpty {
@@ -27,6 +38,7 @@ extension GraphFile {
             if let bound = q.byteBound { lines.append("byte-bound: \(bound)") }
             lines.append("pads: \(q.outPads)")
             if let pool = declared.pool { lines.append("pool: {count: \(pool.count), buffer-size: \(pool.bufferSize)}") }
+            if let network = declared.network { lines.append("network: \(yamlString(network))") }
             if q.servers > 1 {
                 let lb = q.loadBalancer
                 let boundary = lb.mode.splitsPixels ? "[\(Int(lb.boundary.x)), \(Int(lb.boundary.y))]" : lb.boundary.x.formatted

@@ -17,12 +17,29 @@ public struct GraphFile: Sendable {
         public var parameters: Parameters
         /// The pool a `provider` queue creates: buffer count and payload bytes.
         public var pool: (count: Int, bufferSize: Int)?
+        /// The render node network it pulls (`network: NAME`).
+        public var network: String?
         public var location: SourceLocation
+    }
+
+    /// A render node network as declared under `networks`.
+    public struct Network: Sendable {
+        /// One node: its processor and parameters, and the nodes it pulls (indices, in order).
+        public struct Node: Sendable {
+            public var name: String
+            public var processor: String
+            public var parameters: Parameters
+            public var inputs: [Int]
+        }
+        public var name: String
+        public var nodes: [Node]
     }
 
     public var file: String
     public var config: QueueGraphConfig
     public var queues: [Queue]
+    /// The render node networks, in declaration order.
+    public var networks: [Network] = []
     /// Where each of `config.connections` was written.
     public var connectionLocations: [SourceLocation] = []
 
@@ -45,10 +62,11 @@ public struct GraphFile: Sendable {
         self = try checker.check(root)
     }
 
-    init(file: String, config: QueueGraphConfig, queues: [Queue], connectionLocations: [SourceLocation]) {
+    init(file: String, config: QueueGraphConfig, queues: [Queue], networks: [Network], connectionLocations: [SourceLocation]) {
         self.file = file
         self.config = config
         self.queues = queues
+        self.networks = networks
         self.connectionLocations = connectionLocations
     }
 
@@ -76,6 +94,7 @@ struct GraphChecker {
     private var namedBalancers: [String: LoadBalancerConfig] = [:]
     /// The node networks defined under `networks`, by name.
     private var namedNetworks: [String: DeclaredNetwork] = [:]
+    private var networkOrder: [String] = []
     /// Networks already refused (each is reported once, however many queues name it).
     private var refusedNetworks: Set<String> = []
 
@@ -190,7 +209,7 @@ struct GraphChecker {
             }
             config.queues.append(queue)
             queues.append(GraphFile.Queue(name: q.name, processor: spec.name, parameters: parameters, pool: pool,
-                                          location: q.nameLocation))
+                                          network: q.network, location: q.nameLocation))
         }
         do {
             let plan = try config.validate()
@@ -200,7 +219,13 @@ struct GraphChecker {
             for problem in error.errors { self.error(location(of: problem, in: declared, links: links), problem.message) }
         }
         if !errors.isEmpty { throw GraphFileErrors(errors) }
-        return GraphFile(file: file, config: config, queues: queues, connectionLocations: links.map(\.location))
+        let networks = networkOrder.map { name in
+            let network = namedNetworks[name]!
+            return GraphFile.Network(name: name, nodes: zip(network.config.nodes, network.parameters).map { node, parameters in
+                GraphFile.Network.Node(name: node.name, processor: node.processor, parameters: parameters, inputs: node.inputs)
+            })
+        }
+        return GraphFile(file: file, config: config, queues: queues, networks: networks, connectionLocations: links.map(\.location))
     }
 
     /// Refuses each link whose downstream cannot take the format its upstream
@@ -640,6 +665,8 @@ struct GraphChecker {
     /// A network as read under `networks`: its config, and where it and each node were named.
     private struct DeclaredNetwork {
         var config: NodeNetworkConfig
+        /// Each node's parameters as read (for writing the file back out).
+        var parameters: [Parameters]
         var location: SourceLocation
         var nodeLocations: [SourceLocation]
     }
@@ -665,16 +692,18 @@ struct GraphChecker {
             let errorsBefore = errors.count
             // Nodes by name; a refused node keeps its name (nil node), so its connections raise no second error.
             var nodes: [NodeNetworkConfig.Node?] = []
+            var parameters: [String: Parameters] = [:]
             var names: [String] = []
             var locations: [SourceLocation] = []
             if case .sequence(let list, _)? = keys["nodes"], !list.isEmpty {
                 for entry in list {
-                    guard let (nodeName, location, node) = checkNetworkNode(entry) else { continue }
+                    guard let (nodeName, location, node, values) = checkNetworkNode(entry) else { continue }
                     if let first = names.firstIndex(of: nodeName) {
                         error(location, "found a second node named \(quoted(nodeName)) in network \(quoted(name)) (the first is at line \(locations[first].line)), expected unique names")
                         continue
                     }
                     (nodes, names, locations) = (nodes + [node], names + [nodeName], locations + [location])
+                    parameters[nodeName] = values
                 }
             } else {
                 error(keys["nodes"]?.location ?? nameNode.location,
@@ -689,14 +718,17 @@ struct GraphChecker {
             }
             // A network with errors of its own is not checked further (its shape would only repeat them).
             if errors.count > errorsBefore { refusedNetworks.insert(name) }
-            namedNetworks[name] = DeclaredNetwork(config: NodeNetworkConfig(name: name, nodes: nodes.compactMap { $0 }), location: nameNode.location, nodeLocations: locations)
+            namedNetworks[name] = DeclaredNetwork(config: NodeNetworkConfig(name: name, nodes: nodes.compactMap { $0 }),
+                                                  parameters: nodes.compactMap { $0 }.map { parameters[$0.name]! },
+                                                  location: nameNode.location, nodeLocations: locations)
+            networkOrder.append(name)
         }
     }
 
     /// One node of a network: its name, where it is, and the node, if its
     /// processor takes and makes frames (the render module says which it
     /// can pull, when a queue names the network).
-    private mutating func checkNetworkNode(_ item: SyntaxNode) -> (String, SourceLocation, NodeNetworkConfig.Node?)? {
+    private mutating func checkNetworkNode(_ item: SyntaxNode) -> (String, SourceLocation, NodeNetworkConfig.Node?, Parameters)? {
         guard let keys = fields(of: item, allowed: Self.nodeKeys, what: "a network node") else { return nil }
         guard let nameNode = keys["name"] else {
             error(item.location, "found a node without 'name', expected a name unique in its network")
@@ -705,20 +737,20 @@ struct GraphChecker {
         guard let name = string(nameNode, expected: "a node name") else { return nil }
         guard let processorNode = keys["processor"] else {
             error(nameNode.location, "found node \(quoted(name)) without 'processor', expected a generator, a filter or 'composite'")
-            return (name, nameNode.location, nil)
+            return (name, nameNode.location, nil, Parameters([:]))
         }
-        guard let processor = string(processorNode, expected: "a processor name") else { return (name, nameNode.location, nil) }
+        guard let processor = string(processorNode, expected: "a processor name") else { return (name, nameNode.location, nil, Parameters([:])) }
         guard let spec = registry[processor] else {
             unknown(processor, at: processorNode.location, what: "processor", candidates: registry.names)
-            return (name, nameNode.location, nil)
+            return (name, nameNode.location, nil, Parameters([:]))
         }
         if spec.isSource || spec.outputs.upperBound == 0 || !spec.takes.contains(.frames) {
             let what = spec.isSource ? "source" : spec.outputs.upperBound == 0 ? "sink" : "processor"
             error(processorNode.location, "found the \(what) '\(processor)' as a network node, expected a generator, a filter or 'composite' (sources and sinks are queues before and after the pull queue)")
-            return (name, nameNode.location, nil)
+            return (name, nameNode.location, nil, Parameters([:]))
         }
         let parameters = Parameters(checkParameters(keys["parameters"], of: spec, at: processorNode.location))
-        return (name, nameNode.location, NodeNetworkConfig.Node(name: name, processor: processor) { spec.make(parameters) })
+        return (name, nameNode.location, NodeNetworkConfig.Node(name: name, processor: processor) { spec.make(parameters) }, parameters)
     }
 
     /// Adds a connection between two of a network's nodes as the second's next input.

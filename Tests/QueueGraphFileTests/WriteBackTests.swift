@@ -67,7 +67,9 @@ struct WriteBackTests {
         zip(file.queues, file.config.queues).map { declared, q in
             "\(q.name) \(declared.processor) \(declared.parameters.values.sorted { $0.key < $1.key }) pool \(String(describing: declared.pool)) "
                 + "size \(q.size) \(q.management) \(q.discipline) \(q.sync) \(q.threading) \(q.buffers) \(String(describing: q.byteBound)) "
-                + "pads \(q.outPads) servers \(q.servers) \(q.loadBalancer) restart \(q.child.restart)"
+                + "pads \(q.outPads) servers \(q.servers) \(q.loadBalancer) restart \(q.child.restart) network \(String(describing: declared.network))"
+        } + file.networks.flatMap { network in
+            network.nodes.map { "\(network.name): \($0.name) \($0.processor) \($0.parameters.values.sorted { $0.key < $1.key }) pulls \($0.inputs)" }
         } + file.config.connections.map { "\($0.from):\($0.pad) -> \($0.to)" }
           + ["\(file.config.residencySampleInterval) \(file.config.queueStatsIntervalNanoseconds)"]
     }
