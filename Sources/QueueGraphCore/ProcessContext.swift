@@ -30,8 +30,11 @@ public final class ProcessContext: @unchecked Sendable {
     /// Sends a buffer out of `pad`, handing over the processor's hold unless
     /// the result is `.full` (a `default` queue at capacity: the hold stays
     /// with the caller, who keeps the buffer and tries again in a later call).
+    /// With `dropWhenFull`, a full `default` queue counts the buffer as a
+    /// `taildrop` on arrival and releases it (`.dropped(.taildrop)`): for a
+    /// sender that cannot keep it.
     @discardableResult
-    public func sendTo(_ pad: Int, _ buffer: Buffer) -> PushResult {
+    public func sendTo(_ pad: Int, _ buffer: Buffer, dropWhenFull: Bool = false) -> PushResult {
         withQueue { queue in
             precondition(pad >= 0 && pad < queue.outs.count, "queue '\(queue.name)' has no pad \(pad)")
             if abandoning {
@@ -39,7 +42,11 @@ public final class ProcessContext: @unchecked Sendable {
                 buffer.dropHold(fate: .abandoned)
                 return .closed
             }
-            let result = queue.outs.with(pad) { $0.push(buffer, from: Int32(queue.index), fromGroup: queue.group) }
+            var result = queue.outs.with(pad) { $0.push(buffer, from: Int32(queue.index), fromGroup: queue.group) }
+            if result == .full && dropWhenFull {
+                queue.outs.with(pad) { $0.refuse(buffer, from: Int32(queue.index)) }
+                result = .dropped(.taildrop)
+            }
             if result != .full { finishedWith(buffer, queue: queue) }
             return result
         }

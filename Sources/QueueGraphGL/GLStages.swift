@@ -381,11 +381,15 @@ public final class GLReadback: ThreadLifecycle {
         self.owner = nil
     }
 
-    public var hasThreadWork: Bool { !pending.isEmpty }
+    /// A read is pending and its frame could go on (there is room downstream).
+    public var hasThreadWork: Bool { !pending.isEmpty && (context.map { $0.outPadCount == 0 || $0.hasRoom(0) } ?? false) }
+    /// Its queue ends only once every pending frame has gone on.
+    public var holdsBuffersToSend: Bool { !pending.isEmpty }
     public func serviceThread() -> Bool {
-        guard let context, !pending.isEmpty else { return false }
+        guard let context, hasThreadWork else { return false }
         let before = pending.count
         complete(context: context, waitForAll: false)
+        if pending.isEmpty { context.reconsider() }   // it may end now
         return pending.count < before
     }
 
@@ -409,10 +413,12 @@ public final class GLReadback: ThreadLifecycle {
         return .ok
     }
 
-    /// Sends on the pending frames whose read has finished, oldest first.
+    /// Sends on the pending frames whose read has finished, oldest first,
+    /// while there is room downstream (unless it must finish them all).
     private func complete(context: ProcessContext, waitForAll: Bool) {
         guard let owner else { return }
         while let (buffer, packBuffer, fence) = pending.first {
+            if !waitForAll && context.outPadCount > 0 && !context.hasRoom(0) { return }   // woken when room is made
             let frame = Frame(buffer)!
             let now = context.now
             let mustWait = waitForAll || pending.count > depth || frame.job.deadline <= now &+ UInt64(frame.job.rate.period)

@@ -109,6 +109,28 @@ struct RuntimeTests {
         #expect(stats.ledgerProblems().isEmpty)
     }
 
+    @Test("a default queue fed from two threads takes every buffer, also when both race for its last place")
+    func fanInLosesNothing() throws {
+        let count = 50_000 / min(scale, 10)
+        let sink = OrderedSink()
+        let graph = try QueueGraphConfig()
+            .adding(QueueConfig(name: "src", buffers: .provider, processor: { _ in CountingSource(count: count) }, creator: pool(256)))
+            .adding(QueueConfig(name: "split", outPads: 2, processor: { _ in Tee() }))
+            .adding(QueueConfig(name: "left", size: 8, threading: .thread, processor: { _ in Forwarder() }))
+            .adding(QueueConfig(name: "right", size: 8, threading: .thread, processor: { _ in Forwarder() }))
+            .adding(QueueConfig(name: "merge", size: 2, threading: .thread, outPads: 0, processor: { _ in sink }))
+            .connecting("src", to: "split").connecting("split", pad: 0, to: "left").connecting("split", pad: 1, to: "right")
+            .connecting("left", to: "merge").connecting("right", to: "merge")
+            .createQueueGraph()
+        try graph.start()
+        #expect(graph.waitUntilFinished(timeoutNanoseconds: 120_000_000_000))
+        let stats = graph.stop()
+        #expect(sink.received == 2 * count, "a buffer refused by the full merge queue was lost")
+        #expect(stats.queues.allSatisfy { $0.totalDropped == 0 })
+        #expect(stats[queue: "merge"]!.maxDepth <= 3, "at most one over its size: one place per upstream queue but the first")
+        #expect(stats.ledgerProblems().isEmpty, "\(stats.ledgerProblems())")
+    }
+
     @Test("headdrop and taildrop across a thread count every drop and balance")
     func droppingAcrossThreads() throws {
         for management in [QueueManagement.headdrop, .taildrop] {

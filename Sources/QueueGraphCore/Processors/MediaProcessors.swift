@@ -178,10 +178,17 @@ public final class Delay: BufferProcessor, @unchecked Sendable {
     }
 }
 
-/// Sends a buffer through pad 0, or releases it when there is no pad (or the
-/// pad is full): the end of a processor that works in place.
+/// Sends a buffer through pad 0, or releases it when there is no pad: the
+/// end of a processor that works in place. A `default` queue at pad 0 that
+/// is full (two upstream queues filling it at once, or a processor sending
+/// between invocations without asking `ProcessContext.hasRoom`) counts it
+/// as a `taildrop` on arrival: never lost without a count.
 public func passOn(_ buffer: Buffer, context: ProcessContext) {
-    if context.outPadCount == 0 || context.sendTo(0, buffer) == .full { context.doneBuffer(buffer) }
+    if context.outPadCount == 0 {
+        context.doneBuffer(buffer)
+    } else {
+        context.sendTo(0, buffer, dropWhenFull: true)
+    }
 }
 
 private func sleep(nanoseconds: UInt64) {

@@ -99,9 +99,17 @@ final class LockedStore: @unchecked Sendable {
     /// is full to the scheduler too (and its producer waits instead of
     /// offering it again and again).
     private let lastOffered = Atomic<Int>(1)
+    /// Buffers a `default` store takes beyond its size: one per upstream
+    /// queue but the first. The scheduler runs a producer only while the
+    /// store has room, but producers on several threads can each see the last
+    /// free place and push at once; the overshoot takes them (back-pressure
+    /// holds, nothing is dropped), and the store is full until it is back
+    /// under its size.
+    let overshoot: Int
 
-    init(size: Int, byteBound: Int?, discipline: QueueDiscipline, management: QueueManagement) {
+    init(size: Int, byteBound: Int?, discipline: QueueDiscipline, management: QueueManagement, producers: Int = 1) {
         self.size = size
+        overshoot = management == .default ? max(0, producers - 1) : 0
         self.byteBound = byteBound
         self.discipline = discipline
         self.management = management
@@ -112,9 +120,9 @@ final class LockedStore: @unchecked Sendable {
         default: break
         }
         switch discipline {
-        case .prio: state.heap.reserveCapacity(size + 1)
+        case .prio: state.heap.reserveCapacity(size + overshoot + 1)
         case .custom(let custom): state.custom = custom.make()
-        default: state.deque.reserveCapacity(size + 1)
+        default: state.deque.reserveCapacity(size + overshoot + 1)
         }
         self.state = Locked(state)
     }
@@ -159,6 +167,9 @@ final class LockedStore: @unchecked Sendable {
                 }
             } else if full {
                 switch management {
+                case .default where count < size + overshoot
+                        && !Self.isFull(count: 0, bytes: s.bytes, incoming: incoming, size: size, byteBound: byteBound):
+                    break   // a producer that raced another for the last place
                 case .default, .custom:
                     return StoreOutcome(kind: .full)
                 case .taildrop, .red:
@@ -205,7 +216,7 @@ final class LockedStore: @unchecked Sendable {
     }
 
     /// Bytes its slots take (the buffers belong to their pools).
-    var bytesAllocated: Int { (size + 1) * MemoryLayout<Entry>.stride }
+    var bytesAllocated: Int { (size + overshoot + 1) * MemoryLayout<Entry>.stride }
 
     /// The entry `pop` would give, left in the store.
     func peek() -> Entry? { state.withLock { $0.next(discipline) } }

@@ -110,7 +110,8 @@ final class RunningQueue: @unchecked Sendable {
         let useRing = config.discipline == .fifo && predecessors == 1 && config.byteBound == nil
             && (config.management == .default || config.management == .taildrop)
         storage = useRing ? .ring(SPSCRing(size: config.size, publishEvery: crossesThreads ? 16 : 1))
-            : .locked(LockedStore(size: config.size, byteBound: config.byteBound, discipline: config.discipline, management: config.management))
+            : .locked(LockedStore(size: config.size, byteBound: config.byteBound, discipline: config.discipline, management: config.management,
+                                  producers: predecessors + (isInput ? 1 : 0)))
         pendingUpstream = Atomic(predecessors + (isInput ? 1 : 0))
         var interval = 1
         while interval < sampleInterval { interval <<= 1 }
@@ -201,6 +202,16 @@ final class RunningQueue: @unchecked Sendable {
         case .ring(let ring): return push(entry, into: ring, fromGroup: fromGroup)
         case .locked(let store): return push(entry, into: store, fromGroup: fromGroup)
         }
+    }
+
+    /// Counts and releases a buffer this full `default` queue could not take
+    /// from a sender that cannot keep it: a `taildrop` on arrival (naked to
+    /// the sender on a `nak` queue).
+    func refuse(_ buffer: Buffer, from: Int32) {
+        counters.arrived.add()
+        traceArrival(depth: depth)
+        counters.dropped(.taildrop).add()
+        release(buffer, droppedFor: .taildrop, from: from)
     }
 
     @inline(__always)
