@@ -339,7 +339,8 @@ public final class GLShaderPass: ThreadLifecycle, FailureReporting {
 }
 
 /// Reads each frame's image back into the frame's own pixels (so its queue
-/// needs `buffers: reuse`), asynchronously: the read goes into a
+/// needs `buffers: reuse`), asynchronously, as RGBA or, converted on the
+/// GL thread (`PackConversion`), as I420 or NV12 planes: the read goes into a
 /// pixel-pack buffer with a fence, and the frame goes on once the fence has
 /// signalled. The fences are checked without waiting right after the read
 /// and between the thread's invocations (`serviceThread`: the thread does
@@ -353,7 +354,10 @@ public final class GLShaderPass: ThreadLifecycle, FailureReporting {
 /// never during another call).
 public final class GLReadback: ThreadLifecycle {
     public let depth: Int
+    /// What the frames leave as: `.rgba`, or `.i420` / `.nv12` (converted by a shader pass).
+    public let format: PixelFormat
     private var owner: GLOwner?
+    private var pack: PackConversion?
     private var packBuffers: PixelBuffers
     /// The frame size negotiated for the link in, if it said one.
     private var expected: (width: Int, height: Int)?
@@ -361,21 +365,34 @@ public final class GLReadback: ThreadLifecycle {
     /// The queue's context, for finishing reads between invocations.
     private unowned(unsafe) var context: ProcessContext?
 
-    public init(depth: Int = 1) {
+    public init(depth: Int = 1, format: PixelFormat = .rgba) {
         precondition(depth >= 0, "depth must be 0 or more")
+        precondition(format != .bgra, "a read-back gives RGBA, I420 or NV12")
         self.depth = depth
+        self.format = format
         packBuffers = PixelBuffers(target: GL_PIXEL_PACK_BUFFER, usage: GL_STREAM_READ, count: depth + 1)
+    }
+
+    /// Bytes one frame's read brings back.
+    private func readBytes(width: Int, height: Int) -> Int {
+        format == .rgba ? width * height * 4 : PackConversion.planeBytes(width: width, height: height, format: format)
     }
 
     public func threadDidStart(wake: WakeEvent) throws {
         let owner = try GLOwner.forStage("glreadback")
-        if let (width, height) = expected { packBuffers.prepare(owner, bytes: width * height * 4) }
+        if format != .rgba { pack = try PackConversion(format: format, owner: owner) }
+        if let (width, height) = expected {
+            pack?.prepare(owner, width: width, height: height)
+            packBuffers.prepare(owner, bytes: readBytes(width: width, height: height))
+        }
         self.owner = owner
     }
 
     public func threadWillEnd() {
         guard let owner else { return }
         for entry in pending { glDeleteSync(entry.fence) }   // their buffers are released at end of stream
+        pack?.delete(owner)
+        pack = nil
         packBuffers.release(owner)
         owner.released("glreadback")
         self.owner = nil
@@ -398,15 +415,20 @@ public final class GLReadback: ThreadLifecycle {
         self.context = context
         if missed(frame.job, at: context.now, context: context) { return .late }
         guard let texture = owner.texture(of: frame.gpuImage) else { return .failed }
-        let bytes = frame.pixelCount * 4
+        let bytes = readBytes(width: frame.width, height: frame.height)
         if bytes != packBuffers.bytes {
             complete(context: context, waitForAll: true)
             packBuffers.prepare(owner, bytes: bytes)
         }
         let packBuffer = packBuffers.take()
-        owner.bindForReading(texture)
         glBindBuffer(GLenum(GL_PIXEL_PACK_BUFFER), packBuffer)
-        glReadPixels(0, 0, GLsizei(frame.width), GLsizei(frame.height), GLenum(GL_RGBA), GLenum(GL_UNSIGNED_BYTE), nil)
+        if let pack {
+            pack.prepare(owner, width: frame.width, height: frame.height)
+            pack.convert(texture)
+        } else {
+            owner.bindForReading(texture)
+            glReadPixels(0, 0, GLsizei(frame.width), GLsizei(frame.height), GLenum(GL_RGBA), GLenum(GL_UNSIGNED_BYTE), nil)
+        }
         glBindBuffer(GLenum(GL_PIXEL_PACK_BUFFER), 0)
         pending.append((buffer, packBuffer, glFenceSync(GLenum(GL_SYNC_GPU_COMMANDS_COMPLETE), 0)!))
         complete(context: context, waitForAll: false)
@@ -436,9 +458,17 @@ public final class GLReadback: ThreadLifecycle {
                 continue
             }
             glBindBuffer(GLenum(GL_PIXEL_PACK_BUFFER), packBuffer)
-            let mapped = glMapBufferRange(GLenum(GL_PIXEL_PACK_BUFFER), 0, frame.pixelCount * 4, GLbitfield(GL_MAP_READ_BIT))
+            let bytes = readBytes(width: frame.width, height: frame.height)
+            let mapped = glMapBufferRange(GLenum(GL_PIXEL_PACK_BUFFER), 0, bytes, GLbitfield(GL_MAP_READ_BIT))
             if let mapped {
-                copyFlipped(from: mapped, to: frame.pixels, rowBytes: frame.width * 4, height: frame.height)
+                if format == .rgba {
+                    copyFlipped(from: mapped, to: frame.pixels, rowBytes: frame.width * 4, height: frame.height)
+                } else {   // the frame becomes its planes, in the layout the pack conversion read them in
+                    let (pts, duration, timeBase) = (frame.pts, frame.duration, frame.timeBase)
+                    let planes = Frame.make(in: buffer, width: frame.width, height: frame.height, format: format, job: frame.job)
+                    (planes.pts, planes.duration, planes.timeBase) = (pts, duration, timeBase)
+                    UnsafeMutableRawPointer(planes.plane(0).bytes).copyMemory(from: mapped, byteCount: bytes)
+                }
                 glUnmapBuffer(GLenum(GL_PIXEL_PACK_BUFFER))
             }
             glBindBuffer(GLenum(GL_PIXEL_PACK_BUFFER), 0)
@@ -530,7 +560,9 @@ extension GLShaderPass: FormatAware {
 extension GLReadback: FormatAware {
     public func negotiate(arriving: [LinkFormat]) throws(FormatRefusal) -> [LinkFormat] {
         defer { expected = negotiatedSize(arriving) }
-        return try rgbaFrames(arriving)
+        guard case .video(var video) = try rgbaFrames(arriving)[0] else { return [.video(VideoFormat(format))] }
+        video.pixelFormat = format
+        return [.video(video)]
     }
 }
 extension GLPresent: FormatAware {

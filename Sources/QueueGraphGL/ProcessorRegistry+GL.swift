@@ -43,8 +43,10 @@ extension ProcessorRegistry {
                 }),
             ProcessorSpec(
                 name: "glreadback", summary: "reads each frame's texture back into its pixels (asynchronous, fenced; use 'buffers: reuse')",
-                parameters: [ParameterSpec("depth", .integer(0...8), default: .integer(1), "frames whose read may be pending at once")],
-                outputs: 1...1, make: { p in GLReadback(depth: p.integer("depth")) }),
+                parameters: [ParameterSpec("depth", .integer(0...8), default: .integer(1), "frames whose read may be pending at once"),
+                             ParameterSpec("format", .choice(["rgba", "i420", "nv12"]), default: .text("rgba"),
+                                           "i420, nv12: converted by a shader pass on the GL thread and read back as 4:2:0 planes (BT.601, limited range)")],
+                outputs: 1...1, make: { p in GLReadback(depth: p.integer("depth"), format: PixelFormat(rawValue: p.text("format"))!) }),
             ProcessorSpec(
                 name: "glpresent", summary: "shows each frame in the preview window, best effort (skips are counted)",
                 outputs: 0...1, make: { _ in GLPresent() }),

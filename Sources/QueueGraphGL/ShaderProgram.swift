@@ -56,6 +56,11 @@ public struct ShaderProgram {
         } catch {
             throw GLError("\(path): cannot read the shader: \(error.localizedDescription)")
         }
+        try self.init(source: source, file: path, history: history, owner: owner)
+    }
+
+    /// A pass from source text (`mainImage` and what it uses); `file` names it in errors.
+    init(source: String, file path: String, history: Int = 0, owner: GLOwner) throws {
         let vertex = try Self.compile(Self.vertexSource, kind: GL_VERTEX_SHADER, file: "(built-in vertex shader)")
         defer { glDeleteShader(vertex) }
         let fragment = try Self.compile(Self.prelude(history: history) + source, kind: GL_FRAGMENT_SHADER, file: path)

@@ -5,10 +5,10 @@ extension ProcessorRegistry {
     /// generators, filters, the compositor and the frame sinks.
     public mutating func registerRender() {
         func node(_ name: String, _ summary: String, _ parameters: [ParameterSpec] = [], sink: Bool = false,
-                  _ work: @escaping @Sendable (Parameters) -> any FrameWork) {
+                  formats: [PixelFormat] = [.rgba], _ work: @escaping @Sendable (Parameters) -> any FrameWork) {
             var spec = ProcessorSpec(name: name, summary: summary, parameters: parameters, outputs: sink ? 0...0 : 1...1,
                                      takes: .frames, makes: .frames, make: { p in RenderNode(work(p), identity: identity(name, p)) })
-            spec.negotiate = { _, arriving throws(FormatRefusal) in try rgbaFrames(arriving) }
+            spec.negotiate = { _, arriving throws(FormatRefusal) in try frames(arriving, in: formats) }
             register(spec)
         }
         /// A generator whose work also splits across a compound queue's
@@ -102,8 +102,8 @@ extension ProcessorRegistry {
              [ParameterSpec("scale", .integer(1...16), default: .integer(3), "font pixels per glyph pixel")]) {
             TimecodeOverlay(scale: $0.integer("scale"))
         }
-        node("y4msink", "writes frames to a YUV4MPEG2 file (ffplay, mpv)",
-             [ParameterSpec("path", .text, default: nil, "the file to write")], sink: true) {
+        node("y4msink", "writes frames to a YUV4MPEG2 file (ffplay, mpv); RGBA is converted, I420 and NV12 written as they are",
+             [ParameterSpec("path", .text, default: nil, "the file to write")], sink: true, formats: Y4MWriter.formats) {
             Y4MWriter(path: $0.text("path"))
         }
         node("pngsink", "writes every n-th frame as a PNG (libpng)",

@@ -18,12 +18,16 @@ public protocol FrameWork: AnyObject {
     /// The buffers one job on a `width`×`height` frame locks from the
     /// engine's provider (its footprint), known before it runs. None by default.
     func footprint(width: Int, height: Int) -> [BufferDescriptor]
+    /// The pixel formats it takes: RGBA by default (`pixels`); a sink that
+    /// reads planes also takes the 4:2:0 formats.
+    var pixelFormats: [PixelFormat] { get }
 }
 
 extension FrameWork {
     public func prepare() throws {}
     public func finish() {}
     public func footprint(width: Int, height: Int) -> [BufferDescriptor] { [] }
+    public var pixelFormats: [PixelFormat] { [.rgba] }
 }
 
 /// A frame job as it is planned, before it runs (Lumiera's planning step):
@@ -75,7 +79,7 @@ public final class RenderNode: ThreadLifecycle, FailureReporting {
     }
 
     public func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
-        frameJob(buffer, context: context, failure: &failureReason) { frame in
+        frameJob(buffer, context: context, failure: &failureReason, formats: work.pixelFormats) { frame in
             // Announced before it runs, so the job neither allocates nor waits for its buffers.
             if footprint.width != frame.width || footprint.height != frame.height {
                 footprint = (frame.width, frame.height, work.footprint(width: frame.width, height: frame.height))
@@ -170,11 +174,12 @@ public struct DynamicResolution: Sendable, Equatable {
 /// `frame_start`, runs `body` and passes on the buffer it returns (in a
 /// sink: releases it). A throwing body fails the frame, and the first
 /// error's description is kept in `failure` (the node's
-/// `FailureReporting.failureReason`). For processors outside this module
-/// that work on frames (the GL stages).
-public func frameJob(_ buffer: Buffer, context: ProcessContext, failure: inout String?,
+/// `FailureReporting.failureReason`); so does a frame in none of
+/// `formats`. For processors outside this module that work on frames (the
+/// GL stages).
+public func frameJob(_ buffer: Buffer, context: ProcessContext, failure: inout String?, formats: [PixelFormat] = [.rgba],
                      _ body: (Frame) throws -> Buffer) -> ProcessResult {
-    guard let frame = Frame(buffer), frame.pixelFormat == .rgba else { return .failed }
+    guard let frame = Frame(buffer), formats.contains(frame.pixelFormat) else { return .failed }
     let started = context.now
     let job = frame.job
     if missed(job, at: started, context: context) { return .late }
@@ -258,14 +263,21 @@ public final class Compositor: BufferProcessor, FailureReporting {
 /// them on at the same size: it takes RGBA video (or `.unknown`) on every
 /// in-link and sends what arrives on the first.
 public func rgbaFrames(_ arriving: [LinkFormat]) throws(FormatRefusal) -> [LinkFormat] {
-    try FormatRefusal.check(arriving, "video rgba (a videoconvert with format: rgba makes it)") { format in
-        if case .video(let video) = format { video.pixelFormat == nil || video.pixelFormat == .rgba } else { false }
+    try frames(arriving, in: [.rgba])
+}
+
+/// The same for a processor that takes frames in any of `formats`.
+public func frames(_ arriving: [LinkFormat], in formats: [PixelFormat]) throws(FormatRefusal) -> [LinkFormat] {
+    let expected = formats == [.rgba] ? "video rgba (a videoconvert with format: rgba makes it)"
+        : "video " + formats.map(\.rawValue).joined(separator: ", ")
+    try FormatRefusal.check(arriving, expected) { format in
+        if case .video(let video) = format { video.pixelFormat.map(formats.contains) ?? true } else { false }
     }
-    return [arriving.first ?? .video(VideoFormat(.rgba))]
+    return [arriving.first ?? .video(VideoFormat(formats[0]))]
 }
 
 extension RenderNode: FormatAware {
-    public func negotiate(arriving: [LinkFormat]) throws(FormatRefusal) -> [LinkFormat] { try rgbaFrames(arriving) }
+    public func negotiate(arriving: [LinkFormat]) throws(FormatRefusal) -> [LinkFormat] { try frames(arriving, in: work.pixelFormats) }
 }
 
 extension Compositor: FormatAware {

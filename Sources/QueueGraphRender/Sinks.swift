@@ -85,6 +85,11 @@ public final class Y4MWriter: FrameWork {
     /// What starts each frame in the file.
     private static let frameLine = Array("FRAME\n".utf8)
 
+    /// RGBA frames are converted to I420; I420 and NV12 frames (a GL
+    /// read-back's pack conversion) are written plane by plane.
+    public static let formats: [PixelFormat] = [.rgba, .i420, .nv12]
+    public var pixelFormats: [PixelFormat] { Self.formats }
+
     /// One `write(2)` per frame ("FRAME" line and planes), so a full disk fails the frame it hit.
     public func render(_ frame: Frame, engine: EngineCtx) throws {
         try prepare()
@@ -101,7 +106,8 @@ public final class Y4MWriter: FrameWork {
         try provider.withBuffer(Self.frame(width: w, height: h)) { scratch in   // a failed write gives it back through emergencyCleanup
             let bytes = try provider.bytes(scratch)
             bytes.copyBytes(from: frameLine)
-            rgbaToI420(frame.pixels, width: w, height: h, into: (bytes.baseAddress! + frameLine.count).assumingMemoryBound(to: UInt8.self))
+            let planes = (bytes.baseAddress! + frameLine.count).assumingMemoryBound(to: UInt8.self)
+            if frame.pixelFormat == .rgba { rgbaToI420(frame.pixels, width: w, height: h, into: planes) } else { copyI420(frame, into: planes) }
             try check(writeAll(fd, UnsafeRawBufferPointer(bytes)))
         }
         framesWritten += 1
@@ -115,6 +121,27 @@ public final class Y4MWriter: FrameWork {
         if fd >= 0 { close(fd) }
         fd = -1
         slot?.release()
+    }
+}
+
+/// An I420 or NV12 frame's planes, unpadded, as I420: Y, then U, then V.
+func copyI420(_ frame: Frame, into out: UnsafeMutablePointer<UInt8>) {
+    let (w, h) = (frame.width, frame.height)
+    let (cw, ch) = ((w + 1) / 2, (h + 1) / 2)
+    let luma = frame.plane(0)
+    for y in 0..<h { (out + y * w).update(from: luma.bytes + y * luma.stride, count: w) }
+    let (u, v) = (out + w * h, out + w * h + cw * ch)
+    if frame.pixelFormat == .nv12 {
+        let pairs = frame.plane(1)
+        for y in 0..<ch {
+            let row = pairs.bytes + y * pairs.stride
+            for x in 0..<cw { (u[y * cw + x], v[y * cw + x]) = (row[2 * x], row[2 * x + 1]) }
+        }
+    } else {
+        for (i, plane) in [u, v].enumerated() {
+            let source = frame.plane(i + 1)
+            for y in 0..<ch { (plane + y * cw).update(from: source.bytes + y * source.stride, count: cw) }
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 import Foundation
 @testable import QueueGraphGL
 import QueueGraphCore
-import QueueGraphRender
+@testable import QueueGraphRender
 import QueueGraphRuntime
 import Testing
 
@@ -62,7 +62,8 @@ let invertShader = """
 
 /// render → pattern → [gl upload → shader → extra… → readback] → sink; the bracket is one GL owner thread.
 func glGraph(owner: GLOwner, shader: String, frames: Int64?, size: (Int, Int) = (64, 36), fps: Int = 30,
-             extra: [(String, @Sendable () -> any BufferProcessor)] = [], sink: any BufferProcessor & Sendable) -> (QueueGraphConfig, RenderStream) {
+             extra: [(String, @Sendable () -> any BufferProcessor)] = [], readback: PixelFormat = .rgba,
+             sink: any BufferProcessor & Sendable) -> (QueueGraphConfig, RenderStream) {
     let stream = RenderStream(rate: FrameRate(fps), frameLimit: frames, latencyFrames: 60)   // debug builds are slow
     var config = QueueGraphConfig(name: "gl-test")
         .adding(QueueConfig(name: "render", size: 4, threading: .thread, buffers: .provider,
@@ -78,14 +79,57 @@ func glGraph(owner: GLOwner, shader: String, frames: Int64?, size: (Int, Int) = 
         previous = name
     }
     config = config
-        .adding(QueueConfig(name: "readback", size: 2, buffers: .reuse, processor: { _ in GLReadback() }))
+        .adding(QueueConfig(name: "readback", size: 2, buffers: .reuse, processor: { _ in GLReadback(format: readback) }))
         .adding(QueueConfig(name: "sink", size: 4, threading: .thread, outPads: 0, processor: { _ in sink }))
         .connecting(previous, to: "readback").connecting("readback", to: "sink")
     return (config, stream)
 }
 
+/// Keeps each 4:2:0 frame's planes, unpadded (`copyI420`), by tick.
+final class PlaneSink: BufferProcessor, @unchecked Sendable {
+    private let state = Locked<[Int64: [UInt8]]>([:])
+    var frames: [Int64: [UInt8]] { state.withLock { $0 } }
+
+    func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
+        guard let frame = Frame(buffer), frame.pixelFormat.isYUV, frame.gpuImage == 0 else { return .failed }
+        let (cw, ch) = ((frame.width + 1) / 2, (frame.height + 1) / 2)
+        var bytes = [UInt8](repeating: 0, count: frame.pixelCount + 2 * cw * ch)
+        bytes.withUnsafeMutableBufferPointer { copyI420(frame, into: $0.baseAddress!) }
+        state.withLock { $0[frame.job.tick] = bytes }
+        context.doneBuffer(buffer)
+        return .ok
+    }
+}
+
 @Suite("GL owner queue (Mesa llvmpipe; GLFW under Xvfb, EGL surfaceless without X)", .serialized)
 struct GLOwnerTests {
+    @Test("glreadback's pack conversion on the GL thread gives the CPU conversion's I420 bytes, from I420 and NV12, at odd sizes too",
+          arguments: [PixelFormat.i420, .nv12])
+    func packConversion(format: PixelFormat) throws {
+        for (width, height) in [(64, 36), (67, 37)] {
+            let sink = PlaneSink()
+            let (config, _) = glGraph(owner: GLOwner(.init(backend: .egl)), shader: writeShader("invert.frag", invertShader), frames: 6,
+                                      size: (width, height), readback: format, sink: sink)
+            let graph = try config.createQueueGraph()
+            try graph.start()
+            #expect(graph.waitUntilFinished(timeoutNanoseconds: 60_000_000_000))
+            let stats = graph.stop()
+            #expect(stats.ledgerProblems().isEmpty, "\(stats.ledgerProblems())")
+            #expect(sink.frames.count + stats.dropped(.late) == 6 && !sink.frames.isEmpty)
+            for (tick, planes) in sink.frames {
+                // What the shader made, converted on the CPU as y4msink converts RGBA.
+                var rgba = [UInt32](repeating: 0, count: width * height)
+                for y in 0..<height {
+                    for x in 0..<width { rgba[y * width + x] = inverted(Pattern.pixel(x: x, y: y, tick: tick), y: y, height: height) }
+                }
+                var expected = [UInt8](repeating: 0, count: planes.count)
+                expected.withUnsafeMutableBufferPointer { out in rgbaToI420(rgba, width: width, height: height, into: out.baseAddress!) }
+                let wrong = zip(planes, expected).filter { $0 != $1 }.count
+                #expect(wrong == 0, "\(format) \(width)×\(height) tick \(tick): \(wrong) of \(planes.count) bytes differ")
+            }
+        }
+    }
+
     @Test("upload → known shader → readback gives the expected pixels", arguments: [GLBackend.auto, .egl])
     func pipelinePixels(backend: GLBackend) throws {
         let owner = GLOwner(.init(backend: backend))

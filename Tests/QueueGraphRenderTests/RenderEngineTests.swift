@@ -185,6 +185,33 @@ struct MediaNodeTests {
 
     static let engine = EngineCtx(manager: BufferManager())
 
+    @Test("the Y4M sink writes I420 and NV12 frames plane by plane, without the rows' padding, as I420", arguments: [PixelFormat.i420, .nv12])
+    func y4mFromPlanes(format: PixelFormat) throws {
+        let (w, h, cw, ch) = (5, 3, 3, 2)
+        let image = TestFrame(width: 64, height: 8) { _, _ in 0 }   // room for the planes' padded rows
+        let frame = Frame.make(in: image.frame.buffer, width: w, height: h, format: format, job: image.frame.job)
+        let luma = frame.plane(0)
+        for y in 0..<h { for x in 0..<w { luma.bytes[y * luma.stride + x] = UInt8(10 * y + x) } }
+        for i in 0..<cw * ch {
+            let (x, y) = (i % cw, i / cw)
+            if format == .nv12 {
+                let pairs = frame.plane(1)
+                (pairs.bytes[y * pairs.stride + 2 * x], pairs.bytes[y * pairs.stride + 2 * x + 1]) = (UInt8(100 + i), UInt8(200 + i))
+            } else {
+                (frame.plane(1).bytes[y * frame.plane(1).stride + x], frame.plane(2).bytes[y * frame.plane(2).stride + x]) = (UInt8(100 + i), UInt8(200 + i))
+            }
+        }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("qg-planes-\(getpid())-\(format).y4m").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let sink = Y4MWriter(path: path)
+        try sink.render(frame, engine: Self.engine)
+        sink.finish()
+        var expected = Array("YUV4MPEG2 W5 H3 F25:1 Ip A1:1 C420jpeg\nFRAME\n".utf8)
+        for y in 0..<h { for x in 0..<w { expected.append(UInt8(10 * y + x)) } }
+        for base in [100, 200] { for i in 0..<cw * ch { expected.append(UInt8(base + i)) } }
+        #expect(Array(try Data(contentsOf: URL(fileURLWithPath: path))) == expected)
+    }
+
     @Test("blurs keep a constant image constant and conserve an impulse's energy", arguments: ["box", "gaussian"])
     func blurs(kind: String) throws {
         let blur: any FrameWork = kind == "box" ? BoxBlur(radius: 3) : GaussianBlur(sigma: 1.5)
