@@ -354,11 +354,10 @@ public final class GLOwner: @unchecked Sendable {
 
     // MARK: GL objects (counted, so that shutdown can check none is left)
 
-    /// A texture of this size: RGBA8 by default, or another format (R8 and RG8 for the pack conversion's planes).
-    func makeTexture(width: Int, height: Int, internalFormat: Int32 = GL_RGBA8, format: Int32 = GL_RGBA) -> GLuint {
+    func makeTexture(width: Int, height: Int) -> GLuint {
         let texture = make(glGenTextures)
         glBindTexture(GLenum(GL_TEXTURE_2D), texture)
-        glTexImage2D(GLenum(GL_TEXTURE_2D), 0, internalFormat, GLsizei(width), GLsizei(height), 0, GLenum(format), GLenum(GL_UNSIGNED_BYTE), nil)
+        glTexImage2D(GLenum(GL_TEXTURE_2D), 0, GL_RGBA8, GLsizei(width), GLsizei(height), 0, GLenum(GL_RGBA), GLenum(GL_UNSIGNED_BYTE), nil)
         for (name, value) in [(GL_TEXTURE_MIN_FILTER, GL_LINEAR), (GL_TEXTURE_MAG_FILTER, GL_LINEAR),
                               (GL_TEXTURE_WRAP_S, GL_CLAMP_TO_EDGE), (GL_TEXTURE_WRAP_T, GL_CLAMP_TO_EDGE)] {
             glTexParameteri(GLenum(GL_TEXTURE_2D), GLenum(name), value)

@@ -102,6 +102,36 @@ struct GraphFileTests {
         #expect(pushed == pulled)
     }
 
+    @Test("glreadback's I420 frames (the pack conversion on the GL thread) feed mediasink as they are: every frame is encoded")
+    func packedFramesIntoEncoder() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("qg-pack-\(UUID().uuidString).mkv").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let file = try GraphFile(yaml: """
+            queues:
+              - {name: render, processor: render, parameters: {width: 64, height: 36, fps: 30, frames: 20, latency: 60}, pool: {count: 8}, threading: thread}
+              - {name: ball, processor: ball, size: 2, buffers: reuse}
+              - {name: gl, processor: glupload, parameters: {backend: egl, preview: false}, size: 2, threading: thread}
+              - {name: readback, processor: glreadback, parameters: {format: i420}, size: 2, buffers: reuse}
+              - {name: out, processor: mediasink, parameters: {path: '\(path)', preset: ultrafast}, size: 4, threading: thread}
+            connections: [render -> ball, ball -> gl, gl -> readback, readback -> out]
+            """, file: "pack.yaml", registry: everyProcessor)
+        let graph = try file.config.createQueueGraph()
+        try graph.start()
+        #expect(graph.waitUntilFinished(timeoutNanoseconds: 120_000_000_000))
+        let stats = graph.stop()
+        #expect(stats.ledgerProblems().isEmpty, "\(stats.ledgerProblems())")
+        #expect(stats.delivered(sinks: file.config.sinkNames) == 20)
+        let probe = Process()
+        probe.executableURL = URL(fileURLWithPath: "/usr/bin/ffprobe")
+        probe.arguments = ["-v", "error", "-count_frames", "-select_streams", "v", "-show_entries", "stream=nb_read_frames,pix_fmt", "-of", "csv=p=0", path]
+        let pipe = Pipe()
+        probe.standardOutput = pipe
+        try probe.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        probe.waitUntilExit()
+        #expect(output.trimmingCharacters(in: .whitespacesAndNewlines) == "yuv420p,20")
+    }
+
     @Test("a sink whose output cannot be opened refuses the start with the reason, and nothing is lost",
           arguments: ["testsrc count=10 ! filesink path=/nonexistent/out.bin",
                       "render frames=10 width=64 height=36 ! y4msink path=/nonexistent/out.y4m",

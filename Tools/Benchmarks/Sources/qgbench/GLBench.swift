@@ -53,6 +53,32 @@ func glOwnerRun(frames: Int, width: Int, height: Int) throws -> Double {
     return Double(elapsed) / Double(frames) / 1e6
 }
 
+/// The output pack conversion feeding the Y4M sink (to /dev/null), one way:
+/// `.i420`, a shader pass on the GL thread and a 1.5 bytes-per-pixel read;
+/// `.rgba`, the RGBA read and the sink's CPU conversion. Wall and CPU
+/// milliseconds per frame (the CPU of the whole process: llvmpipe's
+/// "GPU" is the CPU here too).
+func glPackRun(frames: Int, width: Int, height: Int, format: PixelFormat) throws -> (wall: Double, cpu: Double) {
+    let owner = GLOwner()
+    let config = QueueGraphConfig(name: "gl-pack")
+        .adding(QueueConfig(name: "src", size: 4, threading: .thread, buffers: .provider,
+                            processor: { _ in GLBenchSource(count: frames, width: width, height: height) },
+                            creator: { _ in FrameCreator(name: "frames", count: 8) }))
+        .adding(QueueConfig(name: "gl", size: 2, threading: .thread, processor: { _ in GLUpload(owner: owner) }))
+        .adding(QueueConfig(name: "shader", size: 2, processor: { _ in GLShaderPass(path: shaderPath) }))
+        .adding(QueueConfig(name: "readback", size: 2, buffers: .reuse, processor: { _ in GLReadback(format: format) }))
+        .adding(QueueConfig(name: "sink", size: 4, threading: .thread, outPads: 0, processor: { _ in RenderNode(Y4MWriter(path: "/dev/null")) }))
+        .connecting("src", to: "gl").connecting("gl", to: "shader").connecting("shader", to: "readback").connecting("readback", to: "sink")
+    let graph = try config.createQueueGraph()
+    try graph.start()
+    let (start, cpu) = (monotonicNanoseconds(), cpuSeconds())
+    graph.waitUntilFinished()
+    let (elapsed, used) = (monotonicNanoseconds() - start, cpuSeconds() - cpu)
+    let stats = graph.stop()
+    precondition(stats.ledgerProblems().isEmpty && stats.queues.last!.processed == frames, "lost frames: \(stats.ledgerProblems())")
+    return (Double(elapsed) / Double(frames) / 1e6, used * 1000 / Double(frames))
+}
+
 /// Milliseconds per frame of the same GL work in a bare loop on this thread.
 func glBareRun(frames: Int, width: Int, height: Int) throws -> Double {
     let context = try GLContext.make(.auto, width: width, height: height, title: "bare", visible: false)
@@ -121,6 +147,25 @@ func glBenchmark() throws {
     let ratio = median(owned) / median(bare)
     print(String(format: "median: bare %.3f ms/frame (%.0f fps), owner queue %.3f ms/frame (%.0f fps); overhead ratio %.3f (goal ≤ 1.15)",
                  median(bare), 1000 / median(bare), median(owned), 1000 / median(owned), ratio))
-    printFigures(["overhead_ratio": ratio, "bare_ms_per_frame": median(bare), "owner_ms_per_frame": median(owned),
-                  "frames": Double(frames), "width": Double(width), "height": Double(height)])
+    var figures = ["overhead_ratio": ratio, "bare_ms_per_frame": median(bare), "owner_ms_per_frame": median(owned),
+                   "frames": Double(frames), "width": Double(width), "height": Double(height)]
+    // The pack conversion on the render thread against the CPU's, both feeding the Y4M sink.
+    for (w, h) in [(640, 360), (1280, 720)] {
+        var gpu: [(wall: Double, cpu: Double)] = [], cpu: [(wall: Double, cpu: Double)] = []
+        print("pack conversion to I420 into y4msink at \(w)×\(h), \(frames / 2) frames, 3 rounds (GPU shader pass, then RGBA read + CPU):")
+        for round in 1...3 {
+            gpu.append(try glPackRun(frames: frames / 2, width: w, height: h, format: .i420))
+            cpu.append(try glPackRun(frames: frames / 2, width: w, height: h, format: .rgba))
+            print(String(format: "  round %d: GPU %.3f ms/frame (CPU %.3f ms), CPU conversion %.3f ms/frame (CPU %.3f ms)",
+                         round, gpu.last!.wall, gpu.last!.cpu, cpu.last!.wall, cpu.last!.cpu))
+        }
+        let (gw, gc, cw, cc) = (median(gpu.map(\.wall)), median(gpu.map(\.cpu)), median(cpu.map(\.wall)), median(cpu.map(\.cpu)))
+        print(String(format: "  median: GPU %.3f ms/frame, CPU %.3f ms/frame (×%.2f); CPU time %.3f against %.3f ms/frame (×%.2f)",
+                     gw, cw, gw / cw, gc, cc, gc / cc))
+        figures["pack_gpu_ms_\(w)"] = gw
+        figures["pack_cpu_ms_\(w)"] = cw
+        figures["pack_ratio_\(w)"] = gw / cw
+        figures["pack_cpu_time_ratio_\(w)"] = gc / cc
+    }
+    printFigures(figures)
 }
