@@ -486,6 +486,8 @@ struct GraphChecker {
         } else if q.config.servers > 1 && !spec.splitModes.contains(q.config.loadBalancer.mode) {
             let modes = SplitMode.allCases.filter(spec.splitModes.contains).map(\.rawValue)
             error(q.modeLocation ?? q.locations["servers"]!, "found mode '\(q.config.loadBalancer.mode.rawValue)' for '\(spec.name)', expected one of \(alternatives(modes))")
+        } else if q.config.servers > 1, let refusal = spec.refuseSplit?(Parameters(q.parameters)) {
+            error(q.locations["servers"]!, "found servers: \(q.config.servers) on \(quoted(q.name)), \(refusal)")
         } else if q.config.servers == 1, let location = q.locations["loadbalancer"] {
             error(location, "found a load balancer on \(quoted(q.name)), which has 1 server, expected one only with 'servers' of 2 or more")
         }

@@ -33,6 +33,10 @@ extension ProcessorRegistry {
             spec.makeCompound = { p, queue in
                 CompoundNode(name: queue.name, servers: queue.servers, loadBalancer: queue.loadBalancer, work: work(p))
             }
+            spec.refuseSplit = { p in
+                p.values["resolution"] == .text("dynamic")
+                    ? "whose 'resolution: dynamic' holds the frame time of one render node, expected 'servers: 1' with it (or 'resolution: full')" : nil
+            }
             register(spec)
         }
         register(ProcessorSpec(

@@ -214,6 +214,7 @@ struct GraphFileTests {
         ("network-on-non-pull.yaml", 14, 14, "found 'network' on 'scene', whose processor 'boxblur' pulls none, expected it only with 'pull'"),
         ("network-compositor-one-input.yaml", 6, 16, "found 1 input into the compositor 'mix', expected two (layer 0, then layer 1)"),
         ("network-dynamic-resolution.yaml", 4, 16, "found 'resolution: dynamic' on 'julia', expected full resolution in a network"),
+        ("dynamic-resolution-compound.yaml", 7, 14, "found servers: 2 on 'julia', whose 'resolution: dynamic' holds the frame time of one render node, expected 'servers: 1' with it"),
         ("pull-without-network.yaml", 13, 16, "found the processor 'pull' on 'scene' without 'network', expected 'network: NAME' naming 'scene'"),
     ]
 

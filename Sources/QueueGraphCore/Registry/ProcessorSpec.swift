@@ -24,6 +24,9 @@ public struct ProcessorSpec: Sendable {
     /// Makes its compound processor for a queue with `servers` ≥ 2 (the
     /// queue's config gives the servers and the load balancer).
     public var makeCompound: (@Sendable (Parameters, QueueConfig) -> any CompoundProcessor)?
+    /// Why these parameters cannot run split across a compound queue's
+    /// servers, or nil when they can (a graph file is refused at `servers`).
+    public var refuseSplit: (@Sendable (Parameters) -> String?)?
     /// Makes a processor that pulls a node network (the `pull` queue, whose
     /// graph file names the network with `network: NAME`); throws when the
     /// network cannot be pulled. A graph file calls it once when read, so
