@@ -76,7 +76,10 @@ public final class PullNode: ThreadLifecycle, FailureReporting, @unchecked Senda
     }
 
     public func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
-        guard let pool, let frame = Frame(buffer), frame.pixelFormat == .rgba else { return .failed }
+        guard let pool, let frame = Frame(buffer), frame.pixelFormat == .rgba else {
+            if failureReason == nil { failureReason = "a pull queue takes RGBA frames" }
+            return .failed
+        }
         self.context = context
         let job = spare.popLast() ?? PulledJob()
         job.prepare(buffer, frame: frame)
@@ -96,7 +99,6 @@ public final class PullNode: ThreadLifecycle, FailureReporting, @unchecked Senda
         inFlight.removeAll()
         for network in networks { network.finish() }
     }
-
 
     /// Sends on the finished jobs at the front, in arrival order, while
     /// there is room downstream (the thread is woken when room is made).
