@@ -9,6 +9,7 @@ import PackageDescription
 //   QueueGraphRender (BufferProvider, render engine, media nodes, their registry entries) → QueueGraphRuntime (server threads), CLibPNG
 //   QueueGraphGL (GL owner queue, render command mailbox, GL processors and their entries) → QueueGraphRender, CGLFW, CEGL
 //   QueueGraphMedia (FFmpeg's libraries: mediasrc, videoconvert, audioresample, mediasink, tonesrc) → QueueGraphRender, CFFmpeg
+//   QueueGraphControl (control endpoint and client, OpenMetrics; swift-prometheus) → QueueGraphRuntime
 //   qgraph (CLI; ArgumentParser) composes them: the core's, render's and GL's processors in one registry
 let package = Package(
     name: "QueueGraph",
@@ -21,6 +22,7 @@ let package = Package(
         .library(name: "QueueGraphRender", targets: ["QueueGraphRender"]),
         .library(name: "QueueGraphGL", targets: ["QueueGraphGL"]),
         .library(name: "QueueGraphMedia", targets: ["QueueGraphMedia"]),
+        .library(name: "QueueGraphControl", targets: ["QueueGraphControl"]),
         .library(name: "QueueGraphTestKit", targets: ["QueueGraphTestKit"]),
         .executable(name: "qgraph", targets: ["qgraph"]),
     ],
@@ -33,6 +35,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .target(name: "CQueueGraph"),
@@ -69,12 +72,16 @@ let package = Package(
         ),
         .target(name: "QueueGraphMedia", dependencies: ["QueueGraphCore", "QueueGraphRender", "CFFmpeg"]),
         .target(name: "QueueGraphTestKit", dependencies: ["QueueGraphCore"]),
+        .target(
+            name: "QueueGraphControl",   // the control endpoint, its protocol and client; OpenMetrics through swift-prometheus
+            dependencies: ["QueueGraphCore", "QueueGraphRuntime", .product(name: "Prometheus", package: "swift-prometheus")]
+        ),
         .target(name: "QueueGraphFile", dependencies: ["QueueGraphCore", .product(name: "Yams", package: "Yams")]),
         .executableTarget(
             name: "qgraph",
             dependencies: [
                 "QueueGraphCore", "QueueGraphRuntime", "QueueGraphFile", "QueueGraphGL", "QueueGraphRender", "QueueGraphMedia",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "QueueGraphControl", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "QueueGraphCoreTests", dependencies: ["QueueGraphCore", "QueueGraphTestKit"]),
@@ -94,6 +101,7 @@ let package = Package(
             name: "QueueGraphMediaTests",
             dependencies: ["QueueGraphCore", "QueueGraphRuntime", "QueueGraphRender", "QueueGraphMedia", "QueueGraphFile", "QueueGraphTestKit"]
         ),
+        .testTarget(name: "QueueGraphControlTests", dependencies: ["QueueGraphCore", "QueueGraphRuntime", "QueueGraphControl", "QueueGraphTestKit"]),
         .testTarget(
             name: "QueueGraphFileTests",
             dependencies: ["QueueGraphCore", "QueueGraphRuntime", "QueueGraphFile", "QueueGraphRender", "QueueGraphGL", "QueueGraphMedia", "qgraph"],

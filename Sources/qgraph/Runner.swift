@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import QueueGraphControl
 import QueueGraphCore
 import QueueGraphFile
 import QueueGraphGL
@@ -169,43 +170,21 @@ struct Runner {
             return ["name": name, "servers": c.servers, "mode": c.mode.rawValue, "frames": c.frames,
                     "server_ns": c.serverNanoseconds, "median_over_ideal": c.medianOverIdeal, "last_parts": lastParts]
         }
-        let object: [String: Any] = [
-            "compounds": compoundObjects,
-            "gl": gl.map { g in [
-                "backend": g.backend.rawValue, "renderer": g.renderer, "preview_window": g.previewWindow, "frames": g.frames,
-                "frame_ns_sum": g.frameDurationSum, "frame_ns_max": g.frameDurationMax, "presented": g.presented,
-                "requests": g.mailbox.total.enqueued, "executed": g.mailbox.total.executed, "coalesced": g.mailbox.total.coalesced,
-                "timed_out": g.mailbox.total.timedOut, "dropped": g.mailbox.total.dropped, "pending": g.mailbox.total.pending,
-                "max_depth": g.mailbox.maxDepth, "wrong_thread_calls": g.wrongThreadCalls,
-            ] as [String: Any] },
-            "file": file.file,
-            "ending": ending,
-            "failure": graph.failure ?? NSNull(),
-            "processes": stats.children.map { p in [
-                "queue": p.queue, "pid": p.pid, "starts": p.starts, "zero_copy": p.zeroCopy, "copied": p.copied,
-                "returned": p.returned, "lost": p.lost, "last_exit": p.lastExit ?? NSNull(), "failure": p.failure ?? NSNull(),
-            ] as [String: Any] },
-            "seconds": seconds,
-            "ledger_balanced": problems.isEmpty,
-            "ledger_problems": problems,
-            "queues": stats.queues.map { q in [
-                "name": q.name, "thread": q.thread, "arrived": q.arrived, "popped": q.popped,
-                "dropped": Dictionary(uniqueKeysWithValues: q.dropped.map { ($0.key.description, $0.value) }),
-                "acks": q.acks, "naks": q.naks, "abandoned": q.abandoned, "depth": q.depth, "max_depth": q.maxDepth,
-                "bytes_popped": q.bytesPopped, "bytes_queued": q.bytesQueued, "bytes_allocated": q.bytesAllocated,
-                "residency_mean_ns": q.residencyMeanNanoseconds,
-                "residency_max_ns": q.residencyMaxNanoseconds, "residency_samples": q.residencySamples,
-            ] as [String: Any] },
-            "pools": stats.pools.map { p in [
-                "name": p.name, "capacity": p.capacity, "acquired": p.acquired, "consumed": p.consumed,
-                "dropped": p.dropped, "abandoned": p.abandoned, "in_use": p.inUse, "peak_in_use": p.peakInUse,
-                "exhausted": p.exhausted, "bytes_in_use": p.bytesInUse, "bytes_allocated": p.bytesAllocated,
-            ] as [String: Any] },
-            "threads": stats.threads.map { t in [
-                "thread": t.group, "queues": t.queues, "invocations": t.invocations,
-                "busy_ns": t.busyNanoseconds, "idle_ns": t.idleNanoseconds, "wakeups": t.wakeups,
-            ] as [String: Any] },
-        ]
+        var object = stats.jsonObject
+        object["compounds"] = compoundObjects
+        object["gl"] = gl.map { g in [
+            "backend": g.backend.rawValue, "renderer": g.renderer, "preview_window": g.previewWindow, "frames": g.frames,
+            "frame_ns_sum": g.frameDurationSum, "frame_ns_max": g.frameDurationMax, "presented": g.presented,
+            "requests": g.mailbox.total.enqueued, "executed": g.mailbox.total.executed, "coalesced": g.mailbox.total.coalesced,
+            "timed_out": g.mailbox.total.timedOut, "dropped": g.mailbox.total.dropped, "pending": g.mailbox.total.pending,
+            "max_depth": g.mailbox.maxDepth, "wrong_thread_calls": g.wrongThreadCalls,
+        ] as [String: Any] }
+        object["file"] = file.file
+        object["ending"] = ending
+        object["failure"] = graph.failure ?? NSNull()
+        object["seconds"] = seconds
+        object["ledger_balanced"] = problems.isEmpty
+        object["ledger_problems"] = problems
         let data = try! JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         return String(decoding: data, as: UTF8.self)
     }

@@ -1,0 +1,159 @@
+import Foundation
+
+/// The control protocol, version 1 (docs/control.md): newline-delimited
+/// JSON over a Unix stream socket. The server greets each client with a
+/// hello line; each request is one JSON object on one line, with a
+/// `command` and an optional `id` that the response echoes; responses come
+/// in request order, one line each, `ok` true with a `result`, or false
+/// with an `error` (a `code` and a `message`).
+///
+/// Threading: values and pure functions; any thread.
+public enum ControlProtocol {
+    public static let name = "qgraph-control"
+    public static let version = 1
+    /// The longest request line taken; a longer one is refused and its connection closed.
+    public static let maxLineBytes = 64 * 1024
+
+    /// What a request may ask, with what it does.
+    public static let commands: [(name: String, summary: String)] = [
+        ("hello", "the greeting again: protocol, version, graph, pid, start time"),
+        ("stats", "the statistics now: queues, pools, threads (as `qgraph run --json` prints them)"),
+        ("dump", "the graph: its queues with their policies and processors, its connections, and the statistics now"),
+        ("metrics", "the statistics as OpenMetrics (Prometheus) text"),
+    ]
+
+    /// One request, parsed.
+    public struct Request: Equatable, Sendable {
+        /// Echoed in the response: a string, a number, or nil when the request had none.
+        public var id: RequestID?
+        public var command: String
+        /// The request's other fields, as JSON text by name (for commands that take arguments).
+        public var arguments: [String: String]
+
+        public init(id: RequestID? = nil, command: String, arguments: [String: String] = [:]) {
+            (self.id, self.command, self.arguments) = (id, command, arguments)
+        }
+
+        /// The request as one line of JSON, newline included.
+        public var line: String {
+            var fields = ["\"command\":" + quoted(command)]
+            if let id { fields.insert("\"id\":" + id.json, at: 0) }
+            for (key, value) in arguments.sorted(by: { $0.key < $1.key }) { fields.append(quoted(key) + ":" + value) }
+            return "{" + fields.joined(separator: ",") + "}\n"
+        }
+    }
+
+    /// A request's `id`: a string or an integer.
+    public enum RequestID: Equatable, Sendable {
+        case number(Int)
+        case text(String)
+
+        var json: String {
+            switch self {
+            case .number(let n): "\(n)"
+            case .text(let s): quoted(s)
+            }
+        }
+    }
+
+    /// Why a request was refused: a stable `code` and a message for people.
+    public struct Failure: Error, Equatable, Sendable {
+        public var code: String
+        public var message: String
+
+        public init(_ code: String, _ message: String) {
+            (self.code, self.message) = (code, message)
+        }
+
+        public static func malformed(_ message: String) -> Failure { Failure("malformed", message) }
+    }
+
+    /// Parses one request line (without its newline).
+    public static func parse(_ line: some Collection<UInt8>) -> Result<Request, Failure> {
+        guard line.count <= maxLineBytes else {
+            return .failure(.malformed("found a request of \(line.count) bytes, expected at most \(maxLineBytes)"))
+        }
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: Data(line), options: [.fragmentsAllowed])
+        } catch {
+            return .failure(.malformed("found text that is not JSON, expected one JSON object per line like {\"id\":1,\"command\":\"stats\"}"))
+        }
+        guard let fields = object as? [String: Any] else {
+            return .failure(.malformed("found \(kind(of: object)), expected a JSON object like {\"id\":1,\"command\":\"stats\"}"))
+        }
+        var id: RequestID?
+        switch fields["id"] {
+        case nil, is NSNull: break
+        case let text as String: id = .text(text)
+        case let number as NSNumber where isInteger(number): id = .number(number.intValue)
+        case let other?: return .failure(.malformed("found \(kind(of: other)) as 'id', expected a string or an integer"))
+        }
+        guard let command = fields["command"] else {
+            return .failure(Failure("malformed", "found no 'command', expected one of \(commands.map(\.name).joined(separator: ", "))"))
+        }
+        guard let name = command as? String else {
+            return .failure(.malformed("found \(kind(of: command)) as 'command', expected a string"))
+        }
+        var arguments: [String: String] = [:]
+        for (key, value) in fields where key != "id" && key != "command" {
+            guard let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys]) else { continue }
+            arguments[key] = String(decoding: data, as: UTF8.self)
+        }
+        return .success(Request(id: id, command: name, arguments: arguments))
+    }
+
+    /// A success line: `{"id":…,"ok":true,"result":…}` and a newline.
+    public static func success(id: RequestID?, result: Any) -> String {
+        line(["ok": true, "result": result], id: id)
+    }
+
+    /// A failure line: `{"id":…,"ok":false,"error":{"code":…,"message":…}}` and a newline.
+    public static func failure(id: RequestID?, _ failure: Failure) -> String {
+        line(["ok": false, "error": ["code": failure.code, "message": failure.message]], id: id)
+    }
+
+    /// The greeting a client gets on connecting.
+    public static func hello(graph: String, pid: Int32, started: Double) -> [String: Any] {
+        ["protocol": name, "version": version, "graph": graph, "pid": Int(pid), "started": started,
+         "commands": commands.map(\.name)]
+    }
+
+    static func line(_ object: [String: Any], id: RequestID?) -> String {
+        var object = object
+        switch id {
+        case .number(let n): object["id"] = n
+        case .text(let s): object["id"] = s
+        case nil: object["id"] = NSNull()
+        }
+        return json(object) + "\n"
+    }
+
+    /// Compact JSON with sorted keys.
+    static func json(_ object: Any) -> String {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("null".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    private static func kind(of value: Any) -> String {
+        switch value {
+        case is [Any]: "a list"
+        case is String: "a string"
+        case let number as NSNumber: isBool(number) ? "a boolean" : "a number"
+        case is NSNull: "null"
+        case is [String: Any]: "an object"
+        default: "a value"
+        }
+    }
+
+    /// JSONSerialization's numbers say what they were by their Objective-C type code.
+    private static func typeCode(_ number: NSNumber) -> UInt8 { UInt8(bitPattern: number.objCType.pointee) }
+    private static func isBool(_ number: NSNumber) -> Bool { typeCode(number) == UInt8(ascii: "c") || typeCode(number) == UInt8(ascii: "B") }
+    private static func isInteger(_ number: NSNumber) -> Bool { !isBool(number) && Array("sSiIlLqQ".utf8).contains(typeCode(number)) }
+}
+
+/// A JSON string literal.
+func quoted(_ text: String) -> String {
+    let data = (try? JSONSerialization.data(withJSONObject: text, options: [.fragmentsAllowed, .withoutEscapingSlashes])) ?? Data("\"\"".utf8)
+    return String(decoding: data, as: UTF8.self)
+}
