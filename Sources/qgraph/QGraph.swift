@@ -23,7 +23,8 @@ struct QGraph: ParsableCommand {
             64 bad command line; 65 invalid graph file or launch line; 70 runtime failure (the graph could \
             not start, a processor failed, or the ledger did not balance).
             """,
-        subcommands: [Run.self, Launch.self, Validate.self, Inspect.self, Format.self, Dot.self, Processors.self, Schema.self, Child.self]
+        subcommands: [Run.self, Launch.self, Validate.self, Inspect.self, Format.self, Dot.self, Processors.self, Schema.self,
+                      Ls.self, Top.self, Dump.self, Child.self]
     )
 }
 
@@ -91,6 +92,9 @@ struct RunOptions: ParsableArguments {
 
     @Flag(help: "No progress line.")
     var quiet = false
+
+    @Flag(help: "Open no control endpoint (qgraph ls, top and dump then do not see the graph).")
+    var noControl = false
 }
 
 struct Run: ParsableCommand {

@@ -49,6 +49,11 @@ struct Runner {
             printError("\(file.file): cannot start: \(error)")
             throw Exit.runtimeFailure
         }
+        // A launch line's graph is "<launch>": its endpoint is "launch".
+        let name = file.config.name.trimmingCharacters(in: CharacterSet(charactersIn: "<>"))
+        let endpoint = options.noControl ? nil : ControlEndpoint(graph: graph, name: name, details: details)
+        do { try endpoint?.open() } catch { printError("no control endpoint: \(error)") }
+        defer { endpoint?.close() }
         let start = monotonicNanoseconds()
         let progress = ProgressLine(enabled: !options.quiet)
         // Queues with no out pads: their pops are what the graph delivered.
@@ -97,6 +102,20 @@ struct Runner {
             }.joined(separator: ", "))
             throw Exit.runtimeFailure
         }
+    }
+
+    /// What the file says of each queue beyond its config, for the control endpoint's `dump`.
+    private var details: [String: [String: Any]] {
+        Dictionary(uniqueKeysWithValues: file.queues.map { q in
+            (q.name, ["processor": q.processor, "parameters": q.parameters.values.mapValues { value -> Any in
+                switch value {
+                case .integer(let v): v
+                case .number(let v): v
+                case .text(let v): v
+                case .flag(let v): v
+                }
+            }] as [String: Any])
+        })
     }
 
     /// Drains the graph for up to `--drain-timeout`; a stop signal during

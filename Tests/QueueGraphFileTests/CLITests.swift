@@ -98,6 +98,63 @@ struct CLITests {
         #expect(result.out.contains("ledger: balanced"))
     }
 
+    @Test("ls, dump and top see a running graph: top in batch mode for scripts, and live in a terminal (tmux), where q quits")
+    func controlTools() async throws {
+        // Runs until stopped: 1000 buffers/s into a 500/s stage behind a headdrop queue.
+        let running = try QGraphProcess(["launch", "testsrc rate=1000 ! queue size=8 management=headdrop ! delay us=2000", "--quiet"])
+        defer {
+            kill(running.process.processIdentifier, SIGTERM)
+            _ = running.finish()
+        }
+        let pid = "\(running.process.processIdentifier)"
+        var listed = ""
+        for _ in 0..<50 where !listed.contains(pid) {
+            try await Task.sleep(for: .milliseconds(100))
+            listed = try QGraphProcess.run("ls").out
+        }
+        #expect(listed.contains("launch") && listed.contains(pid), "\(listed)")
+
+        let dump = try QGraphProcess.run("dump", pid)
+        let object = try JSONSerialization.jsonObject(with: Data(dump.out.utf8)) as? [String: Any]
+        let queues = object?["queues"] as? [[String: Any]] ?? []
+        #expect(queues.map { $0["name"] as? String } == ["testsrc", "delay"] && queues.first?["processor"] as? String == "testsrc", "\(dump)")
+
+        let batch = try QGraphProcess.run("top", pid, "-b", "-n", "2", "-d", "0.3")
+        #expect(batch.status == 0, "\(batch.err)")
+        #expect(batch.out.components(separatedBy: "qgraph top: launch").count == 3, "two screens: \(batch.out)")
+        #expect(batch.out.contains("DEPTH/SIZE") && batch.out.contains("8/8") && batch.out.contains("headdrop") && !batch.out.contains("\u{1B}["))
+
+        let session = "qgtop\(getpid())"
+        func tmux(_ arguments: String...) throws -> (status: Int32, out: String) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/tmux")
+            process.arguments = arguments
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (process.terminationStatus, out)
+        }
+        _ = try tmux("new-session", "-d", "-s", session, "-x", "150", "-y", "30", "\(QGraphProcess.binary.path) top \(pid) -d 0.2")
+        defer { _ = try? tmux("kill-session", "-t", session) }
+        var pane = ""
+        for _ in 0..<40 where !pane.contains("headdrop") {
+            try await Task.sleep(for: .milliseconds(100))
+            pane = try tmux("capture-pane", "-p", "-t", session).out
+        }
+        #expect(pane.contains("qgraph top: launch") && pane.contains("DEPTH/SIZE") && pane.contains("headdrop"), "\(pane)")
+        #expect(pane.components(separatedBy: "qgraph top:").count == 2, "refreshed in place: one screen shows")
+        _ = try tmux("send-keys", "-t", session, "q")
+        var ended = false
+        for _ in 0..<30 where !ended {
+            try await Task.sleep(for: .milliseconds(100))
+            ended = try tmux("has-session", "-t", session).status != 0
+        }
+        #expect(ended, "q quit top")
+    }
+
     @Test("run: a second stop signal abandons the drain at once, every buffer accounted for")
     func secondSignalAbandons() async throws {
         // 1000 buffers/s into a deep queue drained at 200/s: draining would take seconds.
