@@ -208,9 +208,77 @@ public final class ControlEndpoint: @unchecked Sendable {
         case "stats": return .success(graph.statistics().jsonObject)
         case "dump": return .success(dump())
         case "metrics": return .success(metrics.text(graph.statistics()))
+        case "set", "pause", "resume", "queue":
+            do throws(ControlProtocol.Failure) {
+                return .success(try change(request))
+            } catch {
+                return .failure(error)
+            }
         default:
             let known = ControlProtocol.commands.map(\.name)
             return .failure(.init("unknown-command", "found the command \(quoted(request.command)), expected one of \(known.joined(separator: ", "))"))
+        }
+    }
+
+    /// A live change (docs/control.md); the result says what now holds.
+    private func change(_ request: ControlProtocol.Request) throws(ControlProtocol.Failure) -> [String: Any] {
+        let queue = try ControlProtocol.required(request, "queue", example: #"{"command":"\#(request.command)","queue":"blur"}"#)
+        func live<R>(_ body: () throws(LiveChangeError) -> R) throws(ControlProtocol.Failure) -> R {
+            do { return try body() } catch { throw ControlProtocol.Failure(error.code.rawValue, error.message) }
+        }
+        switch request.command {
+        case "set":
+            let example = #"{"command":"set","queue":"blur","parameter":"radius","value":5}"#
+            let parameter = try ControlProtocol.required(request, "parameter", example: example)
+            let text = try ControlProtocol.required(request, "value", example: example)
+            let value = try live { () throws(LiveChangeError) in try graph.setParameter(queue: queue, parameter, to: text) }
+            return ["queue": queue, "parameter": parameter, "value": "\(value)"]
+        case "pause", "resume":
+            try live { () throws(LiveChangeError) in try graph.setHeld(queue: queue, request.command == "pause") }
+            return ["queue": queue, "paused": request.command == "pause"]
+        default:
+            let (size, management) = try queueChange(request, queue: queue)
+            try live { () throws(LiveChangeError) in try graph.reconfigureQueue(queue, size: size, management: management) }
+            let config = graph.engine.currentQueueConfig(queue)
+            return ["queue": queue, "size": config?.size ?? NSNull(), "management": config?.management.name ?? NSNull()]
+        }
+    }
+
+    /// The size and management a `queue` request asks for.
+    private func queueChange(_ request: ControlProtocol.Request, queue: String) throws(ControlProtocol.Failure) -> (Int?, QueueManagement?) {
+        func number(_ key: String) throws(ControlProtocol.Failure) -> Double? {
+            guard let text = try ControlProtocol.text(request, key) else { return nil }
+            guard let value = Double(text), value.isFinite else {
+                throw ControlProtocol.Failure("bad-value", "found '\(text)' as '\(key)', expected a number")
+            }
+            return value
+        }
+        var size: Int?
+        if let text = try ControlProtocol.text(request, "size") {
+            guard let value = Int(text) else { throw ControlProtocol.Failure("bad-value", "found '\(text)' as 'size', expected an integer") }
+            size = value
+        }
+        let redKeys = ["red-min", "red-max", "red-probability"]
+        let name = try ControlProtocol.text(request, "management")
+        guard size != nil || name != nil else {
+            throw ControlProtocol.Failure.malformed("found neither 'size' nor 'management' in a queue request, expected one like {\"command\":\"queue\",\"queue\":\"blur\",\"size\":8}")
+        }
+        switch name {
+        case nil:
+            if let key = redKeys.first(where: { request.arguments[$0] != nil }) {
+                throw ControlProtocol.Failure.malformed("found '\(key)' without 'management': 'red', expected both")
+            }
+            return (size, nil)
+        case "default": return (size, .default)
+        case "taildrop": return (size, .taildrop)
+        case "headdrop": return (size, .headdrop)
+        case "red":
+            let fallback = RED.forSize(size ?? graph.engine.currentQueueConfig(queue)?.size ?? 1)
+            let (low, high, probability) = (try number("red-min"), try number("red-max"), try number("red-probability"))
+            return (size, .red(RED(minThreshold: low ?? fallback.minThreshold, maxThreshold: high ?? fallback.maxThreshold,
+                                   maxProbability: probability ?? fallback.maxProbability)))
+        case let other?:
+            throw ControlProtocol.Failure("bad-value", "found the management '\(other)', expected one of default, taildrop, headdrop or red")
         }
     }
 

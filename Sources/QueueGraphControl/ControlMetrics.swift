@@ -53,7 +53,7 @@ final class ControlMetrics {
     private func count(_ name: String, _ help: String, _ labels: [(String, String)], _ value: Int) {
         let labels = [("graph", graph)] + labels
         let key = name + labels.map { "|\($0.0)=\($0.1)" }.joined()
-        let counter = counters[key] ?? registry.makeCounter(name: name + "_total", labels: labels, help: help)
+        let counter = counters[key] ?? registry.makeCounter(descriptor: MetricNameDescriptor(metricName: name, unitName: "total", helpText: help), labels: labels)
         counters[key] = counter
         counter.reset()
         counter.increment(by: Int64(value))
@@ -62,7 +62,7 @@ final class ControlMetrics {
     private func measure(_ name: String, _ help: String, _ labels: [(String, String)], _ value: Double) {
         let labels = [("graph", graph)] + labels
         let key = name + labels.map { "|\($0.0)=\($0.1)" }.joined()
-        let gauge = gauges[key] ?? registry.makeGauge(name: name, labels: labels, help: help)
+        let gauge = gauges[key] ?? registry.makeGauge(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help), labels: labels)
         gauges[key] = gauge
         gauge.set(value)
     }

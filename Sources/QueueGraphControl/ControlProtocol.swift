@@ -20,6 +20,10 @@ public enum ControlProtocol {
         ("stats", "the statistics now: queues, pools, threads (as `qgraph run --json` prints them)"),
         ("dump", "the graph: its queues with their policies and processors, its connections, and the statistics now"),
         ("metrics", "the statistics as OpenMetrics (Prometheus) text"),
+        ("set", "sets a processor's live parameter: queue, parameter, value; answered once the processor has it"),
+        ("pause", "pauses one queue and the branch it feeds: queue"),
+        ("resume", "resumes a paused queue: queue"),
+        ("queue", "changes a queue's size and management: queue, and size, management, red-min, red-max, red-probability"),
     ]
 
     /// One request, parsed.
@@ -41,6 +45,27 @@ public enum ControlProtocol {
             for (key, value) in arguments.sorted(by: { $0.key < $1.key }) { fields.append(quoted(key) + ":" + value) }
             return "{" + fields.joined(separator: ",") + "}\n"
         }
+    }
+
+    /// The argument `key` of a request as text (a string as it is, a
+    /// number or a boolean as a graph file would write it), or nil when absent.
+    public static func text(_ request: Request, _ key: String) throws(Failure) -> String? {
+        guard let json = request.arguments[key] else { return nil }
+        switch try? JSONSerialization.jsonObject(with: Data(json.utf8), options: [.fragmentsAllowed]) {
+        case let text as String: return text
+        case let number as NSNumber where isBool(number): return number.boolValue ? "true" : "false"
+        case let number as NSNumber where isInteger(number): return "\(number.intValue)"
+        case let number as NSNumber: return "\(number.doubleValue)"
+        default: throw Failure("bad-value", "found \(json) as '\(key)', expected a string, a number or a boolean")
+        }
+    }
+
+    /// The argument `key`, which the command needs.
+    public static func required(_ request: Request, _ key: String, example: String) throws(Failure) -> String {
+        guard let text = try text(request, key) else {
+            throw Failure.malformed("found no '\(key)' in a \(request.command) request, expected one like \(example)")
+        }
+        return text
     }
 
     /// A request's `id`: a string or an integer.
@@ -130,8 +155,8 @@ public enum ControlProtocol {
     }
 
     /// Compact JSON with sorted keys.
-    static func json(_ object: Any) -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("null".utf8)
+    public static func json(_ object: Any) -> String {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes, .fragmentsAllowed])) ?? Data("null".utf8)
         return String(decoding: data, as: UTF8.self)
     }
 

@@ -125,3 +125,14 @@ protocol GatedProcessor: BufferProcessor {
 protocol ContextAttaching: BufferProcessor {
     func attach(_ context: ProcessContext)
 }
+
+/// A processor whose parameters can change while it runs
+/// (`QueueGraph.setParameter`): the new value is checked against its
+/// queue's `liveParameters`, then given here between two buffers, so the
+/// next buffer it processes sees it.
+///
+/// Threading: called on the processor's scheduler thread, between invocations.
+public protocol LiveParameters: BufferProcessor {
+    /// Takes `value` (of the declared kind, in range) for the parameter `name`.
+    func setParameter(_ name: String, to value: ParameterValue)
+}

@@ -31,6 +31,8 @@ public final class GraphEngine: @unchecked Sendable {
     /// How many queues have ended (`RunningQueue.ended`).
     private let endedCount = Atomic<Int>(0)
     private let failureMessage = Locked<String?>(nil)
+    /// Parameter values changed live, by queue and parameter.
+    let liveParameters = Locked<[String: [String: ParameterValue]]>([:])
 
     /// Builds a graph from `config`. With `singleThread`, every queue runs on
     /// one scheduler (stepping mode) whatever its threading.
@@ -152,6 +154,9 @@ public final class GraphEngine: @unchecked Sendable {
         return statistics
     }
 
+    /// The parameter values changed while the graph ran, by queue and parameter.
+    public var changedParameters: [String: [String: ParameterValue]] { liveParameters.withLock { $0 } }
+
     /// The processor of the queue named `name` (to read its own statistics or
     /// reach its API, such as a GL owner's mailbox); nil when there is no such queue.
     /// Its methods keep their own threading rules.
@@ -170,6 +175,7 @@ public final class GraphEngine: @unchecked Sendable {
     /// drains to end-of-stream.
     public func beginDrain() {
         draining.store(true, ordering: .sequentiallyConsistent)
+        releaseHolds()
         for queue in queues where queue.isInput { GraphInput(queue: queue).endOfStream() }
         wakeAll()
     }

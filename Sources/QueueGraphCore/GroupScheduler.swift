@@ -67,6 +67,9 @@ enum Feedback {
     @exclusivity(unchecked) var unfinished: Int
     @_spi(Runtime) public let event: WakeEvent
     private let inbox = Locked<Deque<(feedback: Feedback, buffer: Buffer, queue: Int32)>>(Deque())
+    /// Live changes to run on this thread between invocations (`postChange`).
+    private let changes = Locked<[@Sendable () -> Void]>([])
+    /// Feedback and changes waiting: one load on the hot path says there are none.
     private let inboxCount = Atomic<Int>(0)
 
     private let lines = AtomicLines(count: 4)
@@ -129,12 +132,28 @@ enum Feedback {
         event.notify()
     }
 
+    /// Runs `change` on this group's thread before its next invocation. Any thread.
+    func postChange(_ change: @escaping @Sendable () -> Void) {
+        changes.withLock { $0.append(change) }
+        inboxCount.wrappingAdd(1, ordering: .sequentiallyConsistent)
+        event.notify()
+    }
+
+    /// Runs the posted changes (in stepping mode, the stepping thread does).
+    @_spi(Runtime) public func runChanges() {
+        for change in changes.withLock({ changes in defer { changes.removeAll() }; return changes }) {
+            inboxCount.wrappingSubtract(1, ordering: .relaxed)
+            change()
+        }
+    }
+
     var hasFeedback: Bool { inboxCount.load(ordering: .relaxed) > 0 }
 
     /// Whether acks or naks wait for delivery (checked before a thread exits).
     @_spi(Runtime) public var hasPendingFeedback: Bool { inboxCount.load(ordering: .sequentiallyConsistent) > 0 }
 
     private func deliverFeedback(engine: GraphEngine) -> StepOutcome? {
+        runChanges()
         guard let item = inbox.withLock({ $0.popFirst() }) else { return nil }
         inboxCount.wrappingSubtract(1, ordering: .relaxed)
         let queue = engine.queues[Int(item.queue)]
@@ -154,6 +173,7 @@ enum Feedback {
 
     /// Releases undelivered feedback (after an abandoning stop).
     func discardFeedback() {
+        runChanges()
         let items = inbox.withLock { inbox in defer { inbox.removeAll() }; return inbox.elements }
         inboxCount.store(0, ordering: .relaxed)
         for item in items {
@@ -168,7 +188,7 @@ enum Feedback {
     /// The tier `queue` may run in now, or nil when it may not run.
     @inline(__always)
     func tier(of queue: RunningQueue, now: UInt64) -> Int? {
-        if queue.finished || queue.busy { return nil }
+        if queue.finished || queue.busy || queue.held { return nil }
         if queue.isSource {
             if queue.sourceBlockedOnBuffer || queue.sourceWaitUntil > now { return nil }
         } else if queue.consumerFindsEmpty()

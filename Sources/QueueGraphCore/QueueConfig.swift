@@ -38,6 +38,10 @@ public struct QueueConfig: Sendable {
     public var processor: BufferProcessorFactory
     /// Makes the buffer creator; required for (and only for) `buffers: .provider`.
     public var creator: BufferCreatorFactory?
+    /// The processor's parameters that may change while the graph runs
+    /// (`QueueGraph.setParameter` checks values against them); a graph
+    /// file sets those its registry marks `live`.
+    public var liveParameters: [ParameterSpec] = []
 
     public init(
         name: String,

@@ -44,11 +44,6 @@ public struct GraphFileErrors: Error, Sendable, Equatable, CustomStringConvertib
 /// Quotes a found value for a message: `'tail-drop'`.
 func quoted(_ text: String) -> String { "'\(text)'" }
 
-/// `a, b or c`.
-func alternatives(_ names: [String]) -> String {
-    names.count <= 1 ? names.joined() : names.dropLast().joined(separator: ", ") + " or " + names.last!
-}
-
 /// ` (did you mean 'x'?)` when `word` looks like a typo of a candidate, else "".
 func didYouMean(_ word: String, _ candidates: [String]) -> String {
     suggestion(for: word, in: candidates).map { " (did you mean \(quoted($0))?)" } ?? ""

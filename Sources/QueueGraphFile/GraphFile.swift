@@ -196,6 +196,7 @@ struct GraphChecker {
                 queue.processor = { _ in try! makeNetworked(parameters, network) }   // it made one when the file was read
             } else {
                 queue.processor = { _ in spec.make(parameters) }
+                queue.liveParameters = spec.parameters.filter(\.live)
             }
             var pool: (count: Int, bufferSize: Int)?
             if queue.buffers == .provider, let count = q.poolCount, let size = q.poolBufferSize {

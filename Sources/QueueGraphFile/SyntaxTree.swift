@@ -1,4 +1,5 @@
 import Yams
+import QueueGraphCore
 
 /// A graph description as a tree of scalars, mappings and sequences with the
 /// location of every node: what both the YAML reader and the one-line

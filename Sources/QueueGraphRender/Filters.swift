@@ -38,12 +38,18 @@ func blurScratch(width: Int, height: Int) -> BufferDescriptor { .bytes(width * h
 /// it), by running sums: the cost does not grow with the radius.
 ///
 /// Threading: its node's thread.
-public final class BoxBlur: FrameWork {
-    public let radius: Int
-    private let scale: Int32
+public final class BoxBlur: FrameWork, LiveFrameWork {
+    public private(set) var radius: Int
+    private var scale: Int32
 
     public init(radius: Int) {
         precondition(radius >= 1, "a blur radius is at least 1")
+        self.radius = radius
+        scale = Int32((65536 / Double(2 * radius + 1)).rounded())
+    }
+
+    public func setParameter(_ name: String, to value: ParameterValue) {
+        guard name == "radius", case .integer(let radius) = value, radius >= 1 else { return }
         self.radius = radius
         scale = Int32((65536 / Double(2 * radius + 1)).rounded())
     }

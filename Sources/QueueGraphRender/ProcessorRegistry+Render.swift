@@ -85,7 +85,7 @@ extension ProcessorRegistry {
         node("plasma", "paints an animated plasma with a soft alpha (a layer)") { _ in Plasma() }
         node("ball", "paints a white ball bouncing on black (like videotestsrc pattern=ball)") { _ in BouncingBall() }
         node("boxblur", "box blur by running sums",
-             [ParameterSpec("radius", .integer(1...256), default: .integer(4), "pixels on each side")]) {
+             [ParameterSpec("radius", .integer(1...256), default: .integer(4), live: true, "pixels on each side")]) {
             BoxBlur(radius: $0.integer("radius"))
         }
         node("gaussianblur", "separable Gaussian blur",
@@ -123,7 +123,7 @@ extension ProcessorRegistry {
             outputs: 1...1, takes: .frames, makes: .frames, make: { p in BilinearScaler(width: p.integer("width"), height: p.integer("height")) }))
         register(ProcessorSpec(
             name: "composite", summary: "composites layer 1 over layer 0 of each tick (two inputs)",
-            parameters: [ParameterSpec("opacity", .number(0...1), default: .number(1), "how much of layer 1 shows")],
+            parameters: [ParameterSpec("opacity", .number(0...1), default: .number(1), live: true, "how much of layer 1 shows")],
             outputs: 1...1, takes: .frames, makes: .frames, make: { p in Compositor(opacity: p.number("opacity")) }))
         var pull = ProcessorSpec(
             name: "pull", summary: "frame jobs that pull a render node network (its 'network:'), on a pool of workers (Lumiera's model)",

@@ -23,6 +23,14 @@ public protocol FrameWork: AnyObject {
     var pixelFormats: [PixelFormat] { get }
 }
 
+/// Frame work whose parameters can change between frames (its node's
+/// queue declares them `live`).
+///
+/// Threading: its node's thread, between frames.
+public protocol LiveFrameWork: FrameWork {
+    func setParameter(_ name: String, to value: ParameterValue)
+}
+
 extension FrameWork {
     public func prepare() throws {}
     public func finish() {}
@@ -49,12 +57,12 @@ public struct JobPlan: Sendable, Equatable {
 /// `frame_end` around the work.
 ///
 /// Threading: as `BufferProcessor`.
-public final class RenderNode: ThreadLifecycle, FailureReporting {
+public final class RenderNode: ThreadLifecycle, LiveParameters, FailureReporting {
     public let work: any FrameWork
     public let engine: EngineCtx
     public let resolution: DynamicResolution?
     /// What the node is, for invocation ids: its processor and parameters ("boxblur radius=3").
-    public let identity: String
+    public private(set) var identity: String
     public private(set) var failureReason: String?
     /// The work's footprint for the last frame size (asked again only when the size changes: no array per frame).
     private var footprint: (width: Int, height: Int, buffers: [BufferDescriptor]) = (0, 0, [])
@@ -126,6 +134,14 @@ public final class RenderNode: ThreadLifecycle, FailureReporting {
     public func endOfStream(context: ProcessContext) { work.finish() }
 
     public func threadDidStart(wake: WakeEvent) throws { try work.prepare() }
+
+    /// Gives a live parameter to its work (`LiveFrameWork`); the identity,
+    /// and so the invocation ids, follow the new value.
+    public func setParameter(_ name: String, to value: ParameterValue) {
+        guard let work = work as? any LiveFrameWork else { return }
+        work.setParameter(name, to: value)
+        identity = identity.split(separator: " ").map { $0.hasPrefix(name + "=") ? "\(name)=\(value)" : String($0) }.joined(separator: " ")
+    }
     public func threadWillEnd() {}
 }
 
@@ -212,13 +228,17 @@ public func missed(_ job: FrameJob, at now: UInt64, context: ProcessContext) -> 
 /// dropped upstream), the waiting frame is dropped as `late`.
 ///
 /// Threading: as `BufferProcessor`.
-public final class Compositor: BufferProcessor, FailureReporting {
+public final class Compositor: LiveParameters, FailureReporting {
     /// 0…1: how much of the upper layer shows.
-    public let opacity: Double
+    public private(set) var opacity: Double
     private var waiting: [Int64: Buffer] = [:]
     public private(set) var failureReason: String?
 
     public init(opacity: Double = 1) { self.opacity = min(max(opacity, 0), 1) }
+
+    public func setParameter(_ name: String, to value: ParameterValue) {
+        if name == "opacity", case .number(let opacity) = value { self.opacity = min(max(opacity, 0), 1) }
+    }
 
     public func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
         guard let frame = Frame(buffer), frame.job.layer < 2 else { return .failed }

@@ -167,6 +167,58 @@ public final class QueueGraph: @unchecked Sendable {
         }
     }
 
+    // MARK: Live changes (docs/control.md)
+
+    /// Sets a processor's live parameter from its text (checked as a graph
+    /// file's value is) and returns once the processor has taken it: the
+    /// next buffer it processes sees it. Any thread.
+    @discardableResult
+    public func setParameter(queue: String, _ parameter: String, to text: String) throws(LiveChangeError) -> ParameterValue {
+        let applied = Applied()
+        let value = try engine.setParameter(queue: queue, parameter, to: text) { applied.signal() }
+        applied.wait(running: state.withLock { $0 == .running })
+        return value
+    }
+
+    /// Pauses (`held` true) or resumes one queue and the branch it feeds;
+    /// returns once its thread has taken the change. Any thread.
+    public func setHeld(queue: String, _ held: Bool) throws(LiveChangeError) {
+        let applied = Applied()
+        try engine.setHeld(queue: queue, held) { applied.signal() }
+        applied.wait(running: state.withLock { $0 == .running })
+    }
+
+    /// Gives a queue a new size and management (RED thresholds with
+    /// `.red`): every thread parks between invocations for the change.
+    /// Any thread, not concurrently with `start`, `pause` or `stop`.
+    public func reconfigureQueue(_ name: String, size: Int? = nil, management: QueueManagement? = nil) throws(LiveChangeError) {
+        try whileParked { () throws(LiveChangeError) in try engine.reconfigureQueue(name, size: size, management: management) }
+    }
+
+    /// Runs `body` while no scheduler thread is inside an invocation: a
+    /// running graph's threads park and resume after it.
+    func whileParked<R>(_ body: () throws(LiveChangeError) -> R) throws(LiveChangeError) -> R {
+        try state.withLock { state -> Result<R, LiveChangeError> in
+            switch state {
+            case .stopped: return .failure(LiveChangeError(.refused, "the graph has stopped"))
+            case .created, .paused: return Result { () throws(LiveChangeError) in try body() }
+            case .running:
+                control.paused.store(true, ordering: .sequentiallyConsistent)
+                engine.wakeAll()
+                while control.parked.load(ordering: .sequentiallyConsistent) < control.running.load(ordering: .sequentiallyConsistent) {
+                    control.changed.wait(timeoutNanoseconds: 1_000_000) {
+                        control.parked.load(ordering: .sequentiallyConsistent) >= control.running.load(ordering: .sequentiallyConsistent)
+                    }
+                }
+                defer {
+                    control.paused.store(false, ordering: .sequentiallyConsistent)
+                    engine.wakeAll()
+                }
+                return Result { () throws(LiveChangeError) in try body() }
+            }
+        }.get()
+    }
+
     /// The processor of the queue named `name`, nil when there is none (see `GraphEngine.processor(ofQueue:)`).
     public func processor(ofQueue name: String) -> (any BufferProcessor)? { engine.processor(ofQueue: name) }
 
@@ -182,6 +234,24 @@ public final class QueueGraph: @unchecked Sendable {
 
     deinit {
         if state.withLock({ $0 == .running || $0 == .paused }) { stop(.abandon) }
+    }
+}
+
+/// A change's "applied" signal, waited for by the thread that asked.
+private final class Applied: Sendable {
+    private let done = Atomic<Bool>(false)
+    private let event = WakeEvent()
+
+    func signal() {
+        done.store(true, ordering: .releasing)
+        event.notify()
+    }
+
+    /// Waits for the signal while the graph runs (its threads take posted
+    /// changes), for up to a second: a thread inside a long invocation takes it later.
+    func wait(running: Bool) {
+        guard running else { return }
+        event.wait(timeoutNanoseconds: 1_000_000_000) { done.load(ordering: .acquiring) }
     }
 }
 

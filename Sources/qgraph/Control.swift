@@ -148,3 +148,61 @@ private final class RawTerminal {
 
     func restore() { tcsetattr(STDIN_FILENO, TCSANOW, &saved) }
 }
+
+struct Ctl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Change a running graph: a processor's parameter, a queue's size and management, pausing a branch.",
+        discussion: """
+            qgraph ctl set blur radius=6             a live parameter (checked as in graph files)
+            qgraph ctl pause plasma                  pause a queue and the branch it feeds
+            qgraph ctl resume plasma
+            qgraph ctl queue blur size=8 management=red red-min=2 red-max=6 red-probability=0.2
+            """)
+
+    enum Action: String, ExpressibleByArgument, CaseIterable { case set, pause, resume, queue }
+
+    @Option(name: .shortAndLong, help: "The graph's name or pid (default: the only one running).")
+    var graph: String?
+
+    @Argument(help: "What to do: \(Action.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var action: Action
+
+    @Argument(help: "The queue.")
+    var queue: String
+
+    @Argument(help: "NAME=VALUE settings: parameters for set; size, management, red-min, red-max, red-probability for queue.")
+    var settings: [String] = []
+
+    func validate() throws {
+        let pairs = settings.filter { $0.contains("=") }
+        guard pairs.count == settings.count else { throw ValidationError("found '\(settings.first { !$0.contains("=") }!)', expected NAME=VALUE") }
+        switch action {
+        case .set where settings.isEmpty: throw ValidationError("found no PARAMETER=VALUE after the queue, expected one or more")
+        case .queue where settings.isEmpty: throw ValidationError("found no setting after the queue, expected size=N or management=NAME")
+        case .pause where !settings.isEmpty, .resume where !settings.isEmpty:
+            throw ValidationError("found settings after '\(action.rawValue) \(queue)', expected none")
+        default: break
+        }
+    }
+
+    func run() throws {
+        let client = try connectToGraph(graph)
+        let pairs = settings.map { setting in
+            let (name, value) = (setting.prefix { $0 != "=" }, setting.drop { $0 != "=" }.dropFirst())
+            return (String(name), ControlProtocol.json(String(value)))
+        }
+        // One request per parameter for set; one with every setting otherwise.
+        let requests: [[String: String]] = switch action {
+        case .set: pairs.map { ["queue": ControlProtocol.json(queue), "parameter": ControlProtocol.json($0.0), "value": $0.1] }
+        default: [["queue": ControlProtocol.json(queue)].merging(pairs) { _, new in new }]
+        }
+        for arguments in requests {
+            do {
+                print(ControlProtocol.json(try client.call(action.rawValue, arguments: arguments)))
+            } catch {
+                printError("\(error)")
+                throw ExitCode(1)
+            }
+        }
+    }
+}

@@ -24,7 +24,7 @@ struct QGraph: ParsableCommand {
             not start, a processor failed, or the ledger did not balance).
             """,
         subcommands: [Run.self, Launch.self, Validate.self, Inspect.self, Format.self, Dot.self, Processors.self, Schema.self,
-                      Ls.self, Top.self, Dump.self, Child.self]
+                      Ls.self, Top.self, Dump.self, Ctl.self, Child.self]
     )
 }
 

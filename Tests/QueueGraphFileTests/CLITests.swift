@@ -124,6 +124,16 @@ struct CLITests {
         #expect(batch.out.components(separatedBy: "qgraph top: launch").count == 3, "two screens: \(batch.out)")
         #expect(batch.out.contains("DEPTH/SIZE") && batch.out.contains("8/8") && batch.out.contains("headdrop") && !batch.out.contains("\u{1B}["))
 
+        // Live changes through qgraph ctl: a parameter, a refused value, a queue's size, a paused branch.
+        let set = try QGraphProcess.run("ctl", "-g", pid, "set", "delay", "us=1000")
+        #expect(set.status == 0 && set.out.contains(#""value":"1000""#), "\(set)")
+        let bad = try QGraphProcess.run("ctl", "-g", pid, "set", "delay", "us=-5")
+        #expect(bad.status == 1 && bad.err.contains("found '-5' for queue 'delay' parameter 'us', expected an integer in 0…60000000"), "\(bad)")
+        let resized = try QGraphProcess.run("ctl", "-g", pid, "queue", "delay", "size=16")
+        #expect(resized.status == 0 && resized.out.contains(#""size":16"#), "\(resized)")
+        #expect(try QGraphProcess.run("ctl", "-g", pid, "pause", "delay").out.contains(#""paused":true"#))
+        #expect(try QGraphProcess.run("ctl", "-g", pid, "resume", "delay").out.contains(#""paused":false"#))
+
         let session = "qgtop\(getpid())"
         func tmux(_ arguments: String...) throws -> (status: Int32, out: String) {
             let process = Process()

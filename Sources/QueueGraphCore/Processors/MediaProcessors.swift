@@ -14,7 +14,7 @@ import Glibc
 ///
 /// Threading: as `BufferProcessor` (its queue's scheduler thread); read the
 /// counters after the graph stopped.
-public final class TestSource: BufferSource, @unchecked Sendable {
+public final class TestSource: BufferSource, LiveParameters, @unchecked Sendable {
     /// What the payload bytes hold.
     public enum Pattern: String, Sendable, CaseIterable {
         /// All zero bytes (nothing written: the cheapest).
@@ -45,6 +45,13 @@ public final class TestSource: BufferSource, @unchecked Sendable {
         self.rate = rate
         self.priorities = max(1, priorities)
         self.degradeOnNak = degradeOnNak
+    }
+
+    /// `rate` changes live: pacing starts again from now at the new rate.
+    public func setParameter(_ name: String, to value: ParameterValue) {
+        guard name == "rate", case .number(let rate) = value else { return }
+        self.rate = rate
+        nextDue = 0
     }
 
     public func produce(context: ProcessContext) -> ProduceResult {
@@ -146,11 +153,15 @@ public final class FileSink: ThreadLifecycle, FailureReporting, @unchecked Senda
 /// for overload experiments. Without out pads it releases them instead.
 ///
 /// Threading: as `BufferProcessor`; it blocks its scheduler thread while it waits.
-public final class RateLimiter: BufferProcessor, @unchecked Sendable {
-    public let rate: Double
+public final class RateLimiter: LiveParameters, @unchecked Sendable {
+    public private(set) var rate: Double
     private var nextDue: UInt64 = 0
 
     public init(rate: Double) { self.rate = rate }
+
+    public func setParameter(_ name: String, to value: ParameterValue) {
+        if name == "rate", case .number(let rate) = value { self.rate = rate }
+    }
 
     public func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
         let now = context.now
@@ -166,10 +177,14 @@ public final class RateLimiter: BufferProcessor, @unchecked Sendable {
 /// releases the buffer after the delay (a slow sink).
 ///
 /// Threading: as `BufferProcessor`; it blocks its scheduler thread for the delay.
-public final class Delay: BufferProcessor, @unchecked Sendable {
-    public let nanoseconds: UInt64
+public final class Delay: LiveParameters, @unchecked Sendable {
+    public private(set) var nanoseconds: UInt64
 
     public init(nanoseconds: UInt64) { self.nanoseconds = nanoseconds }
+
+    public func setParameter(_ name: String, to value: ParameterValue) {
+        if name == "us", case .integer(let us) = value { nanoseconds = UInt64(us) * 1_000 }
+    }
 
     public func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
         sleep(nanoseconds: nanoseconds)

@@ -21,7 +21,7 @@ struct StoreOutcome {
 /// Threading: any thread may push; one consumer pops. `depth` and `bytes` can
 /// be read without the lock.
 final class LockedStore: @unchecked Sendable {
-    private struct Prioritised: Comparable {
+    struct Prioritised: Comparable {
         var entry: Entry
         var priority: Int
         var arrival: UInt64
@@ -34,7 +34,7 @@ final class LockedStore: @unchecked Sendable {
 
     /// The waiting buffers, in the structure the discipline needs (one of
     /// `deque`, `heap` or `custom` is used), and the arrival-side state.
-    private struct State {
+    struct State {
         var deque: Deque<Entry>
         var heap: Heap<Prioritised>
         var custom: (any QueueDisciplineHandler)?
@@ -91,7 +91,7 @@ final class LockedStore: @unchecked Sendable {
     let byteBound: Int?
     let discipline: QueueDiscipline
     let management: QueueManagement
-    private let state: Locked<State>
+    let state: Locked<State>
     let depth = Atomic<Int>(0)
     let bytes = Atomic<Int>(0)
     /// Under a byte bound, the size of the last buffer offered: the size

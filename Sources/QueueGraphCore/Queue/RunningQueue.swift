@@ -18,21 +18,25 @@ enum Storage {
 /// counters.
 final class RunningQueue: @unchecked Sendable {
     let index: Int
-    let config: QueueConfig
-    let name: String
+    /// As declared, or as last changed live (`reconfigure`).
+    @exclusivity(unchecked) var config: QueueConfig
+    /// Its name; a queue removed live is renamed (`GraphEngine.replaceSegment`).
+    @exclusivity(unchecked) var name: String
     let group: Int
     let processor: any BufferProcessor
     let source: (any BufferSource)?
     let gate: (any GatedProcessor)?
     /// The processor, when it needs its thread's life (it may hold buffers to send between invocations).
     let lifecycle: (any ThreadLifecycle)?
-    /// Where its buffers wait.
-    let storage: Storage
+    /// Where its buffers wait; replaced only while every thread is parked (`reconfigure`).
+    @exclusivity(unchecked) var storage: Storage
     let counters = QueueCounters()
     let isInput: Bool
     let sync: BufferSync
     let buffers: BufferManagement
-    let drops: Bool
+    @exclusivity(unchecked) var drops: Bool
+    /// Upstream queues when the graph was made or last rewired.
+    @exclusivity(unchecked) var predecessors: Int
     let sampleMask: UInt64
     /// An upstream queue runs on another thread: a ring's producer then reads
     /// the fill level from its own cached view.
@@ -54,7 +58,7 @@ final class RunningQueue: @unchecked Sendable {
     let ringProducerEvent: WakeEvent?
     let context = ProcessContext()
     let isSource: Bool
-    let size: Int
+    @exclusivity(unchecked) var size: Int
     /// Downstream queues by pad; set once while building, before any thread runs.
     @exclusivity(unchecked) var outs = QueueRefs([])
     unowned(unsafe) var engine: GraphEngine! = nil
@@ -83,6 +87,9 @@ final class RunningQueue: @unchecked Sendable {
     @exclusivity(unchecked) var sourceWaitUntil: UInt64 = 0
     /// The processor said it cannot take a buffer now (`ProcessContext.busy`).
     @exclusivity(unchecked) var busy = false
+    /// Paused live (`GraphEngine.setHeld`): it runs nothing, so its
+    /// buffers wait and its branch downstream starves.
+    @exclusivity(unchecked) var held = false
     /// Buffers the processor holds on an `ack` queue, with their sender.
     @exclusivity(unchecked) var holding: [(buffer: Buffer, from: Int32)] = []
 
@@ -101,25 +108,32 @@ final class RunningQueue: @unchecked Sendable {
         self.sync = config.sync
         self.buffers = config.buffers
         self.drops = config.management.drops
+        self.predecessors = predecessors
         self.processor = processor
         self.source = processor as? any BufferSource
         self.gate = processor as? any GatedProcessor
         lifecycle = processor as? any ThreadLifecycle
         isSource = source != nil
         isInput = predecessors == 0 && source == nil
-        let useRing = config.discipline == .fifo && predecessors == 1 && config.byteBound == nil
-            && (config.management == .default || config.management == .taildrop)
-        storage = useRing ? .ring(SPSCRing(size: config.size, publishEvery: crossesThreads ? 16 : 1))
-            : .locked(LockedStore(size: config.size, byteBound: config.byteBound, discipline: config.discipline, management: config.management,
-                                  producers: predecessors + (isInput ? 1 : 0)))
+        storage = Self.storage(for: config, predecessors: predecessors, isInput: isInput, crossesThreads: !producerEvents.isEmpty)
         pendingUpstream = Atomic(predecessors + (isInput ? 1 : 0))
         var interval = 1
         while interval < sampleInterval { interval <<= 1 }
         sampleMask = UInt64(interval - 1)
         if config.sync == .ack { holding.reserveCapacity(config.size + 4) }
         self.producerEvents = (isInput ? [spaceEvent] : []) + producerEvents
-        ringProducerEvent = useRing ? producerEvents.first : nil   // one upstream queue: at most one event
+        ringProducerEvent = predecessors == 1 ? producerEvents.first : nil   // read only by a ring: one upstream queue, at most one event
         context.queueAddress = UnsafeRawPointer(Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    /// A lock-free ring where it fits (FIFO, one upstream queue, no byte
+    /// bound, `default` or `taildrop`), else a locked store.
+    static func storage(for config: QueueConfig, predecessors: Int, isInput: Bool, crossesThreads: Bool) -> Storage {
+        let useRing = config.discipline == .fifo && predecessors == 1 && config.byteBound == nil
+            && (config.management == .default || config.management == .taildrop)
+        return useRing ? .ring(SPSCRing(size: config.size, publishEvery: crossesThreads ? 16 : 1))
+            : .locked(LockedStore(size: config.size, byteBound: config.byteBound, discipline: config.discipline, management: config.management,
+                                  producers: predecessors + (isInput ? 1 : 0)))
     }
 
     deinit {

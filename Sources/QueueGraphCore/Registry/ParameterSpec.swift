@@ -35,13 +35,63 @@ public struct ParameterSpec: Sendable {
     /// Used when the file does not set it; nil makes the parameter required.
     public var defaultValue: ParameterValue?
     public var summary: String
+    /// It can change while the graph runs (`QueueGraph.setParameter`): its
+    /// processor is `LiveParameters` and takes the new value between buffers.
+    public var live: Bool
 
-    public init(_ name: String, _ kind: Kind, default defaultValue: ParameterValue?, _ summary: String) {
+    public init(_ name: String, _ kind: Kind, default defaultValue: ParameterValue?, live: Bool = false, _ summary: String) {
         self.name = name
         self.kind = kind
         self.defaultValue = defaultValue
+        self.live = live
         self.summary = summary
     }
+}
+
+extension ParameterSpec.Kind {
+    /// What the kind expects, for error messages and docs.
+    public var expectation: String {
+        switch self {
+        case .integer(let r): r.upperBound == Int.max ? "an integer ≥ \(r.lowerBound)" : "an integer in \(r.lowerBound)…\(r.upperBound)"
+        case .number(let r): "a number in \(r.lowerBound.formatted)…\(r.upperBound.formatted)"
+        case .text: "a string"
+        case .inputFile: "the path of an existing file (relative to the graph file)"
+        case .choice(let values): "one of \(alternatives(values))"
+        case .flag: "true or false"
+        }
+    }
+
+    /// Reads `text` as this kind; nil when it does not fit.
+    public func parse(_ text: String) -> ParameterValue? {
+        switch self {
+        case .integer(let range):
+            guard let value = Int(String(text.filter { $0 != "_" })), range.contains(value) else { return nil }
+            return .integer(value)
+        case .number(let range):
+            guard let value = Double(String(text.filter { $0 != "_" })), range.contains(value) else { return nil }
+            return .number(value)
+        case .text, .inputFile:
+            return .text(text)
+        case .choice(let values):
+            return values.contains(text) ? .text(text) : nil
+        case .flag:
+            switch text.lowercased() {
+            case "true", "yes", "on": return .flag(true)
+            case "false", "no", "off": return .flag(false)
+            default: return nil
+            }
+        }
+    }
+}
+
+extension Double {
+    /// 0.5, 10000000 (no trailing ".0").
+    public var formatted: String { self == rounded() && abs(self) < 1e15 ? String(Int(self)) : String(self) }
+}
+
+/// `a, b or c`.
+public func alternatives(_ names: [String]) -> String {
+    names.count <= 1 ? names.joined() : names.dropLast().joined(separator: ", ") + " or " + names.last!
 }
 
 /// A processor's parameters after checking: every declared parameter has a

@@ -54,7 +54,7 @@ public struct ProcessorRegistry: Sendable {
                 ParameterSpec("pattern", .choice(TestSource.Pattern.allCases.map(\.rawValue)), default: .text("counter"),
                               "what the payload holds"),
                 ParameterSpec("size", .integer(0...(64 << 20)), default: .integer(1024), "payload bytes per buffer"),
-                ParameterSpec("rate", .number(0...10_000_000), default: .number(0), "buffers per second; 0 sends as fast as the graph takes them"),
+                ParameterSpec("rate", .number(0...10_000_000), default: .number(0), live: true, "buffers per second; 0 sends as fast as the graph takes them"),
                 ParameterSpec("count", .integer(0...Int.max), default: .integer(0), "buffers to send; 0 sends until stopped"),
                 ParameterSpec("priorities", .integer(1...1_000_000), default: .integer(1), "buffer n gets priority n mod priorities"),
                 ParameterSpec("on-nak", .choice(["ignore", "degrade"]), default: .text("ignore"),
@@ -80,11 +80,11 @@ public struct ProcessorRegistry: Sendable {
             outputs: 0...0, make: { p in FileSink(path: p.text("path"), append: p.flag("append")) }))
         registry.register(ProcessorSpec(
             name: "ratelimit", summary: "passes at most `rate` buffers per second, blocking its thread (a reproducible bottleneck)",
-            parameters: [ParameterSpec("rate", .number(0.001...10_000_000), default: nil, "buffers per second")],
+            parameters: [ParameterSpec("rate", .number(0.001...10_000_000), default: nil, live: true, "buffers per second")],
             outputs: 0...1, make: { p in RateLimiter(rate: p.number("rate")) }))
         registry.register(ProcessorSpec(
             name: "delay", summary: "holds every buffer for a fixed time, blocking its thread (a reproducible slow consumer)",
-            parameters: [ParameterSpec("us", .integer(0...60_000_000), default: nil, "microseconds per buffer")],
+            parameters: [ParameterSpec("us", .integer(0...60_000_000), default: nil, live: true, "microseconds per buffer")],
             outputs: 0...1, make: { p in Delay(nanoseconds: UInt64(p.integer("us")) * 1_000) }))
         // What they send follows from their parameters, so files are checked when read.
         for name in ["testsrc", "identity", "tee", "ratelimit", "delay"] { registry[name]?.negotiateByMaking() }

@@ -1,0 +1,132 @@
+import Foundation
+import QueueGraphCore
+import QueueGraphRuntime
+import QueueGraphTestKit
+import Synchronization
+import Testing
+
+/// Records, for each buffer, the `gain` it was processed with.
+final class GainRecorder: LiveParameters, @unchecked Sendable {
+    private let seen = Mutex<[Int]>([])
+    private var gain = 1
+    var gains: [Int] { seen.withLock { $0 } }
+
+    func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
+        seen.withLock { $0.append(gain) }
+        context.doneBuffer(buffer)
+        return .ok
+    }
+
+    func setParameter(_ name: String, to value: ParameterValue) {
+        if name == "gain", case .integer(let gain) = value { self.gain = gain }
+    }
+}
+
+/// Polls `condition` for up to five seconds (no timing is asserted).
+private func eventually(_ condition: () -> Bool) -> Bool {
+    for _ in 0..<5_000 where !condition() { usleep(1_000) }
+    return condition()
+}
+
+@Suite("live changes to a running graph")
+struct LiveChangeTests {
+    private static func pushed(_ input: GraphInput, _ pool: TrackingPool, count: Int, from first: Int = 0) {
+        for n in first..<(first + count) {
+            let buffer = pool.createBuffer(payloadSize: 8, pad: -1, whenExhaustedWait: true)
+            buffer.sequence = UInt64(n)
+            #expect(input.push(buffer, whenFull: .wait(timeoutNanoseconds: 5_000_000_000)) == .accepted)
+        }
+    }
+
+    @Test("a parameter change reaches the processor before its next buffer; bad values get the graph file's messages")
+    func parameter() throws {
+        let pool = TrackingPool(name: "app", count: 8, payloadCapacity: 8)
+        let recorder = GainRecorder()
+        var stage = QueueConfig(name: "stage", size: 4, threading: .thread, outPads: 0, processor: { _ in recorder })
+        stage.liveParameters = [ParameterSpec("gain", .integer(0...10), default: .integer(1), live: true, "how loud")]
+        let graph = try QueueGraphConfig()
+            .adding(QueueConfig(name: "in", size: 4, processor: { _ in Forwarder() }))
+            .adding(stage)
+            .connecting("in", to: "stage")
+            .createQueueGraph()
+        let input = try graph.input("in")
+        try graph.start()
+        Self.pushed(input, pool, count: 1)
+        #expect(eventually { recorder.gains.count == 1 })
+        #expect(try graph.setParameter(queue: "stage", "gain", to: "7") == .integer(7))
+        Self.pushed(input, pool, count: 1, from: 1)
+        #expect(eventually { recorder.gains.count == 2 })
+        #expect(recorder.gains == [1, 7], "the next buffer after the change sees it")
+
+        func refusal(_ queue: String, _ parameter: String, _ value: String) -> LiveChangeError? {
+            do { try graph.setParameter(queue: queue, parameter, to: value); return nil } catch { return error }
+        }
+        #expect(refusal("stage", "gain", "11") == LiveChangeError(.badValue, "found '11' for queue 'stage' parameter 'gain', expected an integer in 0…10"))
+        #expect(refusal("stage", "gain", "loud")?.code == .badValue)
+        #expect(refusal("stage", "volume", "3") == LiveChangeError(.unknownParameter, "found the parameter 'volume' for queue 'stage', expected one that can change while it runs: gain"))
+        #expect(refusal("in", "gain", "3")?.code == .unknownParameter)
+        #expect(refusal("nowhere", "gain", "3") == LiveChangeError(.unknownQueue, "found no queue named 'nowhere', expected one of in or stage"))
+        input.endOfStream()
+        let stats = graph.stop()
+        #expect(recorder.gains == [1, 7])
+        #expect(Ledger.problems(stats, pools: [pool]).isEmpty)
+    }
+
+    @Test("a paused branch keeps its buffers queued; resuming delivers them; a draining stop resumes it")
+    func pauseBranch() throws {
+        let pool = TrackingPool(name: "app", count: 16, payloadCapacity: 8)
+        let sink = OrderedSink()
+        let graph = try QueueGraphConfig()
+            .adding(QueueConfig(name: "in", size: 16, processor: { _ in Forwarder() }))
+            .adding(QueueConfig(name: "branch", size: 16, threading: .thread, processor: { _ in Forwarder() }))
+            .adding(QueueConfig(name: "sink", size: 16, outPads: 0, processor: { _ in sink }))
+            .connecting("in", to: "branch").connecting("branch", to: "sink")
+            .createQueueGraph()
+        let input = try graph.input("in")
+        try graph.start()
+        try graph.setHeld(queue: "branch", true)
+        Self.pushed(input, pool, count: 5)
+        #expect(eventually { graph.statistics().queues.first { $0.name == "branch" }?.depth == 5 })
+        #expect(sink.received == 0, "nothing passes a paused queue")
+        try graph.setHeld(queue: "branch", false)
+        #expect(eventually { sink.received == 5 })
+        try graph.setHeld(queue: "branch", true)
+        Self.pushed(input, pool, count: 3, from: 5)
+        input.endOfStream()
+        let stats = graph.stop()
+        #expect(sink.received == 8 && sink.outOfOrder == 0, "the drain resumed the paused branch")
+        #expect(Ledger.problems(stats, pools: [pool]).isEmpty)
+    }
+
+    @Test("a queue's size and management change while it holds buffers: they move, the excess is dropped and counted, a default queue is not shrunk below its depth")
+    func queueChange() throws {
+        let pool = TrackingPool(name: "app", count: 16, payloadCapacity: 8)
+        let sink = OrderedSink()
+        let graph = try QueueGraphConfig()
+            .adding(QueueConfig(name: "in", size: 16, processor: { _ in Forwarder() }))
+            .adding(QueueConfig(name: "q", size: 8, threading: .thread, processor: { _ in Forwarder() }))
+            .adding(QueueConfig(name: "sink", size: 16, outPads: 0, processor: { _ in sink }))
+            .connecting("in", to: "q").connecting("q", to: "sink")
+            .createQueueGraph()
+        let input = try graph.input("in")
+        try graph.start()
+        try graph.setHeld(queue: "q", true)
+        Self.pushed(input, pool, count: 6)
+        #expect(eventually { graph.statistics().queues.first { $0.name == "q" }?.depth == 6 })
+        #expect(throws: LiveChangeError.self) { try graph.reconfigureQueue("q", size: 4) }
+        try graph.reconfigureQueue("q", size: 4, management: .headdrop)
+        let q = graph.statistics().queues.first { $0.name == "q" }
+        #expect(q?.depth == 4 && q?.dropped[.headdrop] == 2, "the two oldest dropped and counted")
+        #expect(graph.engine.currentQueueConfig("q")?.management == .headdrop)
+        try graph.reconfigureQueue("q", size: 12, management: .red(RED(minThreshold: 3, maxThreshold: 9)))
+        #expect(throws: LiveChangeError.self) { try graph.reconfigureQueue("q", management: .red(RED(minThreshold: 5, maxThreshold: 2))) }
+        #expect(throws: LiveChangeError.self) { try graph.reconfigureQueue("q", size: 0) }
+        try graph.setHeld(queue: "q", false)
+        #expect(eventually { sink.received == 4 })
+        Self.pushed(input, pool, count: 2, from: 6)
+        input.endOfStream()
+        let stats = graph.stop()
+        #expect(sink.received == 6, "buffers 2…7: the first two were dropped")
+        #expect(Ledger.problems(stats, pools: [pool]).isEmpty, "\(Ledger.problems(stats, pools: [pool]))")
+    }
+}
