@@ -29,6 +29,9 @@ public final class ControlEndpoint: @unchecked Sendable {
     /// The socket's path, once open.
     public private(set) var path = ""
     private let details: [String: [String: Any]]
+    /// Reads the queues of a segment to splice in from a launch line
+    /// (`GraphFile.segment`), for `replace` and `insert`; nil refuses them.
+    private let segment: (@Sendable (String) throws -> [QueueConfig])?
     private let started = Date().timeIntervalSince1970
     private var listener: Int32 = -1
     private var wakePipe: (read: Int32, write: Int32) = (-1, -1)
@@ -38,7 +41,11 @@ public final class ControlEndpoint: @unchecked Sendable {
     /// `details`: what the application knows of each queue beyond its
     /// config, by queue name, added to `dump` (a graph file's processor
     /// and parameters).
-    public init(graph: QueueGraph, name: String, details: [String: [String: Any]] = [:], timeout: Double = 10, maxClients: Int = 64) {
+    /// `segment` reads a launch line into queues for `replace` and `insert`
+    /// (nil: the endpoint refuses them).
+    public init(graph: QueueGraph, name: String, details: [String: [String: Any]] = [:],
+                segment: (@Sendable (String) throws -> [QueueConfig])? = nil, timeout: Double = 10, maxClients: Int = 64) {
+        self.segment = segment
         precondition(timeout > 0 && maxClients > 0, "a control endpoint needs a timeout and room for a client")
         self.graph = graph
         self.name = name
@@ -208,7 +215,7 @@ public final class ControlEndpoint: @unchecked Sendable {
         case "stats": return .success(graph.statistics().jsonObject)
         case "dump": return .success(dump())
         case "metrics": return .success(metrics.text(graph.statistics()))
-        case "set", "pause", "resume", "queue":
+        case "set", "pause", "resume", "queue", "replace", "insert", "remove":
             do throws(ControlProtocol.Failure) {
                 return .success(try change(request))
             } catch {
@@ -222,10 +229,32 @@ public final class ControlEndpoint: @unchecked Sendable {
 
     /// A live change (docs/control.md); the result says what now holds.
     private func change(_ request: ControlProtocol.Request) throws(ControlProtocol.Failure) -> [String: Any] {
-        let queue = try ControlProtocol.required(request, "queue", example: #"{"command":"\#(request.command)","queue":"blur"}"#)
         func live<R>(_ body: () throws(LiveChangeError) -> R) throws(ControlProtocol.Failure) -> R {
             do { return try body() } catch { throw ControlProtocol.Failure(error.code.rawValue, error.message) }
         }
+        if ["replace", "insert", "remove"].contains(request.command) {
+            let report: SpliceReport
+            switch request.command {
+            case "remove":
+                let names = try ControlProtocol.names(request, "queues", example: #"{"command":"remove","queues":["blur"]}"#)
+                report = try live { () throws(LiveChangeError) in try graph.removeSegment(names) }
+            case "replace":
+                let example = #"{"command":"replace","queues":["blur"],"with":"gaussianblur sigma=2"}"#
+                let names = try ControlProtocol.names(request, "queues", example: example)
+                let configs = try segment(request, example: example)
+                report = try live { () throws(LiveChangeError) in try graph.replaceSegment(names, with: configs) }
+            default:
+                let example = #"{"command":"insert","after":"plasma","pad":0,"with":"boxblur radius=2"}"#
+                let after = try ControlProtocol.required(request, "after", example: example)
+                let padText = try ControlProtocol.text(request, "pad") ?? "0"
+                guard let pad = Int(padText) else { throw ControlProtocol.Failure("bad-value", "found '\(padText)' as 'pad', expected an integer") }
+                let configs = try segment(request, example: example)
+                report = try live { () throws(LiveChangeError) in try graph.insertSegment(configs, after: after, pad: pad) }
+            }
+            return ["removed": report.removed, "parked_ns": report.parkedNanoseconds, "drain_ns": report.drainNanoseconds,
+                    "abandoned": report.abandoned, "queues": graph.engine.queueNames]
+        }
+        let queue = try ControlProtocol.required(request, "queue", example: #"{"command":"\#(request.command)","queue":"blur"}"#)
         switch request.command {
         case "set":
             let example = #"{"command":"set","queue":"blur","parameter":"radius","value":5}"#
@@ -241,6 +270,15 @@ public final class ControlEndpoint: @unchecked Sendable {
             try live { () throws(LiveChangeError) in try graph.reconfigureQueue(queue, size: size, management: management) }
             let config = graph.engine.currentQueueConfig(queue)
             return ["queue": queue, "size": config?.size ?? NSNull(), "management": config?.management.name ?? NSNull()]
+        }
+    }
+
+    /// The queues a `replace` or `insert` request's launch line declares.
+    private func segment(_ request: ControlProtocol.Request, example: String) throws(ControlProtocol.Failure) -> [QueueConfig] {
+        let line = try ControlProtocol.required(request, "with", example: example)
+        guard let segment else { throw ControlProtocol.Failure("refused", "this graph's endpoint reads no launch lines: splice from the library instead") }
+        do { return try segment(line) } catch {
+            throw ControlProtocol.Failure("bad-value", "\(error)")
         }
     }
 
@@ -284,10 +322,11 @@ public final class ControlEndpoint: @unchecked Sendable {
 
     /// The graph as configured, and its statistics now.
     private func dump() -> [String: Any] {
-        let config = graph.engine.config
+        let (queues, connections) = graph.engine.currentGraph()
+        let changed = graph.engine.changedParameters
         return [
             "graph": name, "pid": Int(getpid()), "started": started,
-            "queues": config.queues.map { q -> [String: Any] in
+            "queues": queues.map { q -> [String: Any] in
                 var object: [String: Any] = [
                     "name": q.name, "size": q.size, "management": q.management.name, "discipline": q.discipline.name,
                     "sync": q.sync.rawValue, "threading": q.threading.rawValue, "buffers": q.buffers.rawValue,
@@ -296,9 +335,13 @@ public final class ControlEndpoint: @unchecked Sendable {
                 ]
                 if let bound = q.byteBound { object["byte_bound"] = bound }
                 for (key, value) in details[q.name] ?? [:] { object[key] = value }
+                if var parameters = object["parameters"] as? [String: Any] {
+                    for (name, value) in changed[q.name] ?? [:] { parameters[name] = value.json }
+                    object["parameters"] = parameters
+                }
                 return object
             },
-            "connections": config.connections.map { ["from": $0.from, "pad": $0.pad, "to": $0.to] as [String: Any] },
+            "connections": connections.map { ["from": $0.from, "pad": $0.pad, "to": $0.to] as [String: Any] },
             "stats": graph.statistics().jsonObject,
         ]
     }

@@ -24,6 +24,9 @@ public enum ControlProtocol {
         ("pause", "pauses one queue and the branch it feeds: queue"),
         ("resume", "resumes a paused queue: queue"),
         ("queue", "changes a queue's size and management: queue, and size, management, red-min, red-max, red-probability"),
+        ("replace", "replaces a segment while buffers flow: queues (a chain), with (a launch line); the old one drains first"),
+        ("insert", "inserts queues: after (a queue), pad, with (a launch line)"),
+        ("remove", "removes a segment, which drains first: queues"),
     ]
 
     /// One request, parsed.
@@ -66,6 +69,18 @@ public enum ControlProtocol {
             throw Failure.malformed("found no '\(key)' in a \(request.command) request, expected one like \(example)")
         }
         return text
+    }
+
+    /// The argument `key` as a list of names: a JSON list of strings, or one string of names separated by commas.
+    public static func names(_ request: Request, _ key: String, example: String) throws(Failure) -> [String] {
+        guard let json = request.arguments[key] else {
+            throw Failure.malformed("found no '\(key)' in a \(request.command) request, expected one like \(example)")
+        }
+        switch try? JSONSerialization.jsonObject(with: Data(json.utf8), options: [.fragmentsAllowed]) {
+        case let text as String: return text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        case let list as [String]: return list
+        default: throw Failure("bad-value", "found \(json) as '\(key)', expected a list of queue names")
+        }
     }
 
     /// A request's `id`: a string or an integer.

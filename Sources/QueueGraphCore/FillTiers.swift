@@ -52,6 +52,8 @@ final class FillTiers {
     /// Sets the slots to recompute before every pick; once, before the graph
     /// runs. They stay marked, so marking them again costs nothing.
     func watch(_ slots: [Int32]) {
+        for slot in watchedSlots { dirty.isMarked[Int(slot)] = false; dirty.mark(slot) }   // once more, then as any other
+        watchedSlots.deallocate()
         let buffer = UnsafeMutableBufferPointer<Int32>.allocate(capacity: slots.count)
         _ = buffer.initialize(from: slots)
         watchedSlots = UnsafeBufferPointer(buffer)

@@ -1,3 +1,4 @@
+import CQueueGraphTrace
 import Synchronization
 
 /// Why a live change was refused: a stable code and a message that says
@@ -31,7 +32,7 @@ public struct LiveChangeError: Error, Sendable, Equatable, CustomStringConvertib
 extension GraphEngine {
     /// A queue that is part of the graph now and has not ended.
     func liveQueue(_ name: String) throws(LiveChangeError) -> RunningQueue {
-        guard let queue = queueIndex[name].map({ queues[$0] }) else {
+        guard let queue = queue(named: name) else {
             throw LiveChangeError(.unknownQueue, "found no queue named '\(name)', expected one of \(alternatives(queueNames))")
         }
         guard !queue.ended.load(ordering: .acquiring) else {
@@ -40,13 +41,25 @@ extension GraphEngine {
         return queue
     }
 
-    /// A queue's config as it is now (live changes included), or nil.
-    public func currentQueueConfig(_ name: String) -> QueueConfig? {
-        queueIndex[name].map { queues[$0].config }
+    /// The graph now, live changes included: its queues in order and their
+    /// connections (the declared `config` stays as it was). Any thread.
+    public func currentGraph() -> (queues: [QueueConfig], connections: [Connection]) {
+        structure.withLock { _ in
+            let live = Set(queueNames.compactMap { name in queues.first { $0.name == name }?.index })
+            let current = queues.filter { live.contains($0.index) }
+            let connections = current.flatMap { q in
+                q.outs.indices.compactMap { pad in
+                    q.outs.with(pad) { out in live.contains(out.index) ? Connection(from: q.name, pad: pad, to: out.name) : nil }
+                }
+            }
+            return (current.map(\.config), connections)
+        }
     }
 
-    /// The names of the graph's queues now, in order.
-    public var queueNames: [String] { queueIndex.sorted { $0.value < $1.value }.map(\.key) }
+    /// A queue's config as it is now (live changes included), or nil.
+    public func currentQueueConfig(_ name: String) -> QueueConfig? {
+        queue(named: name)?.config
+    }
 
     /// Checks `text` against the queue's live parameter `parameter` (as a
     /// graph file's value is checked) and posts it to the processor, which
@@ -133,6 +146,219 @@ extension GraphEngine {
                     scheduler.fillTiers.markDirty(queue.slot)
                 }
             }
+        }
+    }
+}
+
+/// A segment of queues to splice into a running graph, checked and made
+/// (`GraphEngine.planSplice`), not yet wired: `removed` (a chain, possibly
+/// empty) between `upstream`'s `pad` and `downstream` gives way to `added`.
+///
+/// Threading: made on any thread; applied while every thread is parked.
+@_spi(Runtime) public final class Splice: @unchecked Sendable {
+    let upstream: RunningQueue
+    let pad: Int
+    let downstream: RunningQueue
+    let removed: [RunningQueue]
+    let added: [RunningQueue]
+    let addedFormats: [[LinkFormat]]
+    let group: Int
+    /// A removal holds the upstream queue until the old segment has
+    /// drained (no new queue can hold what arrives); whether it was held before.
+    var upstreamWasHeld = false
+
+    init(upstream: RunningQueue, pad: Int, downstream: RunningQueue, removed: [RunningQueue], added: [RunningQueue],
+         addedFormats: [[LinkFormat]], group: Int) {
+        (self.upstream, self.pad, self.downstream, self.removed, self.added, self.addedFormats, self.group) =
+            (upstream, pad, downstream, removed, added, addedFormats, group)
+    }
+
+    /// The names of the queues going out.
+    public var removedNames: [String] { removed.map(\.config.name) }
+}
+
+extension GraphEngine {
+    /// Each queue's upstream queues now, by index (spliced-out queues
+    /// that still drain keep theirs).
+    func currentPreds() -> [[Int]] {
+        var preds = Array(repeating: [Int](), count: queues.count)
+        for queue in queues where !queue.finished || !schedulers[queue.group].retired.contains(queue.index) {
+            for pad in queue.outs.indices { queue.outs.with(pad) { preds[$0.index].append(queue.index) } }
+        }
+        return preds
+    }
+
+    /// The format on `queue`'s out pad `pad`.
+    func format(of queue: Int, pad: Int) -> LinkFormat {
+        let formats = linkFormats[queue]
+        return formats.isEmpty ? .unknown : formats[min(pad, formats.count - 1)]
+    }
+
+    /// Checks a splice and makes its queues: `removing` names a chain of
+    /// queues (each feeding the next, one upstream and one downstream
+    /// each, on one thread), or is empty to insert after `upstream`'s `pad`;
+    /// `adding` are the new queues in order (one out pad each, `threading:
+    /// none`: they run on the thread of the queues they join). Their formats
+    /// must fit: what arrives from upstream, and what the downstream queue
+    /// takes now. Call with changes serialized (`QueueGraph` does).
+    @_spi(Runtime) public func planSplice(removing names: [String], after upstreamName: String?, pad insertPad: Int = 0,
+                                         adding configs: [QueueConfig]) throws(LiveChangeError) -> Splice {
+        let preds = structure.withLock { _ in currentPreds() }
+        let removed = try names.map { name throws(LiveChangeError) in try liveQueue(name) }
+        let upstream: RunningQueue, downstream: RunningQueue, pad: Int
+        if let first = removed.first {
+            guard preds[first.index].count == 1, let u = queues.indices.contains(preds[first.index][0]) ? queues[preds[first.index][0]] : nil else {
+                throw LiveChangeError(.refused, "found queue '\(first.name)' with \(preds[first.index].count) upstream queues, expected a segment that begins with one")
+            }
+            upstream = u
+            pad = u.outs.indices.first { p in u.outs.with(p) { $0 === first } }!
+            for (a, b) in zip(removed, removed.dropFirst()) {
+                guard a.outs.count == 1, a.outs.with(0, { $0 === b }), preds[b.index].count == 1 else {
+                    throw LiveChangeError(.refused, "found '\(b.name)' not fed by '\(a.name)' alone, expected a chain of queues, each feeding the next")
+                }
+            }
+            let last = removed.last!
+            guard last.outs.count == 1 else {
+                throw LiveChangeError(.refused, "found queue '\(last.name)' with \(last.outs.count) out pads, expected a segment that ends in one")
+            }
+            downstream = last.outs.with(0) { $0 }
+            if let other = removed.first(where: { $0.group != first.group || $0.isSource || $0.config.servers > 1 }) {
+                throw LiveChangeError(.refused, "found queue '\(other.name)' \(other.isSource ? "is a source" : other.config.servers > 1 ? "is compound" : "on another thread than '\(first.name)'"), expected a segment of plain queues on one thread")
+            }
+            if configs.isEmpty && upstream.group != first.group {
+                throw LiveChangeError(.refused, "removing it would feed '\(downstream.name)' from another thread ('\(upstream.name)''s): replace the segment with an identity queue instead")
+            }
+        } else {
+            guard let name = upstreamName else { throw LiveChangeError(.refused, "found no segment to remove and no queue to insert after") }
+            upstream = try liveQueue(name)
+            guard (0..<upstream.outs.count).contains(insertPad), !configs.isEmpty else {
+                throw LiveChangeError(.badValue, configs.isEmpty ? "found no queue to insert, expected one or more"
+                    : "found pad \(insertPad) of queue '\(name)', expected one of 0…\(upstream.outs.count - 1)")
+            }
+            (downstream, pad) = (upstream.outs.with(insertPad) { $0 }, insertPad)
+        }
+        let group = removed.first?.group ?? upstream.group
+        let staying = Set(queueNames).subtracting(names)
+        var seen = Set<String>()
+        for config in configs {
+            guard !staying.contains(config.name), seen.insert(config.name).inserted else {
+                throw LiveChangeError(.badValue, "found the queue name '\(config.name)' twice, expected a name no other queue has")
+            }
+            guard config.outPads == 1, config.servers == 1, config.threading == .none, config.buffers == .forward || config.buffers == .reuse else {
+                throw LiveChangeError(.badValue, "found queue '\(config.name)' with \(config.outPads) out pads, \(config.servers) servers, threading '\(config.threading.rawValue)', buffers '\(config.buffers.rawValue)', expected one pad, one server, threading 'none' (it runs on the thread it joins) and buffers 'forward' or 'reuse'")
+            }
+        }
+        // What the new queues send, from what arrives: it must be what the downstream queue takes now.
+        var arriving = format(of: upstream.index, pad: pad)
+        let expected = removed.last.map { format(of: $0.index, pad: 0) } ?? arriving
+        var added: [RunningQueue] = []
+        var formats: [[LinkFormat]] = []
+        let producerEvents = upstream.group == group ? [] : [schedulers[upstream.group].event]
+        for (i, config) in configs.enumerated() {
+            let processor = config.processor(config)
+            guard !(processor is any BufferSource), !(processor is any CompoundProcessor) else {
+                throw LiveChangeError(.badValue, "found queue '\(config.name)''s processor is a source or compound, expected one that takes buffers from upstream")
+            }
+            if let aware = processor as? any FormatAware {
+                do throws(FormatRefusal) {
+                    let sent = try aware.negotiate(arriving: [arriving])
+                    if let first = sent.first { arriving = first }
+                } catch {
+                    throw LiveChangeError(.refused, "queue '\(config.name)' cannot take \(arriving): \(error)")
+                }
+            }
+            formats.append([arriving])
+            let queue = RunningQueue(index: queues.count + i, config: config, group: group, predecessors: 1, processor: processor,
+                                     sampleInterval: self.config.residencySampleInterval, acquireCreators: [],
+                                     consumerEvent: schedulers[group].event, producerEvents: i == 0 ? producerEvents : [])
+            (queue.engine, queue.traceGraph, queue.draining) = (self, traceID, draining)
+            added.append(queue)
+        }
+        if arriving != expected && arriving != .unknown && expected != .unknown {
+            throw LiveChangeError(.refused, "found the new segment sending \(arriving), expected \(expected): what '\(downstream.name)' takes now")
+        }
+        added.first?.held = !removed.isEmpty   // until the old segment has drained: buffers reach the downstream queue in order
+        return Splice(upstream: upstream, pad: pad, downstream: downstream, removed: removed, added: added, addedFormats: formats, group: group)
+    }
+
+    /// Wires a planned splice in. Only while every thread is parked. The
+    /// removed queues lose their upstream and end once empty (their
+    /// processors flush at end-of-stream, everything reaching the
+    /// downstream queue); the first new queue holds what arrives until
+    /// `finishSplice`.
+    @_spi(Runtime) public func applySplice(_ splice: Splice) throws(LiveChangeError) {
+        let scheduler = schedulers[splice.group]
+        for queue in splice.added {
+            guard let hook = queue.processor as? any ThreadLifecycle else { continue }
+            do { try hook.threadDidStart(wake: scheduler.event) } catch {
+                throw LiveChangeError(.refused, "queue '\(queue.name)' could not start: \(error)")
+            }
+        }
+        let count = spliceCount.wrappingAdd(1, ordering: .relaxed).newValue
+        let ok = structure.withLock { _ -> Bool in
+            queues += splice.added
+            linkFormats += splice.addedFormats
+            let (upstream, downstream) = (splice.upstream, splice.downstream)
+            for (a, b) in zip(splice.added, splice.added.dropFirst()) { a.outs = QueueRefs([b]) }
+            splice.added.last?.outs = QueueRefs([downstream])
+            upstream.outs.set(splice.pad, splice.added.first ?? downstream)
+            if let first = splice.removed.first {
+                downstream.pendingUpstream.wrappingAdd(1, ordering: .sequentiallyConsistent)   // the old segment's end takes it back
+                first.pendingUpstream.wrappingSubtract(1, ordering: .sequentiallyConsistent)
+            }
+            guard scheduler.splice(adding: splice.added, retiring: Set(splice.removed.map(\.index)), preds: currentPreds(), all: queues) else {
+                return false
+            }
+            for g in Set([upstream.group, downstream.group]) where g != splice.group { schedulers[g].watch(preds: currentPreds(), all: queues) }
+            updateNames { names in
+                for queue in splice.removed {
+                    names[queue.name] = nil
+                    queue.name = "\(queue.name)~\(count)"
+                }
+                for queue in splice.added { names[queue.name] = queue.index }
+            }
+            return true
+        }
+        guard ok else { throw LiveChangeError(.refused, "found no room for \(splice.added.count) more queues on the thread of '\(splice.upstream.name)' (at most \(GroupScheduler.spareSlots) spliced in beyond those declared)") }
+        if Tracing.on(QG_TP_GRAPH_QUEUE) {   // trace readers learn the new queues' names as they learnt the others'
+            for q in splice.added { qg_tp_graph_queue(traceID, UInt32(q.index), q.name, UInt32(q.size), UInt32(q.group)) }
+        }
+        for queue in splice.removed { queue.held = false }
+        if splice.added.isEmpty {
+            splice.upstreamWasHeld = splice.upstream.held
+            splice.upstream.held = true
+        }
+        markEverythingDirty()
+        wakeAll()
+    }
+
+    /// Whether every removed queue of `splice` has ended (drained to the downstream queue).
+    @_spi(Runtime) public func hasDrained(_ splice: Splice) -> Bool {
+        splice.removed.allSatisfy { $0.ended.load(ordering: .acquiring) }
+    }
+
+    /// Ends the removed queues that have not drained, releasing what they
+    /// hold as abandoned (counted). Only while every thread is parked.
+    @_spi(Runtime) public func abandonUndrained(_ splice: Splice) {
+        let left = splice.removed.filter { !$0.finished }
+        for queue in left { queue.context.abandoning = true }
+        for queue in left {
+            queue.abandonQueued()
+            queue.finish()
+        }
+    }
+
+    /// Lets the new segment run: its first queue (after a removal, the
+    /// upstream queue) stops holding. Any thread.
+    @_spi(Runtime) public func finishSplice(_ splice: Splice, applied: @escaping @Sendable () -> Void) {
+        guard !splice.removed.isEmpty else { return applied() }
+        let queue = splice.added.first ?? splice.upstream
+        let held = splice.added.isEmpty && splice.upstreamWasHeld
+        let scheduler = schedulers[queue.group]
+        scheduler.postChange {
+            queue.held = held
+            scheduler.fillTiers.markDirty(queue.slot)
+            applied()
         }
     }
 }

@@ -13,15 +13,21 @@ import Synchronization
 public final class GraphEngine: @unchecked Sendable {
     public let config: QueueGraphConfig
     public let plan: GraphPlan
-    let queues: [RunningQueue]
-    /// Queue indices by name.
-    let queueIndex: [String: Int]
+    /// Every queue the graph has had, by index: those spliced in live are
+    /// appended, those spliced out stay (renamed) so that their counters
+    /// keep counting. Changed only while every thread is parked, under `structure`.
+    @exclusivity(unchecked) var queues: [RunningQueue]
+    /// Indices of the queues in the graph now, by name (not those spliced out).
+    private let names: Locked<[String: Int]>
+    /// Held while the queues change, and by readers on other threads (`statistics`).
+    let structure = Locked<Void>(())
     let schedulers: [GroupScheduler]
     let creators: [any BufferCreator]
     /// The links to the child processes of `child` queues.
     let links: [ChildLink]
     /// The format on each queue's out pads, settled when the graph was made.
-    public let linkFormats: [[LinkFormat]]
+    /// Changed only while every thread is parked.
+    @exclusivity(unchecked) public internal(set) var linkFormats: [[LinkFormat]]
     /// This graph's `graph` field in trace events.
     public let traceID = Tracing.newGraphID()
     /// Set by a draining stop: sources end and inputs close. Each queue keeps
@@ -31,6 +37,8 @@ public final class GraphEngine: @unchecked Sendable {
     /// How many queues have ended (`RunningQueue.ended`).
     private let endedCount = Atomic<Int>(0)
     private let failureMessage = Locked<String?>(nil)
+    /// Splices so far (removed queues are renamed `NAME~N`).
+    let spliceCount = Atomic<Int>(0)
     /// Parameter values changed live, by queue and parameter.
     let liveParameters = Locked<[String: [String: ParameterValue]]>([:])
 
@@ -94,7 +102,7 @@ public final class GraphEngine: @unchecked Sendable {
         for q in queues { q.outs = QueueRefs(plan.outs[q.index].map { queues[$0] }) }   // made empty: nothing to free
         schedulers = (0..<groupCount).map { g in GroupScheduler(index: g, queues: queues.filter { $0.group == g }, event: events[g]) }
         self.queues = queues
-        queueIndex = Dictionary(queues.map { ($0.name, $0.index) }, uniquingKeysWith: { first, _ in first })
+        names = Locked(Dictionary(queues.map { ($0.name, $0.index) }, uniquingKeysWith: { first, _ in first }))
         self.creators = ownCreators.compactMap { $0 }
         for q in queues { (q.processor as? any ContextAttaching)?.attach(q.context) }
         links = queues.compactMap { $0.processor as? ChildLink }
@@ -131,6 +139,17 @@ public final class GraphEngine: @unchecked Sendable {
         if first { beginDrain() }
     }
 
+    /// The queue in the graph now named `name`. Any thread.
+    func queue(named name: String) -> RunningQueue? {
+        structure.withLock { _ in names.withLock { $0[name] }.map { queues[$0] } }
+    }
+
+    /// The names of the graph's queues now, in order. Any thread.
+    public var queueNames: [String] { names.withLock { $0.sorted { $0.value < $1.value }.map(\.key) } }
+
+    /// Renames, adds and removes names (a live splice, under `structure`).
+    func updateNames(_ body: (inout [String: Int]) -> Void) { names.withLock(body) }
+
     /// True when every queue has ended.
     public var isFinished: Bool { endedCount.load(ordering: .acquiring) == queues.count }
 
@@ -141,11 +160,12 @@ public final class GraphEngine: @unchecked Sendable {
     }
 
     public func statistics() -> GraphStatistics {
+        let (queues, members) = structure.withLock { _ in (self.queues, schedulers.map { $0.currentQueues.map(\.name) }) }
         var statistics = GraphStatistics(
             queues: queues.map { $0.statistics() },
             pools: creators.map { $0.statistics() },
             threads: schedulers.map { s in
-                ThreadStatistics(group: s.index, queues: s.queues.map(\.name), invocations: s.invocations.value,
+                ThreadStatistics(group: s.index, queues: members[s.index], invocations: s.invocations.value,
                                  busyNanoseconds: s.busyNanoseconds.value, idleNanoseconds: s.idleNanoseconds.value,
                                  wakeups: s.wakeups.value)
             }
@@ -161,12 +181,12 @@ public final class GraphEngine: @unchecked Sendable {
     /// reach its API, such as a GL owner's mailbox); nil when there is no such queue.
     /// Its methods keep their own threading rules.
     public func processor(ofQueue name: String) -> (any BufferProcessor)? {
-        queueIndex[name].map { queues[$0].processor }
+        queue(named: name)?.processor
     }
 
     /// A handle for pushing buffers into a queue that has no upstream connection.
     public func input(_ name: String) throws(QueueGraphError) -> GraphInput {
-        guard let queue = queueIndex[name].map({ queues[$0] }) else { throw .unknownQueue(name) }
+        guard let queue = queue(named: name) else { throw .unknownQueue(name) }
         guard queue.isInput else { throw .notAnInputQueue(name) }
         return GraphInput(queue: queue)
     }

@@ -54,9 +54,15 @@ enum Feedback {
 /// group's thread (or the test's thread in stepping mode).
 @_spi(Runtime) public final class GroupScheduler: @unchecked Sendable {
     let index: Int
-    let queues: [RunningQueue]
-    /// `queues` for the hot path (no reference counting).
+    /// The group's queues by slot (declaration order, then queues spliced
+    /// in live, which may take the slot of a removed queue that has ended).
+    /// Changed only while every thread is parked.
+    @exclusivity(unchecked) var queues: [RunningQueue]
+    /// `queues` for the hot path (no reference counting), with room for
+    /// `spareSlots` more.
     private let refs: QueueRefs
+    /// Slots beyond the declared queues, for queues spliced in live.
+    static let spareSlots = 32
     /// The group's queues by fill-level tier.
     let fillTiers: FillTiers
     /// The group's sources (for retrying those that waited for a buffer).
@@ -65,6 +71,8 @@ enum Feedback {
     @exclusivity(unchecked) private var waitingSources: [Int32] = []
     /// Queues of the group that have not ended.
     @exclusivity(unchecked) var unfinished: Int
+    /// Indices of queues spliced out live (`splice`).
+    @exclusivity(unchecked) var retired: Set<Int> = []
     @_spi(Runtime) public let event: WakeEvent
     private let inbox = Locked<Deque<(feedback: Feedback, buffer: Buffer, queue: Int32)>>(Deque())
     /// Live changes to run on this thread between invocations (`postChange`).
@@ -81,9 +89,9 @@ enum Feedback {
     init(index: Int, queues: [RunningQueue], event: WakeEvent) {
         self.index = index
         self.queues = queues
-        self.refs = QueueRefs(queues)
+        self.refs = QueueRefs(queues, capacity: queues.count + Self.spareSlots)
         self.event = event
-        fillTiers = FillTiers(count: queues.count)
+        fillTiers = FillTiers(count: queues.count + Self.spareSlots)
         sources = queues.filter(\.isSource)
         unfinished = queues.count
         for (slot, queue) in queues.enumerated() {
@@ -111,9 +119,34 @@ enum Feedback {
                 .filter { $0.group == index && !watched.contains($0.slot) }.map(\.slot)).sorted()
             let affects = UnsafeMutableBufferPointer<Int32>.allocate(capacity: slots.count)
             _ = affects.initialize(from: slots)
+            q.affects.deallocate()
             q.affects = UnsafeBufferPointer(affects)
         }
     }
+
+    /// Takes `added` into free slots (those of ended queues that were
+    /// spliced out, then spare ones) and drops `removed` from the group once
+    /// they end; then recomputes what every slot watches. Only while every
+    /// thread is parked. False when the group has no room.
+    func splice(adding added: [RunningQueue], retiring removed: Set<Int>, preds: [[Int]], all: [RunningQueue]) -> Bool {
+        retired.formUnion(removed)
+        let free = queues.indices.filter { retired.contains(queues[$0].index) && queues[$0].finished }
+        guard free.count + (refs.count - queues.count) >= added.count else { return false }
+        for (i, queue) in added.enumerated() {
+            let slot = i < free.count ? free[i] : queues.count
+            retired.remove(queues.indices.contains(slot) ? queues[slot].index : -1)
+            if slot == queues.count { queues.append(queue) } else { queues[slot] = queue }
+            refs.set(slot, queue)
+            queue.slot = Int32(slot)
+            queue.dirty = fillTiers.dirty
+            unfinished += 1
+        }
+        watch(preds: preds, all: all)
+        return true
+    }
+
+    /// The group's queues that are part of the graph now (not spliced out).
+    var currentQueues: [RunningQueue] { queues.filter { !retired.contains($0.index) } }
 
     deinit {
         refs.deallocate()

@@ -180,3 +180,33 @@ struct LaunchParser {
         return .mapping([("queues", here, .sequence(queues, here)), ("connections", here, .sequence(connections, here))], here)
     }
 }
+
+extension GraphFile {
+    /// The queues of a segment to splice into a running graph
+    /// (`QueueGraph.replaceSegment`), written as a launch line's chain:
+    ///
+    ///     gaussianblur sigma=2 name=soft ! queue size=4 ! colormatrix preset=sepia
+    ///
+    /// checked as any launch line (the same messages, the columns of
+    /// `line`), with the segment taking any buffers. Its queues run on the
+    /// thread they join: their threading is `none` whatever a `queue`
+    /// element says.
+    public static func segment(launch line: String, registry: ProcessorRegistry) throws(GraphFileErrors) -> [QueueConfig] {
+        let (head, tail) = ("identity name=qg-segment-in ! ", " ! nullsink name=qg-segment-out")
+        let file: GraphFile
+        do {
+            file = try GraphFile(launch: head + line + tail, registry: registry)
+        } catch {
+            throw GraphFileErrors(error.errors.map { e in
+                var e = e
+                e.location.column = max(1, min(e.location.column - head.count, line.count + 1))
+                return e
+            })
+        }
+        return file.config.queues.dropFirst().dropLast().map { queue in
+            var queue = queue
+            queue.threading = .none
+            return queue
+        }
+    }
+}

@@ -33,6 +33,8 @@ public final class QueueGraph: @unchecked Sendable {
     public let engine: GraphEngine
     private let state = Locked<State>(.created)
     private let control = ThreadControl()
+    /// Serializes structural changes.
+    private let splicing = Locked<Void>(())
     private var threads: [SchedulerThread] = []
     /// Emits `queue_stats` every `queueStatsIntervalNanoseconds` while running.
     private var statsThread: pthread_t?
@@ -195,6 +197,66 @@ public final class QueueGraph: @unchecked Sendable {
         try whileParked { () throws(LiveChangeError) in try engine.reconfigureQueue(name, size: size, management: management) }
     }
 
+    /// Replaces a segment of queues while buffers flow (docs/control.md):
+    /// `names` is a chain on one thread (each feeding the next), `configs`
+    /// the queues that take its place (none: the segment is removed). The
+    /// threads park once to wire the new segment in; the old one then
+    /// drains to its downstream queue by end-of-stream (every buffer in it
+    /// delivered, or dropped and counted by its policies) while the new
+    /// one holds what arrives, so buffers keep their order; then the new
+    /// one runs. What has not drained within `drainTimeoutNanoseconds` is
+    /// released as abandoned, counted. The removed queues' rows stay in
+    /// the statistics, renamed `NAME~N`. Any thread, one change at a time.
+    @discardableResult
+    public func replaceSegment(_ names: [String], with configs: [QueueConfig],
+                               drainTimeoutNanoseconds: Int64 = 2_000_000_000) throws(LiveChangeError) -> SpliceReport {
+        try splice(removing: names, after: nil, pad: 0, adding: configs, drainTimeoutNanoseconds: drainTimeoutNanoseconds)
+    }
+
+    /// Inserts queues after `upstream`'s `pad`, before the queue it feeds.
+    @discardableResult
+    public func insertSegment(_ configs: [QueueConfig], after upstream: String, pad: Int = 0) throws(LiveChangeError) -> SpliceReport {
+        try splice(removing: [], after: upstream, pad: pad, adding: configs, drainTimeoutNanoseconds: 0)
+    }
+
+    /// Removes a segment (see `replaceSegment`): its upstream then feeds its downstream queue.
+    @discardableResult
+    public func removeSegment(_ names: [String], drainTimeoutNanoseconds: Int64 = 2_000_000_000) throws(LiveChangeError) -> SpliceReport {
+        try splice(removing: names, after: nil, pad: 0, adding: [], drainTimeoutNanoseconds: drainTimeoutNanoseconds)
+    }
+
+    private func splice(removing names: [String], after upstream: String?, pad: Int, adding configs: [QueueConfig],
+                        drainTimeoutNanoseconds: Int64) throws(LiveChangeError) -> SpliceReport {
+        try splicing.withLock { _ -> Result<SpliceReport, LiveChangeError> in
+            Result { () throws(LiveChangeError) -> SpliceReport in
+                guard state.withLock({ $0 == .running }) else {
+                    throw LiveChangeError(.refused, "the graph is not running: a segment drains only while it runs")
+                }
+                let plan = try engine.planSplice(removing: names, after: upstream, pad: pad, adding: configs)
+                let start = monotonicNanoseconds()
+                try whileParked { () throws(LiveChangeError) in try engine.applySplice(plan) }
+                let wired = monotonicNanoseconds()
+                let deadline = wired &+ UInt64(max(0, drainTimeoutNanoseconds))
+                while !engine.hasDrained(plan) && monotonicNanoseconds() < deadline {
+                    control.changed.wait(timeoutNanoseconds: 200_000) { engine.hasDrained(plan) }
+                }
+                let before = engine.statistics().queues.reduce(0) { $0 + $1.abandoned }
+                var parked = wired - start
+                if !engine.hasDrained(plan) {
+                    let again = monotonicNanoseconds()
+                    try whileParked { () throws(LiveChangeError) in engine.abandonUndrained(plan) }
+                    parked += monotonicNanoseconds() - again
+                }
+                let abandoned = engine.statistics().queues.reduce(0) { $0 + $1.abandoned } - before
+                let applied = Applied()
+                engine.finishSplice(plan) { applied.signal() }
+                applied.wait(running: true)
+                return SpliceReport(removed: plan.removedNames, parkedNanoseconds: Int(parked),
+                                    drainNanoseconds: Int(monotonicNanoseconds() - wired), abandoned: abandoned)
+            }
+        }.get()
+    }
+
     /// Runs `body` while no scheduler thread is inside an invocation: a
     /// running graph's threads park and resume after it.
     func whileParked<R>(_ body: () throws(LiveChangeError) -> R) throws(LiveChangeError) -> R {
@@ -235,6 +297,20 @@ public final class QueueGraph: @unchecked Sendable {
     deinit {
         if state.withLock({ $0 == .running || $0 == .paused }) { stop(.abandon) }
     }
+}
+
+/// What a segment change did (`QueueGraph.replaceSegment`).
+///
+/// Threading: a value; any thread.
+public struct SpliceReport: Sendable, Equatable {
+    /// The queues that went out (their statistics rows are now `NAME~N`).
+    public var removed: [String]
+    /// How long every thread was parked for the change: the stall it caused.
+    public var parkedNanoseconds: Int
+    /// From the wiring until the old segment had drained (the rest of the graph runs meanwhile).
+    public var drainNanoseconds: Int
+    /// Buffers of the old segment released unprocessed because it did not drain in time (counted as abandoned).
+    public var abandoned: Int
 }
 
 /// A change's "applied" signal, waited for by the thread that asked.

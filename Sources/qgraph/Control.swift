@@ -151,15 +151,18 @@ private final class RawTerminal {
 
 struct Ctl: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Change a running graph: a processor's parameter, a queue's size and management, pausing a branch.",
+        abstract: "Change a running graph: a processor's parameter, a queue's size and management, pausing a branch, replacing a segment.",
         discussion: """
             qgraph ctl set blur radius=6             a live parameter (checked as in graph files)
             qgraph ctl pause plasma                  pause a queue and the branch it feeds
             qgraph ctl resume plasma
             qgraph ctl queue blur size=8 management=red red-min=2 red-max=6 red-probability=0.2
+            qgraph ctl replace blur gaussianblur sigma=2 name=soft    a segment (a chain: a,b) for a launch line
+            qgraph ctl insert plasma colormatrix preset=sepia          after a queue (--pad N)
+            qgraph ctl remove soft
             """)
 
-    enum Action: String, ExpressibleByArgument, CaseIterable { case set, pause, resume, queue }
+    enum Action: String, ExpressibleByArgument, CaseIterable { case set, pause, resume, queue, replace, insert, remove }
 
     @Option(name: .shortAndLong, help: "The graph's name or pid (default: the only one running).")
     var graph: String?
@@ -167,13 +170,25 @@ struct Ctl: ParsableCommand {
     @Argument(help: "What to do: \(Action.allCases.map(\.rawValue).joined(separator: ", ")).")
     var action: Action
 
-    @Argument(help: "The queue.")
+    @Argument(help: "The queue (replace, remove: the segment's queues, separated by commas; insert: the queue to insert after).")
     var queue: String
 
-    @Argument(help: "NAME=VALUE settings: parameters for set; size, management, red-min, red-max, red-probability for queue.")
+    @Argument(help: "NAME=VALUE settings: parameters for set; size, management, red-min, red-max, red-probability for queue. The launch line for replace and insert.")
     var settings: [String] = []
 
+    @Option(help: "insert: the out pad of the queue to insert after.")
+    var pad = 0
+
     func validate() throws {
+        switch action {
+        case .replace, .insert:
+            guard !settings.isEmpty else { throw ValidationError("found no launch line after '\(queue)', expected one like: gaussianblur sigma=2") }
+            return
+        case .remove:
+            guard settings.isEmpty else { throw ValidationError("found more after 'remove \(queue)', expected only the segment's queues") }
+            return
+        default: break
+        }
         let pairs = settings.filter { $0.contains("=") }
         guard pairs.count == settings.count else { throw ValidationError("found '\(settings.first { !$0.contains("=") }!)', expected NAME=VALUE") }
         switch action {
@@ -187,6 +202,8 @@ struct Ctl: ParsableCommand {
 
     func run() throws {
         let client = try connectToGraph(graph)
+        let names = ControlProtocol.json(queue.split(separator: ",").map(String.init))
+        let line = ControlProtocol.json(settings.joined(separator: " "))
         let pairs = settings.map { setting in
             let (name, value) = (setting.prefix { $0 != "=" }, setting.drop { $0 != "=" }.dropFirst())
             return (String(name), ControlProtocol.json(String(value)))
@@ -194,6 +211,9 @@ struct Ctl: ParsableCommand {
         // One request per parameter for set; one with every setting otherwise.
         let requests: [[String: String]] = switch action {
         case .set: pairs.map { ["queue": ControlProtocol.json(queue), "parameter": ControlProtocol.json($0.0), "value": $0.1] }
+        case .replace: [["queues": names, "with": line]]
+        case .remove: [["queues": names]]
+        case .insert: [["after": ControlProtocol.json(queue), "pad": "\(pad)", "with": line]]
         default: [["queue": ControlProtocol.json(queue)].merging(pairs) { _, new in new }]
         }
         for arguments in requests {

@@ -235,7 +235,7 @@ struct Processors: ParsableCommand {
             let kinds = (spec.isSource ? "" : "takes \(spec.takes), ") + (spec.outputs.upperBound == 0 ? "" : "makes \(spec.makes.map { "\($0)" } ?? "what it takes"); ")
             print("\(name)\(spec.isSource ? " (source)" : ""): \(spec.summary); \(kinds)out pads: \(pads)")
             for p in spec.parameters {
-                print("    \(p.name): \(p.kind.expectation)\(p.defaultValue.map { ", default \($0)" } ?? ", required") — \(p.summary)")
+                print("    \(p.name): \(p.kind.expectation)\(p.defaultValue.map { ", default \($0)" } ?? ", required")\(p.live ? ", live" : "") — \(p.summary)")
             }
         }
     }

@@ -51,7 +51,9 @@ struct Runner {
         }
         // A launch line's graph is "<launch>": its endpoint is "launch".
         let name = file.config.name.trimmingCharacters(in: CharacterSet(charactersIn: "<>"))
-        let endpoint = options.noControl ? nil : ControlEndpoint(graph: graph, name: name, details: details)
+        let endpoint = options.noControl ? nil : ControlEndpoint(graph: graph, name: name, details: details) { line in
+            try GraphFile.segment(launch: line, registry: processors)
+        }
         do { try endpoint?.open() } catch { printError("no control endpoint: \(error)") }
         defer { endpoint?.close() }
         let start = monotonicNanoseconds()
@@ -107,14 +109,7 @@ struct Runner {
     /// What the file says of each queue beyond its config, for the control endpoint's `dump`.
     private var details: [String: [String: Any]] {
         Dictionary(uniqueKeysWithValues: file.queues.map { q in
-            (q.name, ["processor": q.processor, "parameters": q.parameters.values.mapValues { value -> Any in
-                switch value {
-                case .integer(let v): v
-                case .number(let v): v
-                case .text(let v): v
-                case .flag(let v): v
-                }
-            }] as [String: Any])
+            (q.name, ["processor": q.processor, "parameters": q.parameters.values.mapValues(\.json)] as [String: Any])
         })
     }
 

@@ -35,6 +35,15 @@ struct QGraphProcess {
         return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
     }
 
+    /// Stops a process that runs until stopped: SIGTERM (it drains), then
+    /// SIGKILL if it has not exited within five seconds.
+    func stop() -> (status: Int32, out: String, err: String) {
+        kill(process.processIdentifier, SIGTERM)
+        for _ in 0..<500 where process.isRunning { usleep(10_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        return finish()
+    }
+
     static func run(_ arguments: String...) throws -> (status: Int32, out: String, err: String) {
         try QGraphProcess(arguments).finish()
     }
@@ -102,10 +111,7 @@ struct CLITests {
     func controlTools() async throws {
         // Runs until stopped: 1000 buffers/s into a 500/s stage behind a headdrop queue.
         let running = try QGraphProcess(["launch", "testsrc rate=1000 ! queue size=8 management=headdrop ! delay us=2000", "--quiet"])
-        defer {
-            kill(running.process.processIdentifier, SIGTERM)
-            _ = running.finish()
-        }
+        defer { _ = running.stop() }
         let pid = "\(running.process.processIdentifier)"
         var listed = ""
         for _ in 0..<50 where !listed.contains(pid) {
@@ -122,7 +128,7 @@ struct CLITests {
         let batch = try QGraphProcess.run("top", pid, "-b", "-n", "2", "-d", "0.3")
         #expect(batch.status == 0, "\(batch.err)")
         #expect(batch.out.components(separatedBy: "qgraph top: launch").count == 3, "two screens: \(batch.out)")
-        #expect(batch.out.contains("DEPTH/SIZE") && batch.out.contains("8/8") && batch.out.contains("headdrop") && !batch.out.contains("\u{1B}["))
+        #expect(batch.out.contains("DEPTH/SIZE") && batch.out.contains("/8") && batch.out.contains("headdrop") && !batch.out.contains("\u{1B}["))
 
         // Live changes through qgraph ctl: a parameter, a refused value, a queue's size, a paused branch.
         let set = try QGraphProcess.run("ctl", "-g", pid, "set", "delay", "us=1000")
@@ -133,19 +139,20 @@ struct CLITests {
         #expect(resized.status == 0 && resized.out.contains(#""size":16"#), "\(resized)")
         #expect(try QGraphProcess.run("ctl", "-g", pid, "pause", "delay").out.contains(#""paused":true"#))
         #expect(try QGraphProcess.run("ctl", "-g", pid, "resume", "delay").out.contains(#""paused":false"#))
+        let sinkSegment = try QGraphProcess.run("ctl", "-g", pid, "replace", "delay", "identity")
+        #expect(sinkSegment.status == 1 && sinkSegment.err.contains("found queue 'delay' with 0 out pads, expected a segment that ends in one"), "\(sinkSegment)")
+        let badLine = try QGraphProcess.run("ctl", "-g", pid, "insert", "testsrc", "boxblur", "radius=0")
+        #expect(badLine.status == 1 && badLine.err.contains("<launch>:1:16: error: found '0' for boxblur parameter 'radius'"), "\(badLine)")
 
         let session = "qgtop\(getpid())"
+        /// Runs tmux through `system` (which waits for its own child): Foundation's
+        /// `Process` here can miss the exit of a tmux client whose server lives on.
         func tmux(_ arguments: String...) throws -> (status: Int32, out: String) {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/tmux")
-            process.arguments = arguments
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            return (process.terminationStatus, out)
+            let output = FileManager.default.temporaryDirectory.appendingPathComponent("\(session).out").path
+            defer { unlink(output) }
+            let quoted = arguments.map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
+            let status = system("/usr/bin/tmux \(quoted) > \(output) 2>/dev/null < /dev/null")
+            return ((status >> 8) & 0xFF, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
         }
         _ = try tmux("new-session", "-d", "-s", session, "-x", "150", "-y", "30", "\(QGraphProcess.binary.path) top \(pid) -d 0.2")
         defer { _ = try? tmux("kill-session", "-t", session) }

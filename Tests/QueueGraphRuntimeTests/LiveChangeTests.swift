@@ -129,4 +129,77 @@ struct LiveChangeTests {
         #expect(sink.received == 6, "buffers 2…7: the first two were dropped")
         #expect(Ledger.problems(stats, pools: [pool]).isEmpty, "\(Ledger.problems(stats, pools: [pool]))")
     }
+
+    /// in → a (its own thread) → b → sink (its own thread), started: `b` runs on a's thread.
+    private static func startedChain() throws -> (QueueGraph, GraphInput, TrackingPool, OrderedSink) {
+        let pool = TrackingPool(name: "app", count: 32, payloadCapacity: 8)
+        let sink = OrderedSink()
+        let graph = try QueueGraphConfig()
+            .adding(QueueConfig(name: "in", size: 16, processor: { _ in Forwarder() }))
+            .adding(QueueConfig(name: "a", size: 4, threading: .thread, processor: { _ in Forwarder() }))
+            .adding(QueueConfig(name: "b", size: 4, processor: { _ in Forwarder() }))
+            .adding(QueueConfig(name: "sink", size: 4, threading: .thread, outPads: 0, processor: { _ in sink }))
+            .connecting("in", to: "a").connecting("a", to: "b").connecting("b", to: "sink")
+            .createQueueGraph()
+        try graph.start()
+        return (graph, try graph.input("in"), pool, sink)
+    }
+
+    @Test("a segment replaced 20 times while buffers flow: every buffer reaches the sink, in order; the removed queues' rows stay, renamed")
+    func replaceWhileFlowing() throws {
+        let (graph, input, pool, sink) = try Self.startedChain()
+        let total = 20_000
+        let pushed = Atomic<Bool>(false)
+        Thread.detachNewThread {
+            Self.pushed(input, pool, count: total)
+            input.endOfStream()
+            pushed.store(true, ordering: .releasing)
+        }
+        var current = "b"
+        var reports: [SpliceReport] = []
+        for swap in 1...20 {
+            let next = swap % 2 == 1 ? "c" : "b"
+            reports.append(try graph.replaceSegment([current], with: [QueueConfig(name: next, size: 2 + swap % 3, processor: { _ in Forwarder() })]))
+            current = next
+        }
+        #expect(eventually { pushed.load(ordering: .acquiring) })
+        #expect(graph.waitUntilFinished(timeoutNanoseconds: 30_000_000_000))
+        let stats = graph.stop()
+        #expect(sink.received == total && sink.outOfOrder == 0, "received \(sink.received), \(sink.outOfOrder) out of order")
+        #expect(reports.allSatisfy { $0.abandoned == 0 }, "every old segment drained")
+        #expect(stats.queues.filter { $0.name.contains("~") }.count == 20)
+        #expect(stats.threads.flatMap(\.queues).sorted() == ["a", "b", "in", "sink"])
+        #expect(Ledger.problems(stats, pools: [pool]).isEmpty, "\(Ledger.problems(stats, pools: [pool]))")
+    }
+
+    @Test("a segment inserted and removed while buffers flow: order and ledger hold; bad splices are refused with the reason")
+    func insertAndRemove() throws {
+        let (graph, input, pool, sink) = try Self.startedChain()
+        Self.pushed(input, pool, count: 100)
+        try graph.insertSegment([QueueConfig(name: "x", size: 3, processor: { _ in Forwarder() }),
+                                 QueueConfig(name: "y", size: 3, processor: { _ in Forwarder() })], after: "a")
+        #expect(graph.engine.currentGraph().connections.map { "\($0.from)->\($0.to)" }.sorted() == ["a->x", "b->sink", "in->a", "x->y", "y->b"])
+        Self.pushed(input, pool, count: 100, from: 100)
+        try graph.removeSegment(["x", "y"])
+        Self.pushed(input, pool, count: 100, from: 200)
+
+        func refusal(_ body: () throws(LiveChangeError) -> Void) -> LiveChangeError? {
+            do { try body(); return nil } catch { return error }
+        }
+        let forwarder = QueueConfig(name: "z", processor: { _ in Forwarder() })
+        #expect(refusal { () throws(LiveChangeError) in try graph.replaceSegment(["a", "sink"], with: [forwarder]) }?.code == .refused)
+        #expect(refusal { () throws(LiveChangeError) in try graph.removeSegment(["a"]) }?.message.contains("another thread") == true,
+                "removing 'a' would feed b from the input's thread")
+        #expect(refusal { () throws(LiveChangeError) in try graph.insertSegment([QueueConfig(name: "b", processor: { _ in Forwarder() })], after: "a") }?.code == .badValue)
+        #expect(refusal { () throws(LiveChangeError) in try graph.insertSegment([forwarder], after: "a", pad: 3) }?.code == .badValue)
+        var threaded = forwarder
+        threaded.threading = .thread
+        #expect(refusal { () throws(LiveChangeError) in try graph.insertSegment([threaded], after: "a") }?.code == .badValue)
+        input.endOfStream()
+        #expect(graph.waitUntilFinished(timeoutNanoseconds: 30_000_000_000))
+        let stats = graph.stop()
+        #expect(sink.received == 300 && sink.outOfOrder == 0)
+        #expect(Ledger.problems(stats, pools: [pool]).isEmpty, "\(Ledger.problems(stats, pools: [pool]))")
+        #expect(refusal { () throws(LiveChangeError) in try graph.removeSegment(["b"]) }?.code == .refused, "a stopped graph takes no splice")
+    }
 }

@@ -391,11 +391,18 @@ final class RunningQueue: @unchecked Sendable {
 struct QueueRefs: @unchecked Sendable {
     private let refs: UnsafeMutableBufferPointer<Unmanaged<RunningQueue>>
 
-    init(_ queues: [RunningQueue]) {
+    /// With `capacity` beyond the queues, the rest hold the first queue
+    /// until `set` (they must not be read before).
+    init(_ queues: [RunningQueue], capacity: Int? = nil) {
+        let capacity = capacity ?? queues.count
         // An empty list (a sink's, or a queue's before wiring) allocates nothing.
-        refs = queues.isEmpty ? UnsafeMutableBufferPointer(start: nil, count: 0) : .allocate(capacity: queues.count)
-        _ = refs.initialize(from: queues.map { .passUnretained($0) })
+        refs = capacity == 0 || queues.isEmpty ? UnsafeMutableBufferPointer(start: nil, count: 0) : .allocate(capacity: capacity)
+        guard let first = queues.first else { return }
+        _ = refs.initialize(from: (queues + Array(repeating: first, count: capacity - queues.count)).map { .passUnretained($0) })
     }
+
+    /// Puts `queue` at `index` (while nobody reads the list).
+    func set(_ index: Int, _ queue: RunningQueue) { refs[index] = .passUnretained(queue) }
 
     func deallocate() { refs.deallocate() }
 
