@@ -24,6 +24,21 @@ func pacedGraph(count: Int = 4_000, rate: Double = 2_000) throws -> (QueueGraph,
 struct ControlProtocolTests {
     func parse(_ text: String) -> Result<ControlProtocol.Request, ControlProtocol.Failure> { ControlProtocol.parse(Array(text.utf8)) }
 
+    @Test("answers are compact JSON with sorted keys: strings escaped, numbers, booleans and null as JSON has them, parsed values kept")
+    func jsonWriter() throws {
+        let parsed = try JSONSerialization.jsonObject(with: Data(#"{"t":true,"f":false,"one":1,"zero":0,"half":1.5}"#.utf8))
+        let object: [String: Any] = [
+            "text": "a \"quote\", a \\, a\nline, a\ttab, \u{1} and é / ∑", "int": -42, "double": 0.25, "small": 1e-7, "whole": 3.0,
+            "infinite": Double.infinity, "yes": true, "none": NSNull(), "list": [1, "two", [3]], "parsed": parsed,
+        ]
+        let text = ControlProtocol.json(object)
+        #expect(text.hasPrefix(#"{"double":0.25,"infinite":null,"int":-42,"list":[1,"two",[3]],"none":null,"parsed":{"f":false,"half":1.5,"one":1,"t":true,"zero":0},"#))
+        #expect(text.contains(#""text":"a \"quote\", a \\, a\nline, a\ttab, \u0001 and é / ∑""#))
+        let back = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        #expect(back["text"] as? String == object["text"] as? String)
+        #expect(back["small"] as? Double == 1e-7 && back["whole"] as? Int == 3 && back["yes"] as? Bool == true)
+    }
+
     @Test("a request: a command, an id echoed back, its other fields kept as JSON")
     func request() throws {
         #expect(try parse(#"{"id": 7, "command": "stats"}"#).get() == .init(id: .number(7), command: "stats"))

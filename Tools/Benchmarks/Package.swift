@@ -24,6 +24,7 @@ let package = Package(
                 .product(name: "QueueGraphRender", package: "QueueGraph"),
                 .product(name: "QueueGraphGL", package: "QueueGraph"),
                 .product(name: "QueueGraphMedia", package: "QueueGraph"),
+                .product(name: "QueueGraphControl", package: "QueueGraph"),
                 .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
             ]
         ),

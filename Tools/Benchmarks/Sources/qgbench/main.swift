@@ -256,11 +256,15 @@ case "pull":
     try pullBenchmark()
 case "realtime":
     try realtimeBenchmark(vsGStreamer: arguments.contains("--vs-gstreamer"))
+case "reconfigure":
+    try reconfigureBenchmark()
+case "top-client":   // the client `reconfigure` starts: top-client SOCKET
+    try topClient(path: arguments.dropFirst().first ?? "")
 case "hopns":     // one hop run, for `trace`: prints only ns per buffer
     print(try hop(count: Int(arguments.dropFirst().first ?? "") ?? 1_000_000, boundaries: 1, depth: 64).nanosecondsPerBuffer)
 case "hop1":      // for profiling one boundary alone
     print(String(format: "1 boundary: %.1f ns/buffer", try hop(count: 20_000_000, boundaries: 1, depth: 64).nanosecondsPerBuffer))
 default:
-    print("usage: qgbench hop [--vs-gstreamer] | trace | loadtest | gl | realtime [--vs-gstreamer] | pull | balance [--damping D] | child [--vs-gstreamer] | scale [--vs-gstreamer] | media [--vs-gstreamer]")
+    print("usage: qgbench hop [--vs-gstreamer] | trace | loadtest | gl | realtime [--vs-gstreamer] | reconfigure | pull | balance [--damping D] | child [--vs-gstreamer] | scale [--vs-gstreamer] | media [--vs-gstreamer]")
     exit(2)
 }
