@@ -10,6 +10,7 @@ import PackageDescription
 //   QueueGraphGL (GL owner queue, render command mailbox, GL processors and their entries) → QueueGraphRender, CGLFW, CEGL
 //   QueueGraphMedia (FFmpeg's libraries: mediasrc, videoconvert, audioresample, mediasink, tonesrc) → QueueGraphRender, CFFmpeg
 //   QueueGraphControl (control endpoint and client, OpenMetrics; swift-prometheus) → QueueGraphRuntime
+//   QueueGraphWeb (the live page; Hummingbird) → QueueGraphControl
 //   qgraph (CLI; ArgumentParser) composes them: the core's, render's and GL's processors in one registry
 let package = Package(
     name: "QueueGraph",
@@ -23,6 +24,7 @@ let package = Package(
         .library(name: "QueueGraphGL", targets: ["QueueGraphGL"]),
         .library(name: "QueueGraphMedia", targets: ["QueueGraphMedia"]),
         .library(name: "QueueGraphControl", targets: ["QueueGraphControl"]),
+        .library(name: "QueueGraphWeb", targets: ["QueueGraphWeb"]),
         .library(name: "QueueGraphTestKit", targets: ["QueueGraphTestKit"]),
         .executable(name: "qgraph", targets: ["qgraph"]),
     ],
@@ -36,6 +38,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
     ],
     targets: [
         .target(name: "CQueueGraph"),
@@ -76,12 +80,19 @@ let package = Package(
             name: "QueueGraphControl",   // the control endpoint, its protocol and client; OpenMetrics through swift-prometheus
             dependencies: ["QueueGraphCore", "QueueGraphRuntime", .product(name: "Prometheus", package: "swift-prometheus")]
         ),
+        .target(
+            name: "QueueGraphWeb",   // the live page (qgraph run --serve): Hummingbird, Graphviz's dot for the picture
+            dependencies: [
+                "QueueGraphCore", "QueueGraphRuntime", "QueueGraphControl",
+                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(name: "QueueGraphFile", dependencies: ["QueueGraphCore", .product(name: "Yams", package: "Yams")]),
         .executableTarget(
             name: "qgraph",
             dependencies: [
                 "QueueGraphCore", "QueueGraphRuntime", "QueueGraphFile", "QueueGraphGL", "QueueGraphRender", "QueueGraphMedia",
-                "QueueGraphControl", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "QueueGraphControl", "QueueGraphWeb", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "QueueGraphCoreTests", dependencies: ["QueueGraphCore", "QueueGraphTestKit"]),

@@ -95,6 +95,12 @@ struct RunOptions: ParsableArguments {
 
     @Flag(help: "Open no control endpoint (qgraph ls, top and dump then do not see the graph).")
     var noControl = false
+
+    @Option(help: ArgumentHelp("Serve a live page of the graph on this port (0: any free one; the address is printed).", valueName: "port"))
+    var serve: Int?
+
+    @Option(help: "The address the live page listens on: loopback unless told otherwise (0.0.0.0: every interface).")
+    var serveAddress = "127.0.0.1"
 }
 
 struct Run: ParsableCommand {

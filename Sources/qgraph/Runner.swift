@@ -7,6 +7,7 @@ import QueueGraphGL
 import QueueGraphMedia
 import QueueGraphRender
 import QueueGraphRuntime
+import QueueGraphWeb
 import Synchronization
 
 /// Stop signals received (SIGINT, SIGTERM) and the last one's number; the
@@ -56,6 +57,14 @@ struct Runner {
         }
         do { try endpoint?.open() } catch { printError("no control endpoint: \(error)") }
         defer { endpoint?.close() }
+        let page = options.serve.map { LivePage(graph: graph, name: name, host: options.serveAddress, port: $0) }
+        do {
+            try page?.start()
+            if let page, let port = page.port { printError("live page: http://\(page.host):\(port)/") }
+        } catch {
+            printError("no live page: \(error)")
+        }
+        defer { page?.stop() }
         let start = monotonicNanoseconds()
         let progress = ProgressLine(enabled: !options.quiet)
         // Queues with no out pads: their pops are what the graph delivered.
