@@ -165,8 +165,10 @@ public final class GraphEngine: @unchecked Sendable {
             queues: queues.map { $0.statistics() },
             pools: creators.map { $0.statistics() },
             threads: schedulers.map { s in
-                ThreadStatistics(group: s.index, queues: members[s.index], invocations: s.invocations.value,
-                                 busyNanoseconds: s.busyNanoseconds.value, idleNanoseconds: s.idleNanoseconds.value,
+                let since = s.busySince.load(ordering: .acquiring)
+                let now = since == 0 ? 0 : monotonicNanoseconds()
+                return ThreadStatistics(group: s.index, queues: members[s.index], invocations: s.invocations.value,
+                                 busyNanoseconds: s.busyNanoseconds.value + (now > since ? Int(now - since) : 0), idleNanoseconds: s.idleNanoseconds.value,
                                  wakeups: s.wakeups.value)
             }
         )

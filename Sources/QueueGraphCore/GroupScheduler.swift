@@ -85,6 +85,10 @@ enum Feedback {
     var busyNanoseconds: Counter { lines.counter(1) }
     var idleNanoseconds: Counter { lines.counter(2) }
     var wakeups: Counter { lines.counter(3) }
+    /// When the busy spell going on began (0: the thread sleeps or is
+    /// parked): statistics count it, so a thread that never sleeps is not
+    /// shown idle until it does.
+    let busySince = Atomic<UInt64>(0)
 
     init(index: Int, queues: [RunningQueue], event: WakeEvent) {
         self.index = index
@@ -318,12 +322,17 @@ extension GraphEngine {
 
     @_spi(Runtime) public func scheduler(_ group: Int) -> GroupScheduler { schedulers[group] }
 
-    /// Adds to a group's busy time; only that group's thread calls it.
-    @_spi(Runtime) public func recordBusy(group: Int, nanoseconds: Int) { schedulers[group].busyNanoseconds.bump(nanoseconds) }
+    /// Adds to a group's busy time at the end of a busy spell; only that group's thread calls it.
+    @_spi(Runtime) public func recordBusy(group: Int, nanoseconds: Int) {
+        schedulers[group].busyNanoseconds.bump(nanoseconds)
+        schedulers[group].busySince.store(0, ordering: .releasing)
+    }
 
-    /// Adds to a group's idle time; only that group's thread calls it.
-    @_spi(Runtime) public func recordIdle(group: Int, nanoseconds: Int, woke: Bool) {
+    /// Adds to a group's idle time at the end of an idle spell, when a busy
+    /// one begins at `resumedAt`; only that group's thread calls it.
+    @_spi(Runtime) public func recordIdle(group: Int, nanoseconds: Int, woke: Bool, resumedAt: UInt64) {
         schedulers[group].idleNanoseconds.bump(nanoseconds)
         if woke { schedulers[group].wakeups.bump() }
+        schedulers[group].busySince.store(resumedAt, ordering: .releasing)
     }
 }

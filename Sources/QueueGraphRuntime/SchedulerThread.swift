@@ -60,6 +60,7 @@ final class SchedulerThread: @unchecked Sendable {
     private func loop() {
         let scheduler = engine.scheduler(group)
         var busySince = monotonicNanoseconds()
+        engine.recordIdle(group: group, nanoseconds: 0, woke: false, resumedAt: busySince)
         engine.traceThreadBegin(group: group)
         defer {
             engine.traceThreadEnd()
@@ -88,7 +89,7 @@ final class SchedulerThread: @unchecked Sendable {
                 }
                 control.parked.wrappingSubtract(1, ordering: .sequentiallyConsistent)
                 busySince = monotonicNanoseconds()
-                engine.recordIdle(group: group, nanoseconds: Int(busySince &- start), woke: true)
+                engine.recordIdle(group: group, nanoseconds: Int(busySince &- start), woke: true, resumedAt: busySince)
                 continue
             }
             var served = false
@@ -129,7 +130,7 @@ final class SchedulerThread: @unchecked Sendable {
             scheduler.retryBlockedSources()
             busySince = monotonicNanoseconds()
             if sleep > 0 { engine.traceWake(group: group, idleNanoseconds: busySince &- start, notified: woke == .notified) }
-            engine.recordIdle(group: group, nanoseconds: Int(busySince &- start), woke: woke != .ready)
+            engine.recordIdle(group: group, nanoseconds: Int(busySince &- start), woke: woke != .ready, resumedAt: busySince)
         }
     }
 

@@ -299,6 +299,24 @@ struct RuntimeTests {
         #expect(pong.value.load(ordering: .relaxed) == rounds)
         #expect(ping.lostNotifies.load(ordering: .relaxed) == 0 && pong.lostNotifies.load(ordering: .relaxed) == 0)
     }
+
+    @Test("a thread that never sleeps shows its busy time while it runs, not only once it sleeps")
+    func busyWhileRunning() throws {
+        let graph = try QueueGraphConfig()
+            .adding(QueueConfig(name: "src", buffers: .provider, processor: { _ in TestSource(count: 0, size: 16, pattern: .zeros) },   // sends until stopped
+                                creator: { _ in BufferPool(name: "src", count: 64, payloadCapacity: 16) }))
+            .adding(QueueConfig(name: "sink", outPads: 0, processor: { _ in CountingSink() }))
+            .connecting("src", to: "sink")
+            .createQueueGraph()
+        try graph.start()
+        var busy = 0
+        for _ in 0..<500 where busy == 0 {
+            usleep(2_000)
+            busy = graph.statistics().threads.first?.busyNanoseconds ?? 0
+        }
+        #expect(busy > 0, "busy time counted while the thread works")
+        #expect(graph.stop(.abandon).ledgerProblems().isEmpty)
+    }
 }
 
 /// A counter one thread raises and another sleeps on. A sleep that times out
