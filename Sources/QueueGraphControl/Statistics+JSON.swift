@@ -19,7 +19,7 @@ extension GraphStatistics {
                 "acks": q.acks, "naks": q.naks, "abandoned": q.abandoned, "depth": q.depth, "max_depth": q.maxDepth,
                 "bytes_popped": q.bytesPopped, "bytes_queued": q.bytesQueued, "bytes_allocated": q.bytesAllocated,
                 "residency_mean_ns": q.residencyMeanNanoseconds,
-                "residency_max_ns": q.residencyMaxNanoseconds, "residency_samples": q.residencySamples,
+                "residency_max_ns": q.residencyMaxNanoseconds, "residency_samples": q.residencySamples, "sent": q.sent ?? NSNull(),
             ] as [String: Any] },
             "pools": pools.map { p in [
                 "name": p.name, "capacity": p.capacity, "acquired": p.acquired, "consumed": p.consumed,

@@ -45,9 +45,10 @@ public struct TopView {
         var rows = (stats["queues"] as? [[String: Any]] ?? []).map { q -> Row in
             let name = q["name"] as? String ?? "?"
             let dropped = (q["dropped"] as? [String: Any] ?? [:]).map { ($0.key, Int(number($0.value))) }.sorted { $0.0 < $1.0 }
+            let out = q["sent"] == nil || q["sent"] is NSNull ? "popped" : "sent"   // a source pops nothing: its out is what it sent
             return Row(name: name, thread: q["thread"] as? Int ?? 0, depth: q["depth"] as? Int ?? 0, size: sizes[name] ?? 0,
                        inRate: (number(q["arrived"]) - before("queues", name, "arrived")) / seconds,
-                       outRate: (number(q["popped"]) - before("queues", name, "popped")) / seconds,
+                       outRate: (number(q[out]) - before("queues", name, out)) / seconds,
                        drops: dropped, residency: number(q["residency_mean_ns"]), misses: dropped.first { $0.0 == "late" }?.1 ?? 0)
         }
         rows.sort { a, b in

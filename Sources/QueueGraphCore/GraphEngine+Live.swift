@@ -79,7 +79,7 @@ extension GraphEngine {
             throw LiveChangeError(.badValue, "found '\(text)' for queue '\(name)' parameter '\(parameter)', expected \(spec.kind.expectation)")
         }
         guard let processor = queue.processor as? any LiveParameters else {
-            throw LiveChangeError(.refused, "queue '\(name)''s processor takes no parameter while it runs")
+            throw LiveChangeError(.refused, "the processor of queue '\(name)' takes no parameter while it runs")
         }
         nonisolated(unsafe) let target = processor
         let scheduler = schedulers[queue.group]
@@ -182,7 +182,7 @@ extension GraphEngine {
     /// that still drain keep theirs).
     func currentPreds() -> [[Int]] {
         var preds = Array(repeating: [Int](), count: queues.count)
-        for queue in queues where !queue.finished || !schedulers[queue.group].retired.contains(queue.index) {
+        for queue in queues where !(queue.ended.load(ordering: .acquiring) && schedulers[queue.group].retired.contains(queue.index)) {
             for pad in queue.outs.indices { queue.outs.with(pad) { preds[$0.index].append(queue.index) } }
         }
         return preds
@@ -226,7 +226,7 @@ extension GraphEngine {
                 throw LiveChangeError(.refused, "found queue '\(other.name)' \(other.isSource ? "is a source" : other.config.servers > 1 ? "is compound" : "on another thread than '\(first.name)'"), expected a segment of plain queues on one thread")
             }
             if configs.isEmpty && upstream.group != first.group {
-                throw LiveChangeError(.refused, "removing it would feed '\(downstream.name)' from another thread ('\(upstream.name)''s): replace the segment with an identity queue instead")
+                throw LiveChangeError(.refused, "removing it would feed '\(downstream.name)' from another thread (the one of '\(upstream.name)'): replace the segment with an identity queue instead")
             }
         } else {
             guard let name = upstreamName else { throw LiveChangeError(.refused, "found no segment to remove and no queue to insert after") }
@@ -257,7 +257,7 @@ extension GraphEngine {
         for (i, config) in configs.enumerated() {
             let processor = config.processor(config)
             guard !(processor is any BufferSource), !(processor is any CompoundProcessor) else {
-                throw LiveChangeError(.badValue, "found queue '\(config.name)''s processor is a source or compound, expected one that takes buffers from upstream")
+                throw LiveChangeError(.badValue, "found a source or compound processor on queue '\(config.name)', expected one that takes buffers from upstream")
             }
             if let aware = processor as? any FormatAware {
                 do throws(FormatRefusal) {
@@ -288,6 +288,9 @@ extension GraphEngine {
     /// `finishSplice`.
     @_spi(Runtime) public func applySplice(_ splice: Splice) throws(LiveChangeError) {
         let scheduler = schedulers[splice.group]
+        guard scheduler.hasRoom(for: splice.added.count) else {
+            throw LiveChangeError(.refused, "found no room for \(splice.added.count) more queues on the thread of '\(splice.upstream.name)' (at most \(GroupScheduler.spareSlots) spliced in beyond those declared)")
+        }
         for queue in splice.added {
             guard let hook = queue.processor as? any ThreadLifecycle else { continue }
             do { try hook.threadDidStart(wake: scheduler.event) } catch {
@@ -295,7 +298,7 @@ extension GraphEngine {
             }
         }
         let count = spliceCount.wrappingAdd(1, ordering: .relaxed).newValue
-        let ok = structure.withLock { _ -> Bool in
+        structure.withLock { _ in
             queues += splice.added
             linkFormats += splice.addedFormats
             let (upstream, downstream) = (splice.upstream, splice.downstream)
@@ -306,9 +309,7 @@ extension GraphEngine {
                 downstream.pendingUpstream.wrappingAdd(1, ordering: .sequentiallyConsistent)   // the old segment's end takes it back
                 first.pendingUpstream.wrappingSubtract(1, ordering: .sequentiallyConsistent)
             }
-            guard scheduler.splice(adding: splice.added, retiring: Set(splice.removed.map(\.index)), preds: currentPreds(), all: queues) else {
-                return false
-            }
+            scheduler.splice(adding: splice.added, retiring: Set(splice.removed.map(\.index)), preds: currentPreds(), all: queues)
             for g in Set([upstream.group, downstream.group]) where g != splice.group { schedulers[g].watch(preds: currentPreds(), all: queues) }
             updateNames { names in
                 for queue in splice.removed {
@@ -317,9 +318,7 @@ extension GraphEngine {
                 }
                 for queue in splice.added { names[queue.name] = queue.index }
             }
-            return true
         }
-        guard ok else { throw LiveChangeError(.refused, "found no room for \(splice.added.count) more queues on the thread of '\(splice.upstream.name)' (at most \(GroupScheduler.spareSlots) spliced in beyond those declared)") }
         if Tracing.on(QG_TP_GRAPH_QUEUE) {   // trace readers learn the new queues' names as they learnt the others'
             for q in splice.added { qg_tp_graph_queue(traceID, UInt32(q.index), q.name, UInt32(q.size), UInt32(q.group)) }
         }

@@ -160,7 +160,9 @@ public final class GraphEngine: @unchecked Sendable {
     }
 
     public func statistics() -> GraphStatistics {
-        let (queues, members) = structure.withLock { _ in (self.queues, schedulers.map { $0.currentQueues.map(\.name) }) }
+        let (queues, members, soleFeeds) = structure.withLock { _ in
+            (self.queues, schedulers.map { $0.currentQueues.map(\.name) }, sourcesSoleFeeds())
+        }
         var statistics = GraphStatistics(
             queues: queues.map { $0.statistics() },
             pools: creators.map { $0.statistics() },
@@ -172,12 +174,24 @@ public final class GraphEngine: @unchecked Sendable {
                                  wakeups: s.wakeups.value)
             }
         )
+        for (source, outs) in soleFeeds { statistics.queues[source].sent = outs.reduce(0) { $0 + statistics.queues[$1].arrived } }
         for link in links { link.addStatistics(to: &statistics) }
         return statistics
     }
 
     /// The parameter values changed while the graph ran, by queue and parameter.
     public var changedParameters: [String: [String: ParameterValue]] { liveParameters.withLock { $0 } }
+
+    /// Each source that alone feeds the queues after it, with those queues
+    /// (what they received is what it sent: a source pops nothing). Under `structure`.
+    private func sourcesSoleFeeds() -> [(source: Int, outs: [Int])] {
+        let preds = currentPreds()
+        return queues.compactMap { queue in
+            guard queue.isSource, queue.outs.count > 0 else { return nil }
+            let outs = queue.outs.indices.map { pad in queue.outs.with(pad) { $0.index } }
+            return outs.allSatisfy { preds[$0] == [queue.index] } ? (queue.index, outs) : nil
+        }
+    }
 
     /// The processor of the queue named `name` (to read its own statistics or
     /// reach its API, such as a GL owner's mailbox); nil when there is no such queue.

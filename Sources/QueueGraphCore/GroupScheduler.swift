@@ -128,14 +128,20 @@ enum Feedback {
         }
     }
 
+    /// The slots of queues spliced out that have ended: free for new ones.
+    private var freeSlots: [Int] { queues.indices.filter { retired.contains(queues[$0].index) && queues[$0].finished } }
+
+    /// Whether `count` more queues fit (free slots, then spare ones). Only while every thread is parked.
+    func hasRoom(for count: Int) -> Bool { freeSlots.count + (refs.count - queues.count) >= count }
+
     /// Takes `added` into free slots (those of ended queues that were
     /// spliced out, then spare ones) and drops `removed` from the group once
     /// they end; then recomputes what every slot watches. Only while every
-    /// thread is parked. False when the group has no room.
-    func splice(adding added: [RunningQueue], retiring removed: Set<Int>, preds: [[Int]], all: [RunningQueue]) -> Bool {
+    /// thread is parked, after `hasRoom`.
+    func splice(adding added: [RunningQueue], retiring removed: Set<Int>, preds: [[Int]], all: [RunningQueue]) {
+        precondition(hasRoom(for: added.count), "a splice checks for room first")
         retired.formUnion(removed)
-        let free = queues.indices.filter { retired.contains(queues[$0].index) && queues[$0].finished }
-        guard free.count + (refs.count - queues.count) >= added.count else { return false }
+        let free = freeSlots
         for (i, queue) in added.enumerated() {
             let slot = i < free.count ? free[i] : queues.count
             retired.remove(queues.indices.contains(slot) ? queues[slot].index : -1)
@@ -146,7 +152,6 @@ enum Feedback {
             unfinished += 1
         }
         watch(preds: preds, all: all)
-        return true
     }
 
     /// The group's queues that are part of the graph now (not spliced out).

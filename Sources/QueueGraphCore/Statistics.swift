@@ -30,6 +30,10 @@ public struct QueueStatistics: Sendable, Equatable {
     public var residencyMeanNanoseconds: Double
     public var residencyMaxNanoseconds: Int
     public var residencySamples: Int
+    /// A source's buffers sent on: what its downstream queues received from
+    /// it, when it alone feeds them (nil otherwise, and for other queues,
+    /// whose `popped` says what went through them).
+    public var sent: Int? = nil
 
     /// Drops that happen on arrival, before any pop.
     public var queueDrops: Int {

@@ -64,7 +64,7 @@ extension LivePage {
           for (const q of now.queues) {
             const before = previous && previous.now.queues.find(p => p.name === q.name);
             const dt = previous ? now.time - previous.now.time : 0;
-            rates[q.name] = before && dt > 0 ? {in: (q.arrived - before.arrived) / dt, out: (q.popped - before.popped) / dt} : {in: 0, out: 0};
+            rates[q.name] = before && dt > 0 ? {in: (q.arrived - before.arrived) / dt, out: ((q.sent ?? q.popped) - (before.sent ?? before.popped)) / dt} : {in: 0, out: 0};   // a source pops nothing: its out is what it sent
           }
           if (now.shape !== shape) { shape = now.shape; loadPicture(); }
           previous = {now, rates};

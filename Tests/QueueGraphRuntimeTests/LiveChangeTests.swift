@@ -200,6 +200,9 @@ struct LiveChangeTests {
         var threaded = forwarder
         threaded.threading = .thread
         #expect(refusal { () throws(LiveChangeError) in try graph.insertSegment([threaded], after: "a") }?.code == .badValue)
+        let many = (0..<33).map { i in QueueConfig(name: "n\(i)", processor: { _ in Forwarder() }) }
+        #expect(refusal { () throws(LiveChangeError) in try graph.insertSegment(many, after: "a") }?.message.contains("no room") == true,
+                "a thread takes at most 32 queues spliced in at once; nothing is wired")
         input.endOfStream()
         #expect(graph.waitUntilFinished(timeoutNanoseconds: 30_000_000_000))
         let stats = graph.stop()

@@ -300,7 +300,7 @@ struct RuntimeTests {
         #expect(ping.lostNotifies.load(ordering: .relaxed) == 0 && pong.lostNotifies.load(ordering: .relaxed) == 0)
     }
 
-    @Test("a thread that never sleeps shows its busy time while it runs, not only once it sleeps")
+    @Test("statistics while running: a thread that never sleeps shows its busy time; a source shows what it sent")
     func busyWhileRunning() throws {
         let graph = try QueueGraphConfig()
             .adding(QueueConfig(name: "src", buffers: .provider, processor: { _ in TestSource(count: 0, size: 16, pattern: .zeros) },   // sends until stopped
@@ -315,7 +315,10 @@ struct RuntimeTests {
             busy = graph.statistics().threads.first?.busyNanoseconds ?? 0
         }
         #expect(busy > 0, "busy time counted while the thread works")
-        #expect(graph.stop(.abandon).ledgerProblems().isEmpty)
+        let stats = graph.stop(.abandon)
+        #expect(stats.ledgerProblems().isEmpty)
+        let (source, sink) = (stats.queues.first { $0.name == "src" }, stats.queues.first { $0.name == "sink" })
+        #expect(source?.sent == sink?.arrived && (source?.sent ?? 0) > 0 && sink?.sent == nil)
     }
 }
 
