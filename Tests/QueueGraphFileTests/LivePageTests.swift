@@ -1,4 +1,5 @@
 import Foundation
+import QueueGraphRender
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -54,8 +55,14 @@ struct LivePageTests {
         let screenshot = FileManager.default.temporaryDirectory.appendingPathComponent("live-page-\(getpid()).png")
         defer { try? FileManager.default.removeItem(at: screenshot) }
         #expect(shell("timeout 60 \(chromium) --window-size=1200,800 --screenshot=\(screenshot.path) \(address)").status == 0)
-        let png = try Data(contentsOf: screenshot)
-        #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]) && png.count > 20_000, "a screenshot of \(png.count) bytes")
+        // The picture in the screenshot is filled by the page from the live depths: Graphviz draws the
+        // nodes grey (#e9ecef), the page green to red (hsl(h, 70 %, 80 %): one channel near 240, one near 168).
+        let (width, height, pixels) = try readPNG(path: screenshot.path)
+        let filled = pixels.filter { pixel in
+            let channels = [pixel & 0xFF, (pixel >> 8) & 0xFF, (pixel >> 16) & 0xFF]
+            return (232...248).contains(channels.max()!) && (160...176).contains(channels.min()!)
+        }.count
+        #expect(width == 1200 && height == 800 && filled > 7 * 2_000, "\(filled) pixels of live fill in the screenshot")
 
         // The events: statistics twice a second, with each queue's size and the graph's shape.
         let events = shell("curl -sN --max-time 2 \(address)events")
