@@ -65,17 +65,17 @@ public enum ControlProtocol {
 
     /// The argument `key`, which the command needs.
     public static func required(_ request: Request, _ key: String, example: String) throws(Failure) -> String {
-        guard let text = try text(request, key) else {
-            throw Failure.malformed("found no '\(key)' in a \(request.command) request, expected one like \(example)")
-        }
+        guard let text = try text(request, key) else { throw missing(key, in: request, example: example) }
         return text
+    }
+
+    private static func missing(_ key: String, in request: Request, example: String) -> Failure {
+        .malformed("found no '\(key)' in a \(request.command) request, expected one like \(example)")
     }
 
     /// The argument `key` as a list of names: a JSON list of strings, or one string of names separated by commas.
     public static func names(_ request: Request, _ key: String, example: String) throws(Failure) -> [String] {
-        guard let json = request.arguments[key] else {
-            throw Failure.malformed("found no '\(key)' in a \(request.command) request, expected one like \(example)")
-        }
+        guard let json = request.arguments[key] else { throw missing(key, in: request, example: example) }
         switch try? JSONSerialization.jsonObject(with: Data(json.utf8), options: [.fragmentsAllowed]) {
         case let text as String: return text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         case let list as [String]: return list

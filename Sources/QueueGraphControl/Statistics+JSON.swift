@@ -33,15 +33,3 @@ extension GraphStatistics {
         ]
     }
 }
-
-extension ParameterValue {
-    /// The value as JSON: a number, a string or a boolean.
-    public var json: Any {
-        switch self {
-        case .integer(let v): v
-        case .number(let v): v
-        case .text(let v): v
-        case .flag(let v): v
-        }
-    }
-}

@@ -41,7 +41,10 @@ public struct TopView {
         }
         var lines = [String(format: "qgraph top: %@ (pid %d), up %.1f s; queues by %@", graph, pid, time - started, sort.rawValue)]
 
-        struct Row { var name: String, thread: Int, depth: Int, size: Int, inRate: Double, outRate: Double, drops: [(String, Int)], residency: Double, misses: Int }
+        struct Row {
+            var name: String, thread: Int, depth: Int, size: Int, inRate: Double, outRate: Double, drops: [(String, Int)], residency: Double, misses: Int
+            var dropCount: Int { drops.map(\.1).reduce(0, +) }
+        }
         var rows = (stats["queues"] as? [[String: Any]] ?? []).map { q -> Row in
             let name = q["name"] as? String ?? "?"
             let dropped = (q["dropped"] as? [String: Any] ?? [:]).map { ($0.key, Int(number($0.value))) }.sorted { $0.0 < $1.0 }
@@ -56,8 +59,7 @@ public struct TopView {
             case .out: a.outRate != b.outRate ? a.outRate > b.outRate : a.name < b.name
             case .in: a.inRate != b.inRate ? a.inRate > b.inRate : a.name < b.name
             case .depth: a.depth != b.depth ? a.depth > b.depth : a.name < b.name
-            case .drops: a.drops.map(\.1).reduce(0, +) != b.drops.map(\.1).reduce(0, +)
-                ? a.drops.map(\.1).reduce(0, +) > b.drops.map(\.1).reduce(0, +) : a.name < b.name
+            case .drops: a.dropCount != b.dropCount ? a.dropCount > b.dropCount : a.name < b.name
             case .name: a.name < b.name
             }
         }

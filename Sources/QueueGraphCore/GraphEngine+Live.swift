@@ -44,8 +44,8 @@ extension GraphEngine {
     /// The graph now, live changes included: its queues in order and their
     /// connections (the declared `config` stays as it was). Any thread.
     public func currentGraph() -> (queues: [QueueConfig], connections: [Connection]) {
-        structure.withLock { _ in
-            let live = Set(queueNames.compactMap { name in queues.first { $0.name == name }?.index })
+        structure.withLock { names in
+            let live = Set(names.values)
             let current = queues.filter { live.contains($0.index) }
             let connections = current.flatMap { q in
                 q.outs.indices.compactMap { pad in
@@ -98,12 +98,15 @@ extension GraphEngine {
     /// policies (back-pressure, or drops counted upstream), and the queues
     /// after it starve. A draining stop resumes every held queue.
     public func setHeld(queue name: String, _ held: Bool, applied: @escaping @Sendable () -> Void = {}) throws(LiveChangeError) {
-        let queue = try liveQueue(name)
+        postHeld(try liveQueue(name), held, applied: applied)
+    }
+
+    /// Sets `queue.held` on its thread before its next invocation, then runs `applied` there.
+    func postHeld(_ queue: RunningQueue, _ held: Bool, applied: @escaping @Sendable () -> Void) {
         let scheduler = schedulers[queue.group]
-        let target = queue
         scheduler.postChange {
-            target.held = held
-            scheduler.fillTiers.markDirty(target.slot)
+            queue.held = held
+            scheduler.fillTiers.markDirty(queue.slot)
             applied()
         }
     }
@@ -207,11 +210,11 @@ extension GraphEngine {
         let removed = try names.map { name throws(LiveChangeError) in try liveQueue(name) }
         let upstream: RunningQueue, downstream: RunningQueue, pad: Int
         if let first = removed.first {
-            guard preds[first.index].count == 1, let u = queues.indices.contains(preds[first.index][0]) ? queues[preds[first.index][0]] : nil else {
+            guard preds[first.index].count == 1 else {
                 throw LiveChangeError(.refused, "found queue '\(first.name)' with \(preds[first.index].count) upstream queues, expected a segment that begins with one")
             }
-            upstream = u
-            pad = u.outs.indices.first { p in u.outs.with(p) { $0 === first } }!
+            upstream = queues[preds[first.index][0]]
+            pad = upstream.outs.indices.first { p in upstream.outs.with(p) { $0 === first } }!
             for (a, b) in zip(removed, removed.dropFirst()) {
                 guard a.outs.count == 1, a.outs.with(0, { $0 === b }), preds[b.index].count == 1 else {
                     throw LiveChangeError(.refused, "found '\(b.name)' not fed by '\(a.name)' alone, expected a chain of queues, each feeding the next")
@@ -298,7 +301,7 @@ extension GraphEngine {
             }
         }
         let count = spliceCount.wrappingAdd(1, ordering: .relaxed).newValue
-        structure.withLock { _ in
+        structure.withLock { names in
             queues += splice.added
             linkFormats += splice.addedFormats
             let (upstream, downstream) = (splice.upstream, splice.downstream)
@@ -309,15 +312,14 @@ extension GraphEngine {
                 downstream.pendingUpstream.wrappingAdd(1, ordering: .sequentiallyConsistent)   // the old segment's end takes it back
                 first.pendingUpstream.wrappingSubtract(1, ordering: .sequentiallyConsistent)
             }
-            scheduler.splice(adding: splice.added, retiring: Set(splice.removed.map(\.index)), preds: currentPreds(), all: queues)
-            for g in Set([upstream.group, downstream.group]) where g != splice.group { schedulers[g].watch(preds: currentPreds(), all: queues) }
-            updateNames { names in
-                for queue in splice.removed {
-                    names[queue.name] = nil
-                    queue.name = "\(queue.name)~\(count)"
-                }
-                for queue in splice.added { names[queue.name] = queue.index }
+            let preds = currentPreds()
+            scheduler.splice(adding: splice.added, retiring: Set(splice.removed.map(\.index)), preds: preds, all: queues)
+            for g in Set([upstream.group, downstream.group]) where g != splice.group { schedulers[g].watch(preds: preds, all: queues) }
+            for queue in splice.removed {
+                names[queue.name] = nil
+                queue.name = "\(queue.name)~\(count)"
             }
+            for queue in splice.added { names[queue.name] = queue.index }
         }
         if Tracing.on(QG_TP_GRAPH_QUEUE) {   // trace readers learn the new queues' names as they learnt the others'
             for q in splice.added { qg_tp_graph_queue(traceID, UInt32(q.index), q.name, UInt32(q.size), UInt32(q.group)) }
@@ -338,26 +340,21 @@ extension GraphEngine {
 
     /// Ends the removed queues that have not drained, releasing what they
     /// hold as abandoned (counted). Only while every thread is parked.
-    @_spi(Runtime) public func abandonUndrained(_ splice: Splice) {
+    /// Returns how many queued buffers it released.
+    @_spi(Runtime) public func abandonUndrained(_ splice: Splice) -> Int {
         let left = splice.removed.filter { !$0.finished }
         for queue in left { queue.context.abandoning = true }
         for queue in left {
             queue.abandonQueued()
             queue.finish()
         }
+        return left.reduce(0) { $0 + $1.counters.abandoned.value }
     }
 
     /// Lets the new segment run: its first queue (after a removal, the
     /// upstream queue) stops holding. Any thread.
     @_spi(Runtime) public func finishSplice(_ splice: Splice, applied: @escaping @Sendable () -> Void) {
         guard !splice.removed.isEmpty else { return applied() }
-        let queue = splice.added.first ?? splice.upstream
-        let held = splice.added.isEmpty && splice.upstreamWasHeld
-        let scheduler = schedulers[queue.group]
-        scheduler.postChange {
-            queue.held = held
-            scheduler.fillTiers.markDirty(queue.slot)
-            applied()
-        }
+        postHeld(splice.added.first ?? splice.upstream, splice.added.isEmpty && splice.upstreamWasHeld, applied: applied)
     }
 }

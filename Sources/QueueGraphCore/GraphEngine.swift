@@ -17,10 +17,10 @@ public final class GraphEngine: @unchecked Sendable {
     /// appended, those spliced out stay (renamed) so that their counters
     /// keep counting. Changed only while every thread is parked, under `structure`.
     @exclusivity(unchecked) var queues: [RunningQueue]
-    /// Indices of the queues in the graph now, by name (not those spliced out).
-    private let names: Locked<[String: Int]>
-    /// Held while the queues change, and by readers on other threads (`statistics`).
-    let structure = Locked<Void>(())
+    /// Indices of the queues in the graph now, by name (not those spliced
+    /// out). Its lock is held while the queues change, and by readers on
+    /// other threads (`statistics`, `queue(named:)`).
+    let structure: Locked<[String: Int]>
     let schedulers: [GroupScheduler]
     let creators: [any BufferCreator]
     /// The links to the child processes of `child` queues.
@@ -102,7 +102,7 @@ public final class GraphEngine: @unchecked Sendable {
         for q in queues { q.outs = QueueRefs(plan.outs[q.index].map { queues[$0] }) }   // made empty: nothing to free
         schedulers = (0..<groupCount).map { g in GroupScheduler(index: g, queues: queues.filter { $0.group == g }, event: events[g]) }
         self.queues = queues
-        names = Locked(Dictionary(queues.map { ($0.name, $0.index) }, uniquingKeysWith: { first, _ in first }))
+        structure = Locked(Dictionary(queues.map { ($0.name, $0.index) }, uniquingKeysWith: { first, _ in first }))
         self.creators = ownCreators.compactMap { $0 }
         for q in queues { (q.processor as? any ContextAttaching)?.attach(q.context) }
         links = queues.compactMap { $0.processor as? ChildLink }
@@ -141,14 +141,11 @@ public final class GraphEngine: @unchecked Sendable {
 
     /// The queue in the graph now named `name`. Any thread.
     func queue(named name: String) -> RunningQueue? {
-        structure.withLock { _ in names.withLock { $0[name] }.map { queues[$0] } }
+        structure.withLock { names in names[name].map { queues[$0] } }
     }
 
     /// The names of the graph's queues now, in order. Any thread.
-    public var queueNames: [String] { names.withLock { $0.sorted { $0.value < $1.value }.map(\.key) } }
-
-    /// Renames, adds and removes names (a live splice, under `structure`).
-    func updateNames(_ body: (inout [String: Int]) -> Void) { names.withLock(body) }
+    public var queueNames: [String] { structure.withLock { $0.sorted { $0.value < $1.value }.map(\.key) } }
 
     /// True when every queue has ended.
     public var isFinished: Bool { endedCount.load(ordering: .acquiring) == queues.count }

@@ -75,8 +75,9 @@ enum Feedback {
     @exclusivity(unchecked) var retired: Set<Int> = []
     @_spi(Runtime) public let event: WakeEvent
     private let inbox = Locked<Deque<(feedback: Feedback, buffer: Buffer, queue: Int32)>>(Deque())
-    /// Live changes to run on this thread between invocations (`postChange`).
+    /// Live changes to run on this thread between invocations (`postChange`), and how many wait.
     private let changes = Locked<[@Sendable () -> Void]>([])
+    private let changeCount = Atomic<Int>(0)
     /// Feedback and changes waiting: one load on the hot path says there are none.
     private let inboxCount = Atomic<Int>(0)
 
@@ -177,16 +178,19 @@ enum Feedback {
     /// Runs `change` on this group's thread before its next invocation. Any thread.
     func postChange(_ change: @escaping @Sendable () -> Void) {
         changes.withLock { $0.append(change) }
+        changeCount.wrappingAdd(1, ordering: .releasing)
         inboxCount.wrappingAdd(1, ordering: .sequentiallyConsistent)
         event.notify()
     }
 
     /// Runs the posted changes (in stepping mode, the stepping thread does).
+    /// Without any, one load: acks and naks come this way too.
     @_spi(Runtime) public func runChanges() {
-        for change in changes.withLock({ changes in defer { changes.removeAll() }; return changes }) {
-            inboxCount.wrappingSubtract(1, ordering: .relaxed)
-            change()
-        }
+        guard changeCount.load(ordering: .acquiring) > 0 else { return }
+        let posted = changes.withLock { changes in defer { changes.removeAll() }; return changes }
+        changeCount.wrappingSubtract(posted.count, ordering: .relaxed)
+        inboxCount.wrappingSubtract(posted.count, ordering: .relaxed)
+        for change in posted { change() }
     }
 
     var hasFeedback: Bool { inboxCount.load(ordering: .relaxed) > 0 }

@@ -120,14 +120,7 @@ extension ProcessorRegistry {
                 case .choice(let values): schema["enum"] = values
                 case .flag: schema["type"] = "boolean"
                 }
-                if let d = p.defaultValue {
-                    switch d {
-                    case .integer(let v): schema["default"] = v
-                    case .number(let v): schema["default"] = v
-                    case .text(let v): schema["default"] = v
-                    case .flag(let v): schema["default"] = v
-                    }
-                }
+                if let d = p.defaultValue { schema["default"] = d.json }
                 properties[p.name] = schema
             }
             let required = spec.parameters.filter { $0.defaultValue == nil }.map(\.name)

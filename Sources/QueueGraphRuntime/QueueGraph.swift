@@ -101,9 +101,14 @@ public final class QueueGraph: @unchecked Sendable {
         }
         guard paused else { return }
         engine.tracePause()
+        waitUntilParked()
+    }
+
+    /// Wakes every thread and waits until each is parked (or has ended), `control.paused` being set.
+    private func waitUntilParked() {
         engine.wakeAll()
         while control.parked.load(ordering: .sequentiallyConsistent) < control.running.load(ordering: .sequentiallyConsistent) {
-            control.changed.wait(timeoutNanoseconds: 10_000_000) {
+            control.changed.wait(timeoutNanoseconds: 1_000_000) {
                 control.parked.load(ordering: .sequentiallyConsistent) >= control.running.load(ordering: .sequentiallyConsistent)
             }
         }
@@ -240,14 +245,12 @@ public final class QueueGraph: @unchecked Sendable {
                 while !engine.hasDrained(plan) && monotonicNanoseconds() < deadline {
                     control.changed.wait(timeoutNanoseconds: 200_000) { engine.hasDrained(plan) }
                 }
-                let before = engine.statistics().queues.reduce(0) { $0 + $1.abandoned }
-                var parked = wired - start
+                var (parked, abandoned) = (wired - start, 0)
                 if !engine.hasDrained(plan) {
                     let again = monotonicNanoseconds()
-                    try whileParked { () throws(LiveChangeError) in engine.abandonUndrained(plan) }
+                    abandoned = try whileParked { () throws(LiveChangeError) in engine.abandonUndrained(plan) }
                     parked += monotonicNanoseconds() - again
                 }
-                let abandoned = engine.statistics().queues.reduce(0) { $0 + $1.abandoned } - before
                 let applied = Applied()
                 engine.finishSplice(plan) { applied.signal() }
                 applied.wait(running: true)
@@ -266,12 +269,7 @@ public final class QueueGraph: @unchecked Sendable {
             case .created, .paused: return Result { () throws(LiveChangeError) in try body() }
             case .running:
                 control.paused.store(true, ordering: .sequentiallyConsistent)
-                engine.wakeAll()
-                while control.parked.load(ordering: .sequentiallyConsistent) < control.running.load(ordering: .sequentiallyConsistent) {
-                    control.changed.wait(timeoutNanoseconds: 1_000_000) {
-                        control.parked.load(ordering: .sequentiallyConsistent) >= control.running.load(ordering: .sequentiallyConsistent)
-                    }
-                }
+                waitUntilParked()
                 defer {
                     control.paused.store(false, ordering: .sequentiallyConsistent)
                     engine.wakeAll()

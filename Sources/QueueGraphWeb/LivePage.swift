@@ -41,19 +41,13 @@ public final class LivePage: @unchecked Sendable {
             // Two snapshots a quarter of a second apart: the page shows rates as it loads.
             let earlier = snapshot()
             try await Task.sleep(for: .milliseconds(250))
-            let page = Self.page(name: name, svg: svg(), snapshots: [earlier, snapshot()])
-            return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: page)))
+            return Self.response(Self.page(name: name, svg: svg(), snapshots: [earlier, snapshot()]), type: "text/html; charset=utf-8")
         }
-        router.get("graph.svg") { [self] _, _ in
-            Response(status: .ok, headers: [.contentType: "image/svg+xml"], body: .init(byteBuffer: ByteBuffer(string: svg())))
-        }
-        router.get("stats") { [self] _, _ in
-            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: snapshot())))
-        }
+        router.get("graph.svg") { [self] _, _ in Self.response(svg(), type: "image/svg+xml") }
+        router.get("stats") { [self] _, _ in Self.response(snapshot(), type: "application/json") }
         router.get("events") { [self] _, _ in
-            // A stream lasts a few seconds, then ends, and the browser reconnects at once
-            // (`retry`): no connection is held forever by a client that went away, and
-            // a headless browser counting virtual time sees each request complete.
+            // A stream lasts a few seconds, then ends, and the browser reconnects at
+            // once (`retry`): no connection outlives a client that went away for long.
             Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: .init { writer in
                 try await writer.write(ByteBuffer(string: "retry: 100\n\n"))
                 for _ in 0..<Self.eventsPerStream where !Task.isCancelled {
@@ -82,6 +76,10 @@ public final class LivePage: @unchecked Sendable {
         listening.wait(timeoutNanoseconds: 10_000_000_000) { self.port != nil || failure.withLock { $0 != nil } }
         if let reason = failure.withLock({ $0 }) { throw ControlError("cannot serve on \(host):\(requestedPort): \(reason)") }
         guard port != nil else { throw ControlError("cannot serve on \(host):\(requestedPort): the server did not start within 10 s") }
+    }
+
+    private static func response(_ text: String, type: String) -> Response {
+        Response(status: .ok, headers: [.contentType: type], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     /// Stops serving.

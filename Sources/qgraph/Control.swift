@@ -26,6 +26,14 @@ func connectToGraph(_ wanted: String?) throws -> ControlClient {
     }
 }
 
+/// The result of `command`, or the endpoint's refusal printed and exit 1.
+func call(_ client: ControlClient, _ command: String, arguments: [String: String] = [:]) throws -> Any {
+    do { return try client.call(command, arguments: arguments) } catch {
+        printError("\(error)")
+        throw ExitCode(1)
+    }
+}
+
 /// Prints a JSON value.
 func printJSON(_ value: Any) {
     let data = (try? JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data()
@@ -55,11 +63,7 @@ struct Dump: ParsableCommand {
     var graph: String?
 
     func run() throws {
-        let client = try connectToGraph(graph)
-        do { printJSON(try client.call("dump")) } catch {
-            printError("\(error)")
-            throw ExitCode(1)
-        }
+        printJSON(try call(try connectToGraph(graph), "dump"))
     }
 }
 
@@ -202,27 +206,18 @@ struct Ctl: ParsableCommand {
 
     func run() throws {
         let client = try connectToGraph(graph)
-        let names = ControlProtocol.json(queue.split(separator: ",").map(String.init))
-        let line = ControlProtocol.json(settings.joined(separator: " "))
-        let pairs = settings.map { setting in
-            let (name, value) = (setting.prefix { $0 != "=" }, setting.drop { $0 != "=" }.dropFirst())
-            return (String(name), ControlProtocol.json(String(value)))
-        }
+        let json = ControlProtocol.json
+        let names = json(queue.split(separator: ",").map(String.init))
+        let line = json(settings.joined(separator: " "))
+        let pairs = settings.map { setting in (String(setting.prefix { $0 != "=" }), json(String(setting.drop { $0 != "=" }.dropFirst()))) }
         // One request per parameter for set; one with every setting otherwise.
         let requests: [[String: String]] = switch action {
-        case .set: pairs.map { ["queue": ControlProtocol.json(queue), "parameter": ControlProtocol.json($0.0), "value": $0.1] }
+        case .set: pairs.map { ["queue": json(queue), "parameter": json($0.0), "value": $0.1] }
         case .replace: [["queues": names, "with": line]]
         case .remove: [["queues": names]]
-        case .insert: [["after": ControlProtocol.json(queue), "pad": "\(pad)", "with": line]]
-        default: [["queue": ControlProtocol.json(queue)].merging(pairs) { _, new in new }]
+        case .insert: [["after": json(queue), "pad": "\(pad)", "with": line]]
+        case .pause, .resume, .queue: [["queue": json(queue)].merging(pairs) { _, new in new }]
         }
-        for arguments in requests {
-            do {
-                print(ControlProtocol.json(try client.call(action.rawValue, arguments: arguments)))
-            } catch {
-                printError("\(error)")
-                throw ExitCode(1)
-            }
-        }
+        for arguments in requests { print(json(try call(client, action.rawValue, arguments: arguments))) }
     }
 }

@@ -79,23 +79,14 @@ struct LiveChangeTests {
 
     @Test("a paused branch keeps its buffers queued; resuming delivers them; a draining stop resumes it")
     func pauseBranch() throws {
-        let pool = TrackingPool(name: "app", count: 16, payloadCapacity: 8)
-        let sink = OrderedSink()
-        let graph = try QueueGraphConfig()
-            .adding(QueueConfig(name: "in", size: 16, processor: { _ in Forwarder() }))
-            .adding(QueueConfig(name: "branch", size: 16, threading: .thread, processor: { _ in Forwarder() }))
-            .adding(QueueConfig(name: "sink", size: 16, outPads: 0, processor: { _ in sink }))
-            .connecting("in", to: "branch").connecting("branch", to: "sink")
-            .createQueueGraph()
-        let input = try graph.input("in")
-        try graph.start()
-        try graph.setHeld(queue: "branch", true)
+        let (graph, input, pool, sink) = try Self.startedChain(aSize: 16)
+        try graph.setHeld(queue: "a", true)
         Self.pushed(input, pool, count: 5)
-        #expect(eventually { graph.statistics().queues.first { $0.name == "branch" }?.depth == 5 })
+        #expect(eventually { graph.statistics().queues.first { $0.name == "a" }?.depth == 5 })
         #expect(Self.delivered(graph) == 0, "nothing passes a paused queue")
-        try graph.setHeld(queue: "branch", false)
+        try graph.setHeld(queue: "a", false)
         #expect(eventually { Self.delivered(graph) == 5 })
-        try graph.setHeld(queue: "branch", true)
+        try graph.setHeld(queue: "a", true)
         Self.pushed(input, pool, count: 3, from: 5)
         input.endOfStream()
         let stats = graph.stop()
@@ -105,28 +96,19 @@ struct LiveChangeTests {
 
     @Test("a queue's size and management change while it holds buffers: they move, the excess is dropped and counted, a default queue is not shrunk below its depth")
     func queueChange() throws {
-        let pool = TrackingPool(name: "app", count: 16, payloadCapacity: 8)
-        let sink = OrderedSink()
-        let graph = try QueueGraphConfig()
-            .adding(QueueConfig(name: "in", size: 16, processor: { _ in Forwarder() }))
-            .adding(QueueConfig(name: "q", size: 8, threading: .thread, processor: { _ in Forwarder() }))
-            .adding(QueueConfig(name: "sink", size: 16, outPads: 0, processor: { _ in sink }))
-            .connecting("in", to: "q").connecting("q", to: "sink")
-            .createQueueGraph()
-        let input = try graph.input("in")
-        try graph.start()
-        try graph.setHeld(queue: "q", true)
+        let (graph, input, pool, sink) = try Self.startedChain(aSize: 8)
+        try graph.setHeld(queue: "a", true)
         Self.pushed(input, pool, count: 6)
-        #expect(eventually { graph.statistics().queues.first { $0.name == "q" }?.depth == 6 })
-        #expect(throws: LiveChangeError.self) { try graph.reconfigureQueue("q", size: 4) }
-        try graph.reconfigureQueue("q", size: 4, management: .headdrop)
-        let q = graph.statistics().queues.first { $0.name == "q" }
-        #expect(q?.depth == 4 && q?.dropped[.headdrop] == 2, "the two oldest dropped and counted")
-        #expect(graph.engine.currentQueueConfig("q")?.management == .headdrop)
-        try graph.reconfigureQueue("q", size: 12, management: .red(RED(minThreshold: 3, maxThreshold: 9)))
-        #expect(throws: LiveChangeError.self) { try graph.reconfigureQueue("q", management: .red(RED(minThreshold: 5, maxThreshold: 2))) }
-        #expect(throws: LiveChangeError.self) { try graph.reconfigureQueue("q", size: 0) }
-        try graph.setHeld(queue: "q", false)
+        #expect(eventually { graph.statistics().queues.first { $0.name == "a" }?.depth == 6 })
+        #expect(throws: LiveChangeError.self) { try graph.reconfigureQueue("a", size: 4) }
+        try graph.reconfigureQueue("a", size: 4, management: .headdrop)
+        let a = graph.statistics().queues.first { $0.name == "a" }
+        #expect(a?.depth == 4 && a?.dropped[.headdrop] == 2, "the two oldest dropped and counted")
+        #expect(graph.engine.currentQueueConfig("a")?.management == .headdrop)
+        try graph.reconfigureQueue("a", size: 12, management: .red(RED(minThreshold: 3, maxThreshold: 9)))
+        #expect(throws: LiveChangeError.self) { try graph.reconfigureQueue("a", management: .red(RED(minThreshold: 5, maxThreshold: 2))) }
+        #expect(throws: LiveChangeError.self) { try graph.reconfigureQueue("a", size: 0) }
+        try graph.setHeld(queue: "a", false)
         #expect(eventually { Self.delivered(graph) == 4 })
         Self.pushed(input, pool, count: 2, from: 6)
         input.endOfStream()
@@ -136,12 +118,12 @@ struct LiveChangeTests {
     }
 
     /// in → a (its own thread) → b → sink (its own thread), started: `b` runs on a's thread.
-    private static func startedChain() throws -> (QueueGraph, GraphInput, TrackingPool, OrderedSink) {
+    private static func startedChain(aSize: Int = 4) throws -> (QueueGraph, GraphInput, TrackingPool, OrderedSink) {
         let pool = TrackingPool(name: "app", count: 32, payloadCapacity: 8)
         let sink = OrderedSink()
         let graph = try QueueGraphConfig()
             .adding(QueueConfig(name: "in", size: 16, processor: { _ in Forwarder() }))
-            .adding(QueueConfig(name: "a", size: 4, threading: .thread, processor: { _ in Forwarder() }))
+            .adding(QueueConfig(name: "a", size: aSize, threading: .thread, processor: { _ in Forwarder() }))
             .adding(QueueConfig(name: "b", size: 4, processor: { _ in Forwarder() }))
             .adding(QueueConfig(name: "sink", size: 4, threading: .thread, outPads: 0, processor: { _ in sink }))
             .connecting("in", to: "a").connecting("a", to: "b").connecting("b", to: "sink")

@@ -21,7 +21,7 @@ struct StoreOutcome {
 /// Threading: any thread may push; one consumer pops. `depth` and `bytes` can
 /// be read without the lock.
 final class LockedStore: @unchecked Sendable {
-    struct Prioritised: Comparable {
+    private struct Prioritised: Comparable {
         var entry: Entry
         var priority: Int
         var arrival: UInt64
@@ -34,7 +34,7 @@ final class LockedStore: @unchecked Sendable {
 
     /// The waiting buffers, in the structure the discipline needs (one of
     /// `deque`, `heap` or `custom` is used), and the arrival-side state.
-    struct State {
+    private struct State {
         var deque: Deque<Entry>
         var heap: Heap<Prioritised>
         var custom: (any QueueDisciplineHandler)?
@@ -91,7 +91,7 @@ final class LockedStore: @unchecked Sendable {
     let byteBound: Int?
     let discipline: QueueDiscipline
     let management: QueueManagement
-    let state: Locked<State>
+    private let state: Locked<State>
     let depth = Atomic<Int>(0)
     let bytes = Atomic<Int>(0)
     /// Under a byte bound, the size of the last buffer offered: the size
@@ -220,6 +220,18 @@ final class LockedStore: @unchecked Sendable {
 
     /// The entry `pop` would give, left in the store.
     func peek() -> Entry? { state.withLock { $0.next(discipline) } }
+
+    /// Puts entries back without policy (they were admitted before; a queue changed live).
+    func adopt(_ entries: [Entry]) {
+        state.withLock { s in
+            for entry in entries {
+                s.insert(entry, priority: entry.buffer.priority, discipline: discipline)
+                s.bytes += entry.buffer.size
+            }
+            depth.store(s.count, ordering: .relaxed)
+            bytes.store(s.bytes, ordering: .relaxed)
+        }
+    }
 
     /// Takes every entry out (for an abandoning stop).
     func removeAll() -> [Entry] {

@@ -3,21 +3,6 @@
 /// Threading: only while every scheduler thread of the graph is parked
 /// between invocations (`QueueGraph` parks them), or on the stepping thread.
 extension RunningQueue {
-    /// Every queued entry in the order it would leave (a priority store's
-    /// in no particular order), taken out uncounted: the caller puts each
-    /// back or accounts for it.
-    func takeAll() -> [Entry] {
-        switch storage {
-        case .ring(let ring):
-            var entries: [Entry] = []
-            while let (entry, _) = ring.pop() { entries.append(entry) }
-            ring.publishHead()
-            return entries
-        case .locked(let store):
-            return store.removeAll()
-        }
-    }
-
     /// Takes a new size and management: the storage is made again (a ring
     /// where it now fits) and the queued buffers move into it. Buffers
     /// beyond the new size are dropped and counted, the oldest for
@@ -43,20 +28,6 @@ extension RunningQueue {
         for entry in dropped {
             counters.dropped(reason).add()
             release(entry.buffer, droppedFor: reason, from: entry.from)
-        }
-    }
-}
-
-extension LockedStore {
-    /// Puts entries back without policy (they were admitted before).
-    func adopt(_ entries: [Entry]) {
-        state.withLock { s in
-            for entry in entries {
-                s.insert(entry, priority: entry.buffer.priority, discipline: discipline)
-                s.bytes += entry.buffer.size
-            }
-            depth.store(s.count, ordering: .relaxed)
-            bytes.store(s.bytes, ordering: .relaxed)
         }
     }
 }

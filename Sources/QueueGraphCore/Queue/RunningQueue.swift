@@ -35,8 +35,8 @@ final class RunningQueue: @unchecked Sendable {
     let sync: BufferSync
     let buffers: BufferManagement
     @exclusivity(unchecked) var drops: Bool
-    /// Upstream queues when the graph was made or last rewired.
-    @exclusivity(unchecked) var predecessors: Int
+    /// Upstream queues when the graph was made (a splice replaces one upstream by one).
+    let predecessors: Int
     let sampleMask: UInt64
     /// An upstream queue runs on another thread: a ring's producer then reads
     /// the fill level from its own cached view.
@@ -346,16 +346,24 @@ final class RunningQueue: @unchecked Sendable {
         }
     }
 
-    /// Takes every queued buffer out and releases it as abandoned.
-    func abandonQueued() {
-        var entries: [Entry] = []
+    /// Every queued entry in the order it would leave (a priority store's
+    /// in no particular order), taken out uncounted: the caller puts each
+    /// back or accounts for it. Consumer thread, or every thread parked.
+    func takeAll() -> [Entry] {
         switch storage {
         case .ring(let ring):
+            var entries: [Entry] = []
             while let (entry, _) = ring.pop() { entries.append(entry) }
             consumerFoundEmpty(ring)
-        case .locked(let store): entries = store.removeAll()
+            return entries
+        case .locked(let store):
+            return store.removeAll()
         }
-        for entry in entries {
+    }
+
+    /// Takes every queued buffer out and releases it as abandoned.
+    func abandonQueued() {
+        for entry in takeAll() {
             counters.abandoned.add()
             counters.bytesAbandoned.add(entry.buffer.size)
             entry.buffer.dropHold(fate: .abandoned)

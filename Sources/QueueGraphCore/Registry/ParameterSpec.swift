@@ -13,6 +13,16 @@ public enum ParameterValue: Sendable, Equatable, CustomStringConvertible {
         case .flag(let v): "\(v)"
         }
     }
+
+    /// The value as a JSON serializer takes it: a number, a string or a boolean.
+    public var json: Any {
+        switch self {
+        case .integer(let v): v
+        case .number(let v): v
+        case .text(let v): v
+        case .flag(let v): v
+        }
+    }
 }
 
 /// One typed parameter a processor accepts in graph files.

@@ -67,7 +67,18 @@ func threadCPUNanoseconds(named name: String) -> Double {
 
 /// The animation, its blur swapped every `every` seconds (0: never): the parked times, late frames, frames lost,
 /// the process's CPU % and its control endpoint thread's.
-func swapRun(every: Double, topClient: Bool) throws -> (stalls: [Double], late: Int, lost: Int, cpuPercent: Double, endpointPercent: Double) {
+/// What one run of the animation measured.
+struct AnimationRun {
+    var stalls: [Double] = []
+    var late = 0
+    var lost = 0
+    var cpuPercent = 0.0
+    var endpointPercent = 0.0
+    /// A `stats` round trip in µs, measured after a run with the top client.
+    var requestMicroseconds = 0.0
+}
+
+func swapRun(every: Double, topClient: Bool) throws -> AnimationRun {
     let file = try animation(width: 640, height: 360, fps: 60, frames: 600, output: "/dev/null")
     let graph = try file.config.createQueueGraph()
     let endpoint = ControlEndpoint(graph: graph, name: "qgbench-reconfigure")
@@ -83,8 +94,7 @@ func swapRun(every: Double, topClient: Bool) throws -> (stalls: [Double], late: 
         try process.run()
         client = process
     }
-    var stalls: [Double] = []
-    var lost = 0
+    var run = AnimationRun()
     var current = "blur"
     var next = monotonicNanoseconds()
     while !graph.waitUntilFinished(timeoutNanoseconds: 20_000_000) {
@@ -93,31 +103,29 @@ func swapRun(every: Double, topClient: Bool) throws -> (stalls: [Double], late: 
         let line = current == "blur" ? "gaussianblur sigma=1.5 name=soft" : "boxblur radius=3 name=blur"
         do {
             let report = try graph.replaceSegment([current], with: try GraphFile.segment(launch: line, registry: everyProcessor))
-            stalls.append(Double(report.parkedNanoseconds) / 1e6)
-            lost += report.abandoned
+            run.stalls.append(Double(report.parkedNanoseconds) / 1e6)
+            run.lost += report.abandoned
             current = current == "blur" ? "soft" : "blur"
         } catch let error as LiveChangeError where error.code == .refused {
             break   // the graph ended meanwhile
         }
     }
-    let endpointPercent = threadCPUNanoseconds(named: "qg-control") / Double(monotonicNanoseconds() - wall0) * 100
+    run.endpointPercent = threadCPUNanoseconds(named: "qg-control") / Double(monotonicNanoseconds() - wall0) * 100
     client?.terminate()
     client?.waitUntilExit()
     if topClient {   // what one request costs, round trip, in this process
         let local = try ControlClient(path: endpoint.path)
         let start = monotonicNanoseconds()
         for _ in 0..<200 { _ = try local.call("stats") }
-        lastRequestMicroseconds = Double(monotonicNanoseconds() - start) / 200 / 1e3
+        run.requestMicroseconds = Double(monotonicNanoseconds() - start) / 200 / 1e3
     }
     let stats = graph.stop()
-    let cpu = (cpuSeconds() - cpu0) / (Double(monotonicNanoseconds() - wall0) / 1e9) * 100
+    run.cpuPercent = (cpuSeconds() - cpu0) / (Double(monotonicNanoseconds() - wall0) / 1e9) * 100
     precondition(stats.ledgerProblems().isEmpty, "ledger: \(stats.ledgerProblems())")
-    lost += stats.pools.reduce(0) { $0 + $1.abandoned }
-    return (stalls, stats.dropped(.late), lost, cpu, endpointPercent)
+    run.late = stats.dropped(.late)
+    run.lost += stats.pools.reduce(0) { $0 + $1.abandoned }
+    return run
 }
-
-/// The last `stats` round trip measured by `swapRun`, in µs.
-nonisolated(unsafe) var lastRequestMicroseconds = 0.0
 
 /// 1000 parameter changes while buffers flow.
 func parameterRun() throws -> (applyMicroseconds: [Double], late: Int, processed: Int) {
@@ -171,7 +179,7 @@ func reconfigureBenchmark() throws {
         (lateBase, lateSwap, cpuBase, cpuTop) = (lateBase + [Double(base.late)], lateSwap + [Double(swap.late)], cpuBase + [base.cpuPercent], cpuTop + [top.cpuPercent])
         endpoint.append(top.endpointPercent)
         print(String(format: "  round %d: animation %.1f %% CPU, with top at 10 Hz %.1f %% (its endpoint thread %.2f %%; a stats request: %.0f µs); %d swaps, stall p50 %.2f ms max %.2f ms; late frames %d without swaps, %d with",
-                     round, base.cpuPercent, top.cpuPercent, top.endpointPercent, lastRequestMicroseconds, swap.stalls.count, percentile(swap.stalls, 0.5), swap.stalls.max() ?? .nan, base.late, swap.late))
+                     round, base.cpuPercent, top.cpuPercent, top.endpointPercent, top.requestMicroseconds, swap.stalls.count, percentile(swap.stalls, 0.5), swap.stalls.max() ?? .nan, base.late, swap.late))
     }
     let parameter = try parameterRun()
     print(String(format: "  parameter: 1000 changes while %d buffers flowed: applied in p50 %.1f µs, p99 %.1f µs; %d buffers processed with the old value after a change returned",
