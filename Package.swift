@@ -11,6 +11,7 @@ import PackageDescription
 //   QueueGraphMedia (FFmpeg's libraries: mediasrc, videoconvert, audioresample, mediasink, tonesrc) → QueueGraphRender, CFFmpeg
 //   QueueGraphControl (control endpoint and client, OpenMetrics; swift-prometheus) → QueueGraphRuntime
 //   QueueGraphWeb (the live page; Hummingbird) → QueueGraphControl
+//   QueueGraphRemote (remote hosts: worker daemon, links over UCX) → QueueGraphRuntime, CUCX
 //   qgraph (CLI; ArgumentParser) composes them: the core's, render's and GL's processors in one registry
 let package = Package(
     name: "QueueGraph",
@@ -25,6 +26,7 @@ let package = Package(
         .library(name: "QueueGraphMedia", targets: ["QueueGraphMedia"]),
         .library(name: "QueueGraphControl", targets: ["QueueGraphControl"]),
         .library(name: "QueueGraphWeb", targets: ["QueueGraphWeb"]),
+        .library(name: "QueueGraphRemote", targets: ["QueueGraphRemote"]),
         .library(name: "QueueGraphTestKit", targets: ["QueueGraphTestKit"]),
         .executable(name: "qgraph", targets: ["qgraph"]),
     ],
@@ -87,12 +89,17 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "CUCX",   // libucx-dev (UCP) and libssl-dev (HMAC), Tools/setup
+            linkerSettings: ["ucp", "uct", "ucs", "crypto"].map { .linkedLibrary($0) }
+        ),
+        .target(name: "QueueGraphRemote", dependencies: ["QueueGraphCore", "QueueGraphRuntime", "CUCX"]),
         .target(name: "QueueGraphFile", dependencies: ["QueueGraphCore", .product(name: "Yams", package: "Yams")]),
         .executableTarget(
             name: "qgraph",
             dependencies: [
                 "QueueGraphCore", "QueueGraphRuntime", "QueueGraphFile", "QueueGraphGL", "QueueGraphRender", "QueueGraphMedia",
-                "QueueGraphControl", "QueueGraphWeb", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "QueueGraphControl", "QueueGraphWeb", "QueueGraphRemote", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "QueueGraphCoreTests", dependencies: ["QueueGraphCore", "QueueGraphTestKit"]),

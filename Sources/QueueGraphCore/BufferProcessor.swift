@@ -107,7 +107,7 @@ public protocol CompoundProcessor: BufferProcessor {
 /// A processor whose thread must be wakeable from another process: its
 /// scheduler group sleeps on `sharedWakeEvent` (placed in shared memory)
 /// instead of a private event. Asked once, when the graph is built.
-protocol SharedWakeEventProvider: BufferProcessor {
+@_spi(Runtime) public protocol SharedWakeEventProvider: BufferProcessor {
     var sharedWakeEvent: WakeEvent { get }
 }
 
@@ -115,14 +115,14 @@ protocol SharedWakeEventProvider: BufferProcessor {
 /// process link whose window to the child is full): the scheduler runs its
 /// queue only while `acceptsBuffers`, and the processor wakes its thread
 /// when that changes.
-protocol GatedProcessor: BufferProcessor {
+@_spi(Runtime) public protocol GatedProcessor: BufferProcessor {
     var acceptsBuffers: Bool { get }
 }
 
 /// A processor that acts outside its calls (a process link serving its
 /// channel): the engine gives it its queue's context once, before the graph
 /// starts. The context keeps its threading rule: the queue's thread only.
-protocol ContextAttaching: BufferProcessor {
+@_spi(Runtime) public protocol ContextAttaching: BufferProcessor {
     func attach(_ context: ProcessContext)
 }
 

@@ -8,32 +8,36 @@ import Atomics
 /// with it: ack the sender now), `release` (the child let it go: `fate`,
 /// and `reason` when dropped; `nak` when the queue naks its sender) or
 /// `send` (give it to the exits in `pads`, with its fields as they are now).
-struct LinkMessage {
-    enum Kind: UInt8 { case buffer, ack, release, send }
+///
+/// Across a network (QueueGraphRemote) the same 64 bytes are each message's
+/// header, in the host's byte order; `format` is then the link's format
+/// (`LinkFormat.code`) and `region`/`offset` name where the payload landed.
+@_spi(Runtime) public struct LinkMessage: Sendable {
+    public enum Kind: UInt8 { case buffer, ack, release, send }
 
-    var token: UInt32 = 0
-    var kind: UInt8 = 0
-    var fate: UInt8 = 0
-    var reason: UInt8 = LinkMessage.noReason
-    var nak: UInt8 = 0
-    var region: UInt32 = 0
-    var reserved: UInt32 = 0
-    var offset: UInt64 = 0
-    var size: UInt64 = 0
-    var sequence: UInt64 = 0
-    var timestamp: UInt64 = 0
-    var priority: Int64 = 0
-    var pads: UInt64 = 0
+    public var token: UInt32 = 0
+    public var kind: UInt8 = 0
+    public var fate: UInt8 = 0
+    public var reason: UInt8 = LinkMessage.noReason
+    public var nak: UInt8 = 0
+    public var region: UInt32 = 0
+    public var format: UInt32 = 0
+    public var offset: UInt64 = 0
+    public var size: UInt64 = 0
+    public var sequence: UInt64 = 0
+    public var timestamp: UInt64 = 0
+    public var priority: Int64 = 0
+    public var pads: UInt64 = 0
 
-    static let noReason: UInt8 = 255
+    public static let noReason: UInt8 = 255
 
-    init(kind: Kind, token: UInt32) {
+    public init(kind: Kind, token: UInt32) {
         self.kind = kind.rawValue
         self.token = token
     }
 
     /// Copies a buffer's fields into the message.
-    mutating func describe(_ buffer: Buffer) {
+    public mutating func describe(_ buffer: Buffer) {
         size = UInt64(buffer.size)
         sequence = buffer.sequence
         timestamp = buffer.timestamp
@@ -41,7 +45,7 @@ struct LinkMessage {
     }
 
     /// Sets a buffer's fields from the message.
-    func apply(to buffer: Buffer) {
+    public func apply(to buffer: Buffer) {
         buffer.size = Int(size)
         buffer.sequence = sequence
         buffer.timestamp = timestamp
@@ -89,7 +93,7 @@ struct ChannelLayout {
 ///
 /// Threading: one producer thread and one consumer thread (in either
 /// process); `reset` only while neither runs.
-final class SharedRing: @unchecked Sendable {
+@_spi(Runtime) public final class SharedRing: @unchecked Sendable {
     private let tailWord: UnsafeAtomic<UInt32>
     private let headWord: UnsafeAtomic<UInt32>
     private let slots: UnsafeMutablePointer<LinkMessage>
@@ -101,7 +105,10 @@ final class SharedRing: @unchecked Sendable {
     private var head: UInt32 = 0
     private var cachedTail: UInt32 = 0
 
-    init(at base: UnsafeMutableRawPointer, capacity: Int) {
+    /// The bytes a ring of `capacity` messages needs (`init(at:)`'s base, 64-byte aligned).
+    public static func bytes(capacity: Int) -> Int { 256 + capacity * MemoryLayout<LinkMessage>.stride }
+
+    public init(at base: UnsafeMutableRawPointer, capacity: Int) {
         precondition(capacity > 0 && capacity & (capacity - 1) == 0, "ring capacity must be a power of two")
         tailWord = UnsafeAtomic(at: base.assumingMemoryBound(to: UnsafeAtomic<UInt32>.Storage.self))
         headWord = UnsafeAtomic(at: (base + 128).assumingMemoryBound(to: UnsafeAtomic<UInt32>.Storage.self))
@@ -113,7 +120,7 @@ final class SharedRing: @unchecked Sendable {
     }
 
     /// Both indices back to 0 (a fresh channel for a new child).
-    func reset() {
+    public func reset() {
         tailWord.store(0, ordering: .sequentiallyConsistent)
         headWord.store(0, ordering: .sequentiallyConsistent)
         (tail, cachedHead, head, cachedTail) = (0, 0, 0, 0)
@@ -121,7 +128,7 @@ final class SharedRing: @unchecked Sendable {
 
     /// Producer: false when full.
     @inline(__always)
-    func push(_ message: LinkMessage) -> Bool {
+    public func push(_ message: LinkMessage) -> Bool {
         if tail &- cachedHead > mask {
             cachedHead = headWord.load(ordering: .acquiring)
             if tail &- cachedHead > mask { return false }
@@ -134,7 +141,7 @@ final class SharedRing: @unchecked Sendable {
 
     /// Consumer: the oldest message, or nil when empty.
     @inline(__always)
-    func pop() -> LinkMessage? {
+    public func pop() -> LinkMessage? {
         if head == cachedTail {
             cachedTail = tailWord.load(ordering: .acquiring)
             if head == cachedTail { return nil }
@@ -146,29 +153,25 @@ final class SharedRing: @unchecked Sendable {
     }
 
     /// Consumer: whether a message is waiting (any thread may ask, approximately).
-    var hasMessages: Bool { tailWord.load(ordering: .acquiring) != headWord.load(ordering: .relaxed) }
+    public var hasMessages: Bool { tailWord.load(ordering: .acquiring) != headWord.load(ordering: .relaxed) }
 }
 
-/// The child's statistics as published in the control region: a sequence
-/// word (odd while the child writes) and, per queue of the child's part,
-/// fixed 64-bit counters. The parent knows the queues' names and order.
-enum ChannelStatistics {
+/// The far side's statistics as counters: per queue of its part (the
+/// parent knows the names and order) fixed 64-bit counters, then its
+/// threads' sums. A child publishes them in the control region behind a
+/// sequence word (odd while it writes); a remote host sends them.
+@_spi(Runtime) public enum ChannelStatistics {
     private static let perQueue = 8 + DropReason.allCases.count
     private static let perThread = 4
 
-    /// The sequence word and the counters after it.
-    private static func block(in region: SharedMemory) -> (sequence: UnsafeAtomic<UInt64>, words: UnsafeMutablePointer<Int64>) {
-        (UnsafeAtomic(at: (region.base + ChannelLayout.stats).assumingMemoryBound(to: UnsafeAtomic<UInt64>.Storage.self)),
-         (region.base + ChannelLayout.stats + 8).assumingMemoryBound(to: Int64.self))
-    }
+    /// How many counters `encode` writes for `queues` queues.
+    public static func count(queues: Int) -> Int { queues * perQueue + perThread }
 
-    static func write(_ statistics: GraphStatistics, queues names: [String], to region: SharedMemory) {
-        let (sequence, words) = block(in: region)
+    public static func encode(_ statistics: GraphStatistics, queues names: [String]) -> [Int64] {
         let byName = Dictionary(statistics.queues.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        guard 1 + names.count * perQueue + perThread <= ChannelLayout.statsBytes / 8 - 1 else { return }
-        sequence.wrappingIncrement(ordering: .sequentiallyConsistent)   // odd: writing
-        var i = 0
-        func put(_ value: Int) { words[i] = Int64(value); i += 1 }
+        var words: [Int64] = []
+        words.reserveCapacity(count(queues: names.count))
+        func put(_ value: Int) { words.append(Int64(value)) }
         for name in names {
             let q = byName[name]
             put(q?.arrived ?? 0); put(q?.popped ?? 0); put(q?.acks ?? 0); put(q?.naks ?? 0)
@@ -177,24 +180,15 @@ enum ChannelStatistics {
         }
         let t = statistics.threads.dropFirst().reduce(statistics.threads.first) { $0?.adding($1) }
         put(t?.invocations ?? 0); put(t?.busyNanoseconds ?? 0); put(t?.idleNanoseconds ?? 0); put(t?.wakeups ?? 0)
-        sequence.wrappingIncrement(ordering: .sequentiallyConsistent)   // even: done
+        return words
     }
 
-    /// The last complete snapshot (nil while none was written); rows and
-    /// thread carry thread group 0 until the reader places them.
-    static func read(queues names: [String], from region: SharedMemory) -> (queues: [QueueStatistics], thread: ThreadStatistics)? {
-        let (sequence, words) = block(in: region)
-        let count = names.count * perQueue + perThread
-        var copy = [Int64](repeating: 0, count: count)
-        for _ in 0..<1000 {
-            let before = sequence.load(ordering: .sequentiallyConsistent)
-            if before == 0 { return nil }
-            if before & 1 == 1 { continue }
-            for j in 0..<count { copy[j] = UnsafeAtomic<Int64>(at: UnsafeMutableRawPointer(words + j).assumingMemoryBound(to: UnsafeAtomic<Int64>.Storage.self)).load(ordering: .relaxed) }
-            if sequence.load(ordering: .sequentiallyConsistent) == before { break }
-        }
+    /// The rows and thread `words` hold (thread group 0 until the reader
+    /// places them); nil when there are not `count(queues:)` of them.
+    public static func decode(_ words: [Int64], queues names: [String]) -> (queues: [QueueStatistics], thread: ThreadStatistics)? {
+        guard words.count == count(queues: names.count) else { return nil }
         var i = 0
-        func take() -> Int { defer { i += 1 }; return Int(copy[i]) }
+        func take() -> Int { defer { i += 1 }; return Int(words[i]) }
         let queues = names.map { name in
             let (arrived, popped, acks, naks, abandoned, depth, maxDepth, bytes) = (take(), take(), take(), take(), take(), take(), take(), take())
             var dropped: [DropReason: Int] = [:]
@@ -206,5 +200,34 @@ enum ChannelStatistics {
         let threadStatistics = ThreadStatistics(group: 0, queues: names, invocations: take(), busyNanoseconds: take(),
                                                 idleNanoseconds: take(), wakeups: take())
         return (queues, threadStatistics)
+    }
+
+    /// The sequence word and the counters after it.
+    private static func block(in region: SharedMemory) -> (sequence: UnsafeAtomic<UInt64>, words: UnsafeMutablePointer<Int64>) {
+        (UnsafeAtomic(at: (region.base + ChannelLayout.stats).assumingMemoryBound(to: UnsafeAtomic<UInt64>.Storage.self)),
+         (region.base + ChannelLayout.stats + 8).assumingMemoryBound(to: Int64.self))
+    }
+
+    static func write(_ statistics: GraphStatistics, queues names: [String], to region: SharedMemory) {
+        let (sequence, words) = block(in: region)
+        let encoded = encode(statistics, queues: names)
+        guard 1 + encoded.count <= ChannelLayout.statsBytes / 8 - 1 else { return }
+        sequence.wrappingIncrement(ordering: .sequentiallyConsistent)   // odd: writing
+        for (i, word) in encoded.enumerated() { words[i] = word }
+        sequence.wrappingIncrement(ordering: .sequentiallyConsistent)   // even: done
+    }
+
+    /// The last complete snapshot (nil while none was written).
+    static func read(queues names: [String], from region: SharedMemory) -> (queues: [QueueStatistics], thread: ThreadStatistics)? {
+        let (sequence, words) = block(in: region)
+        var copy = [Int64](repeating: 0, count: count(queues: names.count))
+        for _ in 0..<1000 {
+            let before = sequence.load(ordering: .sequentiallyConsistent)
+            if before == 0 { return nil }
+            if before & 1 == 1 { continue }
+            for j in copy.indices { copy[j] = UnsafeAtomic<Int64>(at: UnsafeMutableRawPointer(words + j).assumingMemoryBound(to: UnsafeAtomic<Int64>.Storage.self)).load(ordering: .relaxed) }
+            if sequence.load(ordering: .sequentiallyConsistent) == before { break }
+        }
+        return decode(copy, queues: names)
     }
 }

@@ -1,14 +1,16 @@
 import Atomics
 import CQueueGraph
-import DequeModule
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Figures of one `child` queue's link: its child and what crossed.
+/// Figures of one `child` queue's link (its child) or `remote` queue's
+/// link (its host), and what crossed.
 public struct ChildLinkStatistics: Sendable, Equatable {
-    /// The `child` queue.
+    /// The `child` or `remote` queue.
     public var queue: String
+    /// The host a `remote` queue's part runs on ("NAME ADDRESS:PORT"); nil for a child.
+    public var host: String?
     /// The running child's pid; 0 when none runs.
     public var pid: Int32 = 0
     /// Children started (the first and every restart).
@@ -29,6 +31,11 @@ public struct ChildLinkStatistics: Sendable, Equatable {
     /// Why the graph stopped, when the child died and `restart` is `never`
     /// or it could not be restarted.
     public var failure: String?
+
+    public init(queue: String, host: String? = nil) {
+        self.queue = queue
+        self.host = host
+    }
 }
 
 /// What a child link needs from the runtime: the two things the core
@@ -64,13 +71,7 @@ public struct ChildLinkStatistics: Sendable, Equatable {
 ///
 /// Threading: everything runs on the scheduler thread of the link's group,
 /// except `statistics` and `addStatistics` (any thread).
-final class ChildLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvider, GatedProcessor, ContextAttaching, @unchecked Sendable {
-    private struct Flight {
-        var buffer: Buffer
-        var sender: Int32
-        var staged: Bool
-    }
-
+final class ChildLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, GatedProcessor, ContextAttaching, @unchecked Sendable {
     private enum Phase { case starting, running, draining, ended, failed }
 
     let name: String
@@ -91,26 +92,22 @@ final class ChildLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvider
     private var phase = Phase.starting
     private var pid: Int32 = 0
     private var generation: UInt32 = 0
-    private var flights: [Flight?]
-    private var freeTokens: [UInt32]
+    /// What is out in the child, by window token.
+    private let flights: LinkFlights
     /// Per token, its slot in `staging` (slots grow at the region's end).
     private var stagingSlots: [(offset: Int, capacity: Int)]
-    private var pendingSends = Deque<(buffer: Buffer, pad: Int)>()
     /// The payload regions the running child maps, by id.
     private var childRegions: [UInt32: SharedMemory] = [:]
     private var nextCheck: UInt64 = 0
-    /// The exits (out pads) a message from the child may name, as bits.
-    private var padMask: UInt64 = 0
     /// Waits for the running child to end (on its pidfd); set with `pid`.
     private var watcher: (ended: ManagedAtomic<Bool>, thread: pthread_t, pidfd: Int32)?
     private let figures: Locked<ChildLinkStatistics>
     /// Counters on the hot path, written by the link's thread only.
-    private let lines = AtomicLines(count: 3)
+    private let lines = AtomicLines(count: 2)
     private var zeroCopy: Counter { lines.counter(0) }
     private var copied: Counter { lines.counter(1) }
-    private var returned: Counter { lines.counter(2) }
     /// The rows of children that have ended, summed; the running child's are added on reading.
-    private let endedChildren = Locked<(queues: [QueueStatistics], thread: ThreadStatistics?)>(([], nil))
+    private let rows = PartRows()
 
     /// How often the thread checks the child while it runs.
     private static let checkInterval: UInt64 = 5_000_000
@@ -143,8 +140,7 @@ final class ChildLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvider
         childEvent = WakeEvent(in: control, at: ChannelLayout.childEvent, initialize: true)
         down = SharedRing(at: control.base + ChannelLayout.down, capacity: capacity)
         up = SharedRing(at: control.base + layout.up, capacity: 2 * capacity)
-        flights = Array(repeating: nil, count: capacity)
-        freeTokens = (0..<UInt32(capacity)).reversed()
+        flights = LinkFlights(capacity: capacity)
         stagingSlots = Array(repeating: (0, 0), count: capacity)
         figures = Locked(ChildLinkStatistics(queue: queue.name))
     }
@@ -157,7 +153,7 @@ final class ChildLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvider
     /// The link's queue context, given once by the engine before the graph starts.
     func attach(_ context: ProcessContext) {
         self.context = context
-        padMask = context.outPadCount >= 64 ? ~0 : (1 << UInt64(context.outPadCount)) - 1
+        flights.attach(context)
     }
 
     // MARK: The child's life
@@ -250,10 +246,11 @@ final class ChildLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvider
     /// After the child ended: take what it sent before it ended, lose what it
     /// still held, then restart it or stop the graph.
     private func childEnded(_ end: (description: String, clean: Bool)) {
-        while let message = up.pop() { handle(message) }
+        while let message = up.pop() { flights.handle(message, staged: stagedResult) }
         let expected = phase == .draining && end.clean
         if !expected { figures.withLock { $0.lastDeathDetectedAt = monotonicNanoseconds() } }
-        loseFlights()
+        let lost = flights.loseAll()
+        if lost > 0 { figures.withLock { $0.lost += lost } }
         if phase == .draining || phase == .ended {
             phase = .ended
             return
@@ -274,50 +271,36 @@ final class ChildLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvider
         context.failGraph(failure)
     }
 
-    /// Drops every buffer the child held as `lost`.
-    private func loseFlights() {
-        var lost = 0
-        for token in flights.indices {
-            guard let flight = flights[token] else { continue }
-            flights[token] = nil
-            freeTokens.append(UInt32(token))
-            context.dropHeld(flight.buffer, reason: .lost, sender: flight.sender)
-            lost += 1
-        }
-        if lost > 0 { figures.withLock { $0.lost += lost } }
-    }
-
     // MARK: Buffers down
 
     var acceptsBuffers: Bool {
         switch phase {
-        case .running: !freeTokens.isEmpty && pendingSends.isEmpty
-        case .ended, .failed: pendingSends.isEmpty
+        case .running: flights.hasRoom
+        case .ended, .failed: flights.sendsFlushed
         case .starting, .draining: false
         }
     }
 
     func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
-        guard phase == .running, let token = freeTokens.popLast() else {
-            context.dropHeld(buffer, reason: .lost, sender: context.sender)
+        let placed = buffer.holderCount == 1 ? placement(of: buffer) : nil
+        guard phase == .running, let token = flights.depart(buffer, sender: context.sender, staged: placed == nil) else {
+            flights.lose(buffer)
             figures.withLock { $0.lost += 1 }
             return .ok
         }
         var message = LinkMessage(kind: .buffer, token: token)
         message.describe(buffer)
-        var staged = false
-        if buffer.holderCount == 1, let (region, offset) = placement(of: buffer) {
+        if let (region, offset) = placed {
             (message.region, message.offset) = (region, UInt64(offset))
             zeroCopy.bump()
         } else {
             guard let offset = stage(buffer, token: Int(token)) else {
-                freeTokens.append(token)
+                flights.undo(token)
                 return .failed
             }
-            (message.region, message.offset, staged) = (staging.id, UInt64(offset), true)
+            (message.region, message.offset) = (staging.id, UInt64(offset))
             copied.bump()
         }
-        flights[Int(token)] = Flight(buffer: buffer, sender: context.sender, staged: staged)
         _ = down.push(message)   // the window keeps it from being full
         childEvent.notify()
         return .ok
@@ -354,9 +337,9 @@ final class ChildLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvider
     // MARK: Messages up
 
     func serviceThread() -> Bool {
-        var did = flushPendingSends()
-        while pendingSends.isEmpty, let message = up.pop() {
-            handle(message)
+        var did = flights.flushSends()
+        while flights.sendsFlushed, let message = up.pop() {
+            flights.handle(message, staged: stagedResult)
             did = true
         }
         if phase == .running && context.upstreamEnded {
@@ -367,7 +350,7 @@ final class ChildLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvider
             did = true
         }
         if pid != 0 && (childHasEnded || (phase == .draining && childFinished) || periodicCheckIsDue()) {
-            if let end = reapChild(block: phase == .draining && childFinished && freeTokens.count == capacity) {
+            if let end = reapChild(block: phase == .draining && childFinished && flights.idle) {
                 childEnded(end)
                 did = true
             } else if childHasEnded {
@@ -395,95 +378,14 @@ final class ChildLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvider
 
     private var childFinished: Bool { ChannelLayout.field(.finished, in: control).load(ordering: .acquiring) != 0 }
 
-    private func handle(_ message: LinkMessage) {
-        let token = Int(message.token)
-        guard token < capacity, let flight = flights[token] else { return }
-        switch LinkMessage.Kind(rawValue: message.kind) {
-        case .ack:
-            context.acknowledge(flight.buffer)
-            return
-        case .release:
-            land(token)
-            switch BufferFate(rawValue: Int(message.fate)) {
-            case .consumed:
-                context.doneBuffer(flight.buffer)
-            case .dropped:
-                let reason = DropReason(rawValue: Int(message.reason)) ?? .failed
-                context.dropHeld(flight.buffer, reason: reason, sender: flight.sender, count: false, nak: message.nak != 0)
-            case .abandoned, nil:
-                context.dropHeld(flight.buffer, reason: .lost, sender: flight.sender)
-            }
-        case .send:
-            land(token)
-            sendBack(flight, message)
-        case .buffer, nil:
-            return
-        }
-    }
-
-    /// The token is free again.
-    private func land(_ token: Int) {
-        flights[token] = nil
-        freeTokens.append(UInt32(token))
-    }
-
-    /// Gives a buffer the child sent back to the exits it named.
-    private func sendBack(_ flight: Flight, _ message: LinkMessage) {
-        var buffer = flight.buffer
-        if flight.staged {
-            let size = Int(message.size)
-            if buffer.holderCount > 1 || size > buffer.payload.capacity {
-                // Others hold the original (read-only): the result goes in a copy.
-                guard let copy = buffer.creator.createBuffer(payloadSize: size, pad: -1) else {
-                    context.dropHeld(buffer, reason: .noBuffer, sender: flight.sender)
-                    return
-                }
-                context.acknowledge(buffer)
-                buffer.dropHold(fate: .consumed)
-                buffer = copy
-            }
-            if size > 0 { buffer.payload.baseAddress!.copyMemory(from: staging.base + stagingSlots[Int(message.token)].offset, byteCount: size) }
-        }
-        message.apply(to: buffer)
-        returned.bump()
-        var pads = message.pads & padMask
-        guard pads != 0 else {
-            context.dropHeld(buffer, reason: .failed, sender: flight.sender, nak: false)
-            return
-        }
-        for _ in 1..<pads.nonzeroBitCount { context.share(buffer) }
-        while pads != 0 {
-            let pad = pads.trailingZeroBitCount
-            pads &= pads - 1
-            if !pendingSends.isEmpty || context.sendTo(pad, buffer) == .full { pendingSends.append((buffer, pad)) }
-        }
-    }
-
-    /// Retries sends that found their queue full; true when one went.
-    private func flushPendingSends() -> Bool {
-        var sent = false
-        while let (buffer, pad) = pendingSends.first {
-            if context.sendTo(pad, buffer) == .full { break }
-            pendingSends.removeFirst()
-            sent = true
-        }
-        return sent
-    }
+    /// Where the child left a staged buffer's result: the token's staging slot.
+    private func stagedResult(_ token: Int) -> UnsafeRawPointer { UnsafeRawPointer(staging.base + stagingSlots[token].offset) }
 
     func endOfStream(context: ProcessContext) {
         // A draining stop reaches here once the child ended and nothing is in
         // flight; an abandoning stop (the child already killed) lets go of the rest.
         if pid != 0 { stopChild() }
-        for token in flights.indices {
-            guard let flight = flights[token] else { continue }
-            land(token)
-            if context.abandoning {
-                context.doneBuffer(flight.buffer)   // released as abandoned, no ack
-            } else {
-                context.dropHeld(flight.buffer, reason: .lost, sender: flight.sender, nak: false)
-            }
-        }
-        while let (buffer, _) = pendingSends.popFirst() { buffer.dropHold(fate: context.abandoning ? .abandoned : .dropped) }
+        flights.finish(context: context)
     }
 
     // MARK: Statistics
@@ -491,40 +393,62 @@ final class ChildLink: BufferProcessor, ThreadLifecycle, SharedWakeEventProvider
     /// The link's figures; any thread.
     func statistics() -> ChildLinkStatistics {
         var figures = figures.withLock { $0 }
-        (figures.zeroCopy, figures.copied, figures.returned) = (zeroCopy.value, copied.value, returned.value)
+        (figures.zeroCopy, figures.copied, figures.returned) = (zeroCopy.value, copied.value, flights.returned)
         return figures
     }
 
     /// Adds the link's figures and the child's queues and thread to a
     /// snapshot of the parent; the link's own row is renamed "NAME (link)".
     func addStatistics(to statistics: inout GraphStatistics) {
-        let thread = statistics.threads.count
-        if let i = statistics.queues.firstIndex(where: { $0.name == name }) { statistics.queues[i].name = "\(name) (link)" }
-        var (rows, threadRow) = endedChildren.withLock { $0 }
-        if figures.withLock({ $0.pid }) != 0, let running = ChannelStatistics.read(queues: childQueues, from: control) {   // `pid` is the link thread's
-            (rows, threadRow) = Self.sum((rows, threadRow), running)
+        let running = figures.withLock({ $0.pid }) != 0 ? ChannelStatistics.read(queues: childQueues, from: control) : nil   // `pid` is the link thread's
+        rows.add(running: running, link: name, to: &statistics)
+        statistics.children.append(self.statistics())
+    }
+
+    /// Keeps an ended child's last rows.
+    private func foldChildStatistics() {
+        guard let last = ChannelStatistics.read(queues: childQueues, from: control) else { return }
+        rows.fold(last)
+        // The next child publishes from zero.
+        (control.base + ChannelLayout.stats).storeBytes(of: 0, as: UInt64.self)
+    }
+}
+
+/// The far side's statistics rows across its lives: the rows of the sides
+/// that have ended, summed (what one still had queued counts as abandoned),
+/// and the running side's added on reading.
+///
+/// Threading: any thread.
+@_spi(Runtime) public final class PartRows: Sendable {
+    private let ended = Locked<(queues: [QueueStatistics], thread: ThreadStatistics?)>(([], nil))
+
+    public init() {}
+
+    /// Keeps the last rows of a far side that has ended.
+    public func fold(_ last: (queues: [QueueStatistics], thread: ThreadStatistics)) {
+        var last = last
+        for i in last.queues.indices {
+            last.queues[i].abandoned += last.queues[i].depth
+            last.queues[i].depth = 0
         }
+        ended.withLock { $0 = Self.sum($0, last) }
+    }
+
+    /// Adds the rows (the ended sides' and `running`'s) and their thread to a
+    /// snapshot; renames the link's own row "LINK (link)".
+    public func add(running: (queues: [QueueStatistics], thread: ThreadStatistics)?, link: String, to statistics: inout GraphStatistics) {
+        let thread = statistics.threads.count
+        if let i = statistics.queues.firstIndex(where: { $0.name == link }) { statistics.queues[i].name = "\(link) (link)" }
+        var (rows, threadRow) = ended.withLock { $0 }
+        if let running { (rows, threadRow) = Self.sum((rows, threadRow), running) }
         statistics.queues += rows.map { var row = $0; row.thread = thread; return row }
         if var threadRow {
             threadRow.group = thread
             statistics.threads.append(threadRow)
         }
-        statistics.children.append(self.statistics())
     }
 
-    /// Keeps an ended child's last rows; what it still had queued counts as abandoned.
-    private func foldChildStatistics() {
-        guard var last = ChannelStatistics.read(queues: childQueues, from: control) else { return }
-        for i in last.queues.indices {
-            last.queues[i].abandoned += last.queues[i].depth
-            last.queues[i].depth = 0
-        }
-        endedChildren.withLock { $0 = Self.sum($0, last) }
-        // The next child publishes from zero.
-        (control.base + ChannelLayout.stats).storeBytes(of: 0, as: UInt64.self)
-    }
-
-    /// Two children's rows (the first may have none yet), summed.
+    /// Two sides' rows (the first may have none yet), summed.
     private static func sum(_ a: (queues: [QueueStatistics], thread: ThreadStatistics?),
                             _ b: (queues: [QueueStatistics], thread: ThreadStatistics)) -> (queues: [QueueStatistics], thread: ThreadStatistics?) {
         (a.queues.isEmpty ? b.queues : zip(a.queues, b.queues).map { $0.adding($1) }, a.thread.map { $0.adding(b.thread) } ?? b.thread)

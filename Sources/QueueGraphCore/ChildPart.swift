@@ -1,6 +1,7 @@
-/// What the child process of one `threading: .child` queue runs: the
-/// queue's thread group (the queue and the `none` queues it feeds), and the
-/// connections by which buffers come back to the parent.
+/// What the child process of one `threading: .child` queue runs, or the
+/// worker of a `threading: .remote` queue's host: the queue's thread group
+/// (the queue and the `none` queues it feeds), and the connections by which
+/// buffers come back to the parent.
 ///
 /// The parent keeps the queue as a *link* (`ChildLink`) in place of the
 /// whole part: buffers enter the link in the parent and the part's exits
@@ -23,24 +24,41 @@ public struct ChildPart: Sendable, Equatable {
         var parts: [ChildPart] = []
         var errors: [ConfigError] = []
         let queues = config.queues
-        for (q, queue) in queues.enumerated() where queue.threading == .child {
+        let hosts = Set(config.hosts.map(\.name))
+        for queue in queues where queue.host != nil && queue.threading != .remote {
+            errors.append(.init(.childBoundary, queue: queue.name, field: "host",
+                "found host '\(queue.host!)' on '\(queue.name)', whose threading is '\(queue.threading.rawValue)', expected host only with 'threading: remote'"))
+        }
+        for (q, queue) in queues.enumerated() where queue.threading == .child || queue.threading == .remote {
+            let place = queue.threading == .child ? "in the child process of '\(queue.name)'" : "on host '\(queue.host ?? "?")' with '\(queue.name)'"
+            if queue.threading == .remote {
+                if let host = queue.host {
+                    if !hosts.contains(host) {
+                        errors.append(.init(.childBoundary, queue: queue.name, field: "host",
+                            "found host '\(host)', expected one of the graph's hosts (\(hosts.isEmpty ? "it names none: add hosts:" : hosts.sorted().joined(separator: ", ")))"))
+                    }
+                } else {
+                    errors.append(.init(.childBoundary, queue: queue.name, field: "host",
+                        "found threading 'remote' without a host, expected host: NAME (one of the graph's hosts)"))
+                }
+            }
             let members = [q] + queues.indices.filter { $0 != q && plan.group[$0] == plan.group[q] }
             let inside = Set(members)
             for m in members {
                 if m != q, let outsider = plan.preds[m].first(where: { !inside.contains($0) }) {
                     errors.append(.init(.childBoundary, queue: queues[outsider].name, field: "connections",
-                        "found a connection from '\(queues[outsider].name)' into '\(queues[m].name)', which runs in the child process of '\(queue.name)', expected only queues of that child to feed it (give '\(queues[m].name)' threading: thread to run it in the parent)"))
+                        "found a connection from '\(queues[outsider].name)' into '\(queues[m].name)', which runs \(place), expected only queues of that part to feed it (give '\(queues[m].name)' threading: thread to run it in the parent)"))
                 }
                 if queues[m].buffers != .forward && queues[m].buffers != .reuse {
                     errors.append(.init(.childBoundary, queue: queues[m].name, field: "buffers",
-                        "found buffers '\(queues[m].buffers.rawValue)' on '\(queues[m].name)', which runs in the child process of '\(queue.name)' where no buffers can be made, expected 'forward' or 'reuse' (or give '\(queues[m].name)' threading: thread to run it in the parent)"))
+                        "found buffers '\(queues[m].buffers.rawValue)' on '\(queues[m].name)', which runs \(place) where no buffers can be made, expected 'forward' or 'reuse' (or give '\(queues[m].name)' threading: thread to run it in the parent)"))
                 }
             }
             let names = Set(members.map { queues[$0].name })
             let exits = config.connections.filter { names.contains($0.from) && !names.contains($0.to) }
             if exits.count > ChildPart.maxExits {
                 errors.append(.init(.childBoundary, queue: queue.name, field: "connections",
-                    "found \(exits.count) connections leaving the child process of '\(queue.name)', expected at most \(ChildPart.maxExits)"))
+                    "found \(exits.count) connections leaving the part \(place), expected at most \(ChildPart.maxExits)"))
             }
             parts.append(ChildPart(queue: q, members: members, exits: exits))
         }
@@ -97,7 +115,7 @@ extension QueueGraphConfig {
                                         creator: { _ in remote() }))
         for m in part.members {
             var member = queues[m]
-            member.threading = .none
+            (member.threading, member.host) = (.none, nil)
             child.queues.append(member)
         }
         let names = Set(part.members.map { queues[$0].name })

@@ -3,13 +3,37 @@ import CQueueGraph
 import Glibc
 #endif
 
+/// The far end of a link, where a part runs (a child process, a remote
+/// host's worker): buffers from the parent arrive on `down`, their payloads
+/// in memory the channel maps; what becomes of them goes back by `send`.
+///
+/// Threading: `down` is popped by the part's ingress thread, which also
+/// calls `send`, `ready` and `endOfStream`; `send` is also called by the
+/// part's threads that let buffers go. `region` any thread.
+@_spi(Runtime) public protocol PartChannel: AnyObject, Sendable {
+    /// The window: at most this many buffers are here at once, by token.
+    var capacity: Int { get }
+    /// Buffers from the parent (`LinkMessage.Kind.buffer`), oldest first.
+    var down: SharedRing { get }
+    /// The memory of payload region `id`: its base and how many bytes may be read.
+    func region(_ id: UInt32) -> (base: UnsafeMutableRawPointer, bytes: Int)?
+    /// The parent's stream has ended (read before `down`: what came before it is then visible).
+    var endOfStream: Bool { get }
+    /// The event the ingress thread sleeps on; the channel wakes it when buffers arrive.
+    var wake: WakeEvent { get }
+    /// Tells the parent what became of a buffer (an ack, a release or a send).
+    func send(_ message: LinkMessage)
+    /// The part's graph runs: the parent may send.
+    func ready()
+}
+
 /// The child's end of a `child` queue's channel: the control region and
 /// every payload region the parent passed down, mapped, with the rings and
 /// both wake events.
 ///
 /// Threading: the rings as `SharedRing` says (the child's graph thread pops
 /// `down` and pushes `up`); the rest any thread.
-final class ChildChannel: @unchecked Sendable {
+final class ChildChannel: PartChannel, @unchecked Sendable {
     let control: SharedMemory
     let regions: [UInt32: SharedMemory]
     let capacity: Int
@@ -45,7 +69,16 @@ final class ChildChannel: @unchecked Sendable {
         parentEvent.notify()
     }
 
+    func region(_ id: UInt32) -> (base: UnsafeMutableRawPointer, bytes: Int)? { regions[id].map { ($0.base, $0.reserved) } }
+
     var endOfStream: Bool { ChannelLayout.field(.endOfStream, in: control).load(ordering: .sequentiallyConsistent) != 0 }
+
+    var wake: WakeEvent { childEvent }
+
+    func ready() {
+        ChannelLayout.field(.ready, in: control).store(generation, ordering: .sequentiallyConsistent)
+        parentEvent.notify()
+    }
 }
 
 /// The child's view of the parent's buffers (its ingress queue's creator):
@@ -55,9 +88,9 @@ final class ChildChannel: @unchecked Sendable {
 /// It makes no buffers: a `reuse` queue that needs a copy drops (`noBuffer`).
 ///
 /// Threading: the child's graph thread (and its main thread after the graph stopped).
-final class RemoteBuffers: BufferCreator, @unchecked Sendable {
-    let name: String
-    private let channel: ChildChannel
+@_spi(Runtime) public final class RemoteBuffers: BufferCreator, @unchecked Sendable {
+    public let name: String
+    private let channel: any PartChannel
     private var buffers: [Buffer] = []
     /// Per token: the nak reason, the exits it was given to.
     private var naks: [UInt8]
@@ -69,7 +102,7 @@ final class RemoteBuffers: BufferCreator, @unchecked Sendable {
     private var abandoned: Counter { lines.counter(3) }
     private var exhausted: Counter { lines.counter(4) }
 
-    init(name: String, channel: ChildChannel) {
+    public init(name: String, channel: any PartChannel) {
         self.name = name
         self.channel = channel
         naks = Array(repeating: LinkMessage.noReason, count: channel.capacity)
@@ -86,8 +119,8 @@ final class RemoteBuffers: BufferCreator, @unchecked Sendable {
     /// released at once as failed) when it names memory not mapped here.
     func receive(_ message: LinkMessage) -> Buffer? {
         let token = Int(message.token)
-        guard token < buffers.count, let region = channel.regions[message.region],
-              Int(message.offset) + Int(message.size) <= region.reserved else {
+        guard token < buffers.count, let region = channel.region(message.region),
+              message.offset <= UInt64(region.bytes), message.size <= UInt64(region.bytes) - message.offset else {
             var reply = LinkMessage(kind: .release, token: message.token)
             (reply.fate, reply.reason) = (UInt8(BufferFate.dropped.rawValue), UInt8(DropReason.failed.rawValue))
             channel.send(reply)
@@ -95,7 +128,7 @@ final class RemoteBuffers: BufferCreator, @unchecked Sendable {
         }
         let buffer = buffers[token]
         buffer.payload = BufferPayload(kind: .sharedMemory, baseAddress: region.base + Int(message.offset),
-                                       capacity: Int(message.size), handle: UInt64(region.id))
+                                       capacity: Int(message.size), handle: UInt64(message.region))
         buffer.prepareForUse(size: Int(message.size), sequence: message.sequence)
         message.apply(to: buffer)
         (naks[token], exits[token]) = (LinkMessage.noReason, 0)
@@ -109,12 +142,12 @@ final class RemoteBuffers: BufferCreator, @unchecked Sendable {
     /// The buffer leaves for the parent through exit `pad` once the child lets go of it.
     func markExit(_ buffer: Buffer, pad: Int) { exits[buffer.slot] |= 1 << UInt64(pad) }
 
-    func createBuffer(payloadSize: Int, pad: Int) -> Buffer? {
+    public func createBuffer(payloadSize: Int, pad: Int) -> Buffer? {
         exhausted.add()
         return nil
     }
 
-    func destroyBuffer(_ buffer: Buffer, fate: BufferFate) {
+    public func destroyBuffer(_ buffer: Buffer, fate: BufferFate) {
         let token = buffer.slot
         var message: LinkMessage
         if exits[token] != 0 {
@@ -139,7 +172,7 @@ final class RemoteBuffers: BufferCreator, @unchecked Sendable {
     /// `capacity` is what is here now: the buffers held plus one when the
     /// parent has sent more. (A scheduler wakes a source blocked on its
     /// creator when `inUse < capacity`; the ingress must wake only then.)
-    func statistics() -> PoolStatistics {
+    public func statistics() -> PoolStatistics {
         let (received, consumed, dropped, abandoned) = (received.value, consumed.value, dropped.value, abandoned.value)
         let inUse = received - consumed - dropped - abandoned
         return PoolStatistics(name: name, capacity: inUse + (channel.down.hasMessages ? 1 : 0), acquired: received, consumed: consumed,
@@ -154,30 +187,27 @@ final class RemoteBuffers: BufferCreator, @unchecked Sendable {
 /// Its thread sleeps on the channel's child event, which the parent wakes.
 ///
 /// Threading: the child's graph thread.
-final class ChildIngress: BufferSource, ThreadLifecycle, SharedWakeEventProvider, ContextAttaching, @unchecked Sendable {
-    private let channel: ChildChannel
+@_spi(Runtime) public final class ChildIngress: BufferSource, ThreadLifecycle, SharedWakeEventProvider, ContextAttaching, @unchecked Sendable {
+    private let channel: any PartChannel
     private let remote: RemoteBuffers
     private unowned(unsafe) var context: ProcessContext! = nil
     private var pending: Buffer?
     /// The parent's stream has ended here (`produce` returned `.endOfStream`).
     private var ended = false
 
-    init(channel: ChildChannel, remote: RemoteBuffers) {
+    public init(channel: any PartChannel, remote: RemoteBuffers) {
         self.channel = channel
         self.remote = remote
     }
 
-    var sharedWakeEvent: WakeEvent { channel.childEvent }
-    func attach(_ context: ProcessContext) { self.context = context }
+    public var sharedWakeEvent: WakeEvent { channel.wake }
+    public func attach(_ context: ProcessContext) { self.context = context }
 
-    func threadDidStart(wake: WakeEvent) throws {
-        ChannelLayout.field(.ready, in: channel.control).store(channel.generation, ordering: .sequentiallyConsistent)
-        channel.parentEvent.notify()
-    }
+    public func threadDidStart(wake: WakeEvent) throws { channel.ready() }
 
-    func threadWillEnd() {}
+    public func threadWillEnd() {}
 
-    func produce(context: ProcessContext) -> ProduceResult {
+    public func produce(context: ProcessContext) -> ProduceResult {
         let ending = channel.endOfStream   // read before the ring: what came before it is then visible
         if drain() { return .produced }
         if ending && pending == nil && !channel.down.hasMessages {
@@ -187,9 +217,9 @@ final class ChildIngress: BufferSource, ThreadLifecycle, SharedWakeEventProvider
         return .waitingForBuffer
     }
 
-    func serviceThread() -> Bool { drain() }
+    public func serviceThread() -> Bool { drain() }
 
-    var hasThreadWork: Bool { channel.down.hasMessages || (channel.endOfStream && pending == nil && !ended) }
+    public var hasThreadWork: Bool { channel.down.hasMessages || (channel.endOfStream && pending == nil && !ended) }
 
     /// Moves buffers from the channel into the queue until it is empty or the queue is full.
     private func drain() -> Bool {
@@ -210,15 +240,15 @@ final class ChildIngress: BufferSource, ThreadLifecycle, SharedWakeEventProvider
         return moved
     }
 
-    func recvAck(_ buffer: Buffer, context: ProcessContext) {
+    public func recvAck(_ buffer: Buffer, context: ProcessContext) {
         channel.send(LinkMessage(kind: .ack, token: UInt32(buffer.slot)))
     }
 
-    func recvNak(_ buffer: Buffer, reason: DropReason, context: ProcessContext) {
+    public func recvNak(_ buffer: Buffer, reason: DropReason, context: ProcessContext) {
         remote.noteNak(buffer, reason: reason)
     }
 
-    func endOfStream(context: ProcessContext) {
+    public func endOfStream(context: ProcessContext) {
         if let buffer = pending {
             pending = nil
             buffer.dropHold(fate: context.abandoning ? .abandoned : .dropped)
@@ -230,16 +260,16 @@ final class ChildIngress: BufferSource, ThreadLifecycle, SharedWakeEventProvider
 /// the parent, which sends them on from the link's pad `pad`.
 ///
 /// Threading: the child's graph thread.
-final class ChildExit: BufferProcessor {
+@_spi(Runtime) public final class ChildExit: BufferProcessor {
     private let remote: RemoteBuffers
     private let pad: Int
 
-    init(remote: RemoteBuffers, pad: Int) {
+    public init(remote: RemoteBuffers, pad: Int) {
         self.remote = remote
         self.pad = pad
     }
 
-    func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
+    public func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
         remote.markExit(buffer, pad: pad)
         context.doneBuffer(buffer)
         return .ok
@@ -264,17 +294,9 @@ final class ChildExit: BufferProcessor {
         unsetenv(ChildLink.childEnvironment)   // handed over: the child's own graph may start children
         guard let spec = ChildChannelSpec(spec) else { throw ProcessorError("found channel '\(spec)', expected PPID,FD,ID:FD:BYTES…") }
         guard getppid() == spec.parent else { throw ProcessorError("the parent process \(spec.parent) has ended") }
-        let plan = try declared.validate()
-        guard let part = plan.childParts.first(where: { declared.queues[$0.queue].name == queue }) else {
-            throw ProcessorError("the graph has no queue '\(queue)' with threading 'child'")
-        }
         let channel = try ChildChannel(spec)
-        let remote = RemoteBuffers(name: "\(queue) (from parent)", channel: channel)
-        let ingress = ChildIngress(channel: channel, remote: remote)
-        config = declared.childSide(part: part, makeIngress: { ingress }, remote: { remote },
-                                    makeExit: { ChildExit(remote: remote, pad: $0) })
+        (config, names) = try declared.partSide(queue: queue, threading: .child, channel: channel)
         self.channel = channel
-        names = part.members.map { declared.queues[$0].name }
     }
 
     /// Publishes the child's counters for the parent's statistics.
@@ -286,5 +308,22 @@ final class ChildExit: BufferProcessor {
     public func finish() {
         ChannelLayout.field(.finished, in: channel.control).store(1, ordering: .sequentiallyConsistent)
         channel.parentEvent.notify()
+    }
+}
+
+extension QueueGraphConfig {
+    /// The graph a far side runs for the part of queue `queue` (whose
+    /// threading must be `threading`), fed through `channel`, and the part's
+    /// queue names (whose statistics the parent merges).
+    @_spi(Runtime) public func partSide(queue: String, threading: QueueThreading,
+                                       channel: any PartChannel) throws -> (config: QueueGraphConfig, names: [String]) {
+        let plan = try validate()
+        guard let part = plan.childParts.first(where: { queues[$0.queue].name == queue && queues[$0.queue].threading == threading }) else {
+            throw ProcessorError("the graph has no queue '\(queue)' with threading '\(threading.rawValue)'")
+        }
+        let remote = RemoteBuffers(name: "\(queue) (from parent)", channel: channel)
+        let ingress = ChildIngress(channel: channel, remote: remote)
+        let config = childSide(part: part, makeIngress: { ingress }, remote: { remote }, makeExit: { ChildExit(remote: remote, pad: $0) })
+        return (config, part.members.map { queues[$0].name })
     }
 }

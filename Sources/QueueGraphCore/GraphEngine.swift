@@ -23,8 +23,8 @@ public final class GraphEngine: @unchecked Sendable {
     let structure: Locked<[String: Int]>
     let schedulers: [GroupScheduler]
     let creators: [any BufferCreator]
-    /// The links to the child processes of `child` queues.
-    let links: [ChildLink]
+    /// The links to the parts that run elsewhere: `child` queues' child processes, `remote` queues' hosts.
+    let links: [any PartLink]
     /// The format on each queue's out pads, settled when the graph was made.
     /// Changed only while every thread is parked.
     @exclusivity(unchecked) public internal(set) var linkFormats: [[LinkFormat]]
@@ -51,10 +51,21 @@ public final class GraphEngine: @unchecked Sendable {
     @_spi(Runtime) public init(config declared: QueueGraphConfig, singleThread: Bool, launcher: (any ChildLauncher)?) throws {
         let declaredPlan = try declared.validate()
         if let part = declaredPlan.childParts.first, singleThread || launcher == nil {
+            let threading = declared.queues[part.queue].threading.rawValue
             throw ConfigErrors(errors: [.init(.childBoundary, queue: declared.queues[part.queue].name, field: "threading",
-                "found threading 'child' in a graph \(singleThread ? "stepped on one thread" : "with no child launcher"), expected a running graph (createQueueGraph) to start its child process")])
+                "found threading '\(threading)' in a graph \(singleThread ? "stepped on one thread" : "with no child launcher"), expected a running graph (createQueueGraph) to start its part")])
         }
-        let config = declared.parentSide(plan: declaredPlan) { part in ChildLink(config: declared, part: part, launcher: launcher!) }
+        if declared.remoteLinks == nil, let part = declaredPlan.childParts.first(where: { declared.queues[$0.queue].threading == .remote }) {
+            throw ConfigErrors(errors: [.init(.childBoundary, queue: declared.queues[part.queue].name, field: "threading",
+                "found threading 'remote' in a graph with no remote transport, expected the config's remoteLinks set (QueueGraphRemote's RemoteHosts; qgraph run sets it)")])
+        }
+        let config = declared.parentSide(plan: declaredPlan) { part in
+            let queue = declared.queues[part.queue]
+            guard queue.threading == .remote, let host = declared.hosts.first(where: { $0.name == queue.host }) else {
+                return ChildLink(config: declared, part: part, launcher: launcher!)
+            }
+            return declared.remoteLinks!.makeLink(config: declared, part: part, host: host)
+        }
         let plan = declaredPlan.childParts.isEmpty ? declaredPlan : try config.validate()
         self.config = declared
         self.plan = declaredPlan
@@ -105,7 +116,7 @@ public final class GraphEngine: @unchecked Sendable {
         structure = Locked(Dictionary(queues.map { ($0.name, $0.index) }, uniquingKeysWith: { first, _ in first }))
         self.creators = ownCreators.compactMap { $0 }
         for q in queues { (q.processor as? any ContextAttaching)?.attach(q.context) }
-        links = queues.compactMap { $0.processor as? ChildLink }
+        links = queues.compactMap { $0.processor as? any PartLink }
         for scheduler in schedulers { scheduler.watch(preds: plan.preds, all: queues) }
         for q in queues { (q.engine, q.traceGraph, q.draining) = (self, traceID, draining) }
         for (i, creator) in creators.enumerated() { creator.traceAs(PoolTraceID(graph: traceID, pool: UInt32(i))) }

@@ -112,6 +112,10 @@ public enum QueueThreading: String, Sendable, CaseIterable {
     /// In a child process that runs this queue and the queues that follow it
     /// on its thread (see `ChildOptions`); buffers cross in shared memory.
     case child
+    /// On another host (`QueueConfig.host`, one of `QueueGraphConfig.hosts`),
+    /// whose worker runs this queue and the queues that follow it on its
+    /// thread; buffers cross the network (QueueGraphRemote, over UCX).
+    case remote
 }
 
 /// Where a queue's processor gets the buffers it sends (the seed's `BufferManagementType`).

@@ -8,9 +8,9 @@ public final class ProcessContext: @unchecked Sendable {
     /// The queue's address, set once by the queue; the queue owns its context.
     @exclusivity(unchecked) var queueAddress: UnsafeRawPointer?
     /// Set by an abandoning stop: sends are refused and buffers released as abandoned.
-    @exclusivity(unchecked) var abandoning = false
+    @exclusivity(unchecked) @_spi(Runtime) public internal(set) var abandoning = false
     /// The queue index that sent the buffer being processed (-1: external input).
-    @exclusivity(unchecked) var sender: Int32 = -1
+    @exclusivity(unchecked) @_spi(Runtime) public internal(set) var sender: Int32 = -1
 
     init() {}
 
@@ -149,7 +149,7 @@ public final class ProcessContext: @unchecked Sendable {
     /// Whether every upstream connection has ended and the queue is empty.
     /// The end is read first: it is one local load on most calls, and once
     /// it is seen, every push before it is visible to the depth.
-    var upstreamEnded: Bool {
+    @_spi(Runtime) public var upstreamEnded: Bool {
         withQueue { $0.pendingUpstream.load(ordering: .acquiring) == 0 && $0.depth == 0 }
     }
 
@@ -166,7 +166,7 @@ public final class ProcessContext: @unchecked Sendable {
 
     /// Stops the graph with an error: sources end, inputs close, and
     /// `GraphEngine.failure` says `message` (the first failure wins).
-    func failGraph(_ message: String) {
+    @_spi(Runtime) public func failGraph(_ message: String) {
         withQueue { $0.engine.fail(message) }
     }
 

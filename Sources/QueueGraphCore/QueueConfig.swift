@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Makes a queue's processor; called once per running graph, before it starts.
 public typealias BufferProcessorFactory = @Sendable (QueueConfig) -> any BufferProcessor
 /// Makes a queue's buffer creator; called once per running graph, before it starts.
@@ -32,8 +36,11 @@ public struct QueueConfig: Sendable {
     public var servers: Int
     /// How a compound queue splits the work and moves the split.
     public var loadBalancer: LoadBalancerConfig
-    /// How a `threading: .child` queue starts (and restarts) its child.
+    /// How a `threading: .child` queue starts (and restarts) its child;
+    /// its `restart` also says what a `remote` queue does when its host fails.
     public var child: ChildOptions
+    /// The host a `threading: .remote` queue runs on: a name in `QueueGraphConfig.hosts`.
+    public var host: String?
     /// Makes the processor.
     public var processor: BufferProcessorFactory
     /// Makes the buffer creator; required for (and only for) `buffers: .provider`.
@@ -56,6 +63,7 @@ public struct QueueConfig: Sendable {
         servers: Int = 1,
         loadBalancer: LoadBalancerConfig = LoadBalancerConfig(),
         child: ChildOptions = ChildOptions(),
+        host: String? = nil,
         processor: @escaping BufferProcessorFactory,
         creator: BufferCreatorFactory? = nil
     ) {
@@ -71,6 +79,7 @@ public struct QueueConfig: Sendable {
         self.servers = servers
         self.loadBalancer = loadBalancer
         self.child = child
+        self.host = host
         self.processor = processor
         self.creator = creator
     }
@@ -120,4 +129,46 @@ public struct ChildOptions: Sendable, Equatable {
         self.arguments = arguments
         self.restart = restart
     }
+}
+
+/// A host that runs parts of graphs: where its worker (`qgraph worker`) listens.
+/// A value; build it on any thread.
+public struct RemoteHost: Sendable, Hashable {
+    /// What `host:` of a `remote` queue names.
+    public var name: String
+    /// An IPv4 or IPv6 address (a literal: resolving names is left to the caller).
+    public var address: String
+    public var port: Int
+
+    public init(name: String, address: String, port: Int) {
+        self.name = name
+        self.address = address
+        self.port = port
+    }
+
+    /// Whether `text` is an IPv4 or IPv6 address literal.
+    public static func isAddress(_ text: String) -> Bool {
+        var bytes = [UInt8](repeating: 0, count: 16)
+        return inet_pton(AF_INET, text, &bytes) == 1 || inet_pton(AF_INET6, text, &bytes) == 1
+    }
+}
+
+/// Makes the link that stands, in the coordinator's graph, for the part a
+/// `remote` queue runs on another host (QueueGraphRemote provides one; the
+/// core moves no bytes across a network). The link holds each buffer it
+/// sends until the host lets it go, like a child's link.
+///
+/// Threading: any thread; the link it makes runs on its queue's thread.
+public protocol RemoteLinkMaker: Sendable {
+    /// The link for `part` of `config` (`part.queue` is the `remote` queue, on `host`).
+    func makeLink(config: QueueGraphConfig, part: ChildPart, host: RemoteHost) -> any PartLink
+}
+
+/// A link to a part that runs elsewhere (a child process, a remote host):
+/// it adds the far side's figures to the graph's statistics.
+///
+/// Threading: `addStatistics` from any thread.
+public protocol PartLink: BufferProcessor {
+    /// Adds the link's figures and the far side's queues and thread to a snapshot.
+    func addStatistics(to statistics: inout GraphStatistics)
 }

@@ -14,6 +14,10 @@ public struct QueueGraphConfig: Sendable {
     /// session enables them (0: only once, at stop). A non-zero interval
     /// costs one extra, mostly sleeping, thread per graph.
     public var queueStatsIntervalNanoseconds: Int64
+    /// The hosts `remote` queues run on.
+    public var hosts: [RemoteHost] = []
+    /// Makes the links of `remote` queues (QueueGraphRemote's); required when there are any.
+    public var remoteLinks: (any RemoteLinkMaker)?
 
     public init(queues: [QueueConfig] = [], connections: [Connection] = [], residencySampleInterval: Int = 16,
                 name: String = "graph", queueStatsIntervalNanoseconds: Int64 = 0) {

@@ -7,6 +7,8 @@ extension GraphFile {
     /// changes (no decimal comma under `de_DE.UTF-8`).
     public func yaml() -> String {
         var out = "# \(file), as QueueGraph reads it\n"
+        if !config.hosts.isEmpty { out += "hosts:\n" }
+        for host in config.hosts { out += "  - {name: \(yamlString(host.name)), address: \(yamlString(host.address)), port: \(host.port)}\n" }
         if !networks.isEmpty { out += "networks:\n" }
         for network in networks {
             out += "  - name: \(yamlString(network.name))\n    nodes:\n"
@@ -34,7 +36,8 @@ extension GraphFile {
             }
             lines += ["discipline: \(q.discipline.name)", "sync: \(q.sync.rawValue)", "threading: \(q.threading.rawValue)",
                       "buffers: \(q.buffers.rawValue)"]
-            if q.threading == .child { lines.append("restart: \(q.child.restart.rawValue)") }
+            if q.threading == .child || q.threading == .remote { lines.append("restart: \(q.child.restart.rawValue)") }
+            if let host = q.host { lines.append("host: \(yamlString(host))") }
             if let bound = q.byteBound { lines.append("byte-bound: \(bound)") }
             lines.append("pads: \(q.outPads)")
             if let pool = declared.pool { lines.append("pool: {count: \(pool.count), buffer-size: \(pool.bufferSize)}") }

@@ -105,10 +105,11 @@ struct GraphChecker {
 
     /// Keys a queue may have.
     static let queueKeys = ["name", "processor", "parameters", "size", "management", "red", "discipline", "sync",
-                            "threading", "buffers", "byte-bound", "pads", "pool", "servers", "loadbalancer", "restart", "network"]
+                            "threading", "buffers", "byte-bound", "pads", "pool", "servers", "loadbalancer", "restart", "network", "host"]
     /// `split` is Equalizer's word for `mode` (its configuration's `split [ 2D | VERTICAL | HORIZONTAL | DB ]`).
     static let loadBalancerKeys = ["mode", "split", "damping", "boundary", "resistance", "weights"]
-    static let graphKeys = ["queues", "connections", "loadbalancers", "networks", "residency-sample-interval", "stats-interval-ms"]
+    static let graphKeys = ["queues", "connections", "loadbalancers", "networks", "hosts", "residency-sample-interval", "stats-interval-ms"]
+    static let hostKeys = ["name", "address", "port"]
     static let networkKeys = ["name", "nodes", "connections"]
     static let nodeKeys = ["name", "processor", "parameters"]
 
@@ -150,6 +151,7 @@ struct GraphChecker {
         if let node = top["stats-interval-ms"] { statsInterval = integer(node, in: 0...3_600_000) ?? 100 }
         if let node = top["loadbalancers"] { checkNamedBalancers(node) }
         if let node = top["networks"] { checkNetworks(node) }
+        let hosts = top["hosts"].map { checkHosts($0) } ?? []
         var declared: [Declared] = []
         if let node = top["queues"] {
             if case .sequence(let items, _) = node, !items.isEmpty {
@@ -180,11 +182,13 @@ struct GraphChecker {
 
         let name = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
         // A child process (`threading: child`) reads the same file: this
-        // program, `qgraph child FILE`; pools are then shared with it.
-        let hasChildren = declared.contains { $0.config.threading == .child }
+        // program, `qgraph child FILE`; pools are then shared with it. A
+        // remote host's worker reads it too; pools are then registered with UCX.
+        let hasChildren = declared.contains { $0.config.threading == .child || $0.config.threading == .remote }
         let absolute = URL(fileURLWithPath: file).standardizedFileURL.path
         var config = QueueGraphConfig(connections: connections, residencySampleInterval: sampleInterval, name: name,
                                       queueStatsIntervalNanoseconds: Int64(statsInterval) * 1_000_000)
+        config.hosts = hosts
         var queues: [GraphFile.Queue] = []
         for q in declared {
             var queue = q.config
@@ -323,10 +327,11 @@ struct GraphChecker {
         if let node = keys["threading"], let value = choice(node, QueueThreading.self) { q.config.threading = value }
         if let node = keys["restart"], let value = choice(node, ChildOptions.Restart.self) {
             q.config.child.restart = value
-            if q.config.threading != .child {
-                error(node.location, "found restart on \(quoted(name)), whose threading is '\(q.config.threading.rawValue)', expected restart only with 'threading: child'")
+            if q.config.threading != .child && q.config.threading != .remote {
+                error(node.location, "found restart on \(quoted(name)), whose threading is '\(q.config.threading.rawValue)', expected restart only with 'threading: child' or 'remote'")
             }
         }
+        if let node = keys["host"] { q.config.host = string(node, expected: "the name of one of the graph's hosts") }
         var buffersSet = false
         if let node = keys["buffers"], let value = choice(node, BufferManagement.self) { (q.config.buffers, buffersSet) = (value, true) }
         if let node = keys["byte-bound"] { q.config.byteBound = integer(node, in: 1...Int.max) }
@@ -824,6 +829,35 @@ struct GraphChecker {
             }
         }
         return Fields(entries: entries)
+    }
+
+    /// `hosts:` — a list of `{name, address, port}`: where the workers of
+    /// `remote` queues listen.
+    private mutating func checkHosts(_ node: SyntaxNode) -> [RemoteHost] {
+        guard case .sequence(let items, _) = node else {
+            error(node.location, "found \(node.kindName), expected a list of hosts like '{name: render1, address: 10.0.0.2, port: 7700}'")
+            return []
+        }
+        var hosts: [RemoteHost] = []
+        for item in items {
+            guard let keys = fields(of: item, allowed: Self.hostKeys, what: "a host") else { continue }
+            let missing = Self.hostKeys.filter { keys[$0] == nil }
+            if !missing.isEmpty {
+                error(item.location, "found a host without \(missing.map(quoted).joined(separator: ", ")), expected name, address and port")
+                continue
+            }
+            guard let name = string(keys["name"]!, expected: "a host name"),
+                  let address = string(keys["address"]!, expected: "an IPv4 or IPv6 address"),
+                  let port = integer(keys["port"]!, in: 1...65535) else { continue }
+            if !RemoteHost.isAddress(address) {
+                error(keys["address"]!.location, "found \(quoted(address)), expected an IPv4 or IPv6 address (like 10.0.0.2 or fd00::2; names are not resolved)")
+            } else if hosts.contains(where: { $0.name == name }) {
+                error(keys["name"]!.location, "found the host \(quoted(name)) twice, expected each host once")
+            } else {
+                hosts.append(RemoteHost(name: name, address: address, port: port))
+            }
+        }
+        return hosts
     }
 
     private mutating func string(_ node: SyntaxNode, expected: String) -> String? {

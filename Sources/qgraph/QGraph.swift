@@ -3,6 +3,7 @@ import Foundation
 import QueueGraphCore
 import QueueGraphFile
 import QueueGraphMedia
+import QueueGraphRemote
 import QueueGraphRuntime
 
 /// Exit codes (documented in `qgraph --help` and docs/graph-format.md).
@@ -24,7 +25,7 @@ struct QGraph: ParsableCommand {
             not start, a processor failed, or the ledger did not balance).
             """,
         subcommands: [Run.self, Launch.self, Validate.self, Inspect.self, Format.self, Dot.self, Processors.self, Schema.self,
-                      Ls.self, Top.self, Dump.self, Ctl.self, Child.self]
+                      Ls.self, Top.self, Dump.self, Ctl.self, Worker.self, Child.self]
     )
 }
 
@@ -38,9 +39,10 @@ let processors = {
 /// Creates (not starts) the graph to settle its link formats: the format of
 /// each queue's out pads, or what creating it refused (a link, a media file
 /// that does not open), located in the file. Nil for graphs with child
-/// processes (creating those would start their children).
+/// processes or remote hosts (creating those would start their children or
+/// need the key).
 func created(_ graph: GraphFile) -> Result<[[LinkFormat]], GraphFileErrors>? {
-    guard !graph.config.queues.contains(where: { $0.threading == .child }) else { return nil }
+    guard !graph.config.queues.contains(where: { $0.threading == .child || $0.threading == .remote }) else { return nil }
     do {
         return .success(try graph.config.createQueueGraph().engine.linkFormats)
     } catch let errors as ConfigErrors {
@@ -69,6 +71,28 @@ func loadGraph(_ path: String) throws -> GraphFile {
         report(error)
         throw Exit.invalidGraph
     }
+}
+
+/// Loads a graph file to run: one with `remote` queues gets its transport,
+/// the key from `key` (else $QG_KEY_FILE) and the file's text and path to
+/// send the workers.
+func loadGraphToRun(_ path: String, key: String?) throws -> GraphFile {
+    var graph = try loadGraph(path)
+    if graph.config.queues.contains(where: { $0.threading == .remote }) {
+        guard let keyFile = key ?? ProcessInfo.processInfo.environment["QG_KEY_FILE"] else {
+            printError("\(path): the graph runs parts on other hosts: give the workers' key with --key FILE (or QG_KEY_FILE)")
+            throw ExitCode(64)
+        }
+        do {
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            graph.config.remoteLinks = RemoteHosts(key: try SharedKey(file: keyFile),
+                                                   file: (text, URL(fileURLWithPath: path).standardizedFileURL.path))
+        } catch {
+            printError("\(error)")
+            throw ExitCode(64)
+        }
+    }
+    return graph
 }
 
 func report(_ errors: GraphFileErrors) {
@@ -101,6 +125,9 @@ struct RunOptions: ParsableArguments {
 
     @Option(help: "The address the live page listens on: loopback unless told otherwise (0.0.0.0: every interface).")
     var serveAddress = "127.0.0.1"
+
+    @Option(help: ArgumentHelp("The key file shared with the workers of the graph's hosts (else $QG_KEY_FILE).", valueName: "file"))
+    var key: String?
 }
 
 struct Run: ParsableCommand {
@@ -112,7 +139,7 @@ struct Run: ParsableCommand {
 
     @OptionGroup var options: RunOptions
 
-    func run() throws { try Runner(file: try loadGraph(file), options: options).run() }
+    func run() throws { try Runner(file: try loadGraphToRun(file, key: options.key), options: options).run() }
 }
 
 struct Launch: ParsableCommand {
@@ -283,5 +310,51 @@ struct Child: ParsableCommand {
         }
         let status = ChildProgram.run(config: graph.config, queue: request.queue, channel: request.channel)
         if status != 0 { throw ExitCode(status) }
+    }
+}
+
+/// The worker daemon of a host: runs the parts of graphs that coordinators
+/// (`qgraph run` of a graph with `remote` queues) send it, for those that
+/// prove the shared key.
+struct Worker: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run graph parts for coordinators on other hosts (threading: remote), over UCX.",
+        discussion: """
+            Listens on ADDR:PORT only (UCX's TCP or RDMA transports, as UCX_TLS allows). A coordinator must \
+            prove the key in FILE (the same file as its --key) before any graph is accepted; others are \
+            refused and logged on standard error. Files a graph names are read at the same paths on this host. \
+            Stops on SIGINT or SIGTERM, abandoning the parts it runs.
+            """)
+
+    @Option(help: ArgumentHelp("The address and port to listen on (an IPv4 or IPv6 address: 10.0.0.2:7700, [fd00::2]:7700).", valueName: "addr:port"))
+    var listen: String
+
+    @Option(help: ArgumentHelp("The shared key file (at least 16 bytes; make one with: head -c 32 /dev/urandom | base64 > FILE).", valueName: "file"))
+    var key: String
+
+    func run() throws {
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (1...65535).contains(port) else {
+            printError("worker: found --listen '\(listen)', expected ADDR:PORT (like 10.0.0.2:7700)")
+            throw ExitCode(64)
+        }
+        let address = String(listen[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        sigprocmask(SIG_BLOCK, &set, nil)   // taken by sigwait below; threads started after this inherit the mask
+        let worker: RemoteWorker
+        do {
+            worker = try RemoteWorker(address: address, port: port, key: try SharedKey(file: key), log: { line in
+                FileHandle.standardError.write(Data("qgraph worker: \(line)\n".utf8))
+            }, makeConfig: { text, path in try GraphFile(yaml: text, file: path, registry: processors).config })
+        } catch {
+            printError("worker: \(error)")
+            throw Exit.runtimeFailure
+        }
+        var number: Int32 = 0
+        sigwait(&set, &number)
+        FileHandle.standardError.write(Data("qgraph worker: stopping (signal \(number))\n".utf8))
+        worker.stop()
     }
 }

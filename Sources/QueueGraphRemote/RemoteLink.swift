@@ -1,0 +1,463 @@
+import CUCX
+import Foundation
+@_spi(Runtime) import QueueGraphCore
+import QueueGraphRuntime
+import Synchronization
+
+/// The coordinator's side of a `remote` queue: it stands in the graph for
+/// the queue and the queues that follow it on its thread, which the worker
+/// of its host runs (`RemoteWorker`).
+///
+/// It connects over UCX, proves the shared key and checks the worker's
+/// proof, sends the graph file and the queue, and waits until the part runs.
+/// Each buffer then goes as one Active Message: its fields (`LinkMessage`:
+/// size, sequence, priority, timestamp, the link's format) as the header,
+/// the payload by rendezvous, zero-copy from the pools it registered with
+/// `ucp_mem_map`. It holds each buffer until the worker lets it go, then
+/// releases it with the worker's verdict (`LinkFlights`): acks, naks, drops
+/// and the pool ledger work across hosts. A window of `capacity` buffers is
+/// the credit: the queue does not run while it is spent. Results the part
+/// sends back land in place (or in a staging slot when others share the
+/// buffer) and leave from the link's pads.
+///
+/// Faults: UCX's peer-failure mode reports a dead worker; heartbeats every
+/// tick report a cut network (`RemoteTiming.deadAfterNanoseconds` of
+/// silence). The buffers out are then dropped as `lost`; with `restart:
+/// always` it reconnects (buffers wait upstream meanwhile), otherwise the
+/// graph stops with the reason.
+///
+/// Threading: the BufferProcessor and ThreadLifecycle calls on the link's
+/// scheduler thread; UCX's callbacks on the link's progress thread;
+/// `statistics` and `addStatistics` any thread.
+final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, GatedProcessor, ContextAttaching, FormatAware,
+    UCXNodeDelegate, @unchecked Sendable {
+    /// The session as the progress thread sees it.
+    private enum Session: Int { case idle, connecting, proving, running, failed, finished }
+    /// The link as its thread sees it.
+    private enum Phase { case starting, running, draining, reconnecting, ended, failed }
+
+    let name: String
+    let host: RemoteHost
+    private let key: SharedKey
+    private var request: RunRequest
+    private let restart: ChildOptions.Restart
+    private let timing: RemoteTiming
+    let capacity: Int
+    private let partQueues: [String]
+    private let flights: LinkFlights
+    let sharedWakeEvent = WakeEvent()
+    private unowned(unsafe) var context: ProcessContext! = nil
+    private var phase = Phase.starting
+    private var node: UCXNode!
+
+    // Shared with the progress thread.
+    private let session = Atomic<Int>(Session.idle.rawValue)
+    /// Set by the progress thread when it has news for the link's thread.
+    private let news = Atomic<Bool>(false)
+    /// Messages from the worker, in order, once their payload has landed.
+    private let up: SharedRing
+    private let upMemory: UnsafeMutableRawPointer
+    /// Per token: where a result sent back lands (written before the buffer goes).
+    private let landings: UnsafeMutableBufferPointer<(address: UnsafeMutableRawPointer?, bytes: Int)>
+    /// Per token: a staging slot for results of buffers others share.
+    private let stagingSlots: UnsafeMutableBufferPointer<(address: UnsafeMutableRawPointer?, bytes: Int)>
+    /// Per token: the reply whose payload is landing.
+    private let landingReplies: UnsafeMutableBufferPointer<LinkMessage?>
+    /// The pools' regions registered with UCX, by region id.
+    private var registered: [UInt32: (region: SharedMemory, memh: OpaquePointer)] = [:]
+
+    /// The endpoint the link's thread sends buffers on while the part runs:
+    /// the lock keeps a send and the endpoint's closing apart.
+    private let sending = Locked<Endpoint?>(nil)
+
+    // Progress thread only.
+    private var endpoint: Endpoint?
+    private var challenge: [UInt8] = []
+    private var lastHeard: UInt64 = 0
+    private var nextAttempt: UInt64 = 0
+    /// A failure is posted and not yet done.
+    private var failing = false
+    /// The worker said `finished`; replies may still be landing.
+    private var finishing = false
+    /// Replies whose payload is landing.
+    private var landingCount = 0
+    /// The link's thread wants a new session (restart: always).
+    private let wantsSession = Atomic<Bool>(false)
+
+    private let figures: Locked<ChildLinkStatistics>
+    private let failure = Locked<String?>(nil)
+    private let latest = Locked<(queues: [QueueStatistics], thread: ThreadStatistics)?>(nil)
+    private let rows = PartRows()
+    /// Buffers sent from registered pools (zero-copy), and from other memory.
+    private let zeroCopy = Atomic<Int>(0)
+    private let copied = Atomic<Int>(0)
+
+    /// How long connecting, proving and starting the part may take.
+    static let startTimeout: UInt64 = 20_000_000_000
+    /// Between attempts to reach a host that went away.
+    static let retryInterval: UInt64 = 200_000_000
+
+    init(config: QueueGraphConfig, part: ChildPart, host: RemoteHost, key: SharedKey, file: (text: String, path: String), timing: RemoteTiming) {
+        let queue = config.queues[part.queue]
+        name = queue.name
+        self.host = host
+        self.key = key
+        self.timing = timing
+        restart = queue.child.restart
+        partQueues = part.members.map { config.queues[$0].name }
+        // Room for every queue of the part to be full, plus what is on its way back.
+        let needed = part.members.reduce(0, { $0 + config.queues[$1].size }) + 2 * part.exits.count + 4
+        var window = 8
+        while window < needed { window <<= 1 }
+        capacity = min(window, 1 << 16)
+        request = RunRequest(file: file.text, path: file.path, queue: name, capacity: capacity, format: LinkFormat.unknown.code)
+        flights = LinkFlights(capacity: capacity)
+        upMemory = .allocate(byteCount: SharedRing.bytes(capacity: 2 * capacity), alignment: 128)
+        upMemory.initializeMemory(as: UInt8.self, repeating: 0, count: SharedRing.bytes(capacity: 2 * capacity))
+        up = SharedRing(at: upMemory, capacity: 2 * capacity)
+        landings = .allocate(capacity: capacity)
+        landings.initialize(repeating: (nil, 0))
+        stagingSlots = .allocate(capacity: capacity)
+        stagingSlots.initialize(repeating: (nil, 0))
+        landingReplies = .allocate(capacity: capacity)
+        landingReplies.initialize(repeating: nil)
+        figures = Locked(ChildLinkStatistics(queue: name, host: "\(host.name) \(host.address):\(host.port)"))
+    }
+
+    deinit {
+        node?.stop()
+        for (_, entry) in registered { qgx_mem_unmap(node.raw, entry.memh) }
+        for slot in stagingSlots { slot.address?.deallocate() }
+        landings.deallocate()
+        stagingSlots.deallocate()
+        landingReplies.deallocate()
+        upMemory.deallocate()
+    }
+
+    func attach(_ context: ProcessContext) {
+        self.context = context
+        flights.attach(context)
+    }
+
+    func negotiate(arriving: [LinkFormat]) throws(FormatRefusal) -> [LinkFormat] {
+        request.format = (arriving.first ?? .unknown).code
+        return []
+    }
+
+    // MARK: The session's life (link thread)
+
+    func threadDidStart(wake: WakeEvent) throws {
+        node = try UCXNode(delegate: self, tickNanoseconds: timing.tickNanoseconds)
+        for region in SharedMemory.live() where region.size > 0 {
+            if let memh = qgx_mem_map(node.raw, region.base, region.size) { registered[region.id] = (region, memh) }
+        }
+        node.start(name: "qg-ucx-\(name)")
+        wantsSession.store(true, ordering: .releasing)
+        node.wake()
+        let deadline = monotonicNanoseconds() &+ Self.startTimeout
+        while true {
+            switch Session(rawValue: session.load(ordering: .acquiring))! {
+            case .running:
+                phase = .running
+                figures.withLock { $0.starts += 1 }
+                return
+            case .failed, .finished:
+                throw ProcessorError(failure.withLock { $0 } ?? "the session with host '\(host.name)' ended")
+            case .idle, .connecting, .proving:
+                if monotonicNanoseconds() > deadline {
+                    throw ProcessorError("host '\(host.name)' (\(host.address):\(host.port)) did not run the part within \(Self.startTimeout / 1_000_000_000) s")
+                }
+                _ = sharedWakeEvent.wait(timeoutNanoseconds: 10_000_000) { news.load(ordering: .acquiring) }
+                news.store(false, ordering: .relaxed)
+            }
+        }
+    }
+
+    func threadWillEnd() {
+        node.post { [self] in close() }
+        node.stop()
+    }
+
+    // MARK: Buffers out
+
+    var acceptsBuffers: Bool {
+        switch phase {
+        case .running: flights.hasRoom
+        case .ended, .failed: flights.sendsFlushed
+        case .starting, .draining, .reconnecting: false
+        }
+    }
+
+    func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
+        let shared = buffer.holderCount > 1
+        guard phase == .running, let token = flights.depart(buffer, sender: context.sender, staged: shared) else {
+            flights.lose(buffer)
+            figures.withLock { $0.lost += 1 }
+            return .ok
+        }
+        let t = Int(token)
+        let size = buffer.size
+        if shared {
+            if stagingSlots[t].bytes < size {
+                stagingSlots[t].address?.deallocate()
+                stagingSlots[t] = (.allocate(byteCount: size, alignment: 64), size)
+            }
+            landings[t] = stagingSlots[t]
+        } else {
+            landings[t] = (buffer.payload.baseAddress, buffer.payload.capacity)
+        }
+        var message = LinkMessage(kind: .buffer, token: token)
+        message.describe(buffer)
+        message.format = request.format
+        let memh = registration(of: buffer)
+        if memh != nil { zeroCopy.add(1, ordering: .relaxed) } else { copied.add(1, ordering: .relaxed) }
+        let status = sending.withLock { endpoint in
+            guard let endpoint else { return Int32(-1) }
+            return withUnsafeBytes(of: &message) { header in
+                qgx_send(endpoint, WireID.buffer.rawValue, header.baseAddress, header.count, buffer.payload.baseAddress, size,
+                         memh, 0, 0, nil, nil, 0)
+            }
+        }
+        if status == 1 { node.kick() }
+        // A send that failed (the endpoint failed or is closing): the session's failure loses the buffer with the rest.
+        return .ok
+    }
+
+    /// The registration of the pool the buffer's payload is in, if any.
+    @inline(__always)
+    private func registration(of buffer: Buffer) -> OpaquePointer? {
+        let payload = buffer.payload
+        guard payload.kind == .sharedMemory, let address = payload.baseAddress,
+              let entry = registered[UInt32(truncatingIfNeeded: payload.handle)],
+              entry.region.offset(of: address, count: buffer.size) != nil else { return nil }
+        return entry.memh
+    }
+
+    // MARK: News from the worker (link thread)
+
+    func serviceThread() -> Bool {
+        var did = flights.flushSends()
+        while flights.sendsFlushed, let message = up.pop() {
+            flights.handle(message, staged: { UnsafeRawPointer(self.stagingSlots[$0].address!) })
+            did = true
+        }
+        guard news.load(ordering: .acquiring) || (phase == .running && context.upstreamEnded) else { return did }
+        news.store(false, ordering: .relaxed)
+        let state = Session(rawValue: session.load(ordering: .acquiring))!
+        switch (phase, state) {
+        case (.running, .running) where context.upstreamEnded:
+            phase = .draining
+            node.post { [self] in if let endpoint { node.send(.endOfStream, to: endpoint) } }
+        case (.draining, .finished):
+            // Every reply has landed (and was taken above): what is still out, the worker let go of without a word.
+            let lost = flights.loseAll()
+            if lost > 0 { figures.withLock { $0.lost += lost } }
+            phase = .ended
+        case (.running, .failed), (.draining, .failed):
+            hostFailed()
+        case (.reconnecting, .running):
+            phase = .running
+            figures.withLock { $0.starts += 1 }
+        default:
+            break
+        }
+        return true
+    }
+
+    var hasThreadWork: Bool { up.hasMessages || news.load(ordering: .acquiring) || (phase == .running && context.upstreamEnded) }
+
+    /// The session failed: take what arrived before, lose what is out, then reconnect or stop the graph.
+    private func hostFailed() {
+        while let message = up.pop() { flights.handle(message, staged: { UnsafeRawPointer(self.stagingSlots[$0].address!) }) }
+        let lost = flights.loseAll()
+        let reason = failure.withLock { $0 } ?? "the session ended"
+        figures.withLock {
+            $0.lost += lost
+            $0.lastExit = reason
+            $0.lastDeathDetectedAt = monotonicNanoseconds()
+        }
+        if let last = latest.withLock({ value in defer { value = nil }; return value }) { rows.fold(last) }
+        if phase == .draining {
+            phase = .ended
+            return
+        }
+        if restart == .always {
+            phase = .reconnecting
+            wantsSession.store(true, ordering: .releasing)
+            node.wake()
+            return
+        }
+        phase = .failed
+        let message = "queue '\(name)': host '\(host.name)' (\(host.address):\(host.port)): \(reason); restart: never stops the graph (set restart: always to reconnect when it is back)"
+        figures.withLock { $0.failure = message }
+        context.failGraph(message)
+    }
+
+    func endOfStream(context: ProcessContext) {
+        flights.finish(context: context)
+    }
+
+    // MARK: The node's callbacks (progress thread)
+
+    func tick(now: UInt64) {
+        let state = Session(rawValue: session.load(ordering: .acquiring))!
+        if (state == .idle || state == .failed) && wantsSession.load(ordering: .acquiring) && now >= nextAttempt {
+            nextAttempt = now + Self.retryInterval
+            connect(now: now)
+            return
+        }
+        guard let endpoint, !failing, state == .connecting || state == .proving || state == .running || state == .finished else { return }
+        node.send(.heartbeat, to: endpoint)
+        if now - lastHeard > timing.deadAfterNanoseconds {
+            fail("no word from it for \((now - lastHeard) / 1_000_000) ms (a killed worker or a cut network)")
+        }
+    }
+
+    private func connect(now: UInt64) {
+        wantsSession.store(false, ordering: .relaxed)
+        do {
+            endpoint = try node.connect(address: host.address, port: host.port)
+            lastHeard = now
+            set(.connecting)
+        } catch {
+            failure.withLock { $0 = "\(error)" }
+            set(.failed)
+            wantsSession.store(restart == .always, ordering: .relaxed)
+        }
+    }
+
+    func connecting(_ request: UnsafeMutableRawPointer, peer: String) {}
+
+    func failed(_ endpoint: Endpoint, status: Int32) {
+        guard endpoint == self.endpoint else { return }
+        fail("its endpoint failed: \(String(cString: qgx_status_string(status)))")
+    }
+
+    func arrived(_ id: WireID, from endpoint: Endpoint?, header: UnsafeRawBufferPointer,
+                 data: UnsafeMutableRawPointer?, length: Int, rendezvous: Bool) {
+        guard let endpoint = self.endpoint else { return }
+        lastHeard = monotonicNanoseconds()
+        switch id {
+        case .control:
+            guard header.count == 1, let kind = ControlKind(rawValue: header[0]), !rendezvous else { return fail("sent a malformed control message") }
+            control(kind, length > 0 ? [UInt8](UnsafeRawBufferPointer(start: data, count: length)) : [], endpoint)
+        case .reply:
+            reply(header: header, data: data, length: length, rendezvous: rendezvous)
+        case .statistics:
+            guard !rendezvous, length % 8 == 0 else { return }
+            let words = (0..<length / 8).map { (data! + 8 * $0).loadUnaligned(as: Int64.self) }
+            if let decoded = ChannelStatistics.decode(words, queues: partQueues) { latest.withLock { $0 = decoded } }
+        case .buffer:
+            fail("sent a buffer message, which only a coordinator sends")
+        }
+    }
+
+    private func control(_ kind: ControlKind, _ bytes: [UInt8], _ endpoint: Endpoint) {
+        switch (kind, Session(rawValue: session.load(ordering: .relaxed))!) {
+        case (.heartbeat, _):
+            break
+        case (.challenge, .connecting) where bytes.count == 32:
+            challenge = SharedKey.challenge()
+            node.send(.response, to: endpoint, key.proof("qgraph coordinator", on: bytes) + challenge)
+            set(.proving)
+        case (.accepted, .proving):
+            guard SharedKey.same(bytes, key.proof("qgraph worker", on: challenge)) else {
+                return fail("the worker did not prove the key (is it the worker you meant, with the same key?)")
+            }
+            guard let json = try? JSONEncoder().encode(request) else { return fail("cannot encode the request") }
+            node.send(.run, to: endpoint, [UInt8](json))
+        case (.ready, .proving):
+            sending.withLock { $0 = endpoint }
+            set(.running)
+        case (.refused, _):
+            fail("the worker refused the session: \(String(decoding: bytes, as: UTF8.self))")
+        case (.failed, _):
+            fail("the worker could not run the part: \(String(decoding: bytes, as: UTF8.self))")
+        case (.finished, .running):
+            finishing = true
+            if landingCount == 0 { set(.finished) }
+        default:
+            fail("sent \(kind) out of turn")
+        }
+    }
+
+    /// A reply: its payload (a send's) lands where the token's landing says, then it goes up.
+    private func reply(header: UnsafeRawBufferPointer, data: UnsafeMutableRawPointer?, length: Int, rendezvous: Bool) {
+        guard let message = LinkMessage(header: header), Int(message.token) < capacity else { return fail("sent a malformed reply") }
+        let token = Int(message.token)
+        let landing = landings[token]
+        guard length <= landing.bytes, landingReplies[token] == nil else { return fail("sent back \(length) bytes for a buffer of \(landing.bytes)") }
+        if length == 0 { return push(message) }
+        if !rendezvous {
+            landing.address!.copyMemory(from: data!, byteCount: length)
+            return push(message)
+        }
+        landingReplies[token] = message
+        landingCount += 1
+        switch qgx_recv_data(node.raw, data, landing.address, length, nil, replyLanded, Unmanaged.passUnretained(self).toOpaque(), UInt64(token)) {
+        case 0: landed(token, status: 0)
+        case 1: break
+        case let status: fail("a result could not be received: \(String(cString: qgx_status_string(status)))")
+        }
+    }
+
+    func landed(_ token: Int, status: Int32) {
+        guard let message = landingReplies[token] else { return }
+        landingReplies[token] = nil
+        landingCount -= 1
+        if status == 0 { push(message) }
+        if finishing && landingCount == 0 { set(.finished) }
+    }
+
+    private func push(_ message: LinkMessage) {
+        guard up.push(message) else { return fail("sent more replies than its window allows") }
+        sharedWakeEvent.notify()
+    }
+
+    private func set(_ state: Session) {
+        session.store(state.rawValue, ordering: .releasing)
+        news.store(true, ordering: .releasing)
+        sharedWakeEvent.notify()
+    }
+
+    /// Ends the session for `reason`: the endpoint is closed (what is
+    /// pending fails first), then the link's thread hears of it. Posted:
+    /// callbacks run inside UCX's progress, which may not progress again.
+    private func fail(_ reason: String) {
+        guard !failing else { return }
+        failing = true
+        node.post { [self] in
+            close()
+            failure.withLock { $0 = reason }
+            failing = false
+            set(.failed)
+        }
+    }
+
+    private func close() {
+        guard let endpoint else { return }
+        self.endpoint = nil
+        sending.withLock { $0 = nil }
+        node.close(endpoint)
+        for token in 0..<capacity { landingReplies[token] = nil }
+        (landingCount, finishing) = (0, false)
+    }
+
+    // MARK: Statistics
+
+    /// The link's figures; any thread.
+    func statistics() -> ChildLinkStatistics {
+        var figures = figures.withLock { $0 }
+        (figures.zeroCopy, figures.copied, figures.returned) = (zeroCopy.load(ordering: .relaxed), copied.load(ordering: .relaxed), flights.returned)
+        return figures
+    }
+
+    func addStatistics(to statistics: inout GraphStatistics) {
+        rows.add(running: latest.withLock { $0 }, link: name, to: &statistics)
+        statistics.children.append(self.statistics())
+    }
+}
+
+private let replyLanded: @convention(c) (UnsafeMutableRawPointer?, UInt64, Int32) -> Void = { arg, token, status in
+    Unmanaged<RemoteLink>.fromOpaque(arg!).takeUnretainedValue().landed(Int(token), status: status)
+}

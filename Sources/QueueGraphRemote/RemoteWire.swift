@@ -1,0 +1,119 @@
+import CUCX
+import Foundation
+@_spi(Runtime) import QueueGraphCore
+
+/// The kinds of UCX Active Message QueueGraph sends between a coordinator
+/// and a worker (its message ids).
+enum WireID: UInt32 {
+    /// Session messages: header one `ControlKind` byte, data its bytes.
+    case control = 1
+    /// Coordinator → worker: a buffer; header a `LinkMessage`, data the payload.
+    case buffer = 2
+    /// Worker → coordinator: an ack, release or send (`LinkMessage`); a send carries the payload.
+    case reply = 3
+    /// Worker → coordinator: the part's statistics counters (`ChannelStatistics`), little-endian Int64s.
+    case statistics = 4
+}
+
+/// What a control message says.
+enum ControlKind: UInt8 {
+    /// Worker → coordinator, first: 32 random bytes to prove the key on.
+    case challenge = 1
+    /// Coordinator → worker: the proof (32 bytes), then its own 32-byte challenge.
+    case response = 2
+    /// Worker → coordinator: the worker's proof on the coordinator's challenge.
+    case accepted = 3
+    /// Either way: why the session ends (UTF-8).
+    case refused = 4
+    /// Coordinator → worker: run a part (`RunRequest`, JSON).
+    case run = 5
+    /// Worker → coordinator: the part runs; buffers may come.
+    case ready = 6
+    /// Worker → coordinator: the part failed (UTF-8 reason).
+    case failed = 7
+    /// Coordinator → worker: no more buffers will come.
+    case endOfStream = 8
+    /// Worker → coordinator: the part's graph has ended (after its last statistics).
+    case finished = 9
+    /// Either way, every tick: the peer is alive.
+    case heartbeat = 10
+}
+
+/// What the coordinator asks a worker to run: the graph file's text (and
+/// its path, for files it names, resolved as on the coordinator), the
+/// `remote` queue whose part is wanted, and the link's window.
+struct RunRequest: Codable {
+    var file: String
+    var path: String
+    var queue: String
+    var capacity: Int
+    /// The link's format code (`LinkFormat.code`) that every buffer carries.
+    var format: UInt32
+}
+
+/// The shared key and the challenge-response proofs.
+///
+/// A worker accepts a coordinator that returns HMAC-SHA-256(key,
+/// "qgraph coordinator" ‖ challenge) for its random challenge; the worker
+/// proves itself the same way ("qgraph worker") on the coordinator's. The
+/// key itself never crosses.
+public struct SharedKey: Sendable {
+    let bytes: [UInt8]
+
+    /// Reads a key file: at least 16 bytes (whitespace at the ends is not part of the key).
+    public init(file: String) throws {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw ProcessorError("cannot read the key file \(file)")
+        }
+        var bytes = [UInt8](data)
+        while let last = bytes.last, last == 10 || last == 13 || last == 32 || last == 9 { bytes.removeLast() }
+        guard bytes.count >= 16 else {
+            throw ProcessorError("the key file \(file) holds \(bytes.count) bytes, expected at least 16 (make one with: head -c 32 /dev/urandom | base64 > \(file))")
+        }
+        self.bytes = bytes
+    }
+
+    init(bytes: [UInt8]) { self.bytes = bytes }
+
+    static let proofLength = 32
+
+    func proof(_ role: String, on challenge: [UInt8]) -> [UInt8] {
+        let message = Array(role.utf8) + challenge
+        var out = [UInt8](repeating: 0, count: 32)
+        qgx_hmac_sha256(bytes, bytes.count, message, message.count, &out)
+        return out
+    }
+
+    static func challenge() -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: 32)
+        precondition(qgx_random(&bytes, 32) == 0, "the system's random source failed")
+        return bytes
+    }
+
+    static func same(_ a: [UInt8], _ b: [UInt8]) -> Bool { a.count == b.count && qgx_equal(a, b, a.count) == 1 }
+}
+
+extension UCXNode {
+    /// Sends a control message (any thread).
+    @discardableResult
+    func send(_ kind: ControlKind, to endpoint: Endpoint, _ bytes: [UInt8] = []) -> Int32 {
+        var byte = kind.rawValue
+        return withUnsafeBytes(of: &byte) { header in bytes.withUnsafeBytes { send(.control, to: endpoint, header: header, bytes: $0) } }
+    }
+}
+
+extension LinkMessage {
+    /// The message a header holds, when it is one (64 bytes).
+    init?(header: UnsafeRawBufferPointer) {
+        guard header.count == MemoryLayout<LinkMessage>.size, let base = header.baseAddress else { return nil }
+        self = base.loadUnaligned(as: LinkMessage.self)
+    }
+}
+
+extension LinkFormat {
+    /// A stable 32-bit code of the format (FNV-1a of its description), which
+    /// every buffer across a network carries and the far side checks.
+    public var code: UInt32 {
+        description.utf8.reduce(2_166_136_261 as UInt32) { ($0 ^ UInt32($1)) &* 16_777_619 }
+    }
+}
