@@ -122,7 +122,8 @@ let package = Package(
         .testTarget(name: "QueueGraphControlTests", dependencies: ["QueueGraphCore", "QueueGraphRuntime", "QueueGraphControl", "QueueGraphTestKit"]),
         .testTarget(
             name: "QueueGraphFileTests",
-            dependencies: ["QueueGraphCore", "QueueGraphRuntime", "QueueGraphFile", "QueueGraphRender", "QueueGraphGL", "QueueGraphMedia", "qgraph"],
+            dependencies: ["QueueGraphCore", "QueueGraphRuntime", "QueueGraphFile", "QueueGraphRender", "QueueGraphGL", "QueueGraphMedia",
+                           "QueueGraphRemote", "qgraph"],
             exclude: ["Malformed", "Traced"]
         ),
     ],

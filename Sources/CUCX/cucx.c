@@ -1,5 +1,8 @@
 #include "cucx.h"
 #include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <unistd.h>
 #include <openssl/crypto.h>
 #include <openssl/hmac.h>
 #include <openssl/evp.h>
@@ -41,16 +44,26 @@ static void say(char *error, size_t length, const char *what, ucs_status_t statu
     if (error && length) snprintf(error, length, "%s: %s", what, ucs_status_string(status));
 }
 
-qgx_node *qgx_node_new(qgx_message_cb on_message, void *arg, char *error, size_t error_length) {
+qgx_node *qgx_node_new(qgx_message_cb on_message, void *arg, const char *net_devices, char *error, size_t error_length) {
     qgx_node *node = calloc(1, sizeof *node);
     node->on_message = on_message;
     node->arg = arg;
+    // A worker restarted on its port must bind while the last one's connections linger in
+    // TIME_WAIT (a transport's setting: UCX reads it from the environment; the user's wins).
+    setenv("UCX_TCP_CM_REUSEADDR", "y", 0);
     ucp_config_t *config;
     ucs_status_t status = ucp_config_read(NULL, NULL, &config);
     if (status != UCS_OK) { say(error, error_length, "reading UCX's configuration", status); free(node); return NULL; }
+    if (net_devices && (status = ucp_config_modify(config, "NET_DEVICES", net_devices)) != UCS_OK) {
+        say(error, error_length, "setting UCX's NET_DEVICES", status);
+        ucp_config_release(config);
+        free(node);
+        return NULL;
+    }
     ucp_params_t params = {
-        .field_mask = UCP_PARAM_FIELD_FEATURES,
+        .field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED,
         .features = UCP_FEATURE_AM | UCP_FEATURE_WAKEUP,
+        .mt_workers_shared = 1,   // memory is registered from other threads than the progress thread
     };
     status = ucp_init(&params, config, &node->context);
     ucp_config_release(config);
@@ -129,6 +142,30 @@ static int socket_address(const char *address, uint16_t port, struct sockaddr_st
         return 0;
     }
     return -1;
+}
+
+int qgx_route_device(const char *address, char *name, size_t length) {
+    struct sockaddr_storage peer, local;
+    socklen_t peer_length, local_length = sizeof local;
+    if (socket_address(address, 9, &peer, &peer_length) != 0) return -1;
+    int fd = socket(peer.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);   // a UDP connect sends nothing: it only routes
+    if (fd < 0) return -1;
+    int found = -1;
+    if (connect(fd, (struct sockaddr *)&peer, peer_length) == 0 && getsockname(fd, (struct sockaddr *)&local, &local_length) == 0) {
+        struct ifaddrs *list;
+        if (getifaddrs(&list) == 0) {
+            for (struct ifaddrs *i = list; i && found != 0; i = i->ifa_next) {
+                if (!i->ifa_addr || i->ifa_addr->sa_family != local.ss_family) continue;
+                int same = local.ss_family == AF_INET
+                    ? ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr == ((struct sockaddr_in *)&local)->sin_addr.s_addr
+                    : memcmp(&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, &((struct sockaddr_in6 *)&local)->sin6_addr, 16) == 0;
+                if (same) { snprintf(name, length, "%s", i->ifa_name); found = 0; }
+            }
+            freeifaddrs(list);
+        }
+    }
+    close(fd);
+    return found;
 }
 
 static void connect_request(ucp_conn_request_h request, void *arg) {

@@ -38,7 +38,7 @@ public struct ChildPart: Sendable, Equatable {
                             "found host '\(host)', expected one of the graph's hosts (\(hosts.isEmpty ? "it names none: add hosts:" : hosts.sorted().joined(separator: ", ")))"))
                     }
                 } else {
-                    errors.append(.init(.childBoundary, queue: queue.name, field: "host",
+                    errors.append(.init(.childBoundary, queue: queue.name, field: "threading",
                         "found threading 'remote' without a host, expected host: NAME (one of the graph's hosts)"))
                 }
             }

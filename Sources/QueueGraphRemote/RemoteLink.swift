@@ -63,8 +63,10 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
     private let stagingSlots: UnsafeMutableBufferPointer<(address: UnsafeMutableRawPointer?, bytes: Int)>
     /// Per token: the reply whose payload is landing.
     private let landingReplies: UnsafeMutableBufferPointer<LinkMessage?>
-    /// The pools' regions registered with UCX, by region id.
-    private var registered: [UInt32: (region: SharedMemory, memh: OpaquePointer)] = [:]
+    /// The pools' regions registered with UCX, by region id, and how many bytes of each.
+    private var registered: [UInt32: (region: SharedMemory, memh: OpaquePointer, bytes: Int)] = [:]
+    /// Registrations of regions that grew since: pending sends may still use them.
+    private var retired: [OpaquePointer] = []
 
     /// The endpoint the link's thread sends buffers on while the part runs:
     /// the lock keeps a send and the endpoint's closing apart.
@@ -81,8 +83,12 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
     private var finishing = false
     /// Replies whose payload is landing.
     private var landingCount = 0
-    /// The link's thread wants a new session (restart: always).
+    /// The link's thread wants a new session (at the start, and after a failure with restart: always).
     private let wantsSession = Atomic<Bool>(false)
+    /// The link's thread has taken a failure in and waits for a new session: a failed attempt is retried.
+    private let reconnecting = Atomic<Bool>(false)
+    /// The worker said `finished` (link thread): the link ends once every reply is taken.
+    private var workerFinished = false
 
     private let figures: Locked<ChildLinkStatistics>
     private let failure = Locked<String?>(nil)
@@ -110,7 +116,8 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
         var window = 8
         while window < needed { window <<= 1 }
         capacity = min(window, 1 << 16)
-        request = RunRequest(file: file.text, path: file.path, queue: name, capacity: capacity, format: LinkFormat.unknown.code)
+        request = RunRequest(file: file.text, path: file.path, queue: name, capacity: capacity, format: LinkFormat.unknown.code,
+                             returnsPayload: part.members.contains { config.queues[$0].buffers == .reuse })
         flights = LinkFlights(capacity: capacity)
         upMemory = .allocate(byteCount: SharedRing.bytes(capacity: 2 * capacity), alignment: 128)
         upMemory.initializeMemory(as: UInt8.self, repeating: 0, count: SharedRing.bytes(capacity: 2 * capacity))
@@ -126,7 +133,7 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
 
     deinit {
         node?.stop()
-        for (_, entry) in registered { qgx_mem_unmap(node.raw, entry.memh) }
+        for memh in registered.values.map(\.memh) + retired { qgx_mem_unmap(node.raw, memh) }
         for slot in stagingSlots { slot.address?.deallocate() }
         landings.deallocate()
         stagingSlots.deallocate()
@@ -147,10 +154,8 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
     // MARK: The session's life (link thread)
 
     func threadDidStart(wake: WakeEvent) throws {
-        node = try UCXNode(delegate: self, tickNanoseconds: timing.tickNanoseconds)
-        for region in SharedMemory.live() where region.size > 0 {
-            if let memh = qgx_mem_map(node.raw, region.base, region.size) { registered[region.id] = (region, memh) }
-        }
+        node = try UCXNode(delegate: self, tickNanoseconds: timing.tickNanoseconds, toward: host.address)
+        for region in SharedMemory.live() where region.size > 0 { register(region) }
         node.start(name: "qg-ucx-\(name)")
         wantsSession.store(true, ordering: .releasing)
         node.wake()
@@ -189,7 +194,7 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
     }
 
     func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
-        let shared = buffer.holderCount > 1
+        let shared = request.returnsPayload && buffer.holderCount > 1   // a result must not overwrite what others read
         guard phase == .running, let token = flights.depart(buffer, sender: context.sender, staged: shared) else {
             flights.lose(buffer)
             figures.withLock { $0.lost += 1 }
@@ -204,7 +209,7 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
             }
             landings[t] = stagingSlots[t]
         } else {
-            landings[t] = (buffer.payload.baseAddress, buffer.payload.capacity)
+            landings[t] = request.returnsPayload ? (buffer.payload.baseAddress, buffer.payload.capacity) : (nil, 0)
         }
         var message = LinkMessage(kind: .buffer, token: token)
         message.describe(buffer)
@@ -223,14 +228,29 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
         return .ok
     }
 
-    /// The registration of the pool the buffer's payload is in, if any.
+    /// The registration of the region the buffer's payload is in, if it is
+    /// in one: a region first seen, or grown past what was registered (a
+    /// render engine's frame arena grows), is registered as it is now.
     @inline(__always)
     private func registration(of buffer: Buffer) -> OpaquePointer? {
         let payload = buffer.payload
-        guard payload.kind == .sharedMemory, let address = payload.baseAddress,
-              let entry = registered[UInt32(truncatingIfNeeded: payload.handle)],
-              entry.region.offset(of: address, count: buffer.size) != nil else { return nil }
-        return entry.memh
+        guard payload.kind == .sharedMemory, let address = payload.baseAddress else { return nil }
+        let id = UInt32(truncatingIfNeeded: payload.handle)
+        if let entry = registered[id], let offset = entry.region.offset(of: address, count: buffer.size), offset + buffer.size <= entry.bytes {
+            return entry.memh
+        }
+        guard let region = registered[id]?.region ?? SharedMemory.live().first(where: { $0.id == id }),
+              region.offset(of: address, count: buffer.size) != nil else { return nil }
+        return register(region)
+    }
+
+    @discardableResult
+    private func register(_ region: SharedMemory) -> OpaquePointer? {
+        let bytes = region.size
+        guard let memh = qgx_mem_map(node.raw, region.base, bytes) else { return nil }
+        if let old = registered[region.id] { retired.append(old.memh) }
+        registered[region.id] = (region, memh, bytes)
+        return memh
     }
 
     // MARK: News from the worker (link thread)
@@ -241,7 +261,10 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
             flights.handle(message, staged: { UnsafeRawPointer(self.stagingSlots[$0].address!) })
             did = true
         }
-        guard news.load(ordering: .acquiring) || (phase == .running && context.upstreamEnded) else { return did }
+        guard news.load(ordering: .acquiring) || (phase == .running && context.upstreamEnded) else {
+            concludeIfFinished()
+            return did
+        }
         news.store(false, ordering: .relaxed)
         let state = Session(rawValue: session.load(ordering: .acquiring))!
         switch (phase, state) {
@@ -249,22 +272,33 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
             phase = .draining
             node.post { [self] in if let endpoint { node.send(.endOfStream, to: endpoint) } }
         case (.draining, .finished):
-            // Every reply has landed (and was taken above): what is still out, the worker let go of without a word.
-            let lost = flights.loseAll()
-            if lost > 0 { figures.withLock { $0.lost += lost } }
-            phase = .ended
+            workerFinished = true
         case (.running, .failed), (.draining, .failed):
             hostFailed()
         case (.reconnecting, .running):
             phase = .running
+            reconnecting.store(false, ordering: .relaxed)
             figures.withLock { $0.starts += 1 }
         default:
             break
         }
+        concludeIfFinished()
         return true
     }
 
-    var hasThreadWork: Bool { up.hasMessages || news.load(ordering: .acquiring) || (phase == .running && context.upstreamEnded) }
+    /// Once the worker has finished and every reply it sent is taken: what is
+    /// still out, it let go of without a word (lost).
+    private func concludeIfFinished() {
+        guard phase == .draining, workerFinished, flights.sendsFlushed, !up.hasMessages else { return }
+        let lost = flights.loseAll()
+        if lost > 0 { figures.withLock { $0.lost += lost } }
+        phase = .ended
+    }
+
+    var hasThreadWork: Bool {
+        up.hasMessages || news.load(ordering: .acquiring) || (phase == .running && context.upstreamEnded)
+            || (phase == .draining && workerFinished && flights.sendsFlushed)
+    }
 
     /// The session failed: take what arrived before, lose what is out, then reconnect or stop the graph.
     private func hostFailed() {
@@ -283,6 +317,7 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
         }
         if restart == .always {
             phase = .reconnecting
+            reconnecting.store(true, ordering: .releasing)
             wantsSession.store(true, ordering: .releasing)
             node.wake()
             return
@@ -322,7 +357,7 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
         } catch {
             failure.withLock { $0 = "\(error)" }
             set(.failed)
-            wantsSession.store(restart == .always, ordering: .relaxed)
+            if reconnecting.load(ordering: .acquiring) { wantsSession.store(true, ordering: .releasing) }
         }
     }
 
@@ -430,6 +465,7 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
             close()
             failure.withLock { $0 = reason }
             failing = false
+            if reconnecting.load(ordering: .acquiring) { wantsSession.store(true, ordering: .releasing) }   // the host is not back yet
             set(.failed)
         }
     }

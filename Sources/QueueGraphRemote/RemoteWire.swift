@@ -49,6 +49,10 @@ struct RunRequest: Codable {
     var capacity: Int
     /// The link's format code (`LinkFormat.code`) that every buffer carries.
     var format: UInt32
+    /// Whether a buffer sent back carries its payload: only when a queue of
+    /// the part may change it (`buffers: reuse`); otherwise the coordinator's
+    /// copy is the same bytes and only the fields travel.
+    var returnsPayload: Bool
 }
 
 /// The shared key and the challenge-response proofs.

@@ -45,7 +45,7 @@ public final class RemoteWorker: UCXNodeDelegate, @unchecked Sendable {
         self.makeConfig = makeConfig
         self.log = log
         self.timing = timing
-        node = try UCXNode(delegate: self, tickNanoseconds: timing.tickNanoseconds)
+        node = try UCXNode(delegate: self, tickNanoseconds: timing.tickNanoseconds, toward: address)
         try node.listen(address: address, port: port)
         node.start(name: "qg-worker")
         log("listening on \(address):\(port)")
@@ -187,7 +187,8 @@ public final class RemoteWorker: UCXNodeDelegate, @unchecked Sendable {
             throw ProcessorError("found a window of \(request.capacity), expected a power of two up to 65536")
         }
         let declared = try makeConfig(request.file, request.path)
-        let channel = try WorkerChannel(node: node, endpoint: session.endpoint, capacity: request.capacity, format: request.format)
+        let channel = try WorkerChannel(node: node, endpoint: session.endpoint, capacity: request.capacity, format: request.format,
+                                        returnsPayload: request.returnsPayload)
         let (config, names) = try declared.partSide(queue: request.queue, threading: .remote, channel: channel)
         let graph = try config.createQueueGraph()
         try graph.start()
@@ -276,6 +277,7 @@ final class WorkerChannel: PartChannel, @unchecked Sendable {
     private let node: UCXNode
     private let endpoint: Endpoint
     private let format: UInt32
+    private let returnsPayload: Bool
     /// Per token: its slot (offset and bytes in `landing`, and its registration).
     private let slots: UnsafeMutableBufferPointer<(offset: Int, bytes: Int, memh: OpaquePointer?)>
     /// Per token: the message of a buffer still landing.
@@ -287,7 +289,8 @@ final class WorkerChannel: PartChannel, @unchecked Sendable {
     /// The largest buffer accepted.
     static let maxBuffer = 1 << 30
 
-    init(node: UCXNode, endpoint: Endpoint, capacity: Int, format: UInt32) throws {
+    init(node: UCXNode, endpoint: Endpoint, capacity: Int, format: UInt32, returnsPayload: Bool) throws {
+        self.returnsPayload = returnsPayload
         self.node = node
         self.endpoint = endpoint
         self.capacity = capacity
@@ -325,7 +328,7 @@ final class WorkerChannel: PartChannel, @unchecked Sendable {
     func send(_ message: LinkMessage) {
         var message = message
         let slot = slots[Int(message.token)]
-        let payload = message.kind == LinkMessage.Kind.send.rawValue ? Int(min(message.size, UInt64(slot.bytes))) : 0
+        let payload = returnsPayload && message.kind == LinkMessage.Kind.send.rawValue ? Int(min(message.size, UInt64(slot.bytes))) : 0
         let status = withUnsafeBytes(of: &message) { header in
             qgx_send(endpoint, WireID.reply.rawValue, header.baseAddress, header.count, landing.base + slot.offset, payload,
                      payload > 0 ? slot.memh : nil, 0, 0, nil, nil, 0)

@@ -41,9 +41,15 @@ final class UCXNode: @unchecked Sendable {
     private let wakeFD: Int32
     private let tasks = Locked<[() -> Void]>([])
 
-    init(delegate: any UCXNodeDelegate, tickNanoseconds: UInt64) throws {
+    /// `toward`: the address of the peer (or, for a worker, its own): UCX
+    /// then uses the interface the kernel routes it by, unless
+    /// `UCX_NET_DEVICES` says otherwise. (UCX would otherwise offer the
+    /// peer every interface, and a peer may try one it cannot reach.)
+    init(delegate: any UCXNodeDelegate, tickNanoseconds: UInt64, toward address: String? = nil) throws {
         var error = [CChar](repeating: 0, count: 256)
-        guard let raw = qgx_node_new(nodeMessage, nil, &error, error.count) else {
+        var device = [CChar](repeating: 0, count: 64)
+        let routed = getenv("UCX_NET_DEVICES") == nil && address.map { qgx_route_device($0, &device, device.count) == 0 } == true
+        guard let raw = qgx_node_new(nodeMessage, nil, routed ? device : nil, &error, error.count) else {
             throw ProcessorError("cannot start UCX: \(text(error))")
         }
         self.raw = raw

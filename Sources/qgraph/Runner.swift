@@ -138,11 +138,13 @@ struct Runner {
         return .drain(timeoutNanoseconds: 0)
     }
 
-    /// A `child` queue's child and what crossed to it.
+    /// A `child` queue's child, or a `remote` queue's host, and what crossed to it.
     private func childSummary(_ link: ChildLinkStatistics) -> String {
-        "child '\(link.queue)': \(link.starts) start\(link.starts == 1 ? "" : "s")"
+        let (what, start) = link.host.map { ("remote '\(link.queue)' on \($0)", "session") } ?? ("child '\(link.queue)'", "start")
+        return "\(what): \(link.starts) \(start)\(link.starts == 1 ? "" : "s")"
             + (link.pid != 0 ? " (pid \(link.pid) running)" : "") + "; buffers: \(link.zeroCopy) zero-copy, \(link.copied) copied, "
-            + "\(link.returned) sent back, \(link.lost) lost" + (link.lastExit.map { "; last child \($0)" } ?? "")
+            + "\(link.returned) sent back, \(link.lost) lost"
+            + (link.lastExit.map { link.host == nil ? "; last child \($0)" : "; last failure: \($0)" } ?? "")
     }
 
     /// Frames shown, frames per second and deadline misses of a render graph.

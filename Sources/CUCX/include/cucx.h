@@ -25,7 +25,11 @@ typedef void (*qgx_error_cb)(void *arg, qgx_ep *ep, int status);
 typedef void (*qgx_connect_cb)(void *arg, void *request, const char *peer);
 
 /// A context and a multi-threaded worker with Active Messages and wakeup; NULL with `error` filled.
-qgx_node *qgx_node_new(qgx_message_cb on_message, void *arg, char *error, size_t error_length);
+/// `net_devices` (UCX's NET_DEVICES, e.g. "eth1") may be NULL for UCX's own choice.
+qgx_node *qgx_node_new(qgx_message_cb on_message, void *arg, const char *net_devices, char *error, size_t error_length);
+/// The network interface the kernel sends to `address` by (its own, for one of this host's
+/// addresses) into `name`; 0, or -1 when there is no route or no such interface.
+int qgx_route_device(const char *address, char *name, size_t length);
 void qgx_node_free(qgx_node *node);
 /// Sets the argument the message callback gets.
 void qgx_node_set_arg(qgx_node *node, void *arg);

@@ -1,0 +1,408 @@
+import Foundation
+@_spi(Runtime) import QueueGraphCore
+import QueueGraphFile
+@testable import QueueGraphRemote
+import QueueGraphRuntime
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Hosts for tests on one machine: network namespaces, each joined to this
+/// one by a veth pair (10.89.N.1 here, 10.89.N.2 there), each running the
+/// built `qgraph worker` with `UCX_TLS=tcp`. Needs root (CI runs as root).
+final class TestHosts {
+    struct Host {
+        let name: String
+        let namespace: String
+        /// This side's end of the veth pair: taking it down cuts the host off.
+        let link: String
+        let address: String
+        let port: Int
+        let log: URL
+    }
+
+    let hosts: [Host]
+    let directory: URL
+    let key: URL
+    private var workers: [Int: Process] = [:]
+
+    static var available: Bool { getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") }
+
+    init(count: Int) throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("qg-remote-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        key = directory.appendingPathComponent("key")
+        try Data("test key: \(UUID().uuidString)".utf8).write(to: key)
+        let tag = String(getpid() % 100_000)
+        hosts = (1...count).map { n in
+            Host(name: "h\(n)", namespace: "qgt\(tag)h\(n)", link: "qgt\(tag)c\(n)", address: "10.89.\(n).2", port: 7700 + n,
+                 log: FileManager.default.temporaryDirectory.appendingPathComponent("qg-remote-\(tag)-h\(n).log"))
+        }
+        for (n, host) in zip(1..., hosts) {
+            TestHosts.shell("ip netns del \(host.namespace) 2>/dev/null; ip link del \(host.link) 2>/dev/null")
+            try TestHosts.must("""
+                ip netns add \(host.namespace) && ip link add \(host.link) type veth peer name eth\(n) netns \(host.namespace) \
+                && ip addr add 10.89.\(n).1/24 dev \(host.link) && ip link set \(host.link) up \
+                && ip -n \(host.namespace) addr add \(host.address)/24 dev eth\(n) && ip -n \(host.namespace) link set eth\(n) up \
+                && ip -n \(host.namespace) link set lo up
+                """)
+        }
+        setenv("UCX_TLS", "tcp", 1)   // this process is the coordinator
+        for n in hosts.indices { try startWorker(n) }
+    }
+
+    deinit {
+        for n in workers.keys { killWorker(n) }
+        for host in hosts { TestHosts.shell("ip netns del \(host.namespace) 2>/dev/null; ip link del \(host.link) 2>/dev/null") }
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// The graph file's `hosts:`.
+    var yaml: String { "hosts:\n" + hosts.map { "  - {name: \($0.name), address: \($0.address), port: \($0.port)}\n" }.joined() }
+
+    /// Starts host `n`'s worker and waits until it listens.
+    func startWorker(_ n: Int, key: URL? = nil) throws {
+        let host = hosts[n]
+        _ = FileManager.default.createFile(atPath: host.log.path, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        process.arguments = ["netns", "exec", host.namespace, "env", "UCX_TLS=tcp", QGraphProcess.binary.path, "worker",
+                             "--listen", "\(host.address):\(host.port)", "--key", (key ?? self.key).path]
+        process.standardError = try FileHandle(forWritingTo: host.log)
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        workers[n] = process
+        for _ in 0..<1000 {
+            if log(n).contains("listening on") { return }
+            if !process.isRunning { throw ProcessorError("the worker of \(host.name) ended: \(log(n))") }
+            usleep(10_000)
+        }
+        throw ProcessorError("the worker of \(host.name) did not listen within 10 s: \(log(n))")
+    }
+
+    /// What host `n`'s worker logged.
+    func log(_ n: Int) -> String { (try? String(contentsOf: hosts[n].log, encoding: .utf8)) ?? "" }
+
+    /// Kills host `n`'s worker (SIGKILL) and waits for it.
+    func killWorker(_ n: Int) {
+        guard let process = workers.removeValue(forKey: n) else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// Takes this side of host `n`'s link down (or up again).
+    func cut(_ n: Int, down: Bool = true) { TestHosts.shell("ip link set \(hosts[n].link) \(down ? "down" : "up")") }
+
+    /// A graph file in the hosts' directory (DIR replaced by it), loaded with the hosts' transport.
+    func graph(_ body: String, key: URL? = nil, name: String = "graph.yaml") throws -> GraphFile {
+        let path = directory.appendingPathComponent(name)
+        let text = (yaml + body).replacingOccurrences(of: "DIR", with: directory.path)
+        try text.write(to: path, atomically: true, encoding: .utf8)
+        var file = try GraphFile.load(path: path.path, registry: everyProcessor)
+        file.config.remoteLinks = RemoteHosts(key: try SharedKey(file: (key ?? self.key).path), file: (text, path.path))
+        return file
+    }
+
+    @discardableResult
+    static func shell(_ command: String) -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", command]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        do { try process.run() } catch { return (127, "\(error)") }
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+    }
+
+    static func must(_ command: String) throws {
+        let (status, output) = shell(command)
+        if status != 0 { throw ProcessorError("`\(command)` failed (\(status)): \(output)") }
+    }
+}
+
+/// Graphs whose `threading: remote` queues run on other hosts (network
+/// namespaces here), over UCX's TCP transport.
+@Suite("Remote hosts", .serialized, .enabled(if: TestHosts.available, "needs root and iproute2 for network namespaces"))
+struct RemoteTests {
+    /// Runs a graph to its end; its final statistics and failure.
+    static func run(_ file: GraphFile, during: (QueueGraph) throws -> Void = { _ in }) throws -> (stats: GraphStatistics, failure: String?) {
+        let graph = try file.config.createQueueGraph()
+        try graph.start()
+        try during(graph)
+        #expect(graph.waitUntilFinished(timeoutNanoseconds: 60_000_000_000), "the graph did not end")
+        let stats = graph.stop()
+        #expect(stats.ledgerProblems().isEmpty, "\(stats.ledgerProblems())")
+        return (stats, graph.failure)
+    }
+
+    static func chain(remote: Bool) -> String {
+        func placed(_ host: String) -> String { remote ? "threading: remote, host: \(host)" : "threading: thread" }
+        return """
+            queues:
+              - {name: src, processor: testsrc, parameters: {count: 3000, size: 20000, pattern: random}, pool: {count: 24}}
+              - {name: a, processor: identity, \(placed("h1")), size: 8, sync: ack}
+              - {name: ma, processor: identity, threading: thread, size: 4}
+              - {name: b, processor: identity, \(placed("h2")), size: 8}
+              - {name: fan, processor: tee, pads: 2}
+              - {name: mb, processor: identity, threading: thread, size: 4}
+              - {name: c, processor: identity, \(placed("h3")), size: 8}
+              - {name: out, processor: filesink, parameters: {path: DIR/out-\(remote).bin}, threading: thread}
+              - {name: count, processor: nullsink, threading: thread}
+            connections: [src -> a, a -> ma, ma -> b, b -> fan, fan:0 -> mb, fan:1 -> count, mb -> c, c -> out]
+
+            """
+    }
+
+    @Test("a chain across 3 hosts: every byte arrives as on one machine, the ledger balances, each host's queues are in the statistics")
+    func threeHosts() throws {
+        let hosts = try TestHosts(count: 3)
+        let (stats, failure) = try Self.run(try hosts.graph(Self.chain(remote: true)))
+        #expect(failure == nil)
+        let (local, _) = try Self.run(try hosts.graph(Self.chain(remote: false), name: "local.yaml"))
+        let out = try Data(contentsOf: hosts.directory.appendingPathComponent("out-true.bin"))
+        #expect(out.count == 3000 * 20000, "\(stats.queues.map { "\($0.name) \($0.arrived)/\($0.popped) \($0.dropped)" })")
+        #expect(out == (try Data(contentsOf: hosts.directory.appendingPathComponent("out-false.bin"))))
+        #expect(stats.queues.first { $0.name == "count" }?.popped == local.queues.first { $0.name == "count" }?.popped)
+        for name in ["a", "b", "c", "fan"] { #expect(stats.queues.first { $0.name == name }?.popped == 3000, "\(name)") }
+        #expect(stats.children.count == 3)
+        for link in stats.children {
+            #expect(link.starts == 1 && link.lost == 0 && link.host != nil)
+            #expect(link.zeroCopy + link.copied == 3000)
+        }
+        #expect(stats.children.first { $0.queue == "a" }?.zeroCopy == 3000, "src's pool is registered with UCX")
+        for n in 0..<3 { #expect(hosts.log(n).contains("proved the key") && hosts.log(n).contains("finished"), "\(hosts.log(n))") }
+    }
+
+    @Test("frames changed in place on another host come back into the same buffers: the video is the one a thread makes")
+    func framesChangedRemotely() throws {
+        let hosts = try TestHosts(count: 1)
+        func yaml(_ threading: String) -> String {
+            ProcessTests.ballFrames + """
+                  - {name: effect, processor: colormatrix, buffers: reuse, \(threading)}
+                  - {name: out, processor: y4msink, parameters: {path: DIR/out-\(threading.count).y4m}, threading: thread}
+                connections: [render -> ball, ball -> effect, effect -> out]
+
+                """
+        }
+        let remote = "threading: remote, host: h1", local = "threading: thread"
+        let (stats, failure) = try Self.run(try hosts.graph(yaml(remote)))
+        _ = try Self.run(try hosts.graph(yaml(local), name: "local.yaml"))
+        #expect(failure == nil)
+        let video = try Data(contentsOf: hosts.directory.appendingPathComponent("out-\(remote.count).y4m"))
+        #expect(video.count > 30 * 96 * 64)
+        #expect(video == (try Data(contentsOf: hosts.directory.appendingPathComponent("out-\(local.count).y4m"))))
+        let link = try #require(stats.children.first)
+        #expect(link.returned == 30 && link.lost == 0 && link.zeroCopy == 30)
+    }
+
+    static let slow = """
+        queues:
+          - {name: src, processor: testsrc, parameters: {count: 4000, size: 4096, rate: 2000}, pool: {count: 32}}
+          - {name: far, processor: delay, parameters: {us: 2000}, threading: remote, host: h1, size: 8, RESTART}
+          - {name: sink, processor: nullsink, threading: thread}
+        connections: [src -> far, far -> sink]
+
+        """
+
+    @Test("a killed worker stops the graph with the reason; what it held is counted lost; nothing hangs")
+    func killedWorker() throws {
+        let hosts = try TestHosts(count: 1)
+        let (stats, failure) = try Self.run(try hosts.graph(Self.slow.replacingOccurrences(of: ", RESTART", with: ""))) { _ in
+            usleep(500_000)
+            hosts.killWorker(0)
+        }
+        #expect(failure?.contains("host 'h1'") == true, "\(failure ?? "no failure")")
+        let link = try #require(stats.children.first)
+        #expect(link.lost > 0 && link.failure != nil && link.lastDeathDetectedAt != nil)
+    }
+
+    @Test("restart: always reconnects when the worker is back, and the stream goes on")
+    func restartedWorker() throws {
+        let hosts = try TestHosts(count: 1)
+        let (stats, failure) = try Self.run(try hosts.graph(Self.slow.replacingOccurrences(of: "RESTART", with: "restart: always"))) { _ in
+            usleep(500_000)
+            hosts.killWorker(0)
+            usleep(300_000)
+            try hosts.startWorker(0)
+        }
+        #expect(failure == nil)
+        let link = try #require(stats.children.first)
+        #expect(link.starts == 2 && link.lost > 0)
+        let delivered = stats.queues.first { $0.name == "sink" }?.popped ?? 0
+        #expect(delivered > 0 && delivered + link.lost <= 4000)
+        #expect(hosts.log(0).contains("finished"), "the new worker ran the rest of the stream to its end")
+    }
+
+    @Test("a cut network (the veth taken down) is noticed by the silence and stops the graph")
+    func cutLink() throws {
+        let hosts = try TestHosts(count: 1)
+        defer { hosts.cut(0, down: false) }
+        let (stats, failure) = try Self.run(try hosts.graph(Self.slow.replacingOccurrences(of: ", RESTART", with: ""))) { _ in
+            usleep(500_000)
+            hosts.cut(0)
+        }
+        #expect(failure?.contains("no word from it") == true, "\(failure ?? "no failure")")
+        #expect((stats.children.first?.lost ?? 0) > 0)
+    }
+
+    @Test("a coordinator with another key is refused and logged; the worker listens only on its address")
+    func wrongKey() throws {
+        let hosts = try TestHosts(count: 1)
+        let other = hosts.directory.appendingPathComponent("other-key")
+        try Data("another key altogether, 32 bytes".utf8).write(to: other)
+        let graph = try hosts.graph(Self.slow.replacingOccurrences(of: ", RESTART", with: ""), key: other).config.createQueueGraph()
+        #expect(throws: (any Error).self) { try graph.start() }
+        #expect(graph.failure == nil || graph.failure!.contains("refused"))
+        #expect(hosts.log(0).contains("refused 10.89.1.1:"), "\(hosts.log(0))")
+        #expect(hosts.log(0).contains("a wrong proof of the key"))
+        let listening = TestHosts.shell("ip netns exec \(hosts.hosts[0].namespace) ss -ltnH").output
+        #expect(listening.contains("10.89.1.2:7701") && !listening.contains("0.0.0.0:7701") && !listening.contains("*:7701"), "\(listening)")
+    }
+
+    @Test("malformed messages, before and after the key is proved, end their session and never the worker")
+    func fuzz() throws {
+        let hosts = try TestHosts(count: 1)
+        let host = hosts.hosts[0]
+        let key = try SharedKey(file: hosts.key.path)
+        var generator = SystemRandomNumberGenerator()
+        // Raw bytes to the port, not UCX at all.
+        for _ in 0..<5 {
+            TestHosts.shell("head -c \(Int.random(in: 1...4096, using: &generator)) /dev/urandom | timeout 2 bash -c 'cat > /dev/tcp/\(host.address)/\(host.port)'")
+        }
+        for round in 0..<60 {
+            let client = try FuzzClient(address: host.address, port: host.port)
+            if round % 2 == 1 { try client.prove(key) }
+            for _ in 0..<Int.random(in: 1...6, using: &generator) { client.sendGarbage(using: &generator) }
+            client.close()
+        }
+        #expect(hosts.log(0).contains("refused"))
+        // The worker still runs parts.
+        let (stats, failure) = try Self.run(try hosts.graph("""
+            queues:
+              - {name: src, processor: testsrc, parameters: {count: 200, size: 1000}, pool: {count: 8}}
+              - {name: far, processor: nullsink, threading: remote, host: h1}
+            connections: [src -> far]
+
+            """))
+        #expect(failure == nil)
+        #expect(stats.queues.first { $0.name == "far" }?.popped == 200)
+    }
+}
+
+/// A UCX client that speaks the wire protocol badly on purpose.
+final class FuzzClient: UCXNodeDelegate, @unchecked Sendable {
+    private var node: UCXNode!
+    private var endpoint: Endpoint!
+    private let challenge = Locked<[UInt8]?>(nil)
+    private let accepted = Locked<Bool>(false)
+
+    init(address: String, port: Int) throws {
+        node = try UCXNode(delegate: self, tickNanoseconds: 50_000_000, toward: address)
+        node.start(name: "qg-fuzz")
+        endpoint = try node.connect(address: address, port: port)
+    }
+
+    func close() {
+        node.post { [self] in node.close(endpoint) }
+        usleep(20_000)
+        node.stop()
+    }
+
+    /// Answers the worker's challenge with the key's proof.
+    func prove(_ key: SharedKey) throws {
+        for _ in 0..<500 where challenge.withLock({ $0 }) == nil { usleep(10_000) }
+        guard let challenge = challenge.withLock({ $0 }) else { throw ProcessorError("no challenge from the worker") }
+        node.send(.response, to: endpoint, key.proof("qgraph coordinator", on: challenge) + SharedKey.challenge())
+        for _ in 0..<500 where !accepted.withLock({ $0 }) { usleep(10_000) }
+    }
+
+    func sendGarbage<G: RandomNumberGenerator>(using generator: inout G) {
+        let id = WireID(rawValue: UInt32.random(in: 1...4, using: &generator))!
+        let header = (0..<[0, 1, 2, 63, 64, 65][Int.random(in: 0..<6, using: &generator)]).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        var bytes = (0..<Int.random(in: 0...300, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        if Bool.random(using: &generator) { bytes = Array(#"{"file": "queues: []", "path": "/x", "queue": "q", "capacity": 3, "format": 0, "returnsPayload": true}"#.utf8) }
+        header.withUnsafeBytes { h in bytes.withUnsafeBytes { _ = node.send(id, to: endpoint, header: h, bytes: $0) } }
+    }
+
+    func arrived(_ id: WireID, from endpoint: Endpoint?, header: UnsafeRawBufferPointer, data: UnsafeMutableRawPointer?, length: Int, rendezvous: Bool) {
+        guard id == .control, header.count == 1, !rendezvous else { return }
+        let bytes = length > 0 ? [UInt8](UnsafeRawBufferPointer(start: data, count: length)) : []
+        switch ControlKind(rawValue: header[0]) {
+        case .challenge: challenge.withLock { $0 = bytes }
+        case .accepted: accepted.withLock { $0 = true }
+        default: break
+        }
+    }
+
+    func failed(_ endpoint: Endpoint, status: Int32) {}
+    func connecting(_ request: UnsafeMutableRawPointer, peer: String) {}
+    func tick(now: UInt64) {}
+}
+
+/// `hosts:`, `threading: remote` and `host:` as a graph file says them (no network needed).
+@Suite("Remote hosts in graph files")
+struct RemoteGraphFileTests {
+    static func errors(_ yaml: String) -> [String] {
+        do {
+            _ = try GraphFile(yaml: yaml, file: "hosts.yaml", registry: everyProcessor)
+            return []
+        } catch {
+            return error.errors.map(\.description)
+        }
+    }
+
+    static let chain = """
+        queues:
+          - {name: src, processor: testsrc, parameters: {count: 10}}
+          - {name: far, processor: identity, THREADING}
+          - {name: sink, processor: nullsink}
+        connections: [src -> far, far -> sink]
+        """
+
+    @Test("a remote queue's host must be one of the hosts; host only with remote; remote needs a host")
+    func placement() {
+        let hosts = "hosts:\n  - {name: h1, address: 10.0.0.2, port: 7700}\n"
+        #expect(Self.errors(hosts + Self.chain.replacingOccurrences(of: "THREADING", with: "threading: remote, host: h9"))
+            == ["hosts.yaml:5:63: error: found host 'h9', expected one of the graph's hosts (h1)"])
+        #expect(Self.errors(hosts + Self.chain.replacingOccurrences(of: "THREADING", with: "threading: thread, host: h1"))
+            == ["hosts.yaml:5:63: error: found host 'h1' on 'far', whose threading is 'thread', expected host only with 'threading: remote'"])
+        #expect(Self.errors(Self.chain.replacingOccurrences(of: "THREADING", with: "threading: remote"))
+            == ["hosts.yaml:3:49: error: found threading 'remote' without a host, expected host: NAME (one of the graph's hosts)"])
+        #expect(Self.errors(hosts + Self.chain.replacingOccurrences(of: "THREADING", with: "threading: remote, host: h1, restart: always")).isEmpty)
+    }
+
+    @Test("hosts: each needs a name, an address literal and a port, once")
+    func hostList() {
+        let queues = Self.chain.replacingOccurrences(of: "THREADING", with: "threading: thread")
+        #expect(Self.errors("hosts:\n  - {name: h1, address: render1.local, port: 7700}\n" + queues)
+            == ["hosts.yaml:2:25: error: found 'render1.local', expected an IPv4 or IPv6 address (like 10.0.0.2 or fd00::2; names are not resolved)"])
+        #expect(Self.errors("hosts:\n  - {name: h1, address: 10.0.0.2}\n" + queues)
+            == ["hosts.yaml:2:5: error: found a host without 'port', expected name, address and port"])
+        #expect(Self.errors("hosts:\n  - {name: h1, address: 10.0.0.2, port: 70000}\n" + queues).first?.contains("expected an integer in 1…65535") == true)
+        #expect(Self.errors("hosts:\n  - {name: h1, address: 10.0.0.2, port: 1}\n  - {name: h1, address: fd00::2, port: 2}\n" + queues)
+            == ["hosts.yaml:3:12: error: found the host 'h1' twice, expected each host once"])
+        #expect(Self.errors("hosts: {h1: 10.0.0.2}\n" + queues).first?.contains("expected a list of hosts") == true)
+    }
+
+    @Test("written back out, hosts and host read back the same")
+    func writeBack() throws {
+        let yaml = "hosts:\n  - {name: h1, address: 'fd00::2', port: 7700}\n"
+            + Self.chain.replacingOccurrences(of: "THREADING", with: "threading: remote, host: h1, restart: always")
+        let file = try GraphFile(yaml: yaml, file: "hosts.yaml", registry: everyProcessor)
+        let again = try GraphFile(yaml: file.yaml(), file: "again.yaml", registry: everyProcessor)
+        #expect(again.config.hosts == [RemoteHost(name: "h1", address: "fd00::2", port: 7700)])
+        #expect(again.config.queues[1].host == "h1" && again.config.queues[1].threading == .remote && again.config.queues[1].child.restart == .always)
+        #expect(again.yaml().replacingOccurrences(of: "again.yaml", with: "hosts.yaml") == file.yaml())
+    }
+
+    @Test("a graph with remote queues but no transport is refused when made, naming the queue")
+    func noTransport() throws {
+        let yaml = "hosts:\n  - {name: h1, address: 10.0.0.2, port: 7700}\n" + Self.chain.replacingOccurrences(of: "THREADING", with: "threading: remote, host: h1")
+        let file = try GraphFile(yaml: yaml, file: "hosts.yaml", registry: everyProcessor)
+        #expect(throws: ConfigErrors.self) { try file.config.createQueueGraph() }
+    }
+}
