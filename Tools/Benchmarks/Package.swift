@@ -25,6 +25,7 @@ let package = Package(
                 .product(name: "QueueGraphGL", package: "QueueGraph"),
                 .product(name: "QueueGraphMedia", package: "QueueGraph"),
                 .product(name: "QueueGraphControl", package: "QueueGraph"),
+                .product(name: "QueueGraphRemote", package: "QueueGraph"),
                 .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
             ]
         ),

@@ -258,6 +258,10 @@ case "realtime":
     try realtimeBenchmark(vsGStreamer: arguments.contains("--vs-gstreamer"))
 case "reconfigure":
     try reconfigureBenchmark()
+case "remote":
+    try remoteBenchmark()
+case "remote-worker":   // the worker `remote` starts in its host namespace
+    try remoteWorker(Array(arguments))
 case "top-client":   // the client `reconfigure` starts: top-client SOCKET
     try topClient(path: arguments.dropFirst().first ?? "")
 case "hopns":     // one hop run, for `trace`: prints only ns per buffer
@@ -265,6 +269,6 @@ case "hopns":     // one hop run, for `trace`: prints only ns per buffer
 case "hop1":      // for profiling one boundary alone
     print(String(format: "1 boundary: %.1f ns/buffer", try hop(count: 20_000_000, boundaries: 1, depth: 64).nanosecondsPerBuffer))
 default:
-    print("usage: qgbench hop [--vs-gstreamer] | trace | loadtest | gl | realtime [--vs-gstreamer] | reconfigure | pull | balance [--damping D] | child [--vs-gstreamer] | scale [--vs-gstreamer] | media [--vs-gstreamer]")
+    print("usage: qgbench hop [--vs-gstreamer] | trace | loadtest | gl | realtime [--vs-gstreamer] | reconfigure | remote | pull | balance [--damping D] | child [--vs-gstreamer] | scale [--vs-gstreamer] | media [--vs-gstreamer]")
     exit(2)
 }
