@@ -30,30 +30,23 @@ import Synchronization
 /// scheduler thread; UCX's callbacks on the link's progress thread;
 /// `statistics` and `addStatistics` any thread.
 final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, GatedProcessor, ContextAttaching, FormatAware,
-    UCXNodeDelegate, @unchecked Sendable {
-    /// The session as the progress thread sees it.
-    private enum Session: Int { case idle, connecting, proving, running, failed, finished }
+    SessionOwner, @unchecked Sendable {
     /// The link as its thread sees it.
     private enum Phase { case starting, running, draining, reconnecting, ended, failed }
 
     let name: String
-    let host: RemoteHost
-    private let key: SharedKey
+    private let session: CoordinatorSession
     private var request: RunRequest
     private let restart: ChildOptions.Restart
-    private let timing: RemoteTiming
     let capacity: Int
     private let partQueues: [String]
     private let flights: LinkFlights
     let sharedWakeEvent = WakeEvent()
     private unowned(unsafe) var context: ProcessContext! = nil
     private var phase = Phase.starting
-    private var node: UCXNode!
+    /// The worker said `finished` (link thread): the link ends once every reply is taken.
+    private var workerDone = false
 
-    // Shared with the progress thread.
-    private let session = Atomic<Int>(Session.idle.rawValue)
-    /// Set by the progress thread when it has news for the link's thread.
-    private let news = Atomic<Bool>(false)
     /// Messages from the worker, in order, once their payload has landed.
     private let up: SharedRing
     private let upMemory: UnsafeMutableRawPointer
@@ -61,37 +54,17 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
     private let landings: UnsafeMutableBufferPointer<(address: UnsafeMutableRawPointer?, bytes: Int)>
     /// Per token: a staging slot for results of buffers others share.
     private let stagingSlots: UnsafeMutableBufferPointer<(address: UnsafeMutableRawPointer?, bytes: Int)>
-    /// Per token: the reply whose payload is landing.
+    /// Per token: the reply whose payload is landing (progress thread).
     private let landingReplies: UnsafeMutableBufferPointer<LinkMessage?>
+    /// Replies whose payload is landing, and whether the worker said `finished` meanwhile (progress thread).
+    private var landingCount = 0
+    private var finishing = false
     /// The pools' regions registered with UCX, by region id, and how many bytes of each.
     private var registered: [UInt32: (region: SharedMemory, memh: OpaquePointer, bytes: Int)] = [:]
     /// Registrations of regions that grew since: pending sends may still use them.
     private var retired: [OpaquePointer] = []
 
-    /// The endpoint the link's thread sends buffers on while the part runs:
-    /// the lock keeps a send and the endpoint's closing apart.
-    private let sending = Locked<Endpoint?>(nil)
-
-    // Progress thread only.
-    private var endpoint: Endpoint?
-    private var challenge: [UInt8] = []
-    private var lastHeard: UInt64 = 0
-    private var nextAttempt: UInt64 = 0
-    /// A failure is posted and not yet done.
-    private var failing = false
-    /// The worker said `finished`; replies may still be landing.
-    private var finishing = false
-    /// Replies whose payload is landing.
-    private var landingCount = 0
-    /// The link's thread wants a new session (at the start, and after a failure with restart: always).
-    private let wantsSession = Atomic<Bool>(false)
-    /// The link's thread has taken a failure in and waits for a new session: a failed attempt is retried.
-    private let reconnecting = Atomic<Bool>(false)
-    /// The worker said `finished` (link thread): the link ends once every reply is taken.
-    private var workerFinished = false
-
     private let figures: Locked<ChildLinkStatistics>
-    private let failure = Locked<String?>(nil)
     private let latest = Locked<(queues: [QueueStatistics], thread: ThreadStatistics)?>(nil)
     private let rows = PartRows()
     /// Buffers sent from registered pools (zero-copy), and from other memory.
@@ -100,15 +73,10 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
 
     /// How long connecting, proving and starting the part may take.
     static let startTimeout: UInt64 = 20_000_000_000
-    /// Between attempts to reach a host that went away.
-    static let retryInterval: UInt64 = 200_000_000
 
     init(config: QueueGraphConfig, part: ChildPart, host: RemoteHost, key: SharedKey, file: (text: String, path: String), timing: RemoteTiming) {
         let queue = config.queues[part.queue]
         name = queue.name
-        self.host = host
-        self.key = key
-        self.timing = timing
         restart = queue.child.restart
         partQueues = part.members.map { config.queues[$0].name }
         // Room for every queue of the part to be full, plus what is on its way back.
@@ -129,18 +97,18 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
         landingReplies = .allocate(capacity: capacity)
         landingReplies.initialize(repeating: nil)
         figures = Locked(ChildLinkStatistics(queue: name, host: "\(host.name) \(host.address):\(host.port)"))
+        session = CoordinatorSession(host: host, key: key, timing: timing, wake: sharedWakeEvent)
     }
 
     deinit {
-        node?.stop()
-        for memh in registered.values.map(\.memh) + retired { qgx_mem_unmap(node.raw, memh) }
+        session.end()
+        for memh in registered.values.map(\.memh) + retired { qgx_mem_unmap(session.node.raw, memh) }
         for slot in stagingSlots { slot.address?.deallocate() }
         landings.deallocate()
         stagingSlots.deallocate()
         landingReplies.deallocate()
         upMemory.deallocate()
     }
-
     func attach(_ context: ProcessContext) {
         self.context = context
         flights.attach(context)
@@ -154,34 +122,14 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
     // MARK: The session's life (link thread)
 
     func threadDidStart(wake: WakeEvent) throws {
-        node = try UCXNode(delegate: self, tickNanoseconds: timing.tickNanoseconds, toward: host.address)
+        try session.begin(owner: self, name: "qg-ucx-\(name)", request: request)
         for region in SharedMemory.live() where region.size > 0 { register(region) }
-        node.start(name: "qg-ucx-\(name)")
-        wantsSession.store(true, ordering: .releasing)
-        node.wake()
-        let deadline = monotonicNanoseconds() &+ Self.startTimeout
-        while true {
-            switch Session(rawValue: session.load(ordering: .acquiring))! {
-            case .running:
-                phase = .running
-                figures.withLock { $0.starts += 1 }
-                return
-            case .failed, .finished:
-                throw ProcessorError(failure.withLock { $0 } ?? "the session with host '\(host.name)' ended")
-            case .idle, .connecting, .proving:
-                if monotonicNanoseconds() > deadline {
-                    throw ProcessorError("host '\(host.name)' (\(host.address):\(host.port)) did not run the part within \(Self.startTimeout / 1_000_000_000) s")
-                }
-                _ = sharedWakeEvent.wait(timeoutNanoseconds: 10_000_000) { news.load(ordering: .acquiring) }
-                news.store(false, ordering: .relaxed)
-            }
-        }
+        try session.waitUntilRunning(timeout: Self.startTimeout)
+        phase = .running
+        figures.withLock { $0.starts += 1 }
     }
 
-    func threadWillEnd() {
-        node.post { [self] in close() }
-        node.stop()
-    }
+    func threadWillEnd() { session.end() }
 
     // MARK: Buffers out
 
@@ -216,14 +164,14 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
         message.format = request.format
         let memh = registration(of: buffer)
         if memh != nil { zeroCopy.add(1, ordering: .relaxed) } else { copied.add(1, ordering: .relaxed) }
-        let status = sending.withLock { endpoint in
+        let status = session.withEndpoint { endpoint in
             guard let endpoint else { return Int32(-1) }
             return withUnsafeBytes(of: &message) { header in
                 qgx_send(endpoint, WireID.buffer.rawValue, header.baseAddress, header.count, buffer.payload.baseAddress, size,
                          memh, 0, 0, nil, nil, 0)
             }
         }
-        if status == 1 { node.kick() }
+        if status == 1 { session.node.kick() }
         // A send that failed (the endpoint failed or is closing): the session's failure loses the buffer with the rest.
         return .ok
     }
@@ -247,7 +195,7 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
     @discardableResult
     private func register(_ region: SharedMemory) -> OpaquePointer? {
         let bytes = region.size
-        guard let memh = qgx_mem_map(node.raw, region.base, bytes) else { return nil }
+        guard let memh = qgx_mem_map(session.node.raw, region.base, bytes) else { return nil }
         if let old = registered[region.id] { retired.append(old.memh) }
         registered[region.id] = (region, memh, bytes)
         return memh
@@ -258,26 +206,25 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
     func serviceThread() -> Bool {
         var did = flights.flushSends()
         while flights.sendsFlushed, let message = up.pop() {
-            flights.handle(message, staged: { UnsafeRawPointer(self.stagingSlots[$0].address!) })
+            flights.handle(message, staged: stagedResult)
             did = true
         }
-        guard news.load(ordering: .acquiring) || (phase == .running && context.upstreamEnded) else {
+        guard session.news.load(ordering: .acquiring) || (phase == .running && context.upstreamEnded) else {
             concludeIfFinished()
             return did
         }
-        news.store(false, ordering: .relaxed)
-        let state = Session(rawValue: session.load(ordering: .acquiring))!
-        switch (phase, state) {
+        session.news.store(false, ordering: .relaxed)
+        switch (phase, session.state) {
         case (.running, .running) where context.upstreamEnded:
             phase = .draining
-            node.post { [self] in if let endpoint { node.send(.endOfStream, to: endpoint) } }
+            session.post(.endOfStream)
         case (.draining, .finished):
-            workerFinished = true
+            workerDone = true
         case (.running, .failed), (.draining, .failed):
             hostFailed()
         case (.reconnecting, .running):
             phase = .running
-            reconnecting.store(false, ordering: .relaxed)
+            session.resumed()
             figures.withLock { $0.starts += 1 }
         default:
             break
@@ -286,25 +233,27 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
         return true
     }
 
+    private func stagedResult(_ token: Int) -> UnsafeRawPointer { UnsafeRawPointer(stagingSlots[token].address!) }
+
     /// Once the worker has finished and every reply it sent is taken: what is
     /// still out, it let go of without a word (lost).
     private func concludeIfFinished() {
-        guard phase == .draining, workerFinished, flights.sendsFlushed, !up.hasMessages else { return }
+        guard phase == .draining, workerDone, flights.sendsFlushed, !up.hasMessages else { return }
         let lost = flights.loseAll()
         if lost > 0 { figures.withLock { $0.lost += lost } }
         phase = .ended
     }
 
     var hasThreadWork: Bool {
-        up.hasMessages || news.load(ordering: .acquiring) || (phase == .running && context.upstreamEnded)
-            || (phase == .draining && workerFinished && flights.sendsFlushed)
+        up.hasMessages || session.news.load(ordering: .acquiring) || (phase == .running && context.upstreamEnded)
+            || (phase == .draining && workerDone && flights.sendsFlushed)
     }
 
     /// The session failed: take what arrived before, lose what is out, then reconnect or stop the graph.
     private func hostFailed() {
-        while let message = up.pop() { flights.handle(message, staged: { UnsafeRawPointer(self.stagingSlots[$0].address!) }) }
+        while let message = up.pop() { flights.handle(message, staged: stagedResult) }
         let lost = flights.loseAll()
-        let reason = failure.withLock { $0 } ?? "the session ended"
+        let reason = session.failure.withLock { $0 } ?? "the session ended"
         figures.withLock {
             $0.lost += lost
             $0.lastExit = reason
@@ -317,12 +266,11 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
         }
         if restart == .always {
             phase = .reconnecting
-            reconnecting.store(true, ordering: .releasing)
-            wantsSession.store(true, ordering: .releasing)
-            node.wake()
+            session.retry()
             return
         }
         phase = .failed
+        let host = session.host
         let message = "queue '\(name)': host '\(host.name)' (\(host.address):\(host.port)): \(reason); restart: never stops the graph (set restart: always to reconnect when it is back)"
         figures.withLock { $0.failure = message }
         context.failGraph(message)
@@ -332,96 +280,39 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
         flights.finish(context: context)
     }
 
-    // MARK: The node's callbacks (progress thread)
+    // MARK: The session's messages (progress thread)
 
-    func tick(now: UInt64) {
-        let state = Session(rawValue: session.load(ordering: .acquiring))!
-        if (state == .idle || state == .failed) && wantsSession.load(ordering: .acquiring) && now >= nextAttempt {
-            nextAttempt = now + Self.retryInterval
-            connect(now: now)
-            return
-        }
-        guard let endpoint, !failing, state == .connecting || state == .proving || state == .running || state == .finished else { return }
-        node.send(.heartbeat, to: endpoint)
-        if now - lastHeard > timing.deadAfterNanoseconds {
-            fail("no word from it for \((now - lastHeard) / 1_000_000) ms (a killed worker or a cut network)")
-        }
-    }
-
-    private func connect(now: UInt64) {
-        wantsSession.store(false, ordering: .relaxed)
-        do {
-            endpoint = try node.connect(address: host.address, port: host.port)
-            lastHeard = now
-            set(.connecting)
-        } catch {
-            failure.withLock { $0 = "\(error)" }
-            set(.failed)
-            if reconnecting.load(ordering: .acquiring) { wantsSession.store(true, ordering: .releasing) }
-        }
-    }
-
-    func connecting(_ request: UnsafeMutableRawPointer, peer: String) {}
-
-    func failed(_ endpoint: Endpoint, status: Int32) {
-        guard endpoint == self.endpoint else { return }
-        fail("its endpoint failed: \(String(cString: qgx_status_string(status)))")
-    }
-
-    func arrived(_ id: WireID, from endpoint: Endpoint?, header: UnsafeRawBufferPointer,
-                 data: UnsafeMutableRawPointer?, length: Int, rendezvous: Bool) {
-        guard let endpoint = self.endpoint else { return }
-        lastHeard = monotonicNanoseconds()
+    func received(_ id: WireID, header: UnsafeRawBufferPointer, data: UnsafeMutableRawPointer?, length: Int, rendezvous: Bool) {
         switch id {
-        case .control:
-            guard header.count == 1, let kind = ControlKind(rawValue: header[0]), !rendezvous else { return fail("sent a malformed control message") }
-            control(kind, length > 0 ? [UInt8](UnsafeRawBufferPointer(start: data, count: length)) : [], endpoint)
         case .reply:
             reply(header: header, data: data, length: length, rendezvous: rendezvous)
         case .statistics:
             guard !rendezvous, length % 8 == 0 else { return }
             let words = (0..<length / 8).map { (data! + 8 * $0).loadUnaligned(as: Int64.self) }
             if let decoded = ChannelStatistics.decode(words, queues: partQueues) { latest.withLock { $0 = decoded } }
-        case .buffer:
-            fail("sent a buffer message, which only a coordinator sends")
+        default:
+            session.fail("sent a \(id) message to a link")
         }
     }
 
-    private func control(_ kind: ControlKind, _ bytes: [UInt8], _ endpoint: Endpoint) {
-        switch (kind, Session(rawValue: session.load(ordering: .relaxed))!) {
-        case (.heartbeat, _):
-            break
-        case (.challenge, .connecting) where bytes.count == 32:
-            challenge = SharedKey.challenge()
-            node.send(.response, to: endpoint, key.proof("qgraph coordinator", on: bytes) + challenge)
-            set(.proving)
-        case (.accepted, .proving):
-            guard SharedKey.same(bytes, key.proof("qgraph worker", on: challenge)) else {
-                return fail("the worker did not prove the key (is it the worker you meant, with the same key?)")
-            }
-            guard let json = try? JSONEncoder().encode(request) else { return fail("cannot encode the request") }
-            node.send(.run, to: endpoint, [UInt8](json))
-        case (.ready, .proving):
-            sending.withLock { $0 = endpoint }
-            set(.running)
-        case (.refused, _):
-            fail("the worker refused the session: \(String(decoding: bytes, as: UTF8.self))")
-        case (.failed, _):
-            fail("the worker could not run the part: \(String(decoding: bytes, as: UTF8.self))")
-        case (.finished, .running):
-            finishing = true
-            if landingCount == 0 { set(.finished) }
-        default:
-            fail("sent \(kind) out of turn")
-        }
+    func workerFinished() {
+        finishing = true
+        if landingCount == 0 { session.concludeFinished() }
+    }
+
+    func closing() {
+        for token in 0..<capacity { landingReplies[token] = nil }
+        (landingCount, finishing) = (0, false)
     }
 
     /// A reply: its payload (a send's) lands where the token's landing says, then it goes up.
     private func reply(header: UnsafeRawBufferPointer, data: UnsafeMutableRawPointer?, length: Int, rendezvous: Bool) {
-        guard let message = LinkMessage(header: header), Int(message.token) < capacity else { return fail("sent a malformed reply") }
+        guard let message = LinkMessage(header: header), Int(message.token) < capacity else { return session.fail("sent a malformed reply") }
         let token = Int(message.token)
         let landing = landings[token]
-        guard length <= landing.bytes, landingReplies[token] == nil else { return fail("sent back \(length) bytes for a buffer of \(landing.bytes)") }
+        guard length <= landing.bytes, landingReplies[token] == nil else {
+            return session.fail("sent back \(length) bytes for a buffer of \(landing.bytes)")
+        }
         if length == 0 { return push(message) }
         if !rendezvous {
             landing.address!.copyMemory(from: data!, byteCount: length)
@@ -429,10 +320,10 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
         }
         landingReplies[token] = message
         landingCount += 1
-        switch qgx_recv_data(node.raw, data, landing.address, length, nil, replyLanded, Unmanaged.passUnretained(self).toOpaque(), UInt64(token)) {
+        switch qgx_recv_data(session.node.raw, data, landing.address, length, nil, replyLanded, Unmanaged.passUnretained(self).toOpaque(), UInt64(token)) {
         case 0: landed(token, status: 0)
         case 1: break
-        case let status: fail("a result could not be received: \(String(cString: qgx_status_string(status)))")
+        case let status: session.fail("a result could not be received: \(String(cString: qgx_status_string(status)))")
         }
     }
 
@@ -441,42 +332,12 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
         landingReplies[token] = nil
         landingCount -= 1
         if status == 0 { push(message) }
-        if finishing && landingCount == 0 { set(.finished) }
+        if finishing && landingCount == 0 { session.concludeFinished() }
     }
 
     private func push(_ message: LinkMessage) {
-        guard up.push(message) else { return fail("sent more replies than its window allows") }
+        guard up.push(message) else { return session.fail("sent more replies than its window allows") }
         sharedWakeEvent.notify()
-    }
-
-    private func set(_ state: Session) {
-        session.store(state.rawValue, ordering: .releasing)
-        news.store(true, ordering: .releasing)
-        sharedWakeEvent.notify()
-    }
-
-    /// Ends the session for `reason`: the endpoint is closed (what is
-    /// pending fails first), then the link's thread hears of it. Posted:
-    /// callbacks run inside UCX's progress, which may not progress again.
-    private func fail(_ reason: String) {
-        guard !failing else { return }
-        failing = true
-        node.post { [self] in
-            close()
-            failure.withLock { $0 = reason }
-            failing = false
-            if reconnecting.load(ordering: .acquiring) { wantsSession.store(true, ordering: .releasing) }   // the host is not back yet
-            set(.failed)
-        }
-    }
-
-    private func close() {
-        guard let endpoint else { return }
-        self.endpoint = nil
-        sending.withLock { $0 = nil }
-        node.close(endpoint)
-        for token in 0..<capacity { landingReplies[token] = nil }
-        (landingCount, finishing) = (0, false)
     }
 
     // MARK: Statistics

@@ -13,6 +13,10 @@ enum WireID: UInt32 {
     case reply = 3
     /// Worker → coordinator: the part's statistics counters (`ChannelStatistics`), little-endian Int64s.
     case statistics = 4
+    /// Coordinator → a compound queue's remote server: render a part of a frame (`TileRequest`).
+    case tile = 5
+    /// Remote server → coordinator: the part's pixels, row after row (header: the request's number).
+    case tileDone = 6
 }
 
 /// What a control message says.
