@@ -11,7 +11,7 @@ import PackageDescription
 //   QueueGraphMedia (FFmpeg's libraries: mediasrc, videoconvert, audioresample, mediasink, tonesrc) → QueueGraphRender, CFFmpeg
 //   QueueGraphControl (control endpoint and client, OpenMetrics; swift-prometheus) → QueueGraphRuntime
 //   QueueGraphWeb (the live page; Hummingbird) → QueueGraphControl
-//   QueueGraphRemote (remote hosts: worker daemon, links over UCX) → QueueGraphRuntime, CUCX
+//   QueueGraphRemote (remote hosts: worker daemon, links and compound servers over UCX) → QueueGraphRender, CUCX
 //   qgraph (CLI; ArgumentParser) composes them: the core's, render's and GL's processors in one registry
 let package = Package(
     name: "QueueGraph",
@@ -93,7 +93,7 @@ let package = Package(
             name: "CUCX",   // libucx-dev (UCP) and libssl-dev (HMAC), Tools/setup
             linkerSettings: ["ucp", "uct", "ucs", "crypto"].map { .linkedLibrary($0) }
         ),
-        .target(name: "QueueGraphRemote", dependencies: ["QueueGraphCore", "QueueGraphRuntime", "CUCX"]),
+        .target(name: "QueueGraphRemote", dependencies: ["QueueGraphCore", "QueueGraphRuntime", "QueueGraphRender", "CUCX"]),   // render: compound servers on hosts
         .target(name: "QueueGraphFile", dependencies: ["QueueGraphCore", .product(name: "Yams", package: "Yams")]),
         .executableTarget(
             name: "qgraph",

@@ -25,6 +25,20 @@ public struct ChildPart: Sendable, Equatable {
         var errors: [ConfigError] = []
         let queues = config.queues
         let hosts = Set(config.hosts.map(\.name))
+        for queue in queues where !queue.serverHosts.isEmpty {
+            if queue.serverHosts.count != queue.servers {
+                errors.append(.init(.childBoundary, queue: queue.name, field: "server-hosts",
+                    "found \(queue.serverHosts.count) server hosts for \(queue.servers) servers, expected one per server ('local' for this machine)"))
+            }
+            for host in queue.serverHosts.compactMap({ $0 }) where !hosts.contains(host) {
+                errors.append(.init(.childBoundary, queue: queue.name, field: "server-hosts",
+                    "found host '\(host)', expected 'local' or one of the graph's hosts (\(hosts.isEmpty ? "it names none: add hosts:" : hosts.sorted().joined(separator: ", ")))"))
+            }
+            if queue.loadBalancer.mode == .db && queue.serverHosts.contains(where: { $0 != nil }) {
+                errors.append(.init(.childBoundary, queue: queue.name, field: "server-hosts",
+                    "found servers on other hosts with mode 'db', expected a pixel split (2D, vertical, horizontal): only tiles travel back"))
+            }
+        }
         for queue in queues where queue.host != nil && queue.threading != .remote {
             errors.append(.init(.childBoundary, queue: queue.name, field: "host",
                 "found host '\(queue.host!)' on '\(queue.name)', whose threading is '\(queue.threading.rawValue)', expected host only with 'threading: remote'"))

@@ -59,6 +59,10 @@ public final class GraphEngine: @unchecked Sendable {
             throw ConfigErrors(errors: [.init(.childBoundary, queue: declared.queues[part.queue].name, field: "threading",
                 "found threading 'remote' in a graph with no remote transport, expected the config's remoteLinks set (QueueGraphRemote's RemoteHosts; qgraph run sets it)")])
         }
+        if declared.remoteLinks == nil, let queue = declared.queues.first(where: { $0.serverHosts.contains { $0 != nil } }) {
+            throw ConfigErrors(errors: [.init(.childBoundary, queue: queue.name, field: "server-hosts",
+                "found servers on other hosts in a graph with no remote transport, expected the config's remoteLinks set (QueueGraphRemote's RemoteHosts; qgraph run sets it)")])
+        }
         let config = declared.parentSide(plan: declaredPlan) { part in
             let queue = declared.queues[part.queue]
             guard queue.threading == .remote, let host = declared.hosts.first(where: { $0.name == queue.host }) else {
@@ -73,7 +77,15 @@ public final class GraphEngine: @unchecked Sendable {
         let groupCount = singleThread ? 1 : plan.groupCount
 
         var problems: [ConfigError] = []
-        let processors = config.queues.map { $0.processor($0) }
+        let processors = config.queues.map { queue in
+            var queue = queue
+            for (server, name) in queue.serverHosts.enumerated() {
+                if let name, let host = declared.hosts.first(where: { $0.name == name }) {
+                    queue.remoteServers[server] = declared.remoteLinks!.makeServer(queue: queue.name, server: server, host: host)
+                }
+            }
+            return queue.processor(queue)
+        }
         for (q, processor) in zip(config.queues, processors) where processor is any BufferSource && !q.buffers.creates {
             problems.append(.init(.sourceWithoutBuffers, queue: q.name, field: "buffers",
                                   "a source's buffers must come from 'provider', 'upstream' or 'downstream', found '\(q.buffers.rawValue)'"))

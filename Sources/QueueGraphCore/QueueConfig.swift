@@ -41,6 +41,14 @@ public struct QueueConfig: Sendable {
     public var child: ChildOptions
     /// The host a `threading: .remote` queue runs on: a name in `QueueGraphConfig.hosts`.
     public var host: String?
+    /// Where a compound queue's servers run: one entry per server, nil for
+    /// this machine, else a name in `QueueGraphConfig.hosts`, whose worker
+    /// renders that server's parts. Empty: every server here.
+    public var serverHosts: [String?] = []
+    /// The remote servers the engine made for `serverHosts` (by server), for
+    /// the processor factory: a compound processor renders those servers'
+    /// parts through them (QueueGraphRender's `PartServer`). Set by the engine only.
+    public var remoteServers: [Int: any Sendable] = [:]
     /// Makes the processor.
     public var processor: BufferProcessorFactory
     /// Makes the buffer creator; required for (and only for) `buffers: .provider`.
@@ -162,6 +170,8 @@ public struct RemoteHost: Sendable, Hashable {
 public protocol RemoteLinkMaker: Sendable {
     /// The link for `part` of `config` (`part.queue` is the `remote` queue, on `host`).
     func makeLink(config: QueueGraphConfig, part: ChildPart, host: RemoteHost) -> any PartLink
+    /// Server `server` of compound queue `queue`, whose parts `host`'s worker renders.
+    func makeServer(queue: String, server: Int, host: RemoteHost) -> any Sendable
 }
 
 /// A link to a part that runs elsewhere (a child process, a remote host):

@@ -176,6 +176,8 @@ extension ProcessorRegistry {
                 "threading": choice(QueueThreading.allCases.map(\.rawValue), "which thread runs the processor"),
                 "restart": choice(ChildOptions.Restart.allCases.map(\.rawValue), "threading: child or remote only: what the death of the child process or the host's worker does (default never: the graph stops)"),
                 "host": ["type": "string", "description": "threading: remote only: the name of the host (under hosts) whose worker runs the queue and those after it on its thread"],
+                "server-hosts": ["type": "array", "items": ["type": "string"],
+                                 "description": "a compound queue's servers: one entry per server, 'local' or the name of a host (under hosts) whose worker renders that server's parts"],
                 "buffers": choice(BufferManagement.allCases.map(\.rawValue), "where the processor's new buffers come from"),
                 "byte-bound": ["type": "integer", "minimum": 1, "description": "bound on the queued payload bytes"],
                 "pads": ["type": "integer", "minimum": 0, "maximum": 1024, "description": "out pads; default: one past the highest connected"],

@@ -38,6 +38,7 @@ extension GraphFile {
                       "buffers: \(q.buffers.rawValue)"]
             if q.threading == .child || q.threading == .remote { lines.append("restart: \(q.child.restart.rawValue)") }
             if let host = q.host { lines.append("host: \(yamlString(host))") }
+            if !q.serverHosts.isEmpty { lines.append("server-hosts: [" + q.serverHosts.map { yamlString($0 ?? "local") }.joined(separator: ", ") + "]") }
             if let bound = q.byteBound { lines.append("byte-bound: \(bound)") }
             lines.append("pads: \(q.outPads)")
             if let pool = declared.pool { lines.append("pool: {count: \(pool.count), buffer-size: \(pool.bufferSize)}") }

@@ -105,7 +105,7 @@ struct GraphChecker {
 
     /// Keys a queue may have.
     static let queueKeys = ["name", "processor", "parameters", "size", "management", "red", "discipline", "sync",
-                            "threading", "buffers", "byte-bound", "pads", "pool", "servers", "loadbalancer", "restart", "network", "host"]
+                            "threading", "buffers", "byte-bound", "pads", "pool", "servers", "loadbalancer", "restart", "network", "host", "server-hosts"]
     /// `split` is Equalizer's word for `mode` (its configuration's `split [ 2D | VERTICAL | HORIZONTAL | DB ]`).
     static let loadBalancerKeys = ["mode", "split", "damping", "boundary", "resistance", "weights"]
     static let graphKeys = ["queues", "connections", "loadbalancers", "networks", "hosts", "residency-sample-interval", "stats-interval-ms"]
@@ -332,6 +332,13 @@ struct GraphChecker {
             }
         }
         if let node = keys["host"] { q.config.host = string(node, expected: "the name of one of the graph's hosts") }
+        if let node = keys["server-hosts"] {
+            if case .sequence(let items, _) = node {
+                q.config.serverHosts = items.compactMap { string($0, expected: "'local' or a host's name") }.map { $0 == "local" ? nil : $0 }
+            } else {
+                error(node.location, "found \(node.kindName), expected a list with one entry per server: 'local' or a host's name, like [local, render1]")
+            }
+        }
         var buffersSet = false
         if let node = keys["buffers"], let value = choice(node, BufferManagement.self) { (q.config.buffers, buffersSet) = (value, true) }
         if let node = keys["byte-bound"] { q.config.byteBound = integer(node, in: 1...Int.max) }

@@ -1,9 +1,10 @@
 @_spi(Runtime) import QueueGraphCore
 
-/// QueueGraph's remote transport for `threading: remote` queues: set it as
-/// a config's `remoteLinks` and each remote queue's part runs on its host's
-/// worker (`qgraph worker`), which the links reach over UCX and prove
-/// `key` to. `file` is the graph file the workers are sent (its text, and
+/// QueueGraph's remote transport for `threading: remote` queues and
+/// compound servers on hosts (`server-hosts`): set it as a config's
+/// `remoteLinks` and each remote queue's part runs on its host's worker
+/// (`qgraph worker`), as do the parts of remote servers; links and servers
+/// reach the workers over UCX and prove `key` to them. `file` is the graph file the workers are sent (its text, and
 /// its path, which names the files it refers to on every host).
 ///
 /// Threading: a value; any thread.
@@ -20,5 +21,9 @@ public struct RemoteHosts: RemoteLinkMaker {
 
     public func makeLink(config: QueueGraphConfig, part: ChildPart, host: RemoteHost) -> any PartLink {
         RemoteLink(config: config, part: part, host: host, key: key, file: file, timing: timing)
+    }
+
+    public func makeServer(queue: String, server: Int, host: RemoteHost) -> any Sendable {
+        RemoteServer(queue: queue, server: server, host: host, key: key, file: file, timing: timing)
     }
 }

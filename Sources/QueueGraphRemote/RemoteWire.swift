@@ -57,6 +57,8 @@ struct RunRequest: Codable {
     /// the part may change it (`buffers: reuse`); otherwise the coordinator's
     /// copy is the same bytes and only the fields travel.
     var returnsPayload: Bool
+    /// Set for a compound queue's server (`server-hosts`): the worker renders that server's parts of `queue`.
+    var server: Int? = nil
 }
 
 /// The shared key and the challenge-response proofs.

@@ -1,6 +1,7 @@
 import CUCX
 import Foundation
 @_spi(Runtime) import QueueGraphCore
+import QueueGraphRender
 import QueueGraphRuntime
 import Synchronization
 
@@ -51,7 +52,7 @@ public final class RemoteWorker: UCXNodeDelegate, @unchecked Sendable {
         log("listening on \(address):\(port)")
     }
 
-    /// Parts running now (any thread).
+    /// Parts and compound servers running now (any thread).
     public var runningParts: Int { running.load(ordering: .relaxed) }
 
     /// Stops every part and the node.
@@ -102,7 +103,7 @@ public final class RemoteWorker: UCXNodeDelegate, @unchecked Sendable {
                     running.subtract(1, ordering: .relaxed)
                     log("session \(session.number): part '\(part.queue)' finished")
                 }
-            case .authenticated, .starting, .finished:
+            case .authenticated, .starting, .serving, .finished:
                 break
             }
             node.send(.heartbeat, to: session.endpoint)
@@ -127,6 +128,9 @@ public final class RemoteWorker: UCXNodeDelegate, @unchecked Sendable {
             return part.channel.arrive(header: header, data: data, length: length, rendezvous: rendezvous)
         case (.buffer, _):
             return "a buffer before any part runs"
+        case (.tile, .serving(let server)):
+            guard !rendezvous, length == 0 else { return "a tile request with data" }
+            return server.ask(header)
         default:
             return "message \(id) from a coordinator"
         }
@@ -150,7 +154,10 @@ public final class RemoteWorker: UCXNodeDelegate, @unchecked Sendable {
             session.state = .starting
             // Building and starting a part waits for its threads: not on the progress thread.
             let thread = spawnThread(name: "qg-start-\(session.number)") { [self] in
-                let result = Result { try startPart(request, session) }
+                let result = Result { () throws -> WorkerSession.State in
+                    if let server = request.server { return .serving(try startServer(request, server: server, session)) }
+                    return .running(try startPart(request, session))
+                }
                 node.post { [self] in started(session, request, result) }
             }
             pthread_detach(thread)
@@ -165,20 +172,43 @@ public final class RemoteWorker: UCXNodeDelegate, @unchecked Sendable {
         }
     }
 
-    /// A part's start ended (progress thread, outside UCX's callbacks).
-    private func started(_ session: WorkerSession, _ request: RunRequest, _ result: Result<RunningPart, any Error>) {
+    /// A part's (or server's) start ended (progress thread, outside UCX's callbacks).
+    private func started(_ session: WorkerSession, _ request: RunRequest, _ result: Result<WorkerSession.State, any Error>) {
         switch result {
-        case .success(let part) where sessions[session.endpoint] === session:
-            session.state = .running(part)
+        case .success(let state) where sessions[session.endpoint] === session:
+            session.state = state
             running.add(1, ordering: .relaxed)
             node.send(.ready, to: session.endpoint)
-            log("session \(session.number): runs part '\(request.queue)' of \(request.path) for \(session.peer)")
-        case .success(let part):
-            _ = part.graph.stop(.abandon)   // the coordinator went away meanwhile
+            let what = request.server.map { "server \($0) of '\(request.queue)'" } ?? "part '\(request.queue)'"
+            log("session \(session.number): runs \(what) of \(request.path) for \(session.peer)")
+        case .success(let state):
+            stopped(state)   // the coordinator went away meanwhile
         case .failure(let error):
             session.state = .authenticated
             node.send(.failed, to: session.endpoint, Array("\(error)".utf8))
             log("session \(session.number): cannot run the part: \(error)")
+        }
+    }
+
+    /// Server `server` of compound queue `request.queue`: its `PartWork`, made from the graph file.
+    private func startServer(_ request: RunRequest, server: Int, _ session: WorkerSession) throws -> TileServer {
+        let declared = try makeConfig(request.file, request.path)
+        guard let queue = declared.queues.first(where: { $0.name == request.queue }), server < queue.servers,
+              let compound = queue.processor(queue) as? CompoundNode else {
+            throw ProcessorError("the graph has no compound queue '\(request.queue)' with a server \(server)")
+        }
+        return try TileServer(work: compound.work, node: node, endpoint: session.endpoint)
+    }
+
+    /// Stops what a session ran: a part's graph (abandoning what it holds) or a server.
+    private func stopped(_ state: WorkerSession.State) {
+        switch state {
+        case .running(let part):
+            _ = part.graph.stop(.abandon)
+        case .serving(let server):
+            server.stop()
+        default:
+            return
         }
     }
 
@@ -212,10 +242,9 @@ public final class RemoteWorker: UCXNodeDelegate, @unchecked Sendable {
         let state = session.state
         session.state = .finished
         node.post { [self] in
-            if case .running(let part) = state {
-                _ = part.graph.stop(.abandon)
-                running.subtract(1, ordering: .relaxed)
-            }
+            if case .running = state { running.subtract(1, ordering: .relaxed) }
+            if case .serving = state { running.subtract(1, ordering: .relaxed) }
+            stopped(state)
             node.close(session.endpoint, flush: flush)
         }
     }
@@ -224,7 +253,7 @@ public final class RemoteWorker: UCXNodeDelegate, @unchecked Sendable {
 /// One coordinator's session with a worker. Progress thread only (a part's start thread reads `endpoint`).
 final class WorkerSession: @unchecked Sendable {
     enum State {
-        case challenged, authenticated, starting, running(RunningPart), finished
+        case challenged, authenticated, starting, running(RunningPart), serving(TileServer), finished
     }
 
     let number: Int

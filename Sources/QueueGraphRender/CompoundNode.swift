@@ -26,6 +26,21 @@ extension PartWork {
     }
 }
 
+/// A compound node's server that renders its parts elsewhere (on another
+/// host: QueueGraphRemote's). Its time on a part, transfer included, is what
+/// the load balancer weighs, so the split moves work away from a slow link.
+///
+/// Threading: `start` and `stop` on the compound queue's thread; `render`
+/// on the server's thread, one frame at a time.
+public protocol PartServer: AnyObject, Sendable {
+    /// Before the first frame: reach the far side (throws when it cannot).
+    func start() throws
+    /// Renders `part` of `frame` there and writes its pixels into `frame`; throws when it could not.
+    func render(_ frame: Frame, part: SplitPart, mode: SplitMode) throws
+    /// After the last frame.
+    func stop()
+}
+
 /// A compound queue's processor (seed 004): each frame's work is split into
 /// one part per server, the servers (this queue's thread and `servers - 1`
 /// helper threads) render their parts at once, and the frame goes on when
@@ -51,10 +66,16 @@ public final class CompoundNode: CompoundProcessor, ThreadLifecycle, FailureRepo
     /// `db`: the partial images of servers 1…
     private var partials: [UnsafeMutableBufferPointer<UInt32>] = []
     private let stats: Locked<CompoundStatistics>
+    /// The servers whose parts are rendered elsewhere, by server.
+    private let remote: [Int: any PartServer]
 
-    /// `work` must support `loadBalancer.mode`.
-    public init(name: String = "compound", servers: Int, loadBalancer: LoadBalancerConfig, work: any PartWork) {
+    /// `work` must support `loadBalancer.mode`; servers in `remote` render
+    /// their parts through their `PartServer` (a pixel split only).
+    public init(name: String = "compound", servers: Int, loadBalancer: LoadBalancerConfig, work: any PartWork,
+                remote: [Int: any PartServer] = [:]) {
         precondition(type(of: work).splitModes.contains(loadBalancer.mode), "\(type(of: work)) cannot split by \(loadBalancer.mode.rawValue)")
+        precondition(remote.isEmpty || loadBalancer.mode.splitsPixels, "remote servers need a pixel split")
+        self.remote = remote
         self.name = name
         self.servers = servers
         self.work = work
@@ -74,11 +95,15 @@ public final class CompoundNode: CompoundProcessor, ThreadLifecycle, FailureRepo
     /// Counters, the last frame's parts and times, and the most recent frames.
     public var statistics: CompoundStatistics { stats.withLock { $0 } }
 
-    public func threadDidStart(wake: WakeEvent) throws { startCrew() }
+    public func threadDidStart(wake: WakeEvent) throws {
+        for server in remote.keys.sorted() { try remote[server]!.start() }
+        startCrew()
+    }
 
     public func threadWillEnd() {
         crew?.stop()
         crew = nil
+        for server in remote.values { server.stop() }
     }
 
     public func endOfStream(context: ProcessContext) { work.finish() }
@@ -108,12 +133,16 @@ public final class CompoundNode: CompoundProcessor, ThreadLifecycle, FailureRepo
             for p in partials { p.deallocate() }
             partials = (1..<servers).map { _ in .allocate(capacity: pixels) }
         }
-        let (work, times, failed, partials) = (work, times, failed, partials)
+        let (work, times, failed, partials, remote) = (work, times, failed, partials, remote)
         let began = monotonicNanoseconds()
         crew!.run { server in
             let start = monotonicNanoseconds()
             failed[server] = false
-            if mode == .db {
+            if let elsewhere = remote[server] {
+                if !parts[server].isEmpty {
+                    do { try elsewhere.render(frame, part: parts[server], mode: mode) } catch { failed[server] = true }
+                }
+            } else if mode == .db {
                 let target = server == 0 ? frame.pixels : partials[server - 1].baseAddress!
                 target.update(repeating: 0, count: pixels)
                 do { try work.render(frame, part: parts[server], mode: mode, into: target) } catch { failed[server] = true }

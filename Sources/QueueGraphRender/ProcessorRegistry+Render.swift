@@ -31,7 +31,8 @@ extension ProcessorRegistry {
             spec.negotiate = { _, arriving throws(FormatRefusal) in try rgbaFrames(arriving) }
             spec.splitModes = Work.splitModes
             spec.makeCompound = { p, queue in
-                CompoundNode(name: queue.name, servers: queue.servers, loadBalancer: queue.loadBalancer, work: work(p))
+                CompoundNode(name: queue.name, servers: queue.servers, loadBalancer: queue.loadBalancer, work: work(p),
+                             remote: queue.remoteServers.compactMapValues { $0 as? any PartServer })
             }
             spec.refuseSplit = { p in
                 p.values["resolution"] == .text("dynamic")

@@ -2,6 +2,7 @@ import Foundation
 @_spi(Runtime) import QueueGraphCore
 import QueueGraphFile
 @testable import QueueGraphRemote
+import QueueGraphRender
 import QueueGraphRuntime
 import Testing
 #if canImport(Glibc)
@@ -197,6 +198,36 @@ struct RemoteTests {
         #expect(video == (try Data(contentsOf: hosts.directory.appendingPathComponent("out-\(local.count).y4m"))))
         let link = try #require(stats.children.first)
         #expect(link.returned == 30 && link.lost == 0 && link.zeroCopy == 30)
+    }
+
+    @Test("a compound queue with a server on another host makes the frames it makes on one machine, and balances both servers")
+    func remoteServer() throws {
+        let hosts = try TestHosts(count: 1)
+        func yaml(_ servers: String, _ name: String) -> String {
+            """
+            queues:
+              - {name: render, processor: render, parameters: {width: 160, height: 96, fps: 20, frames: 24, latency: 40}, pool: {count: 4}, threading: thread}
+              - {name: julia, processor: julia, parameters: {iterations: 200}, buffers: reuse, threading: thread, servers: 2, \(servers)
+                 loadbalancer: {mode: 2D, damping: 0.5, boundary: [8, 8]}}
+              - {name: out, processor: y4msink, parameters: {path: DIR/\(name).y4m}, threading: thread}
+            connections: [render -> julia, julia -> out]
+
+            """
+        }
+        let file = try hosts.graph(yaml("server-hosts: [local, h1],", "remote"))
+        let graph = try file.config.createQueueGraph()
+        try graph.start()
+        #expect(graph.waitUntilFinished(timeoutNanoseconds: 60_000_000_000))
+        let compound = try #require(graph.processor(ofQueue: "julia") as? CompoundNode).statistics
+        let stats = graph.stop()
+        #expect(graph.failure == nil && stats.ledgerProblems().isEmpty)
+        _ = try Self.run(try hosts.graph(yaml("", "local"), name: "local.yaml"))
+        let remote = try Data(contentsOf: hosts.directory.appendingPathComponent("remote.y4m"))
+        #expect(remote.count > 24 * 160 * 96)
+        #expect(remote == (try Data(contentsOf: hosts.directory.appendingPathComponent("local.y4m"))))
+        #expect(compound.frames == 24 && compound.serverNanoseconds.allSatisfy { $0 > 0 })
+        #expect(compound.recent.last!.parts.allSatisfy { !$0.isEmpty })
+        #expect(hosts.log(0).contains("runs server 1 of 'julia'"), "\(hosts.log(0))")
     }
 
     static let slow = """
@@ -397,6 +428,28 @@ struct RemoteGraphFileTests {
         #expect(again.config.hosts == [RemoteHost(name: "h1", address: "fd00::2", port: 7700)])
         #expect(again.config.queues[1].host == "h1" && again.config.queues[1].threading == .remote && again.config.queues[1].child.restart == .always)
         #expect(again.yaml().replacingOccurrences(of: "again.yaml", with: "hosts.yaml") == file.yaml())
+    }
+
+    @Test("server-hosts: one entry per server, 'local' or a host")
+    func serverHosts() throws {
+        let hosts = "hosts:\n  - {name: h1, address: 10.0.0.2, port: 7700}\n"
+        func compound(_ extra: String, mode: String = "2D") -> String {
+            hosts + """
+            queues:
+              - {name: render, processor: render, parameters: {frames: 2}, threading: thread}
+              - {name: julia, processor: julia, buffers: reuse, threading: thread, servers: 2, loadbalancer: {mode: \(mode)}, \(extra)}
+              - {name: out, processor: framesink}
+            connections: [render -> julia, julia -> out]
+            """
+        }
+        #expect(Self.errors(compound("server-hosts: [local, h1]")).isEmpty)
+        #expect(Self.errors(compound("server-hosts: [h1]")).first?.contains("found 1 server hosts for 2 servers, expected one per server ('local' for this machine)") == true)
+        #expect(Self.errors(compound("server-hosts: [local, h2]")).first?.contains("found host 'h2', expected 'local' or one of the graph's hosts (h1)") == true)
+        #expect(Self.errors(compound("server-hosts: h1")).first?.contains("expected a list with one entry per server") == true)
+        let file = try GraphFile(yaml: compound("server-hosts: [local, h1]"), file: "hosts.yaml", registry: everyProcessor)
+        #expect(file.config.queues[1].serverHosts == [nil, "h1"])
+        #expect(file.yaml().contains(#"server-hosts: ["local", "h1"]"#))
+        #expect(throws: ConfigErrors.self) { try file.config.createQueueGraph() }   // no transport
     }
 
     @Test("a graph with remote queues but no transport is refused when made, naming the queue")

@@ -2,6 +2,7 @@ import Foundation
 @_spi(Runtime) import QueueGraphCore
 import QueueGraphFile
 import QueueGraphRemote
+import QueueGraphRender
 import QueueGraphRuntime
 #if canImport(Glibc)
 import Glibc
@@ -53,6 +54,12 @@ func remoteBenchmark() throws {
     } else {
         print("  GStreamer: gst-launch-1.0 missing or failed (apt-get install gstreamer1.0-tools gstreamer1.0-plugins-base); no ratio")
     }
+
+    let local = try net.balanced(remote: false)
+    let remote = try net.balanced(remote: true)
+    print(String(format: "  Graphs/balanced-fractal.yaml (120 frames), frame time over ideal after 5 frames: %.3f with server 1 on the host (%.3f on one machine)", remote, local))
+    figures["remote_balanced_over_ideal"] = remote
+    figures["local_balanced_over_ideal"] = local
 
     var detections: [Double] = []
     for _ in 0..<runs {
@@ -203,6 +210,25 @@ final class BenchNetwork {
         }
         receiver.waitUntilExit()   // tcpserversrc ends its stream when the sender closes
         return Double(count) / (Double(monotonicNanoseconds() - start) / 1e9)
+    }
+
+    /// Graphs/balanced-fractal.yaml for 120 frames, its compound queue's
+    /// server 1 on the host when `remote`: the median over the frames after
+    /// the 5th of the frame time over the ideal one (the servers' time shared evenly).
+    func balanced(remote: Bool) throws -> Double {
+        let original = try String(contentsOfFile: "../../Graphs/balanced-fractal.yaml", encoding: .utf8)   // Tools/bench runs in Tools/Benchmarks
+        var text = original.replacingOccurrences(of: "frames: 300", with: "frames: 120")
+            .replacingOccurrences(of: "/tmp/qgraph-balanced-fractal.y4m", with: directory.appendingPathComponent("balanced.y4m").path)
+        if remote { text = text.replacingOccurrences(of: "    servers: 2\n", with: "    servers: 2\n    server-hosts: [local, h1]\n") }
+        precondition(!remote || text.contains("server-hosts"), "Graphs/balanced-fractal.yaml has no 'servers: 2' line")
+        let graph = try graph(text).createQueueGraph()
+        try graph.start()
+        graph.waitUntilFinished()
+        let compound = (graph.processor(ofQueue: "julia") as! CompoundNode).statistics
+        _ = graph.stop()
+        let ratios = compound.recent.dropFirst(5).map(\.overIdeal)
+        precondition(!ratios.isEmpty, "no frames")
+        return median(ratios)
     }
 
     /// Milliseconds from `fault` to the link noticing it.
