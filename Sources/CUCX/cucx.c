@@ -280,7 +280,8 @@ int qgx_send(qgx_ep *ep, unsigned id, const void *header, size_t header_length, 
     ucp_request_param_t param = {
         .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA | UCP_OP_ATTR_FIELD_FLAGS |
                         (memh ? UCP_OP_ATTR_FIELD_MEMH : 0),
-        .flags = UCP_AM_SEND_FLAG_REPLY | (rndv ? UCP_AM_SEND_FLAG_RNDV : 0),
+        // Copied messages (control, statistics) go eagerly whatever their size: the receiver takes them whole.
+        .flags = UCP_AM_SEND_FLAG_REPLY | (rndv ? UCP_AM_SEND_FLAG_RNDV : copy_data ? UCP_AM_SEND_FLAG_EAGER : 0),
         .cb = {.send = (ucp_send_nbx_callback_t)finished},
         .user_data = op,
         .memh = (ucp_mem_h)memh,

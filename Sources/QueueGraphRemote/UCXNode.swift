@@ -142,6 +142,8 @@ final class UCXNode: @unchecked Sendable {
             }
             sleeping.store(false, ordering: .relaxed)
         }
+        // What was posted before the stop (closing endpoints) still runs.
+        for task in tasks.withLock({ tasks in defer { tasks = [] }; return tasks }) { task() }
     }
 
     // MARK: Called back by the C side (on the progress thread)

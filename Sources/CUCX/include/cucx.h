@@ -53,7 +53,8 @@ void *qgx_close(qgx_ep *ep, int force);
 int qgx_closed(void *close);
 
 /// Sends message `id`: the header is copied; `data` must stay valid until `done` (when
-/// copy_data is 0). `rndv` forces rendezvous (zero-copy from `memh`, which may be NULL).
+/// copy_data is 0; copied data goes eagerly). `rndv` forces rendezvous (zero-copy from `memh`,
+/// which may be NULL).
 /// Returns 0 when done at once (`done` not called), 1 when `done(arg, tag, status)`
 /// will be called from progress, or a negative status.
 int qgx_send(qgx_ep *ep, unsigned id, const void *header, size_t header_length, const void *data, size_t length,
