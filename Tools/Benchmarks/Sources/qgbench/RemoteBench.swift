@@ -55,8 +55,8 @@ func remoteBenchmark() throws {
         print("  GStreamer: gst-launch-1.0 missing or failed (apt-get install gstreamer1.0-tools gstreamer1.0-plugins-base); no ratio")
     }
 
-    let local = try net.balanced(remote: false)
-    let remote = try net.balanced(remote: true)
+    let local = median(try (0..<runs).map { _ in try net.balanced(remote: false) })
+    let remote = median(try (0..<runs).map { _ in try net.balanced(remote: true) })
     print(String(format: "  Graphs/balanced-fractal.yaml (120 frames), frame time over ideal after 5 frames: %.3f with server 1 on the host (%.3f on one machine)", remote, local))
     figures["remote_balanced_over_ideal"] = remote
     figures["local_balanced_over_ideal"] = local
