@@ -147,11 +147,16 @@ public struct RemoteHost: Sendable, Hashable {
     /// An IPv4 or IPv6 address (a literal: resolving names is left to the caller).
     public var address: String
     public var port: Int
+    /// How long a silence from the host (no message, no heartbeat) means it
+    /// is gone, in milliseconds; nil: the transport's default (150 ms).
+    /// Longer on hosts that can be starved for that long.
+    public var silenceMilliseconds: Int?
 
-    public init(name: String, address: String, port: Int) {
+    public init(name: String, address: String, port: Int, silenceMilliseconds: Int? = nil) {
         self.name = name
         self.address = address
         self.port = port
+        self.silenceMilliseconds = silenceMilliseconds
     }
 
     /// Whether `text` is an IPv4 or IPv6 address literal.

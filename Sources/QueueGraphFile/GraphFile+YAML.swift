@@ -8,7 +8,10 @@ extension GraphFile {
     public func yaml() -> String {
         var out = "# \(file), as QueueGraph reads it\n"
         if !config.hosts.isEmpty { out += "hosts:\n" }
-        for host in config.hosts { out += "  - {name: \(yamlString(host.name)), address: \(yamlString(host.address)), port: \(host.port)}\n" }
+        for host in config.hosts {
+            out += "  - {name: \(yamlString(host.name)), address: \(yamlString(host.address)), port: \(host.port)"
+                + (host.silenceMilliseconds.map { ", silence-ms: \($0)" } ?? "") + "}\n"
+        }
         if !networks.isEmpty { out += "networks:\n" }
         for network in networks {
             out += "  - name: \(yamlString(network.name))\n    nodes:\n"

@@ -109,7 +109,7 @@ struct GraphChecker {
     /// `split` is Equalizer's word for `mode` (its configuration's `split [ 2D | VERTICAL | HORIZONTAL | DB ]`).
     static let loadBalancerKeys = ["mode", "split", "damping", "boundary", "resistance", "weights"]
     static let graphKeys = ["queues", "connections", "loadbalancers", "networks", "hosts", "residency-sample-interval", "stats-interval-ms"]
-    static let hostKeys = ["name", "address", "port"]
+    static let hostKeys = ["name", "address", "port", "silence-ms"]
     static let networkKeys = ["name", "nodes", "connections"]
     static let nodeKeys = ["name", "processor", "parameters"]
 
@@ -848,7 +848,7 @@ struct GraphChecker {
         var hosts: [RemoteHost] = []
         for item in items {
             guard let keys = fields(of: item, allowed: Self.hostKeys, what: "a host") else { continue }
-            let missing = Self.hostKeys.filter { keys[$0] == nil }
+            let missing = ["name", "address", "port"].filter { keys[$0] == nil }
             if !missing.isEmpty {
                 error(item.location, "found a host without \(missing.map(quoted).joined(separator: ", ")), expected name, address and port")
                 continue
@@ -861,7 +861,8 @@ struct GraphChecker {
             } else if hosts.contains(where: { $0.name == name }) {
                 error(keys["name"]!.location, "found the host \(quoted(name)) twice, expected each host once")
             } else {
-                hosts.append(RemoteHost(name: name, address: address, port: port))
+                hosts.append(RemoteHost(name: name, address: address, port: port,
+                                        silenceMilliseconds: keys["silence-ms"].flatMap { integer($0, in: 20...600_000) }))
             }
         }
         return hosts

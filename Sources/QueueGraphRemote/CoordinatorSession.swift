@@ -62,9 +62,14 @@ final class CoordinatorSession: UCXNodeDelegate, @unchecked Sendable {
 
     var state: State { State(rawValue: stateWord.load(ordering: .acquiring))! }
 
+    /// A silence this long from the host means it is gone: its `silence-ms`, else the timing's.
+    private var deadAfter: UInt64 { host.silenceMilliseconds.map { UInt64($0) * 1_000_000 } ?? timing.deadAfterNanoseconds }
+
     /// Starts the node's thread (named `name`) and the first session, which asks for `request`.
     func begin(owner: any SessionOwner, name: String, request: RunRequest) throws {
         self.owner = owner
+        var request = request
+        request.silenceMilliseconds = Int(deadAfter / 1_000_000)   // the worker waits as long for this side
         self.request = request
         node = try UCXNode(delegate: self, tickNanoseconds: timing.tickNanoseconds, toward: host.address)
         node.start(name: name)
@@ -116,7 +121,8 @@ final class CoordinatorSession: UCXNodeDelegate, @unchecked Sendable {
 
     // MARK: Progress thread
 
-    func tick(now: UInt64) {
+    func tick(now: UInt64, stalled: UInt64) {
+        lastHeard = min(now, lastHeard + stalled)
         let state = self.state
         if (state == .idle || state == .failed) && wanted.load(ordering: .acquiring) && now >= nextAttempt {
             nextAttempt = now + Self.retryInterval
@@ -125,7 +131,7 @@ final class CoordinatorSession: UCXNodeDelegate, @unchecked Sendable {
         }
         guard let endpoint, !failing, state != .idle && state != .failed else { return }
         node.send(.heartbeat, to: endpoint)
-        if now - lastHeard > timing.deadAfterNanoseconds {
+        if now - lastHeard > deadAfter {
             fail("no word from it for \((now - lastHeard) / 1_000_000) ms (a killed worker or a cut network)")
         }
     }

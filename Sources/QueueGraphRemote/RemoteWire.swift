@@ -59,6 +59,8 @@ struct RunRequest: Codable {
     var returnsPayload: Bool
     /// Set for a compound queue's server (`server-hosts`): the worker renders that server's parts of `queue`.
     var server: Int? = nil
+    /// How long a silence from the coordinator means it is gone (its host's `silence-ms`); nil: the worker's default.
+    var silenceMilliseconds: Int? = nil
 }
 
 /// The shared key and the challenge-response proofs.

@@ -88,8 +88,9 @@ public final class RemoteWorker: UCXNodeDelegate, @unchecked Sendable {
         end(session, why: "its endpoint failed: \(String(cString: qgx_status_string(status)))")
     }
 
-    func tick(now: UInt64) {
+    func tick(now: UInt64, stalled: UInt64) {
         for session in Array(sessions.values) {
+            session.lastHeard = min(now, session.lastHeard + stalled)
             switch session.state {
             case .challenged:
                 if now - session.since > Self.authenticationTimeout { refuse(session, "no proof of the key within \(Self.authenticationTimeout / 1_000_000_000) s") }
@@ -107,8 +108,9 @@ public final class RemoteWorker: UCXNodeDelegate, @unchecked Sendable {
                 break
             }
             node.send(.heartbeat, to: session.endpoint)
-            if now - session.lastHeard > timing.deadAfterNanoseconds {
-                end(session, why: "no word from it for \(timing.deadAfterNanoseconds / 1_000_000) ms")
+            let deadAfter = session.silenceMilliseconds.map { UInt64($0) * 1_000_000 } ?? timing.deadAfterNanoseconds
+            if now - session.lastHeard > deadAfter {
+                end(session, why: "no word from it for \(deadAfter / 1_000_000) ms")
             }
         }
     }
@@ -152,6 +154,7 @@ public final class RemoteWorker: UCXNodeDelegate, @unchecked Sendable {
         case (.run, .authenticated):
             guard let request = try? JSONDecoder().decode(RunRequest.self, from: Data(bytes)) else { return "a malformed run request" }
             session.state = .starting
+            session.silenceMilliseconds = request.silenceMilliseconds.map { min(max($0, 20), 600_000) }
             // Building and starting a part waits for its threads: not on the progress thread.
             let thread = spawnThread(name: "qg-start-\(session.number)") { [self] in
                 let result = Result { () throws -> WorkerSession.State in
@@ -263,6 +266,8 @@ final class WorkerSession: @unchecked Sendable {
     let since: UInt64
     var lastHeard: UInt64
     var state = State.challenged
+    /// The coordinator's `silence-ms` for this session, once it asked to run something.
+    var silenceMilliseconds: Int?
 
     init(number: Int, peer: String, endpoint: Endpoint, now: UInt64) {
         (self.number, self.peer, self.endpoint, since, lastHeard) = (number, peer, endpoint, now, now)

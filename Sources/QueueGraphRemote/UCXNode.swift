@@ -21,7 +21,10 @@ protocol UCXNodeDelegate: AnyObject, Sendable {
     /// A client asks to connect from `peer` ("ADDR:PORT"); accept or reject `request`.
     func connecting(_ request: UnsafeMutableRawPointer, peer: String)
     /// Every `tickNanoseconds` (keepalives, statistics, deadlines).
-    func tick(now: UInt64)
+    /// `stalled`: how late this tick is, beyond a tick: time this thread did
+    /// not run (a starved machine), in which it could not hear its peers
+    /// either, so silence checks leave it out.
+    func tick(now: UInt64, stalled: UInt64)
 }
 
 /// One UCX context and worker (multi-threaded: any thread may send) with
@@ -114,6 +117,10 @@ final class UCXNode: @unchecked Sendable {
     func kick() { if sleeping.load(ordering: .acquiring) { wake() } }
 
     private func run() {
+        // Heartbeats must go out and be heard on a loaded machine: this thread
+        // wakes often but works little, so it may have more weight than the
+        // threads that render (where the privilege allows; else it stays as it is).
+        _ = qgx_raise_priority()
         var nextTick = monotonicNanoseconds()
         var fds = [pollfd(fd: qgx_node_fd(raw), events: Int16(POLLIN), revents: 0), pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
         while !stopping.load(ordering: .acquiring) {
@@ -127,7 +134,8 @@ final class UCXNode: @unchecked Sendable {
             }
             let now = monotonicNanoseconds()
             if now >= nextTick {
-                delegate?.tick(now: now)
+                let late = now - nextTick
+                delegate?.tick(now: now, stalled: late > tickNanoseconds ? late - tickNanoseconds : 0)
                 nextTick = now + tickNanoseconds
                 continue
             }

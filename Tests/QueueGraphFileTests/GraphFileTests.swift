@@ -1,6 +1,7 @@
 import Foundation
 import QueueGraphCore
 @testable import QueueGraphFile
+import QueueGraphRemote
 import QueueGraphGL
 import QueueGraphMedia
 import QueueGraphRender
@@ -62,12 +63,26 @@ struct GraphFileTests {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("qg-example-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         text = text.replacingOccurrences(of: ": /tmp/qgraph-", with: ": \(scratch.path)/qgraph-")
-        let file = try GraphFile(yaml: text, file: path, registry: everyProcessor).childrenRunByQGraph()
+        // An example on other hosts runs on network namespaces (RemoteTests' hosts), 3 at most.
+        var hosts: TestHosts?
+        if text.contains("threading: remote") {
+            let test = try TestHosts(count: 3)
+            // The suite runs the examples at once in a debug build, three workers rendering beside them on 2
+            // cores: heartbeats can go unheard for longer than the default 150 ms there, so allow a second.
+            for (n, host) in test.hosts.enumerated() {
+                text = text.replacingOccurrences(of: "address: 10.0.0.\(n + 2), port: 7700", with: "address: \(host.address), port: \(host.port), silence-ms: 1000")
+            }
+            hosts = test
+        }
+        var file = try GraphFile(yaml: text, file: path, registry: everyProcessor).childrenRunByQGraph()
+        if let hosts { file.config.remoteLinks = RemoteHosts(key: try SharedKey(file: hosts.key.path), file: (text, path)) }
         let graph = try file.config.createQueueGraph()
         try graph.start()
         graph.waitUntilFinished(timeoutNanoseconds: 3_000_000_000)   // bounded: longer examples are drained
         let stats = graph.stop(.drain(timeoutNanoseconds: 5_000_000_000))
         #expect(stats.ledgerProblems().isEmpty, "\(stats.ledgerProblems())")
+        #expect(stats.children.allSatisfy { $0.lost == 0 && $0.failure == nil }, "\(stats.children)")
+        withExtendedLifetime(hosts) {}
         let delivered = stats.delivered(sinks: file.config.sinkNames)
         if file.queues.contains(where: { $0.processor == "render" }) {
             // A render graph in a debug build may miss every deadline: each frame is then counted as late instead.

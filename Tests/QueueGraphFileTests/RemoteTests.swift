@@ -10,8 +10,10 @@ import Glibc
 #endif
 
 /// Hosts for tests on one machine: network namespaces, each joined to this
-/// one by a veth pair (10.89.N.1 here, 10.89.N.2 there), each running the
-/// built `qgraph worker` with `UCX_TLS=tcp`. Needs root (CI runs as root).
+/// one by a veth pair (10.S.N.1 here, 10.S.N.2 there, S = 89 for the first
+/// set a process makes, one more for each next, so that suites running at
+/// once do not meet), each running the built `qgraph worker` with
+/// `UCX_TLS=tcp`. Needs root (CI runs as root).
 final class TestHosts {
     struct Host {
         let name: String
@@ -29,22 +31,25 @@ final class TestHosts {
     private var workers: [Int: Process] = [:]
 
     static var available: Bool { getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") }
+    /// Sets of hosts made so far in this process.
+    private static let sets = Locked(0)
 
     init(count: Int) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("qg-remote-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         key = directory.appendingPathComponent("key")
         try Data("test key: \(UUID().uuidString)".utf8).write(to: key)
-        let tag = String(getpid() % 100_000)
+        let set = TestHosts.sets.withLock { count in defer { count += 1 }; return count }
+        let tag = "\(getpid() % 100_000)s\(set)"
         hosts = (1...count).map { n in
-            Host(name: "h\(n)", namespace: "qgt\(tag)h\(n)", link: "qgt\(tag)c\(n)", address: "10.89.\(n).2", port: 7700 + n,
+            Host(name: "h\(n)", namespace: "qgt\(tag)h\(n)", link: "qgt\(tag)c\(n)", address: "10.\(89 + set % 100).\(n).2", port: 7700 + n,
                  log: FileManager.default.temporaryDirectory.appendingPathComponent("qg-remote-\(tag)-h\(n).log"))
         }
         for (n, host) in zip(1..., hosts) {
             TestHosts.shell("ip netns del \(host.namespace) 2>/dev/null; ip link del \(host.link) 2>/dev/null")
             try TestHosts.must("""
                 ip netns add \(host.namespace) && ip link add \(host.link) type veth peer name eth\(n) netns \(host.namespace) \
-                && ip addr add 10.89.\(n).1/24 dev \(host.link) && ip link set \(host.link) up \
+                && ip addr add 10.\(89 + set % 100).\(n).1/24 dev \(host.link) && ip link set \(host.link) up \
                 && ip -n \(host.namespace) addr add \(host.address)/24 dev eth\(n) && ip -n \(host.namespace) link set eth\(n) up \
                 && ip -n \(host.namespace) link set lo up
                 """)
@@ -125,206 +130,260 @@ final class TestHosts {
     }
 }
 
-/// Graphs whose `threading: remote` queues run on other hosts (network
-/// namespaces here), over UCX's TCP transport.
-@Suite("Remote hosts", .serialized, .enabled(if: TestHosts.available, "needs root and iproute2 for network namespaces"))
-struct RemoteTests {
-    /// Runs a graph to its end; its final statistics and failure.
-    static func run(_ file: GraphFile, during: (QueueGraph) throws -> Void = { _ in }) throws -> (stats: GraphStatistics, failure: String?) {
-        let graph = try file.config.createQueueGraph()
-        try graph.start()
-        try during(graph)
-        #expect(graph.waitUntilFinished(timeoutNanoseconds: 60_000_000_000), "the graph did not end")
-        let stats = graph.stop()
-        #expect(stats.ledgerProblems().isEmpty, "\(stats.ledgerProblems())")
-        return (stats, graph.failure)
-    }
-
-    static func chain(remote: Bool) -> String {
-        func placed(_ host: String) -> String { remote ? "threading: remote, host: \(host)" : "threading: thread" }
-        return """
-            queues:
-              - {name: src, processor: testsrc, parameters: {count: 3000, size: 20000, pattern: random}, pool: {count: 24}}
-              - {name: a, processor: identity, \(placed("h1")), size: 8, sync: ack}
-              - {name: ma, processor: identity, threading: thread, size: 4}
-              - {name: b, processor: identity, \(placed("h2")), size: 8}
-              - {name: fan, processor: tee, pads: 2}
-              - {name: mb, processor: identity, threading: thread, size: 4}
-              - {name: c, processor: identity, \(placed("h3")), size: 8}
-              - {name: out, processor: filesink, parameters: {path: DIR/out-\(remote).bin}, threading: thread}
-              - {name: count, processor: nullsink, threading: thread}
-            connections: [src -> a, a -> ma, ma -> b, b -> fan, fan:0 -> mb, fan:1 -> count, mb -> c, c -> out]
-
-            """
-    }
-
-    @Test("a chain across 3 hosts: every byte arrives as on one machine, the ledger balances, each host's queues are in the statistics")
-    func threeHosts() throws {
-        let hosts = try TestHosts(count: 3)
-        // A long comment makes the run request (the file's text) far larger than UCX's eager messages.
-        let comment = String(repeating: "# the graph file travels to each worker whole, comments and all\n", count: 2000)
-        let (stats, failure) = try Self.run(try hosts.graph(Self.chain(remote: true) + comment))
-        #expect(failure == nil)
-        let (local, _) = try Self.run(try hosts.graph(Self.chain(remote: false), name: "local.yaml"))
-        let out = try Data(contentsOf: hosts.directory.appendingPathComponent("out-true.bin"))
-        #expect(out.count == 3000 * 20000, "\(stats.queues.map { "\($0.name) \($0.arrived)/\($0.popped) \($0.dropped)" })")
-        #expect(out == (try Data(contentsOf: hosts.directory.appendingPathComponent("out-false.bin"))))
-        #expect(stats.queues.first { $0.name == "count" }?.popped == local.queues.first { $0.name == "count" }?.popped)
-        for name in ["a", "b", "c", "fan"] { #expect(stats.queues.first { $0.name == name }?.popped == 3000, "\(name)") }
-        // 'a' acks its sender: on the host (its row), and across the link to src.
-        #expect(stats.queues.first { $0.name == "a" }?.acks == 3000 && stats.queues.first { $0.name == "a (link)" }?.acks == 3000)
-        #expect(stats.children.count == 3)
-        for link in stats.children {
-            #expect(link.starts == 1 && link.lost == 0 && link.host != nil)
-            #expect(link.zeroCopy + link.copied == 3000)
+/// Remote hosts run in the serialization domain of the process-boundary
+/// tests: both count what the process holds (memfds of shared pools).
+extension ProcessTests {
+    /// Graphs whose `threading: remote` queues run on other hosts (network
+    /// namespaces here), over UCX's TCP transport.
+    @Suite("Remote hosts", .serialized, .enabled(if: TestHosts.available, "needs root and iproute2 for network namespaces"))
+    struct RemoteTests {
+        /// Runs a graph to its end; its final statistics and failure.
+        static func run(_ file: GraphFile, during: (QueueGraph) throws -> Void = { _ in }) throws -> (stats: GraphStatistics, failure: String?) {
+            let graph = try file.config.createQueueGraph()
+            try graph.start()
+            try during(graph)
+            #expect(graph.waitUntilFinished(timeoutNanoseconds: 60_000_000_000), "the graph did not end")
+            let stats = graph.stop()
+            #expect(stats.ledgerProblems().isEmpty, "\(stats.ledgerProblems())")
+            return (stats, graph.failure)
         }
-        #expect(stats.children.first { $0.queue == "a" }?.zeroCopy == 3000, "src's pool is registered with UCX")
-        for n in 0..<3 { #expect(hosts.log(n).contains("proved the key") && hosts.log(n).contains("finished"), "\(hosts.log(n))") }
-    }
 
-    @Test("frames changed in place on another host come back into the same buffers: the video is the one a thread makes")
-    func framesChangedRemotely() throws {
-        let hosts = try TestHosts(count: 1)
-        func yaml(_ threading: String) -> String {
-            ProcessTests.ballFrames + """
-                  - {name: effect, processor: colormatrix, buffers: reuse, \(threading)}
-                  - {name: out, processor: y4msink, parameters: {path: DIR/out-\(threading.count).y4m}, threading: thread}
-                connections: [render -> ball, ball -> effect, effect -> out]
+        static func chain(remote: Bool) -> String {
+            func placed(_ host: String) -> String { remote ? "threading: remote, host: \(host)" : "threading: thread" }
+            return """
+                queues:
+                  - {name: src, processor: testsrc, parameters: {count: 3000, size: 20000, pattern: random}, pool: {count: 24}}
+                  - {name: a, processor: identity, \(placed("h1")), size: 8, sync: ack}
+                  - {name: ma, processor: identity, threading: thread, size: 4}
+                  - {name: b, processor: identity, \(placed("h2")), size: 8}
+                  - {name: fan, processor: tee, pads: 2}
+                  - {name: mb, processor: identity, threading: thread, size: 4}
+                  - {name: c, processor: identity, \(placed("h3")), size: 8}
+                  - {name: out, processor: filesink, parameters: {path: DIR/out-\(remote).bin}, threading: thread}
+                  - {name: count, processor: nullsink, threading: thread}
+                connections: [src -> a, a -> ma, ma -> b, b -> fan, fan:0 -> mb, fan:1 -> count, mb -> c, c -> out]
 
                 """
         }
-        let remote = "threading: remote, host: h1", local = "threading: thread"
-        let (stats, failure) = try Self.run(try hosts.graph(yaml(remote)))
-        _ = try Self.run(try hosts.graph(yaml(local), name: "local.yaml"))
-        #expect(failure == nil)
-        let video = try Data(contentsOf: hosts.directory.appendingPathComponent("out-\(remote.count).y4m"))
-        #expect(video.count > 30 * 96 * 64)
-        #expect(video == (try Data(contentsOf: hosts.directory.appendingPathComponent("out-\(local.count).y4m"))))
-        let link = try #require(stats.children.first)
-        #expect(link.returned == 30 && link.lost == 0 && link.zeroCopy == 30)
-    }
 
-    @Test("a compound queue with a server on another host makes the frames it makes on one machine, and balances both servers")
-    func remoteServer() throws {
-        let hosts = try TestHosts(count: 1)
-        func yaml(_ servers: String, _ name: String) -> String {
-            """
-            queues:
-              - {name: render, processor: render, parameters: {width: 160, height: 96, fps: 20, frames: 24, latency: 40}, pool: {count: 4}, threading: thread}
-              - {name: julia, processor: julia, parameters: {iterations: 200}, buffers: reuse, threading: thread, servers: 2, \(servers)
-                 loadbalancer: {mode: 2D, damping: 0.5, boundary: [8, 8]}}
-              - {name: out, processor: y4msink, parameters: {path: DIR/\(name).y4m}, threading: thread}
-            connections: [render -> julia, julia -> out]
-
-            """
+        @Test("a chain across 3 hosts: every byte arrives as on one machine, the ledger balances, each host's queues are in the statistics")
+        func threeHosts() throws {
+            let hosts = try TestHosts(count: 3)
+            // A long comment makes the run request (the file's text) far larger than UCX's eager messages.
+            let comment = String(repeating: "# the graph file travels to each worker whole, comments and all\n", count: 2000)
+            let (stats, failure) = try Self.run(try hosts.graph(Self.chain(remote: true) + comment))
+            #expect(failure == nil)
+            let (local, _) = try Self.run(try hosts.graph(Self.chain(remote: false), name: "local.yaml"))
+            let out = try Data(contentsOf: hosts.directory.appendingPathComponent("out-true.bin"))
+            #expect(out.count == 3000 * 20000, "\(stats.queues.map { "\($0.name) \($0.arrived)/\($0.popped) \($0.dropped)" })")
+            #expect(out == (try Data(contentsOf: hosts.directory.appendingPathComponent("out-false.bin"))))
+            #expect(stats.queues.first { $0.name == "count" }?.popped == local.queues.first { $0.name == "count" }?.popped)
+            for name in ["a", "b", "c", "fan"] { #expect(stats.queues.first { $0.name == name }?.popped == 3000, "\(name)") }
+            // 'a' acks its sender: on the host (its row), and across the link to src.
+            #expect(stats.queues.first { $0.name == "a" }?.acks == 3000 && stats.queues.first { $0.name == "a (link)" }?.acks == 3000)
+            #expect(stats.children.count == 3)
+            for link in stats.children {
+                #expect(link.starts == 1 && link.lost == 0 && link.host != nil)
+                #expect(link.zeroCopy + link.copied == 3000)
+            }
+            #expect(stats.children.first { $0.queue == "a" }?.zeroCopy == 3000, "src's pool is registered with UCX")
+            for n in 0..<3 { #expect(hosts.log(n).contains("proved the key") && hosts.log(n).contains("finished"), "\(hosts.log(n))") }
         }
-        let file = try hosts.graph(yaml("server-hosts: [local, h1],", "remote"))
-        let graph = try file.config.createQueueGraph()
-        try graph.start()
-        #expect(graph.waitUntilFinished(timeoutNanoseconds: 60_000_000_000))
-        let compound = try #require(graph.processor(ofQueue: "julia") as? CompoundNode).statistics
-        let stats = graph.stop()
-        #expect(graph.failure == nil && stats.ledgerProblems().isEmpty)
-        _ = try Self.run(try hosts.graph(yaml("", "local"), name: "local.yaml"))
-        let remote = try Data(contentsOf: hosts.directory.appendingPathComponent("remote.y4m"))
-        #expect(remote.count > 24 * 160 * 96)
-        #expect(remote == (try Data(contentsOf: hosts.directory.appendingPathComponent("local.y4m"))))
-        #expect(compound.frames == 24 && compound.serverNanoseconds.allSatisfy { $0 > 0 })
-        #expect(compound.recent.last!.parts.allSatisfy { !$0.isEmpty })
-        #expect(hosts.log(0).contains("runs server 1 of 'julia'"), "\(hosts.log(0))")
-    }
 
-    static let slow = """
-        queues:
-          - {name: src, processor: testsrc, parameters: {count: 4000, size: 4096, rate: 2000}, pool: {count: 32}}
-          - {name: far, processor: delay, parameters: {us: 2000}, threading: remote, host: h1, size: 8, RESTART}
-          - {name: sink, processor: nullsink, threading: thread}
-        connections: [src -> far, far -> sink]
+        @Test("frames changed in place on another host come back into the same buffers: the video is the one a thread makes")
+        func framesChangedRemotely() throws {
+            let hosts = try TestHosts(count: 1)
+            func yaml(_ threading: String) -> String {
+                ProcessTests.ballFrames + """
+                      - {name: effect, processor: colormatrix, buffers: reuse, \(threading)}
+                      - {name: out, processor: y4msink, parameters: {path: DIR/out-\(threading.count).y4m}, threading: thread}
+                    connections: [render -> ball, ball -> effect, effect -> out]
 
-        """
+                    """
+            }
+            let remote = "threading: remote, host: h1", local = "threading: thread"
+            let (stats, failure) = try Self.run(try hosts.graph(yaml(remote)))
+            _ = try Self.run(try hosts.graph(yaml(local), name: "local.yaml"))
+            #expect(failure == nil)
+            let video = try Data(contentsOf: hosts.directory.appendingPathComponent("out-\(remote.count).y4m"))
+            #expect(video.count > 30 * 96 * 64)
+            #expect(video == (try Data(contentsOf: hosts.directory.appendingPathComponent("out-\(local.count).y4m"))))
+            let link = try #require(stats.children.first)
+            #expect(link.returned == 30 && link.lost == 0 && link.zeroCopy == 30)
+        }
 
-    @Test("a killed worker stops the graph with the reason; what it held is counted lost; nothing hangs")
-    func killedWorker() throws {
-        let hosts = try TestHosts(count: 1)
-        let (stats, failure) = try Self.run(try hosts.graph(Self.slow.replacingOccurrences(of: ", RESTART", with: ""))) { _ in
-            usleep(500_000)
+        @Test("a compound queue with a server on another host makes the frames it makes on one machine, and balances both servers")
+        func remoteServer() throws {
+            let hosts = try TestHosts(count: 1)
+            func yaml(_ servers: String, _ name: String) -> String {
+                """
+                queues:
+                  - {name: render, processor: render, parameters: {width: 160, height: 96, fps: 20, frames: 24, latency: 40}, pool: {count: 4}, threading: thread}
+                  - {name: julia, processor: julia, parameters: {iterations: 200}, buffers: reuse, threading: thread, servers: 2, \(servers)
+                     loadbalancer: {mode: 2D, damping: 0.5, boundary: [8, 8]}}
+                  - {name: out, processor: y4msink, parameters: {path: DIR/\(name).y4m}, threading: thread}
+                connections: [render -> julia, julia -> out]
+
+                """
+            }
+            let file = try hosts.graph(yaml("server-hosts: [local, h1],", "remote"))
+            let graph = try file.config.createQueueGraph()
+            try graph.start()
+            #expect(graph.waitUntilFinished(timeoutNanoseconds: 60_000_000_000))
+            let compound = try #require(graph.processor(ofQueue: "julia") as? CompoundNode).statistics
+            let stats = graph.stop()
+            #expect(graph.failure == nil && stats.ledgerProblems().isEmpty)
+            _ = try Self.run(try hosts.graph(yaml("", "local"), name: "local.yaml"))
+            let remote = try Data(contentsOf: hosts.directory.appendingPathComponent("remote.y4m"))
+            #expect(remote.count > 24 * 160 * 96)
+            #expect(remote == (try Data(contentsOf: hosts.directory.appendingPathComponent("local.y4m"))))
+            #expect(compound.frames == 24 && compound.serverNanoseconds.allSatisfy { $0 > 0 })
+            #expect(compound.recent.last!.parts.allSatisfy { !$0.isEmpty })
+            #expect(hosts.log(0).contains("runs server 1 of 'julia'"), "\(hosts.log(0))")
+        }
+
+        @Test("nak: every buffer the host's taildrop queue drops is counted there and naked to the sender here")
+        func nakAcrossHosts() throws {
+            let hosts = try TestHosts(count: 1)
+            let (stats, failure) = try Self.run(try hosts.graph("""
+                queues:
+                  - {name: src, processor: testsrc, parameters: {size: 256, count: 600, rate: 6000}, pool: {count: 32}}
+                  - {name: slow, processor: delay, parameters: {us: 1000}, size: 4, management: taildrop, sync: nak, threading: remote, host: h1}
+                connections: [src -> slow]
+
+                """))
+            #expect(failure == nil)
+            let far = try #require(stats[queue: "slow"])
+            let link = try #require(stats[queue: "slow (link)"])
+            let drops = far.dropped[.taildrop] ?? 0
+            #expect(drops > 0)
+            #expect(link.naks == drops && (link.dropped[.taildrop] ?? 0) == 0, "drops are counted on the host that dropped, not twice")
+            #expect(far.processed + drops == 600)
+        }
+
+        @Test("qgraph run: a killed worker ends the run with exit 70 and the host in the reason")
+        func exitStatus() throws {
+            let hosts = try TestHosts(count: 1)
+            let file = try hosts.graph(Self.slow.replacingOccurrences(of: ", RESTART", with: ""))
+            let run = try QGraphProcess(["run", file.file, "--key", hosts.key.path, "--quiet"])
+            usleep(1_500_000)
             hosts.killWorker(0)
+            let result = run.finish()
+            #expect(result.status == 70, "\(result.err)")
+            let host = hosts.hosts[0]
+            #expect(result.err.contains("host 'h1' (\(host.address):7701)"), "\(result.err)")
+            #expect(result.out.contains("remote 'far' on h1 \(host.address):7701: 1 session"), "\(result.out)")
         }
-        #expect(failure?.contains("host 'h1'") == true, "\(failure ?? "no failure")")
-        let link = try #require(stats.children.first)
-        #expect(link.lost > 0 && link.failure != nil && link.lastDeathDetectedAt != nil)
-    }
 
-    @Test("restart: always reconnects when the worker is back, and the stream goes on")
-    func restartedWorker() throws {
-        let hosts = try TestHosts(count: 1)
-        let (stats, failure) = try Self.run(try hosts.graph(Self.slow.replacingOccurrences(of: "RESTART", with: "restart: always"))) { _ in
-            usleep(500_000)
-            hosts.killWorker(0)
-            usleep(300_000)
-            try hosts.startWorker(0)
+        @Test("a killed coordinator: the worker stops its part and runs the next coordinator's")
+        func killedCoordinator() throws {
+            let hosts = try TestHosts(count: 1)
+            let file = try hosts.graph(Self.slow.replacingOccurrences(of: ", RESTART", with: ""))
+            let run = try QGraphProcess(["run", file.file, "--key", hosts.key.path, "--quiet"])
+            for _ in 0..<500 where !hosts.log(0).contains("runs part") { usleep(10_000) }
+            kill(run.process.processIdentifier, SIGKILL)
+            _ = run.finish()
+            for _ in 0..<300 where !hosts.log(0).contains("ended:") { usleep(10_000) }
+            #expect(hosts.log(0).contains("session 1: ended:"), "\(hosts.log(0))")
+            let (stats, failure) = try Self.run(try hosts.graph(Self.slow.replacingOccurrences(of: ", RESTART", with: "")
+                .replacingOccurrences(of: "count: 4000", with: "count: 200")))
+            #expect(failure == nil && stats[queue: "sink"]?.popped == 200)
         }
-        #expect(failure == nil)
-        let link = try #require(stats.children.first)
-        #expect(link.starts == 2 && link.lost > 0)
-        let delivered = stats.queues.first { $0.name == "sink" }?.popped ?? 0
-        #expect(delivered > 0 && delivered + link.lost <= 4000)
-        #expect(hosts.log(0).contains("finished"), "the new worker ran the rest of the stream to its end")
-    }
 
-    @Test("a cut network (the veth taken down) is noticed by the silence and stops the graph")
-    func cutLink() throws {
-        let hosts = try TestHosts(count: 1)
-        defer { hosts.cut(0, down: false) }
-        let (stats, failure) = try Self.run(try hosts.graph(Self.slow.replacingOccurrences(of: ", RESTART", with: ""))) { _ in
-            usleep(500_000)
-            hosts.cut(0)
-        }
-        #expect(failure?.contains("no word from it") == true, "\(failure ?? "no failure")")
-        #expect((stats.children.first?.lost ?? 0) > 0)
-    }
-
-    @Test("a coordinator with another key is refused and logged; the worker listens only on its address")
-    func wrongKey() throws {
-        let hosts = try TestHosts(count: 1)
-        let other = hosts.directory.appendingPathComponent("other-key")
-        try Data("another key altogether, 32 bytes".utf8).write(to: other)
-        let graph = try hosts.graph(Self.slow.replacingOccurrences(of: ", RESTART", with: ""), key: other).config.createQueueGraph()
-        #expect(throws: (any Error).self) { try graph.start() }
-        #expect(graph.failure == nil || graph.failure!.contains("refused"))
-        #expect(hosts.log(0).contains("refused 10.89.1.1:"), "\(hosts.log(0))")
-        #expect(hosts.log(0).contains("a wrong proof of the key"))
-        let listening = TestHosts.shell("ip netns exec \(hosts.hosts[0].namespace) ss -ltnH").output
-        #expect(listening.contains("10.89.1.2:7701") && !listening.contains("0.0.0.0:7701") && !listening.contains("*:7701"), "\(listening)")
-    }
-
-    @Test("malformed messages, before and after the key is proved, end their session and never the worker")
-    func fuzz() throws {
-        let hosts = try TestHosts(count: 1)
-        let host = hosts.hosts[0]
-        let key = try SharedKey(file: hosts.key.path)
-        var generator = SystemRandomNumberGenerator()
-        // Raw bytes to the port, not UCX at all.
-        for _ in 0..<5 {
-            TestHosts.shell("head -c \(Int.random(in: 1...4096, using: &generator)) /dev/urandom | timeout 2 bash -c 'cat > /dev/tcp/\(host.address)/\(host.port)'")
-        }
-        for round in 0..<60 {
-            let client = try FuzzClient(address: host.address, port: host.port)
-            if round % 2 == 1 { try client.prove(key) }
-            for _ in 0..<Int.random(in: 1...6, using: &generator) { client.sendGarbage(using: &generator) }
-            client.close()
-        }
-        #expect(hosts.log(0).contains("refused"))
-        // The worker still runs parts.
-        let (stats, failure) = try Self.run(try hosts.graph("""
+        static let slow = """
             queues:
-              - {name: src, processor: testsrc, parameters: {count: 200, size: 1000}, pool: {count: 8}}
-              - {name: far, processor: nullsink, threading: remote, host: h1}
-            connections: [src -> far]
+              - {name: src, processor: testsrc, parameters: {count: 4000, size: 4096, rate: 2000}, pool: {count: 32}}
+              - {name: far, processor: delay, parameters: {us: 2000}, threading: remote, host: h1, size: 8, RESTART}
+              - {name: sink, processor: nullsink, threading: thread}
+            connections: [src -> far, far -> sink]
 
-            """))
-        #expect(failure == nil)
-        #expect(stats.queues.first { $0.name == "far" }?.popped == 200)
+            """
+
+        @Test("a killed worker stops the graph with the reason; what it held is counted lost; nothing hangs")
+        func killedWorker() throws {
+            let hosts = try TestHosts(count: 1)
+            let (stats, failure) = try Self.run(try hosts.graph(Self.slow.replacingOccurrences(of: ", RESTART", with: ""))) { _ in
+                usleep(500_000)
+                hosts.killWorker(0)
+            }
+            #expect(failure?.contains("host 'h1'") == true, "\(failure ?? "no failure")")
+            let link = try #require(stats.children.first)
+            #expect(link.lost > 0 && link.failure != nil && link.lastDeathDetectedAt != nil)
+        }
+
+        @Test("restart: always reconnects when the worker is back, and the stream goes on")
+        func restartedWorker() throws {
+            let hosts = try TestHosts(count: 1)
+            let (stats, failure) = try Self.run(try hosts.graph(Self.slow.replacingOccurrences(of: "RESTART", with: "restart: always"))) { _ in
+                usleep(500_000)
+                hosts.killWorker(0)
+                usleep(300_000)
+                try hosts.startWorker(0)
+            }
+            #expect(failure == nil)
+            let link = try #require(stats.children.first)
+            #expect(link.starts == 2 && link.lost > 0)
+            let delivered = stats.queues.first { $0.name == "sink" }?.popped ?? 0
+            #expect(delivered > 0 && delivered + link.lost <= 4000)
+            #expect(hosts.log(0).contains("finished"), "the new worker ran the rest of the stream to its end")
+        }
+
+        @Test("a cut network (the veth taken down) is noticed by the silence and stops the graph")
+        func cutLink() throws {
+            let hosts = try TestHosts(count: 1)
+            defer { hosts.cut(0, down: false) }
+            let (stats, failure) = try Self.run(try hosts.graph(Self.slow.replacingOccurrences(of: ", RESTART", with: ""))) { _ in
+                usleep(500_000)
+                hosts.cut(0)
+            }
+            #expect(failure?.contains("no word from it") == true, "\(failure ?? "no failure")")
+            #expect((stats.children.first?.lost ?? 0) > 0)
+        }
+
+        @Test("a coordinator with another key is refused and logged; the worker listens only on its address")
+        func wrongKey() throws {
+            let hosts = try TestHosts(count: 1)
+            let other = hosts.directory.appendingPathComponent("other-key")
+            try Data("another key altogether, 32 bytes".utf8).write(to: other)
+            let graph = try hosts.graph(Self.slow.replacingOccurrences(of: ", RESTART", with: ""), key: other).config.createQueueGraph()
+            #expect(throws: (any Error).self) { try graph.start() }
+            #expect(graph.failure == nil || graph.failure!.contains("refused"))
+            #expect(hosts.log(0).contains("refused \(hosts.hosts[0].address.dropLast(2)).1:"), "\(hosts.log(0))")
+            #expect(hosts.log(0).contains("a wrong proof of the key"))
+            let listening = TestHosts.shell("ip netns exec \(hosts.hosts[0].namespace) ss -ltnH").output
+            #expect(listening.contains("\(hosts.hosts[0].address):7701") && !listening.contains("0.0.0.0:7701") && !listening.contains("*:7701"), "\(listening)")
+        }
+
+        @Test("malformed messages, before and after the key is proved, end their session and never the worker")
+        func fuzz() throws {
+            let hosts = try TestHosts(count: 1)
+            let host = hosts.hosts[0]
+            let key = try SharedKey(file: hosts.key.path)
+            var generator = SystemRandomNumberGenerator()
+            // Raw bytes to the port, not UCX at all.
+            for _ in 0..<5 {
+                TestHosts.shell("head -c \(Int.random(in: 1...4096, using: &generator)) /dev/urandom | timeout 2 bash -c 'cat > /dev/tcp/\(host.address)/\(host.port)'")
+            }
+            // A short slice in the suite; Tools/fuzz-remote runs thousands.
+            let sessions = Int(ProcessInfo.processInfo.environment["QG_REMOTE_FUZZ_SESSIONS"] ?? "") ?? 60
+            for round in 0..<sessions {
+                let client = try FuzzClient(address: host.address, port: host.port)
+                if round % 2 == 1 { try client.prove(key) }
+                for _ in 0..<Int.random(in: 1...6, using: &generator) { client.sendGarbage(using: &generator) }
+                client.close()
+            }
+            #expect(hosts.log(0).contains("refused"))
+            // The worker still runs parts.
+            let (stats, failure) = try Self.run(try hosts.graph("""
+                queues:
+                  - {name: src, processor: testsrc, parameters: {count: 200, size: 1000}, pool: {count: 8}}
+                  - {name: far, processor: nullsink, threading: remote, host: h1}
+                connections: [src -> far]
+
+                """))
+            #expect(failure == nil)
+            #expect(stats.queues.first { $0.name == "far" }?.popped == 200)
+        }
     }
 }
 
@@ -375,7 +434,7 @@ final class FuzzClient: UCXNodeDelegate, @unchecked Sendable {
 
     func failed(_ endpoint: Endpoint, status: Int32) {}
     func connecting(_ request: UnsafeMutableRawPointer, peer: String) {}
-    func tick(now: UInt64) {}
+    func tick(now: UInt64, stalled: UInt64) {}
 }
 
 /// `hosts:`, `threading: remote` and `host:` as a graph file says them (no network needed).
@@ -421,15 +480,16 @@ struct RemoteGraphFileTests {
         #expect(Self.errors("hosts:\n  - {name: h1, address: 10.0.0.2, port: 1}\n  - {name: h1, address: fd00::2, port: 2}\n" + queues)
             == ["hosts.yaml:3:12: error: found the host 'h1' twice, expected each host once"])
         #expect(Self.errors("hosts: {h1: 10.0.0.2}\n" + queues).first?.contains("expected a list of hosts") == true)
+        #expect(Self.errors("hosts:\n  - {name: h1, address: 10.0.0.2, port: 1, silence-ms: 5}\n" + queues).first?.contains("expected an integer in 20…600000") == true)
     }
 
     @Test("written back out, hosts and host read back the same")
     func writeBack() throws {
-        let yaml = "hosts:\n  - {name: h1, address: 'fd00::2', port: 7700}\n"
+        let yaml = "hosts:\n  - {name: h1, address: 'fd00::2', port: 7700, silence-ms: 400}\n"
             + Self.chain.replacingOccurrences(of: "THREADING", with: "threading: remote, host: h1, restart: always")
         let file = try GraphFile(yaml: yaml, file: "hosts.yaml", registry: everyProcessor)
         let again = try GraphFile(yaml: file.yaml(), file: "again.yaml", registry: everyProcessor)
-        #expect(again.config.hosts == [RemoteHost(name: "h1", address: "fd00::2", port: 7700)])
+        #expect(again.config.hosts == [RemoteHost(name: "h1", address: "fd00::2", port: 7700, silenceMilliseconds: 400)])
         #expect(again.config.queues[1].host == "h1" && again.config.queues[1].threading == .remote && again.config.queues[1].child.restart == .always)
         #expect(again.yaml().replacingOccurrences(of: "again.yaml", with: "hosts.yaml") == file.yaml())
     }
