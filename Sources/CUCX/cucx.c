@@ -10,8 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <sys/random.h>
 #include <ucp/api/ucp.h>
 
@@ -314,8 +312,6 @@ qgx_mem *qgx_mem_map(qgx_node *node, void *address, size_t length) {
 }
 
 void qgx_mem_unmap(qgx_node *node, qgx_mem *memh) { ucp_mem_unmap(node->context, (ucp_mem_h)memh); }
-
-int qgx_raise_priority(void) { return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), -10); }
 
 int qgx_wake_fd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
 

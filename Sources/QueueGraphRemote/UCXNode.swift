@@ -117,14 +117,10 @@ final class UCXNode: @unchecked Sendable {
     func kick() { if sleeping.load(ordering: .acquiring) { wake() } }
 
     private func run() {
-        // Heartbeats must go out and be heard on a loaded machine: this thread
-        // wakes often but works little, so it may have more weight than the
-        // threads that render (where the privilege allows; else it stays as it is).
-        _ = qgx_raise_priority()
         var nextTick = monotonicNanoseconds()
         var fds = [pollfd(fd: qgx_node_fd(raw), events: Int16(POLLIN), revents: 0), pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
         while !stopping.load(ordering: .acquiring) {
-            for task in tasks.withLock({ tasks in defer { tasks = [] }; return tasks }) { task() }
+            runTasks()
             while qgx_progress(raw) != 0 {}
             // Before sleeping, yield a little: on a busy stream the next message is usually a moment away.
             var spins = 0
@@ -150,7 +146,10 @@ final class UCXNode: @unchecked Sendable {
             }
             sleeping.store(false, ordering: .relaxed)
         }
-        // What was posted before the stop (closing endpoints) still runs.
+        runTasks()   // what was posted before the stop (closing endpoints) still runs
+    }
+
+    private func runTasks() {
         for task in tasks.withLock({ tasks in defer { tasks = [] }; return tasks }) { task() }
     }
 

@@ -70,8 +70,6 @@ void qgx_mem_unmap(qgx_node *node, qgx_mem *memh);
 const char *qgx_status_string(int status);
 /// A non-blocking eventfd (a progress thread's wake-up), or -1.
 int qgx_wake_fd(void);
-/// Raises the calling thread's scheduling weight (nice -10): 0, or -1 without the privilege (CAP_SYS_NICE).
-int qgx_raise_priority(void);
 
 /// HMAC-SHA-256 of `message` under `key` into out[32].
 void qgx_hmac_sha256(const void *key, size_t key_length, const void *message, size_t message_length, uint8_t out[32]);
