@@ -25,6 +25,12 @@ import Glibc
     func send(_ message: LinkMessage)
     /// The part's graph runs: the parent may send.
     func ready()
+    /// Sends what `send` batched (the ingress's thread calls it before it sleeps, and as it ends).
+    func flush()
+}
+
+extension PartChannel {
+    public func flush() {}
 }
 
 /// The child's end of a `child` queue's channel: the control region and
@@ -205,7 +211,7 @@ final class ChildChannel: PartChannel, @unchecked Sendable {
 
     public func threadDidStart(wake: WakeEvent) throws { channel.ready() }
 
-    public func threadWillEnd() {}
+    public func threadWillEnd() { channel.flush() }
 
     public func produce(context: ProcessContext) -> ProduceResult {
         let ending = channel.endOfStream   // read before the ring: what came before it is then visible
@@ -219,7 +225,11 @@ final class ChildChannel: PartChannel, @unchecked Sendable {
 
     public func serviceThread() -> Bool { drain() }
 
-    public var hasThreadWork: Bool { channel.down.hasMessages || (channel.endOfStream && pending == nil && !ended) }
+    /// Asked before the thread sleeps: the channel sends what it batched first.
+    public var hasThreadWork: Bool {
+        channel.flush()
+        return channel.down.hasMessages || (channel.endOfStream && pending == nil && !ended)
+    }
 
     /// Moves buffers from the channel into the queue until it is empty or the queue is full.
     private func drain() -> Bool {

@@ -286,6 +286,14 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
         switch id {
         case .reply:
             reply(header: header, data: data, length: length, rendezvous: rendezvous)
+        case .replies:
+            let size = MemoryLayout<LinkMessage>.size
+            guard !rendezvous, length % size == 0, let data else { return session.fail("sent a malformed batch of replies") }
+            for i in 0..<length / size {
+                let message = (data + i * size).loadUnaligned(as: LinkMessage.self)
+                guard Int(message.token) < capacity, landingReplies[Int(message.token)] == nil else { return session.fail("sent a reply for no buffer out") }
+                push(message)
+            }
         case .statistics:
             guard !rendezvous, length % 8 == 0 else { return }
             let words = (0..<length / 8).map { (data! + 8 * $0).loadUnaligned(as: Int64.self) }

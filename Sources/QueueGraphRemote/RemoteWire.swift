@@ -17,6 +17,8 @@ enum WireID: UInt32 {
     case tile = 5
     /// Remote server → coordinator: the part's pixels, row after row (header: the request's number).
     case tileDone = 6
+    /// Worker → coordinator: replies without payload, batched (data: `LinkMessage`s, 64 bytes each).
+    case replies = 7
 }
 
 /// What a control message says.

@@ -287,9 +287,12 @@ final class RunningPart: @unchecked Sendable {
         (self.queue, self.graph, self.channel, self.names, self.node, self.endpoint) = (queue, graph, channel, names, node, endpoint)
     }
 
-    /// Sends the part's counters to the coordinator (after the graph ended, its final ones).
+    /// Sends the part's counters to the coordinator (after the graph ended, its
+    /// final ones, after the replies its stop batched).
     func publish(final: Bool = false) {
-        let words = ChannelStatistics.encode(final ? graph.stop(.abandon) : graph.statistics(), queues: names)
+        let statistics = final ? graph.stop(.abandon) : graph.statistics()
+        if final { channel.flush() }
+        let words = ChannelStatistics.encode(statistics, queues: names)
         _ = words.withUnsafeBytes { node.send(.statistics, to: endpoint, header: UnsafeRawBufferPointer(start: nil, count: 0), bytes: $0) }
     }
 }
@@ -317,6 +320,9 @@ final class WorkerChannel: PartChannel, @unchecked Sendable {
     /// Per token: the message of a buffer still landing.
     private var landingMessages: [LinkMessage?]
     private let ended = Atomic<Bool>(false)
+    /// Replies waiting to go together (the part's threads; a stop releases from another).
+    private let batch = Locked<[LinkMessage]>([])
+    static let batchLimit = 16
     /// Buffers whose payload is landing (not yet on `down`).
     private let landingCount = Atomic<Int>(0)
 
@@ -359,14 +365,29 @@ final class WorkerChannel: PartChannel, @unchecked Sendable {
     /// The ingress's thread started; the worker says `ready` once the whole part has.
     func ready() {}
 
+    /// Replies without payload wait in a batch (sent when it is full, before
+    /// a reply with payload, and when the part's thread is about to sleep):
+    /// one message for many buffers. A send with payload goes at once.
     func send(_ message: LinkMessage) {
         var message = message
         let slot = slots[Int(message.token)]
         let payload = returnsPayload && message.kind == LinkMessage.Kind.send.rawValue ? Int(min(message.size, UInt64(slot.bytes))) : 0
+        guard payload > 0 else {
+            if batch.withLock({ $0.append(message); return $0.count >= Self.batchLimit }) { flush() }
+            return
+        }
+        flush()
         let status = withUnsafeBytes(of: &message) { header in
             qgx_send(endpoint, WireID.reply.rawValue, header.baseAddress, header.count, landing.base + slot.offset, payload,
-                     payload > 0 ? slot.memh : nil, 0, 0, nil, nil, 0)
+                     slot.memh, 0, 0, nil, nil, 0)
         }
+        if status == 1 { node.kick() }
+    }
+
+    func flush() {
+        let messages = batch.withLock { batch in defer { batch.removeAll(keepingCapacity: true) }; return batch }
+        guard !messages.isEmpty else { return }
+        let status = messages.withUnsafeBytes { qgx_send(endpoint, WireID.replies.rawValue, nil, 0, $0.baseAddress, $0.count, nil, 0, 1, nil, nil, 0) }
         if status == 1 { node.kick() }
     }
 
