@@ -224,8 +224,6 @@ qgx_ep *qgx_accept(qgx_node *node, void *request, qgx_error_cb on_error, void *a
     return create_ep(node, &params, on_error, arg, status);
 }
 
-void qgx_reject(qgx_node *node, void *request) { ucp_listener_reject(node->listener, request); }
-
 qgx_ep *qgx_connect(qgx_node *node, const char *address, uint16_t port, qgx_error_cb on_error, void *arg, int *status) {
     struct sockaddr_storage socket;
     socklen_t length;

@@ -1,4 +1,5 @@
 import Foundation
+import QueueGraphCore
 
 /// The control protocol, version 1 (docs/control.md): newline-delimited
 /// JSON over a Unix stream socket. The server greets each client with a
@@ -192,7 +193,7 @@ public enum ControlProtocol {
             return
         }
         switch value {
-        case let text as String: writeString(text, to: &out)
+        case let text as String: appendJSONQuoted(text, to: &out)
         case let flag as Bool: out += flag ? "true" : "false"
         case let int as Int: out += String(int)
         case let double as Double: writeNumber(double, to: &out)
@@ -200,7 +201,7 @@ public enum ControlProtocol {
             out += "{"
             for (i, key) in object.keys.sorted().enumerated() {
                 if i > 0 { out += "," }
-                writeString(key, to: &out)
+                appendJSONQuoted(key, to: &out)
                 out += ":"
                 write(object[key]!, to: &out)
             }
@@ -220,22 +221,6 @@ public enum ControlProtocol {
     private static func writeNumber(_ value: Double, to out: inout String) {
         guard value.isFinite else { return out += "null" }
         out += value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : "\(value)"
-    }
-
-    private static func writeString(_ text: String, to out: inout String) {
-        out += "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        out += "\""
     }
 
     private static func kind(of value: Any) -> String {

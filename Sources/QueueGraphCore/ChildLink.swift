@@ -122,11 +122,7 @@ final class ChildLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gated
         name = queue.name
         options = queue.child
         childQueues = part.members.map { config.queues[$0].name }
-        // Room for every queue of the part to be full, plus what is on its way back.
-        let needed = part.members.reduce(0, { $0 + config.queues[$1].size }) + 2 * part.exits.count + 4
-        var window = 8
-        while window < needed { window <<= 1 }
-        capacity = min(window, 1 << 16)
+        capacity = part.window(in: config)
         let layout = ChannelLayout(capacity: capacity)
         do throws(SharedMemoryError) {
             control = try SharedMemory(name: "qg-channel-\(name)", size: layout.totalBytes, registered: false)

@@ -20,6 +20,16 @@ public struct ChildPart: Sendable, Equatable {
     /// At most this many exits (a buffer's exits travel as a 64-bit mask).
     public static let maxExits = 64
 
+    /// How many buffers its link lets out at once (a power of two, at most
+    /// 65 536): room for every queue of the part to be full, plus what is on
+    /// its way back.
+    public func window(in config: QueueGraphConfig) -> Int {
+        let needed = members.reduce(0, { $0 + config.queues[$1].size }) + 2 * exits.count + 4
+        var window = 8
+        while window < needed { window <<= 1 }
+        return min(window, 1 << 16)
+    }
+
     static func resolve(_ config: QueueGraphConfig, plan: GraphPlan) -> ([ChildPart], [ConfigError]) {
         var parts: [ChildPart] = []
         var errors: [ConfigError] = []

@@ -25,7 +25,7 @@ import Glibc
     func send(_ message: LinkMessage)
     /// The part's graph runs: the parent may send.
     func ready()
-    /// Sends what `send` batched (the ingress's thread calls it before it sleeps, and as it ends).
+    /// Sends what `send` batched (the ingress calls it before its thread sleeps, and as it ends).
     func flush()
 }
 
@@ -225,11 +225,9 @@ final class ChildChannel: PartChannel, @unchecked Sendable {
 
     public func serviceThread() -> Bool { drain() }
 
-    /// Asked before the thread sleeps: the channel sends what it batched first.
-    public var hasThreadWork: Bool {
-        channel.flush()
-        return channel.down.hasMessages || (channel.endOfStream && pending == nil && !ended)
-    }
+    public var hasThreadWork: Bool { channel.down.hasMessages || (channel.endOfStream && pending == nil && !ended) }
+
+    public func threadWillSleep() { channel.flush() }
 
     /// Moves buffers from the channel into the queue until it is empty or the queue is full.
     private func drain() -> Bool {

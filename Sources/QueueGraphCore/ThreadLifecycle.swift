@@ -21,6 +21,8 @@ public protocol ThreadLifecycle: BufferProcessor {
     func serviceThread() -> Bool
     /// Whether `serviceThread` has work now (any thread may have posted it).
     var hasThreadWork: Bool { get }
+    /// The thread is about to sleep: send what was kept back to go together. Default: nothing.
+    func threadWillSleep()
     /// Whether it holds buffers it will still send on between invocations
     /// (frames whose work finishes on other threads): its queue does not
     /// end while it does. When it lets go of the last one it calls
@@ -35,6 +37,7 @@ extension ThreadLifecycle {
     public var threadStartOrder: Int { 0 }
     public func serviceThread() -> Bool { false }
     public var hasThreadWork: Bool { false }
+    public func threadWillSleep() {}
     public var holdsBuffersToSend: Bool { false }
 }
 

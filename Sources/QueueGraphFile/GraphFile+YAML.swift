@@ -68,20 +68,9 @@ extension GraphFile {
 
 /// A double-quoted YAML string (JSON escapes).
 private func yamlString(_ text: String) -> String {
-    var out = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\t": out += "\\t"
-        case _ where scalar.value < 0x20:
-            let hex = String(scalar.value, radix: 16)
-            out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out + "\""
+    var out = ""
+    appendJSONQuoted(text, to: &out)
+    return out
 }
 
 private func yamlValue(_ value: ParameterValue) -> String {

@@ -79,11 +79,7 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
         name = queue.name
         restart = queue.child.restart
         partQueues = part.members.map { config.queues[$0].name }
-        // Room for every queue of the part to be full, plus what is on its way back.
-        let needed = part.members.reduce(0, { $0 + config.queues[$1].size }) + 2 * part.exits.count + 4
-        var window = 8
-        while window < needed { window <<= 1 }
-        capacity = min(window, 1 << 16)
+        capacity = part.window(in: config)
         request = RunRequest(file: file.text, path: file.path, queue: name, capacity: capacity, format: LinkFormat.unknown.code,
                              returnsPayload: part.members.contains { config.queues[$0].buffers == .reuse })
         flights = LinkFlights(capacity: capacity)

@@ -87,8 +87,6 @@ public struct SharedKey: Sendable {
         self.bytes = bytes
     }
 
-    init(bytes: [UInt8]) { self.bytes = bytes }
-
     static let proofLength = 32
 
     func proof(_ role: String, on challenge: [UInt8]) -> [UInt8] {

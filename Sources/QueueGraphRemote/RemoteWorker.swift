@@ -34,7 +34,6 @@ public final class RemoteWorker: UCXNodeDelegate, @unchecked Sendable {
     private var sessions: [Endpoint: WorkerSession] = [:]
     /// Sessions so far, refused ones included (their number in the log).
     private var sessionCount = 0
-    private let running = Atomic<Int>(0)
 
     /// How long a peer may take to prove the key.
     static let authenticationTimeout: UInt64 = 5_000_000_000
@@ -51,9 +50,6 @@ public final class RemoteWorker: UCXNodeDelegate, @unchecked Sendable {
         node.start(name: "qg-worker")
         log("listening on \(address):\(port)")
     }
-
-    /// Parts and compound servers running now (any thread).
-    public var runningParts: Int { running.load(ordering: .relaxed) }
 
     /// Stops every part and the node.
     public func stop() {
@@ -101,7 +97,6 @@ public final class RemoteWorker: UCXNodeDelegate, @unchecked Sendable {
                     part.publish(final: true)
                     node.send(.finished, to: session.endpoint)
                     session.state = .finished
-                    running.subtract(1, ordering: .relaxed)
                     log("session \(session.number): part '\(part.queue)' finished")
                 }
             case .authenticated, .starting, .serving, .finished:
@@ -180,7 +175,6 @@ public final class RemoteWorker: UCXNodeDelegate, @unchecked Sendable {
         switch result {
         case .success(let state) where sessions[session.endpoint] === session:
             session.state = state
-            running.add(1, ordering: .relaxed)
             node.send(.ready, to: session.endpoint)
             let what = request.server.map { "server \($0) of '\(request.queue)'" } ?? "part '\(request.queue)'"
             log("session \(session.number): runs \(what) of \(request.path) for \(session.peer)")
@@ -245,8 +239,6 @@ public final class RemoteWorker: UCXNodeDelegate, @unchecked Sendable {
         let state = session.state
         session.state = .finished
         node.post { [self] in
-            if case .running = state { running.subtract(1, ordering: .relaxed) }
-            if case .serving = state { running.subtract(1, ordering: .relaxed) }
             stopped(state)
             node.close(session.endpoint, flush: flush)
         }
@@ -385,9 +377,12 @@ final class WorkerChannel: PartChannel, @unchecked Sendable {
     }
 
     func flush() {
-        let messages = batch.withLock { batch in defer { batch.removeAll(keepingCapacity: true) }; return batch }
-        guard !messages.isEmpty else { return }
-        let status = messages.withUnsafeBytes { qgx_send(endpoint, WireID.replies.rawValue, nil, 0, $0.baseAddress, $0.count, nil, 0, 1, nil, nil, 0) }
+        // Sent under the lock (UCX copies the batch): the batch's storage is kept, nothing is allocated.
+        let status = batch.withLock { batch -> Int32 in
+            guard !batch.isEmpty else { return 0 }
+            defer { batch.removeAll(keepingCapacity: true) }
+            return batch.withUnsafeBytes { qgx_send(endpoint, WireID.replies.rawValue, nil, 0, $0.baseAddress, $0.count, nil, 0, 1, nil, nil, 0) }
+        }
         if status == 1 { node.kick() }
     }
 

@@ -197,8 +197,6 @@ extension UCXNode {
         return qgx_accept(raw, request, endpointFailed, Unmanaged.passUnretained(self).toOpaque(), &status)
     }
 
-    func reject(_ request: UnsafeMutableRawPointer) { qgx_reject(raw, request) }
-
     /// Closes `endpoint` and progresses until it is closed: after what is
     /// pending went (`flush`), or at once, failing it. Progress thread.
     func close(_ endpoint: Endpoint, flush: Bool = false) {

@@ -118,6 +118,7 @@ final class SchedulerThread: @unchecked Sendable {
             if let deadline = scheduler.nextSourceDeadline() { sleep = min(sleep, deadline > start ? deadline - start : 0) }
             var woke = WakeEvent.WaitResult.ready
             if sleep > 0 {
+                for hook in hooks { hook.threadWillSleep() }
                 engine.traceIdle(group: group)
                 woke = scheduler.event.wait(timeoutNanoseconds: Int64(sleep)) {
                     control.stopping.load(ordering: .sequentiallyConsistent)

@@ -346,8 +346,8 @@ extension ProcessTests {
             let other = hosts.directory.appendingPathComponent("other-key")
             try Data("another key altogether, 32 bytes".utf8).write(to: other)
             let graph = try hosts.graph(Self.slow.replacingOccurrences(of: ", RESTART", with: ""), key: other).config.createQueueGraph()
-            #expect(throws: (any Error).self) { try graph.start() }
-            #expect(graph.failure == nil || graph.failure!.contains("refused"))
+            let refusal = #expect(throws: (any Error).self) { try graph.start() }
+            #expect("\(refusal.map { "\($0)" } ?? "")".contains("the worker refused the session: a wrong proof of the key"), "\(String(describing: refusal))")
             #expect(hosts.log(0).contains("refused \(hosts.hosts[0].address.dropLast(2)).1:"), "\(hosts.log(0))")
             #expect(hosts.log(0).contains("a wrong proof of the key"))
             let listening = TestHosts.shell("ip netns exec \(hosts.hosts[0].namespace) ss -ltnH").output

@@ -45,7 +45,6 @@ int qgx_handle(qgx_node *node, unsigned first, unsigned last);
 int qgx_listen(qgx_node *node, const char *address, uint16_t port, qgx_connect_cb on_connect, void *arg,
                char *error, size_t error_length);
 qgx_ep *qgx_accept(qgx_node *node, void *request, qgx_error_cb on_error, void *arg, int *status);
-void qgx_reject(qgx_node *node, void *request);
 qgx_ep *qgx_connect(qgx_node *node, const char *address, uint16_t port, qgx_error_cb on_error, void *arg, int *status);
 /// Starts closing `ep` (forcibly: pending operations fail); returns a handle to poll with qgx_closed, or NULL when done.
 void *qgx_close(qgx_ep *ep, int force);

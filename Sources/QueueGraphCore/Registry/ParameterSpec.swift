@@ -136,3 +136,24 @@ public struct Parameters: Sendable {
         preconditionFailure("parameter '\(name)' is not a declared flag")
     }
 }
+
+/// Appends `text` as a JSON string literal (quotes and escapes), which YAML's
+/// double-quoted scalars read too: the control protocol and graph files
+/// written back both write strings this way. Any thread.
+public func appendJSONQuoted(_ text: String, to out: inout String) {
+    out += "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        case _ where scalar.value < 0x20:
+            let hex = String(scalar.value, radix: 16)
+            out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    out += "\""
+}
