@@ -423,8 +423,13 @@ final class ChildLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gated
     /// Keeps the last rows of a far side that has ended.
     public func fold(_ last: (queues: [QueueStatistics], thread: ThreadStatistics)) {
         var last = last
+        // What it still held counts as abandoned: its arrivals not popped,
+        // dropped or abandoned. Not its `depth`, read apart from the counters:
+        // a side killed mid-push published a depth that counts a buffer its
+        // `arrived` did not yet.
         for i in last.queues.indices {
-            last.queues[i].abandoned += last.queues[i].depth
+            let q = last.queues[i]
+            last.queues[i].abandoned += max(0, q.arrived - q.popped - q.queueDrops - q.abandoned)
             last.queues[i].depth = 0
         }
         ended.withLock { $0 = Self.sum($0, last) }

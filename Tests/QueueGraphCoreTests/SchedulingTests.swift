@@ -181,4 +181,23 @@ struct SchedulingTests {
         #expect(Ledger.problems(stats, pools: [bufferPool]).isEmpty)
         #expect(bufferPool.statistics().abandoned + bufferPool.statistics().consumed == 10)
     }
+
+    @Test("a far side that ended: what it held counts as abandoned, even when it was killed mid-push and its depth ran ahead of its arrivals")
+    func endedSideRowsBalance() {
+        func row(arrived: Int, popped: Int, taildrop: Int, depth: Int) -> QueueStatistics {
+            QueueStatistics(name: "effect", thread: 0, arrived: arrived, popped: popped, dropped: [.taildrop: taildrop], acks: 0, naks: 0,
+                            abandoned: 0, depth: depth, maxDepth: 16, bytesPopped: 0,
+                            residencyMeanNanoseconds: 0, residencyMaxNanoseconds: 0, residencySamples: 0)
+        }
+        let thread = ThreadStatistics(group: 0, queues: ["effect"], invocations: 1, busyNanoseconds: 1, idleNanoseconds: 1, wakeups: 1)
+        let rows = PartRows()
+        // Killed as it pushed its 21st buffer: the ring held 9, `arrived` said 20.
+        rows.fold((queues: [row(arrived: 20, popped: 10, taildrop: 2, depth: 9)], thread: thread))
+        rows.fold((queues: [row(arrived: 5, popped: 5, taildrop: 0, depth: 0)], thread: thread))
+        var statistics = GraphStatistics(queues: [], pools: [], threads: [])
+        rows.add(running: (queues: [row(arrived: 7, popped: 7, taildrop: 0, depth: 0)], thread: thread), link: "effect", to: &statistics)
+        let effect = statistics.queues[0]
+        #expect(effect.arrived == 32 && effect.abandoned == 8 && effect.popped == 22)
+        #expect(statistics.ledgerProblems().isEmpty, "\(statistics.ledgerProblems())")
+    }
 }
