@@ -13,7 +13,8 @@ import Synchronization
 /// Each buffer then goes as one Active Message: its fields (`LinkMessage`:
 /// size, sequence, priority, timestamp, the link's format) as the header,
 /// the payload by rendezvous, zero-copy from the pools it registered with
-/// `ucp_mem_map`. It holds each buffer until the worker lets it go, then
+/// `ucp_mem_map`; buffers of up to 8 KiB go copied, many to a message
+/// (`BufferBatch`). It holds each buffer until the worker lets it go, then
 /// releases it with the worker's verdict (`LinkFlights`): acks, naks, drops
 /// and the pool ledger work across hosts. A window of `capacity` buffers is
 /// the credit: the queue does not run while it is spent. Results the part
@@ -63,6 +64,8 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
     private var registered: [UInt32: (region: SharedMemory, memh: OpaquePointer, bytes: Int)] = [:]
     /// Registrations of regions that grew since: pending sends may still use them.
     private var retired: [OpaquePointer] = []
+    /// Small buffers going out together (link thread).
+    private var outgoing = BufferBatch()
 
     private let figures: Locked<ChildLinkStatistics>
     private let latest = Locked<(queues: [QueueStatistics], thread: ThreadStatistics)?>(nil)
@@ -104,7 +107,9 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
         stagingSlots.deallocate()
         landingReplies.deallocate()
         upMemory.deallocate()
+        outgoing.deallocate()
     }
+
     func attach(_ context: ProcessContext) {
         self.context = context
         flights.attach(context)
@@ -158,6 +163,15 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
         var message = LinkMessage(kind: .buffer, token: token)
         message.describe(buffer)
         message.format = request.format
+        if size <= BufferBatch.largest {
+            if !outgoing.fits(size) { sendBatch() }
+            outgoing.append(message, payload: buffer.payload.baseAddress, size: size)
+            copied.add(1, ordering: .relaxed)
+            // The batch goes when full, when the window is spent, or as the thread goes to sleep.
+            if !flights.hasRoom { sendBatch() }
+            return .ok
+        }
+        sendBatch()   // in order: what was batched goes before
         let memh = registration(of: buffer)
         if memh != nil { zeroCopy.add(1, ordering: .relaxed) } else { copied.add(1, ordering: .relaxed) }
         let status = session.withEndpoint { endpoint in
@@ -171,6 +185,20 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
         // A send that failed (the endpoint failed or is closing): the session's failure loses the buffer with the rest.
         return .ok
     }
+
+    /// Sends the small buffers batched so far as one message (UCX copies it).
+    private func sendBatch() {
+        guard outgoing.count > 0 else { return }
+        defer { outgoing.removeAll() }
+        let status = session.withEndpoint { endpoint in
+            guard let endpoint else { return Int32(-1) }
+            return qgx_send(endpoint, WireID.buffers.rawValue, nil, 0, outgoing.bytes, outgoing.used, nil, 0, 1, nil, nil, 0)
+        }
+        if status == 1 { session.node.kick() }
+    }
+
+    /// The thread goes to sleep: what is batched goes now.
+    func threadWillSleep() { sendBatch() }
 
     /// The registration of the region the buffer's payload is in, if it is
     /// in one: a region first seen, or grown past what was registered (a
@@ -212,6 +240,7 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
         session.news.store(false, ordering: .relaxed)
         switch (phase, session.state) {
         case (.running, .running) where context.upstreamEnded:
+            sendBatch()
             phase = .draining
             session.post(.endOfStream)
         case (.draining, .finished):
@@ -247,6 +276,7 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
 
     /// The session failed: take what arrived before, lose what is out, then reconnect or stop the graph.
     private func hostFailed() {
+        outgoing.removeAll()   // its buffers are out, and lost below
         while let message = up.pop() { flights.handle(message, staged: stagedResult) }
         let lost = flights.loseAll()
         let reason = session.failure.withLock { $0 } ?? "the session ended"

@@ -4,7 +4,7 @@ import Foundation
 
 /// The kinds of UCX Active Message QueueGraph sends between a coordinator
 /// and a worker (its message ids).
-enum WireID: UInt32 {
+enum WireID: UInt32, CaseIterable {
     /// Session messages: header one `ControlKind` byte, data its bytes.
     case control = 1
     /// Coordinator → worker: a buffer; header a `LinkMessage`, data the payload.
@@ -19,6 +19,8 @@ enum WireID: UInt32 {
     case tileDone = 6
     /// Worker → coordinator: replies without payload, batched (data: `LinkMessage`s, 64 bytes each).
     case replies = 7
+    /// Coordinator → worker: small buffers, batched (data: a `BufferBatch`).
+    case buffers = 8
 }
 
 /// What a control message says.
@@ -119,6 +121,60 @@ extension LinkMessage {
     init?(header: UnsafeRawBufferPointer) {
         guard header.count == MemoryLayout<LinkMessage>.size, let base = header.baseAddress else { return nil }
         self = base.loadUnaligned(as: LinkMessage.self)
+    }
+}
+
+/// Small buffers that go to a worker as one message (`WireID.buffers`):
+/// each a `LinkMessage`, then its payload padded to 8 bytes. One message
+/// per buffer costs UCX a send and the network a packet each; batched,
+/// 4 KiB buffers go at about twice the rate.
+///
+/// Threading: the coordinator's link thread fills one; `entries` reads a
+/// received one on the worker's progress thread.
+struct BufferBatch {
+    /// The bytes a batch may hold.
+    static let capacity = 64 << 10
+    /// Buffers of at most this many bytes go in batches; larger ones alone,
+    /// zero-copy from registered memory.
+    static let largest = 8 << 10
+    private static let headerBytes = MemoryLayout<LinkMessage>.size
+
+    let bytes = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
+    private(set) var used = 0
+    private(set) var count = 0
+
+    /// Whether a buffer of `size` bytes fits beside what the batch holds.
+    func fits(_ size: Int) -> Bool { used + Self.headerBytes + (size + 7) & ~7 <= Self.capacity }
+
+    mutating func append(_ message: LinkMessage, payload: UnsafeRawPointer?, size: Int) {
+        var message = message
+        withUnsafeBytes(of: &message) { (bytes + used).copyMemory(from: $0.baseAddress!, byteCount: Self.headerBytes) }
+        if size > 0 { (bytes + used + Self.headerBytes).copyMemory(from: payload!, byteCount: size) }
+        used += Self.headerBytes + (size + 7) & ~7
+        count += 1
+    }
+
+    mutating func removeAll() { (used, count) = (0, 0) }
+
+    func deallocate() { bytes.deallocate() }
+
+    /// Hands each buffer of a received batch to `body` (its message, payload
+    /// and size) until `body` refuses one; returns the refusal, or why the
+    /// batch is malformed, or nil.
+    static func entries(in data: UnsafeMutableRawPointer?, length: Int,
+                        _ body: (LinkMessage, UnsafeMutableRawPointer, Int) -> String?) -> String? {
+        guard let data, length > 0 else { return "an empty batch of buffers" }
+        var at = 0
+        while at < length {
+            guard length - at >= headerBytes, let message = LinkMessage(header: UnsafeRawBufferPointer(start: data + at, count: headerBytes)),
+                  message.size <= UInt64(length - at - headerBytes) else {
+                return "a malformed batch of buffers (an entry at byte \(at) of \(length) runs past its end)"
+            }
+            let size = Int(message.size)
+            if let refusal = body(message, data + at + headerBytes, size) { return refusal }
+            at += headerBytes + (size + 7) & ~7
+        }
+        return nil
     }
 }
 

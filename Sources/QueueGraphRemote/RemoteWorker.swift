@@ -123,7 +123,9 @@ public final class RemoteWorker: UCXNodeDelegate, @unchecked Sendable {
             return control(kind, bytes, session)
         case (.buffer, .running(let part)):
             return part.channel.arrive(header: header, data: data, length: length, rendezvous: rendezvous)
-        case (.buffer, _):
+        case (.buffers, .running(let part)):
+            return part.channel.arrive(batch: data, length: length, rendezvous: rendezvous)
+        case (.buffer, _), (.buffers, _):
             return "a buffer before any part runs"
         case (.tile, .serving(let server)):
             guard !rendezvous, length == 0 else { return "a tile request with data" }
@@ -389,9 +391,19 @@ final class WorkerChannel: PartChannel, @unchecked Sendable {
     /// A buffer message arrived: land its payload in the token's slot, then
     /// hand it to the ingress. Returns why it is refused, or nil.
     func arrive(header: UnsafeRawBufferPointer, data: UnsafeMutableRawPointer?, length: Int, rendezvous: Bool) -> String? {
-        guard var message = LinkMessage(header: header), message.kind == LinkMessage.Kind.buffer.rawValue else {
-            return "a malformed buffer message"
-        }
+        guard let message = LinkMessage(header: header) else { return "a malformed buffer message" }
+        return arrive(message, data: data, length: length, rendezvous: rendezvous)
+    }
+
+    /// A batch of small buffers arrived (`BufferBatch`): each lands as if it came alone.
+    func arrive(batch data: UnsafeMutableRawPointer?, length: Int, rendezvous: Bool) -> String? {
+        guard !rendezvous else { return "a batch of buffers by rendezvous" }
+        return BufferBatch.entries(in: data, length: length) { arrive($0, data: $1, length: $2, rendezvous: false) }
+    }
+
+    private func arrive(_ message: LinkMessage, data: UnsafeMutableRawPointer?, length: Int, rendezvous: Bool) -> String? {
+        var message = message
+        guard message.kind == LinkMessage.Kind.buffer.rawValue else { return "a malformed buffer message" }
         let token = Int(message.token)
         guard token < capacity, landingMessages[token] == nil, message.size == UInt64(length), length <= Self.maxBuffer else {
             return "a buffer message naming token \(message.token) of \(length) bytes (window \(capacity))"

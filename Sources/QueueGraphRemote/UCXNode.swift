@@ -65,7 +65,7 @@ final class UCXNode: @unchecked Sendable {
         self.tickNanoseconds = tickNanoseconds
         wakeFD = qgx_wake_fd()
         setArgument()
-        let status = qgx_handle(raw, WireID.control.rawValue, WireID.replies.rawValue)
+        let status = qgx_handle(raw, WireID.allCases.map(\.rawValue).min()!, WireID.allCases.map(\.rawValue).max()!)
         guard status == 0 else { throw ProcessorError("cannot set UCX's message handlers: \(String(cString: qgx_status_string(status)))") }
     }
 

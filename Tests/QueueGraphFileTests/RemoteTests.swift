@@ -417,7 +417,7 @@ final class FuzzClient: UCXNodeDelegate, @unchecked Sendable {
     }
 
     func sendGarbage<G: RandomNumberGenerator>(using generator: inout G) {
-        let id = WireID(rawValue: UInt32.random(in: 1...6, using: &generator))!
+        let id = WireID(rawValue: UInt32.random(in: 1...8, using: &generator))!
         let header = (0..<[0, 1, 2, 63, 64, 65][Int.random(in: 0..<6, using: &generator)]).map { _ in UInt8.random(in: 0...255, using: &generator) }
         var bytes = (0..<Int.random(in: 0...300, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
         if Bool.random(using: &generator) { bytes = Array(#"{"file": "queues: []", "path": "/x", "queue": "q", "capacity": 3, "format": 0, "returnsPayload": true}"#.utf8) }
@@ -437,6 +437,73 @@ final class FuzzClient: UCXNodeDelegate, @unchecked Sendable {
     func failed(_ endpoint: Endpoint, status: Int32) {}
     func connecting(_ request: UnsafeMutableRawPointer, peer: String) {}
     func tick(now: UInt64, stalled: UInt64) {}
+}
+
+/// Small buffers batched into one message, read back on the worker's side (no network needed).
+@Suite("Remote buffer batches")
+struct BufferBatchTests {
+    static func read(_ bytes: UnsafeMutableRawPointer?, _ length: Int) -> (entries: [(LinkMessage, [UInt8])], refusal: String?) {
+        var entries: [(LinkMessage, [UInt8])] = []
+        let refusal = BufferBatch.entries(in: bytes, length: length) { message, payload, size in
+            entries.append((message, [UInt8](UnsafeRawBufferPointer(start: payload, count: size))))
+            return nil
+        }
+        return (entries, refusal)
+    }
+
+    @Test("each buffer comes out as it went in, fields and payload, until the batch is full")
+    func roundTrip() {
+        var batch = BufferBatch()
+        defer { batch.deallocate() }
+        var sent: [(UInt64, [UInt8])] = []
+        var sequence: UInt64 = 0
+        while true {
+            let size = [0, 1, 7, 8, 4096, BufferBatch.largest][Int(sequence) % 6]
+            guard batch.fits(size) else { break }
+            let payload = (0..<size).map { UInt8(truncatingIfNeeded: $0 &+ Int(sequence)) }
+            var message = LinkMessage(kind: .buffer, token: UInt32(sequence))
+            (message.size, message.sequence) = (UInt64(size), sequence)
+            payload.withUnsafeBytes { batch.append(message, payload: $0.baseAddress, size: size) }
+            sent.append((sequence, payload))
+            sequence += 1
+        }
+        #expect(batch.count == sent.count && batch.used <= BufferBatch.capacity && sent.count > 6)
+        let (entries, refusal) = Self.read(batch.bytes, batch.used)
+        #expect(refusal == nil)
+        #expect(entries.map(\.0.sequence) == sent.map(\.0) && entries.map(\.1) == sent.map(\.1))
+        #expect(entries.allSatisfy { $0.0.kind == LinkMessage.Kind.buffer.rawValue })
+    }
+
+    @Test("a batch cut short, a size past its end or random bytes are refused, never read past the end")
+    func malformed() {
+        var batch = BufferBatch()
+        defer { batch.deallocate() }
+        for n in 0..<3 {
+            var message = LinkMessage(kind: .buffer, token: UInt32(n))
+            message.size = 100
+            batch.append(message, payload: [UInt8](repeating: 9, count: 100), size: 100)
+        }
+        // Cut inside the last entry (before its padding): the first two come out, then the refusal.
+        for cut in stride(from: batch.used - 5, to: batch.used - 168, by: -13) {
+            let (entries, refusal) = Self.read(batch.bytes, cut)
+            #expect(entries.count == 2 && refusal?.contains("malformed batch") == true)
+        }
+        // A size far past the end.
+        batch.bytes.storeBytes(of: UInt64.max, toByteOffset: MemoryLayout<LinkMessage>.offset(of: \.size)!, as: UInt64.self)
+        #expect(Self.read(batch.bytes, batch.used).refusal?.contains("malformed batch") == true)
+        #expect(Self.read(nil, 0).refusal != nil)
+        var generator = SystemRandomNumberGenerator()
+        let bytes = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 8)
+        defer { bytes.deallocate() }
+        for _ in 0..<500 {
+            let length = Int.random(in: 1...4096, using: &generator)
+            for i in 0..<length { bytes.storeBytes(of: UInt8.random(in: 0...255, using: &generator), toByteOffset: i, as: UInt8.self) }
+            if Bool.random(using: &generator) { bytes.storeBytes(of: UInt64.random(in: 0...5000, using: &generator), toByteOffset: MemoryLayout<LinkMessage>.offset(of: \.size)!, as: UInt64.self) }
+            let (entries, refusal) = Self.read(bytes, length)
+            #expect(refusal != nil || !entries.isEmpty)
+            #expect(entries.reduce(0) { $0 + $1.1.count } <= length)
+        }
+    }
 }
 
 /// `hosts:`, `threading: remote` and `host:` as a graph file says them (no network needed).

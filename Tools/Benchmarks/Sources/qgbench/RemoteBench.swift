@@ -37,6 +37,12 @@ func remoteBenchmark() throws {
         "small_buffers_per_s": smallRate, "small_gb_per_s": smallRate * 4096 / 1e9,
     ]
 
+    let latencies = try net.latency(rate: 2000, count: 4000)
+    print(String(format: "  a 4 KiB buffer there and back (2000/s, an identity on the host): median %.0f µs, 99th percentile %.0f µs",
+                 percentile(latencies, 0.5), percentile(latencies, 0.99)))
+    figures["round_trip_us"] = percentile(latencies, 0.5)
+    figures["round_trip_p99_us"] = percentile(latencies, 0.99)
+
     if let perftest = net.perftest(size: 1 << 20, count: 2000) {
         let smallPerftest = net.perftest(size: 4096, count: 200_000)
         print(String(format: "  ucx_perftest ucp_am_bw 1 MiB: %7.0f msgs/s; 4 KiB: %7.0f msgs/s", perftest, smallPerftest ?? 0))
@@ -91,7 +97,7 @@ func remoteWorker(_ words: [String]) throws {
     sigprocmask(SIG_BLOCK, &set, nil)
     let worker = try RemoteWorker(address: words[1], port: port, key: try SharedKey(file: words[3]), log: { line in
         FileHandle.standardError.write(Data("worker: \(line)\n".utf8))
-    }, makeConfig: { text, path in try GraphFile(yaml: text, file: path, registry: everyProcessor).config })
+    }, makeConfig: { text, path in try GraphFile(yaml: text, file: path, registry: remoteRegistry).config })
     var number: Int32 = 0
     sigwait(&set, &number)
     worker.stop()
@@ -158,7 +164,7 @@ final class BenchNetwork {
         let text = "hosts:\n  - {name: h1, address: \(there), port: \(port)}\n" + queues
         let path = directory.appendingPathComponent("graph.yaml").path
         try text.write(toFile: path, atomically: true, encoding: .utf8)
-        var config = try GraphFile(yaml: text, file: path, registry: everyProcessor).config
+        var config = try GraphFile(yaml: text, file: path, registry: remoteRegistry).config
         config.remoteLinks = RemoteHosts(key: try SharedKey(file: key.path), file: (text, path))
         return config
     }
@@ -180,6 +186,27 @@ final class BenchNetwork {
         precondition(stats.ledgerProblems().isEmpty && graph.failure == nil, "remote run: \(graph.failure ?? "") \(stats.ledgerProblems())")
         precondition(stats.queues.first { $0.name == "far" }?.popped == count, "not every buffer arrived")
         return Double(count) / (Double(elapsed) / 1e9)
+    }
+
+    /// Microseconds from each buffer's due time at a paced source here,
+    /// through an identity on the host, to a sink here.
+    func latency(rate: Int, count: Int) throws -> [Double] {
+        latencySamples.withLock { $0.removeAll(keepingCapacity: true) }
+        let graph = try graph("""
+            queues:
+              - {name: src, processor: testsrc, parameters: {size: 4096, count: \(count), rate: \(rate), pattern: zeros}, pool: {count: 64}}
+              - {name: far, processor: identity, threading: remote, host: h1, size: 32}
+              - {name: back, processor: latencysink, threading: thread}
+            connections: [src -> far, far -> back]
+
+            """).createQueueGraph()
+        try graph.start()
+        graph.waitUntilFinished()
+        let stats = graph.stop()
+        precondition(stats.ledgerProblems().isEmpty && graph.failure == nil, "remote run: \(graph.failure ?? "") \(stats.ledgerProblems())")
+        let samples = latencySamples.withLock { $0 }
+        precondition(samples.count == count, "\(samples.count) of \(count) buffers came back")
+        return samples
     }
 
     /// ucx_perftest's ucp_am_bw messages per second, server on the host, client here.
@@ -248,5 +275,27 @@ final class BenchNetwork {
         let stats = graph.stop()
         guard let noticed = stats.children.first?.lastDeathDetectedAt else { throw ProcessorError("the fault was not noticed") }
         return Double(noticed - at) / 1e6
+    }
+}
+
+/// Every processor, and `latencysink` for the round trip (the worker, this
+/// program too, reads the same graph files).
+let remoteRegistry: ProcessorRegistry = {
+    var registry = everyProcessor
+    registry.register(ProcessorSpec(name: "latencysink", summary: "keeps each buffer's microseconds since its due time", outputs: 0...0,
+                                    make: { _ in LatencySink() }))
+    return registry
+}()
+
+/// What `latencysink` measured in this run.
+let latencySamples = Locked<[Double]>([])
+
+/// Keeps how long each buffer took since its paced source's due time (`timestamp`).
+final class LatencySink: BufferProcessor, @unchecked Sendable {
+    func process(_ buffer: Buffer, context: ProcessContext) -> ProcessResult {
+        let microseconds = Double(context.now &- buffer.timestamp) / 1000
+        latencySamples.withLock { $0.append(microseconds) }
+        context.doneBuffer(buffer)
+        return .ok
     }
 }
