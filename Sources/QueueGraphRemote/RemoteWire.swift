@@ -65,6 +65,12 @@ struct RunRequest: Codable {
     var server: Int? = nil
     /// How long a silence from the coordinator means it is gone (its host's `silence-ms`); nil: the worker's default.
     var silenceMilliseconds: Int? = nil
+    /// The wire protocol the coordinator speaks (nil: the first, before it was sent).
+    var protocolVersion: Int? = RunRequest.protocolVersion
+
+    /// This build's wire protocol: 2 added batches of small buffers (`WireID.buffers`).
+    /// A worker runs parts only for a coordinator that speaks its own.
+    static let protocolVersion = 2
 }
 
 /// The shared key and the challenge-response proofs.

@@ -150,6 +150,9 @@ public final class RemoteWorker: UCXNodeDelegate, @unchecked Sendable {
             return nil
         case (.run, .authenticated):
             guard let request = try? JSONDecoder().decode(RunRequest.self, from: Data(bytes)) else { return "a malformed run request" }
+            guard request.protocolVersion == RunRequest.protocolVersion else {
+                return "a coordinator speaking wire protocol \(request.protocolVersion ?? 1), this worker \(RunRequest.protocolVersion): run the same QueueGraph release on both"
+            }
             session.state = .starting
             session.silenceMilliseconds = request.silenceMilliseconds.map { min(max($0, 20), 600_000) }
             // Building and starting a part waits for its threads: not on the progress thread.

@@ -356,6 +356,20 @@ extension ProcessTests {
             #expect(listening.contains("\(hosts.hosts[0].address):7701") && !listening.contains("0.0.0.0:7701") && !listening.contains("*:7701"), "\(listening)")
         }
 
+        @Test("a coordinator of another wire protocol is refused, and told both versions")
+        func otherProtocol() throws {
+            let hosts = try TestHosts(count: 1)
+            let client = try FuzzClient(address: hosts.hosts[0].address, port: hosts.hosts[0].port)
+            defer { client.close() }
+            try client.prove(try SharedKey(file: hosts.key.path))
+            var request = RunRequest(file: "queues: []", path: "/x", queue: "q", capacity: 3, format: 0, returnsPayload: false)
+            request.protocolVersion = nil   // as the first release sent it
+            client.send(.run, try JSONEncoder().encode(request))
+            for _ in 0..<300 where !hosts.log(0).contains("refused") { usleep(10_000) }
+            #expect(hosts.log(0).contains("a coordinator speaking wire protocol 1, this worker \(RunRequest.protocolVersion)"), "\(hosts.log(0))")
+            #expect(client.refusal?.contains("run the same QueueGraph release on both") == true)
+        }
+
         @Test("malformed messages, before and after the key is proved, end their session and never the worker")
         func fuzz() throws {
             let hosts = try TestHosts(count: 1)
@@ -395,6 +409,7 @@ final class FuzzClient: UCXNodeDelegate, @unchecked Sendable {
     private var endpoint: Endpoint!
     private let challenge = Locked<[UInt8]?>(nil)
     private let accepted = Locked<Bool>(false)
+    private let refused = Locked<String?>(nil)
 
     init(address: String, port: Int) throws {
         node = try UCXNode(delegate: self, tickNanoseconds: 50_000_000, toward: address)
@@ -416,6 +431,14 @@ final class FuzzClient: UCXNodeDelegate, @unchecked Sendable {
         for _ in 0..<500 where !accepted.withLock({ $0 }) { usleep(10_000) }
     }
 
+    func send(_ kind: ControlKind, _ bytes: Data) { node.send(kind, to: endpoint, [UInt8](bytes)) }
+
+    /// Why the worker refused the session, once it did.
+    var refusal: String? {
+        for _ in 0..<300 where refused.withLock({ $0 }) == nil { usleep(10_000) }
+        return refused.withLock { $0 }
+    }
+
     func sendGarbage<G: RandomNumberGenerator>(using generator: inout G) {
         let id = WireID(rawValue: UInt32.random(in: 1...8, using: &generator))!
         let header = (0..<[0, 1, 2, 63, 64, 65][Int.random(in: 0..<6, using: &generator)]).map { _ in UInt8.random(in: 0...255, using: &generator) }
@@ -430,6 +453,7 @@ final class FuzzClient: UCXNodeDelegate, @unchecked Sendable {
         switch ControlKind(rawValue: header[0]) {
         case .challenge: challenge.withLock { $0 = bytes }
         case .accepted: accepted.withLock { $0 = true }
+        case .refused: refused.withLock { $0 = String(decoding: bytes, as: UTF8.self) }
         default: break
         }
     }
