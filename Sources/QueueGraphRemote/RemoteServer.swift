@@ -51,9 +51,10 @@ func tileRectangle(_ part: SplitPart, width: Int, height: Int) -> (columns: Rang
 /// each frame it sends the worker the frame's header and its part, and
 /// waits for the part's pixels, which land in a staging buffer and are
 /// copied into the frame's rows. The compound node times the whole round,
-/// so the load balancer weighs the transfer too. A failed or silent host
-/// fails the frames' parts (the frame is dropped as failed) while the
-/// session reconnects, every 200 ms, until the worker is back.
+/// so the load balancer weighs the transfer too. While its host has failed
+/// or is silent, `render` throws at once (the compound node renders the
+/// part itself) and the session reconnects, every 200 ms, until the worker
+/// is back.
 ///
 /// Threading: as `PartServer`; UCX's callbacks on the session's progress thread.
 final class RemoteServer: PartServer, SessionOwner, @unchecked Sendable {

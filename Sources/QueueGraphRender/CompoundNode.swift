@@ -48,7 +48,9 @@ public protocol PartServer: AnyObject, Sendable {
 /// the servers' times, so that they finish together. In `db` mode the
 /// partial images are composited in server order. A frame whose deadline
 /// has passed is dropped as late (see `RenderNode`); a part that throws
-/// fails the frame.
+/// fails the frame, except a remote server's (`PartServer`): when its host
+/// fails, this machine renders the part instead (counted in
+/// `CompoundStatistics.failovers`) until the host is back.
 ///
 /// Threading: as `BufferProcessor`; the helper threads start with the
 /// queue's thread (or at the first frame) and end with it. `statistics`
@@ -60,9 +62,9 @@ public final class CompoundNode: CompoundProcessor, ThreadLifecycle, FailureRepo
     private var balancer: LoadBalancer
     private var crew: ServerCrew?
     private let name: String
-    /// Per server: nanoseconds on its part of the current frame, and whether it threw.
+    /// Per server: nanoseconds on its part of the current frame, and how the part went.
     private let times: UnsafeMutableBufferPointer<UInt64>
-    private let failed: UnsafeMutableBufferPointer<Bool>
+    private let outcomes: UnsafeMutableBufferPointer<PartOutcome>
     /// `db`: the partial images of servers 1…
     private var partials: [UnsafeMutableBufferPointer<UInt32>] = []
     private let stats: Locked<CompoundStatistics>
@@ -81,14 +83,16 @@ public final class CompoundNode: CompoundProcessor, ThreadLifecycle, FailureRepo
         self.work = work
         balancer = LoadBalancer(servers: servers, config: loadBalancer)
         times = .allocate(capacity: servers)
-        failed = .allocate(capacity: servers)
+        outcomes = .allocate(capacity: servers)
+        outcomes.initialize(repeating: .done)
         stats = Locked(CompoundStatistics(servers: servers, mode: loadBalancer.mode))
     }
 
     deinit {
         crew?.stop()
         times.deallocate()
-        failed.deallocate()
+        outcomes.deinitialize()
+        outcomes.deallocate()
         for p in partials { p.deallocate() }
     }
 
@@ -133,23 +137,32 @@ public final class CompoundNode: CompoundProcessor, ThreadLifecycle, FailureRepo
             for p in partials { p.deallocate() }
             partials = (1..<servers).map { _ in .allocate(capacity: pixels) }
         }
-        let (work, times, failed, partials, remote) = (work, times, failed, partials, remote)
+        let (work, times, outcomes, partials, remote) = (work, times, outcomes, partials, remote)
         let began = monotonicNanoseconds()
         crew!.run { server in
             let start = monotonicNanoseconds()
-            failed[server] = false
+            defer { times[server] = monotonicNanoseconds() - start }
+            outcomes[server] = .done
             if let elsewhere = remote[server] {
-                if !parts[server].isEmpty {
-                    do { try elsewhere.render(frame, part: parts[server], mode: mode) } catch { failed[server] = true }
+                do {
+                    if !parts[server].isEmpty { try elsewhere.render(frame, part: parts[server], mode: mode) }
+                    return
+                } catch {
+                    // Its host failed (or is reconnecting): the part is rendered here, the frame goes on.
+                    outcomes[server] = .failedOver(String(describing: error))
                 }
-            } else if mode == .db {
-                let target = server == 0 ? frame.pixels : partials[server - 1].baseAddress!
-                target.update(repeating: 0, count: pixels)
-                do { try work.render(frame, part: parts[server], mode: mode, into: target) } catch { failed[server] = true }
-            } else if !parts[server].isEmpty {
-                do { try work.render(frame, part: parts[server], mode: mode, into: frame.pixels) } catch { failed[server] = true }
             }
-            times[server] = monotonicNanoseconds() - start
+            do {
+                if mode == .db {
+                    let target = server == 0 ? frame.pixels : partials[server - 1].baseAddress!
+                    target.update(repeating: 0, count: pixels)
+                    try work.render(frame, part: parts[server], mode: mode, into: target)
+                } else if !parts[server].isEmpty {
+                    try work.render(frame, part: parts[server], mode: mode, into: frame.pixels)
+                }
+            } catch {
+                outcomes[server] = .failed
+            }
         }
         let wall = monotonicNanoseconds() - began
         if mode == .db {
@@ -157,13 +170,27 @@ public final class CompoundNode: CompoundProcessor, ThreadLifecycle, FailureRepo
                 for i in 0..<pixels where partial[i] >> 24 != 0 { frame.pixels[i] = blendOver(partial[i], frame.pixels[i]) }
             }
         }
-        // A frame with a failed part has no complete timings: the split stays.
-        let complete = !failed.contains(true)
-        if complete { balancer.update(parts: parts, times: times.map { Double($0) }) }
+        // A frame with a failed part, or one rendered here for a failed host, has no true timings: the split stays.
+        if outcomes.allSatisfy({ $0 == .done }) { balancer.update(parts: parts, times: times.map { Double($0) }) }
         let record = CompoundFrame(tick: frame.job.tick, wallNanoseconds: wall, serverNanoseconds: Array(times), parts: parts)
-        stats.withLock { $0.add(record) }
-        if !complete { throw PartFailed() }
+        stats.withLock { stats in
+            stats.add(record)
+            for (server, outcome) in outcomes.enumerated() {
+                guard case .failedOver(let why) = outcome else { continue }
+                stats.failovers[server] += 1
+                stats.lastFailover = "server \(server): \(why)"
+            }
+        }
+        if outcomes.contains(.failed) { throw PartFailed() }
         return record
+    }
+
+    /// How a server's part of a frame went.
+    enum PartOutcome: Equatable {
+        case done
+        case failed
+        /// Its host could not render it (why); this machine did.
+        case failedOver(String)
     }
 
     struct PartFailed: Error, CustomStringConvertible {
@@ -198,6 +225,11 @@ public struct CompoundStatistics: Sendable {
     public var frames = 0
     /// Each server's nanoseconds over all frames.
     public var serverNanoseconds: [UInt64]
+    /// Per server: parts its host failed to render (a server on another
+    /// host, `server-hosts`) that this machine rendered instead.
+    public var failovers: [Int]
+    /// The last failover's server and why its host failed.
+    public var lastFailover: String?
     /// The most recent frames, oldest first (at most `recentLimit`).
     public var recent: [CompoundFrame] = []
     public static let recentLimit = 1024
@@ -206,6 +238,7 @@ public struct CompoundStatistics: Sendable {
         self.servers = servers
         self.mode = mode
         serverNanoseconds = Array(repeating: 0, count: servers)
+        failovers = Array(repeating: 0, count: servers)
     }
 
     /// The median of the recent frames' `overIdeal` (1 without frames).

@@ -184,8 +184,11 @@ struct Runner {
         let means = c.serverNanoseconds.map { String(format: "%.2f", Double($0) / Double(max(c.frames, 1)) / 1e6) }
         let split = c.recent.last?.parts.map(\.description).joined(separator: " | ") ?? "none"
         let ratio = String(format: "%.3f", c.medianOverIdeal)
+        let failovers = c.failovers.contains { $0 > 0 }
+            ? "\n    parts rendered here for a failed host, by server: \(c.failovers.map(String.init).joined(separator: " / ")); last: \(c.lastFailover ?? "")"
+            : ""
         return "compound \(name): \(c.servers) servers, \(c.mode.rawValue); \(c.frames) frames; ms per frame by server: "
-            + "\(means.joined(separator: " / ")); frame time / ideal \(ratio) (median)\n    last split: \(split)"
+            + "\(means.joined(separator: " / ")); frame time / ideal \(ratio) (median)\n    last split: \(split)" + failovers
     }
 
     private func json(_ stats: GraphStatistics, graph: QueueGraph, gl: [GLOwnerStatistics], compounds: [(String, CompoundStatistics)],
@@ -193,7 +196,8 @@ struct Runner {
         let compoundObjects: [[String: Any]] = compounds.map { name, c in
             let lastParts: [[Double]] = c.recent.last?.parts.map { [$0.x0, $0.y0, $0.x1, $0.y1] } ?? []
             return ["name": name, "servers": c.servers, "mode": c.mode.rawValue, "frames": c.frames,
-                    "server_ns": c.serverNanoseconds, "median_over_ideal": c.medianOverIdeal, "last_parts": lastParts]
+                    "server_ns": c.serverNanoseconds, "median_over_ideal": c.medianOverIdeal, "last_parts": lastParts,
+                    "failovers": c.failovers]
         }
         var object = stats.jsonObject
         object["compounds"] = compoundObjects

@@ -244,6 +244,42 @@ extension ProcessTests {
             #expect(hosts.log(0).contains("runs server 1 of 'julia'"), "\(hosts.log(0))")
         }
 
+        @Test("a compound server whose host dies: this machine renders its parts, no frame is lost, and the host serves again once back")
+        func remoteServerFailover() throws {
+            let hosts = try TestHosts(count: 1)
+            func yaml(_ servers: String, _ name: String) -> String {
+                """
+                queues:
+                  - {name: render, processor: render, parameters: {width: 160, height: 96, fps: 20, frames: 60, latency: 40}, pool: {count: 4}, threading: thread}
+                  - {name: julia, processor: julia, parameters: {iterations: 200}, buffers: reuse, threading: thread, servers: 2, \(servers)
+                     loadbalancer: {mode: 2D, damping: 0.5, boundary: [8, 8]}}
+                  - {name: out, processor: y4msink, parameters: {path: DIR/\(name).y4m}, threading: thread}
+                connections: [render -> julia, julia -> out]
+
+                """
+            }
+            var compound: CompoundStatistics?
+            let (stats, failure) = try Self.run(try hosts.graph(yaml("server-hosts: [local, h1],", "remote"))) { graph in
+                let node = try #require(graph.processor(ofQueue: "julia") as? CompoundNode)
+                func wait(_ condition: () -> Bool) { for _ in 0..<1000 where !condition() { usleep(10_000) } }
+                wait { node.statistics.frames >= 8 }
+                hosts.killWorker(0)
+                wait { node.statistics.failovers[1] >= 3 }
+                try hosts.startWorker(0)
+                wait { hosts.log(0).contains("runs server 1 of 'julia'") }
+                compound = node.statistics
+            }
+            #expect(failure == nil)
+            #expect(stats[queue: "out"]?.processed == 60)
+            let during = try #require(compound)
+            #expect(during.failovers[0] == 0 && during.failovers[1] >= 3 && during.lastFailover?.contains("server 1: host 'h1'") == true,
+                    "\(during.failovers) \(during.lastFailover ?? "")")
+            #expect(hosts.log(0).contains("runs server 1 of 'julia'"), "the restarted worker served again: \(hosts.log(0))")
+            _ = try Self.run(try hosts.graph(yaml("", "local"), name: "local.yaml"))
+            let remote = try Data(contentsOf: hosts.directory.appendingPathComponent("remote.y4m"))
+            #expect(remote == (try Data(contentsOf: hosts.directory.appendingPathComponent("local.y4m"))), "the frames are the ones one machine makes")
+        }
+
         @Test("nak: every buffer the host's taildrop queue drops is counted there and naked to the sender here")
         func nakAcrossHosts() throws {
             let hosts = try TestHosts(count: 1)
