@@ -150,6 +150,19 @@ extension ProcessTests {
             return (stats, graph.failure)
         }
 
+        /// A Julia set on a compound queue of two servers (`servers`: its `server-hosts:`), written to DIR/NAME.y4m.
+        static func compound(_ servers: String, _ name: String, frames: Int) -> String {
+            """
+            queues:
+              - {name: render, processor: render, parameters: {width: 160, height: 96, fps: 20, frames: \(frames), latency: 40}, pool: {count: 4}, threading: thread}
+              - {name: julia, processor: julia, parameters: {iterations: 200}, buffers: reuse, threading: thread, servers: 2, \(servers)
+                 loadbalancer: {mode: 2D, damping: 0.5, boundary: [8, 8]}}
+              - {name: out, processor: y4msink, parameters: {path: DIR/\(name).y4m}, threading: thread}
+            connections: [render -> julia, julia -> out]
+
+            """
+        }
+
         static func chain(remote: Bool) -> String {
             func placed(_ host: String) -> String { remote ? "threading: remote, host: \(host)" : "threading: thread" }
             return """
@@ -217,17 +230,7 @@ extension ProcessTests {
         @Test("a compound queue with a server on another host makes the frames it makes on one machine, and balances both servers")
         func remoteServer() throws {
             let hosts = try TestHosts(count: 1)
-            func yaml(_ servers: String, _ name: String) -> String {
-                """
-                queues:
-                  - {name: render, processor: render, parameters: {width: 160, height: 96, fps: 20, frames: 24, latency: 40}, pool: {count: 4}, threading: thread}
-                  - {name: julia, processor: julia, parameters: {iterations: 200}, buffers: reuse, threading: thread, servers: 2, \(servers)
-                     loadbalancer: {mode: 2D, damping: 0.5, boundary: [8, 8]}}
-                  - {name: out, processor: y4msink, parameters: {path: DIR/\(name).y4m}, threading: thread}
-                connections: [render -> julia, julia -> out]
-
-                """
-            }
+            func yaml(_ servers: String, _ name: String) -> String { Self.compound(servers, name, frames: 24) }
             let file = try hosts.graph(yaml("server-hosts: [local, h1],", "remote"))
             let graph = try file.config.createQueueGraph()
             try graph.start()
@@ -247,17 +250,7 @@ extension ProcessTests {
         @Test("a compound server whose host dies: this machine renders its parts, no frame is lost, and the host serves again once back")
         func remoteServerFailover() throws {
             let hosts = try TestHosts(count: 1)
-            func yaml(_ servers: String, _ name: String) -> String {
-                """
-                queues:
-                  - {name: render, processor: render, parameters: {width: 160, height: 96, fps: 20, frames: 60, latency: 40}, pool: {count: 4}, threading: thread}
-                  - {name: julia, processor: julia, parameters: {iterations: 200}, buffers: reuse, threading: thread, servers: 2, \(servers)
-                     loadbalancer: {mode: 2D, damping: 0.5, boundary: [8, 8]}}
-                  - {name: out, processor: y4msink, parameters: {path: DIR/\(name).y4m}, threading: thread}
-                connections: [render -> julia, julia -> out]
-
-                """
-            }
+            func yaml(_ servers: String, _ name: String) -> String { Self.compound(servers, name, frames: 60) }
             var compound: CompoundStatistics?
             let (stats, failure) = try Self.run(try hosts.graph(yaml("server-hosts: [local, h1],", "remote"))) { graph in
                 let node = try #require(graph.processor(ofQueue: "julia") as? CompoundNode)
