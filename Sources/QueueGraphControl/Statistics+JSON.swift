@@ -4,13 +4,13 @@ import QueueGraphCore
 extension GraphStatistics {
     /// The statistics as JSON values (`JSONSerialization`), with the same
     /// keys in `qgraph run --json` and the control protocol's `stats`:
-    /// `queues`, `pools`, `threads`, `processes`.
+    /// `queues`, `pools`, `threads`, `links` (the `child` and `remote` queues' links).
     ///
     /// Threading: a value; any thread.
     public var jsonObject: [String: Any] {
         [
-            "processes": children.map { p in [
-                "queue": p.queue, "pid": p.pid, "starts": p.starts, "zero_copy": p.zeroCopy, "copied": p.copied,
+            "links": links.map { p in [
+                "queue": p.queue, "host": p.host ?? NSNull(), "pid": p.pid, "starts": p.starts, "zero_copy": p.zeroCopy, "copied": p.copied,
                 "returned": p.returned, "lost": p.lost, "last_exit": p.lastExit ?? NSNull(), "failure": p.failure ?? NSNull(),
             ] as [String: Any] },
             "queues": queues.map { q in [

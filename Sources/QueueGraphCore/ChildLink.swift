@@ -6,23 +6,24 @@ import Glibc
 
 /// Figures of one `child` queue's link (its child) or `remote` queue's
 /// link (its host), and what crossed.
-public struct ChildLinkStatistics: Sendable, Equatable {
+public struct LinkStatistics: Sendable, Equatable {
     /// The `child` or `remote` queue.
     public var queue: String
     /// The host a `remote` queue's part runs on ("NAME ADDRESS:PORT"); nil for a child.
     public var host: String?
-    /// The running child's pid; 0 when none runs.
+    /// The running child's pid; 0 when none runs (and for a host).
     public var pid: Int32 = 0
-    /// Children started (the first and every restart).
+    /// Children started, or sessions with the host (the first and every restart).
     public var starts = 0
-    /// Buffers that crossed as a handle to memory both processes map.
+    /// Buffers that crossed as a handle to memory both processes map (to a
+    /// host: by rendezvous from registered memory).
     public var zeroCopy = 0
     /// Buffers whose payload was copied into the channel's staging memory
     /// (it was not in a shared pool, or other holders shared it).
     public var copied = 0
     /// Buffers the child sent back to queues of the parent.
     public var returned = 0
-    /// Buffers a child held when it died (dropped as `lost`).
+    /// Buffers a child held when it died, or a host when it failed (dropped as `lost`).
     public var lost = 0
     /// How the last child that ended ended ("exited with status 0", "killed by signal 9 (KILL)").
     public var lastExit: String?
@@ -101,7 +102,7 @@ final class ChildLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gated
     private var nextCheck: UInt64 = 0
     /// Waits for the running child to end (on its pidfd); set with `pid`.
     private var watcher: (ended: ManagedAtomic<Bool>, thread: pthread_t, pidfd: Int32)?
-    private let figures: Locked<ChildLinkStatistics>
+    private let figures: Locked<LinkStatistics>
     /// Counters on the hot path, written by the link's thread only.
     private let lines = AtomicLines(count: 2)
     private var zeroCopy: Counter { lines.counter(0) }
@@ -138,7 +139,7 @@ final class ChildLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gated
         up = SharedRing(at: control.base + layout.up, capacity: 2 * capacity)
         flights = LinkFlights(capacity: capacity)
         stagingSlots = Array(repeating: (0, 0), count: capacity)
-        figures = Locked(ChildLinkStatistics(queue: queue.name))
+        figures = Locked(LinkStatistics(queue: queue.name))
     }
 
     deinit {
@@ -387,7 +388,7 @@ final class ChildLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gated
     // MARK: Statistics
 
     /// The link's figures; any thread.
-    func statistics() -> ChildLinkStatistics {
+    func statistics() -> LinkStatistics {
         var figures = figures.withLock { $0 }
         (figures.zeroCopy, figures.copied, figures.returned) = (zeroCopy.value, copied.value, flights.returned)
         return figures
@@ -398,7 +399,7 @@ final class ChildLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gated
     func addStatistics(to statistics: inout GraphStatistics) {
         let running = figures.withLock({ $0.pid }) != 0 ? ChannelStatistics.read(queues: childQueues, from: control) : nil   // `pid` is the link thread's
         rows.add(running: running, link: name, to: &statistics)
-        statistics.children.append(self.statistics())
+        statistics.links.append(self.statistics())
     }
 
     /// Keeps an ended child's last rows.

@@ -68,9 +68,10 @@ public struct GraphStatistics: Sendable, Equatable {
     public var queues: [QueueStatistics]
     public var pools: [PoolStatistics]
     public var threads: [ThreadStatistics]
-    /// One per `child` queue: its child and what crossed (the child's
-    /// queues and thread are also in `queues` and `threads`).
-    public var children: [ChildLinkStatistics] = []
+    /// One per `child` or `remote` queue: its link, the child or host on the
+    /// far side, and what crossed (the far side's queues and thread are also
+    /// in `queues` and `threads`).
+    public var links: [LinkStatistics] = []
 
     public subscript(queue name: String) -> QueueStatistics? { queues.first { $0.name == name } }
 

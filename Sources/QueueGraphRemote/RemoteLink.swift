@@ -67,7 +67,7 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
     /// Small buffers going out together (link thread).
     private var outgoing = BufferBatch()
 
-    private let figures: Locked<ChildLinkStatistics>
+    private let figures: Locked<LinkStatistics>
     private let latest = Locked<(queues: [QueueStatistics], thread: ThreadStatistics)?>(nil)
     private let rows = PartRows()
     /// Buffers sent from registered pools (zero-copy), and from other memory.
@@ -95,7 +95,7 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
         stagingSlots.initialize(repeating: (nil, 0))
         landingReplies = .allocate(capacity: capacity)
         landingReplies.initialize(repeating: nil)
-        figures = Locked(ChildLinkStatistics(queue: name, host: "\(host.name) \(host.address):\(host.port)"))
+        figures = Locked(LinkStatistics(queue: name, host: "\(host.name) \(host.address):\(host.port)"))
         session = CoordinatorSession(host: host, key: key, timing: timing, wake: sharedWakeEvent)
     }
 
@@ -377,7 +377,7 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
     // MARK: Statistics
 
     /// The link's figures; any thread.
-    func statistics() -> ChildLinkStatistics {
+    func statistics() -> LinkStatistics {
         var figures = figures.withLock { $0 }
         (figures.zeroCopy, figures.copied, figures.returned) = (zeroCopy.load(ordering: .relaxed), copied.load(ordering: .relaxed), flights.returned)
         return figures
@@ -385,7 +385,7 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
 
     func addStatistics(to statistics: inout GraphStatistics) {
         rows.add(running: latest.withLock { $0 }, link: name, to: &statistics)
-        statistics.children.append(self.statistics())
+        statistics.links.append(self.statistics())
     }
 }
 

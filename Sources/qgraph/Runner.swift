@@ -95,7 +95,7 @@ struct Runner {
             }
             for owner in glOwners { print(glSummary(owner.statistics())) }
             for (name, node) in compounds { print(compoundSummary(name, node.statistics)) }
-            for link in stats.children { print(childSummary(link)) }
+            for link in stats.links { print(linkSummary(link)) }
             print(stats.table(), terminator: "")
             print(problems.isEmpty ? "ledger: balanced (every buffer delivered, dropped and counted, or released)"
                                    : "ledger: NOT balanced\n  " + problems.joined(separator: "\n  "))
@@ -139,7 +139,7 @@ struct Runner {
     }
 
     /// A `child` queue's child, or a `remote` queue's host, and what crossed to it.
-    private func childSummary(_ link: ChildLinkStatistics) -> String {
+    private func linkSummary(_ link: LinkStatistics) -> String {
         let (what, start) = link.host.map { ("remote '\(link.queue)' on \($0)", "session") } ?? ("child '\(link.queue)'", "start")
         return "\(what): \(link.starts) \(start)\(link.starts == 1 ? "" : "s")"
             + (link.pid != 0 ? " (pid \(link.pid) running)" : "") + "; buffers: \(link.zeroCopy) zero-copy, \(link.copied) copied, "

@@ -106,7 +106,7 @@ struct ProcessTests {
         let (stats, expected) = (runs[1].stats, runs[0].output)
         #expect(expected.count == 500 * 4096)
         #expect(runs[1].output == expected)
-        let link = try #require(stats.children.first)
+        let link = try #require(stats.links.first)
         #expect(link.zeroCopy == 500 && link.copied == 0 && link.returned == 500 && link.lost == 0 && link.starts == 1)
         #expect(stats[queue: "effect"]?.popped == 500)   // the child's row, merged
         #expect(stats[queue: "effect (link)"]?.popped == 500)
@@ -148,7 +148,7 @@ struct ProcessTests {
         let here = try Data(contentsOf: directory.appendingPathComponent("a.y4m"))
         #expect(here.count > 30 * 96 * 64)
         #expect(try Data(contentsOf: directory.appendingPathComponent("b.y4m")) == here)
-        let link = try #require(stats.children.first)
+        let link = try #require(stats.links.first)
         // A frame the other branch still holds (20 ms in 'hold') is read-only: it goes through staging and
         // comes back in a copy. One the other branch has let go of already crosses as a handle to the arena.
         #expect(link.copied + link.zeroCopy == 30 && link.copied > 0 && link.returned == 30, "\(link)")
@@ -172,7 +172,7 @@ struct ProcessTests {
         #expect(runs[0].stats.dropped(.late) == 0 && stats.dropped(.late) == 0)
         #expect(expected.count > 30 * 96 * 64)
         #expect(runs[1].output == expected)   // media times are exact: both runs render the same frames
-        let link = try #require(stats.children.first)
+        let link = try #require(stats.links.first)
         #expect(link.zeroCopy == 30 && link.copied == 0 && link.returned == 30)
     }
 
@@ -300,7 +300,7 @@ struct ProcessTests {
             #expect(!graph.waitUntilFinished(timeoutNanoseconds: 5_000_000), "the stream ended before the kill")
             delivered = graph.statistics()[queue: "sink"]?.processed ?? 0
         }
-        let pid = try #require(graph.statistics().children.first?.pid)
+        let pid = try #require(graph.statistics().links.first?.pid)
         #expect(pid > 0)
         #expect(watchers(of: pid) == 1)   // a thread waits for this child to end
         kill(pid, SIGKILL)
@@ -324,7 +324,7 @@ struct ProcessTests {
         #expect(Self.watchers(of: killed) == 0)   // the thread that saw it die was joined
         #expect(failure == nil)
         #expect(stats.ledgerProblems().isEmpty, "\(stats.ledgerProblems())")
-        let link = try #require(stats.children.first)
+        let link = try #require(stats.links.first)
         #expect(link.starts == 2)
         #expect(link.lastDeathDetectedAt != nil)
         let delivered = stats[queue: "sink"]?.processed ?? 0
@@ -348,7 +348,7 @@ struct ProcessTests {
         #expect(message.contains("queue 'effect': its child process") && message.contains("was killed by signal 9 (KILL)")
                 && message.contains("restart: never"))
         #expect(stats.ledgerProblems().isEmpty, "\(stats.ledgerProblems())")
-        let link = try #require(stats.children.first)
+        let link = try #require(stats.links.first)
         #expect(link.starts == 1 && link.failure == message)
         let pool = try #require(stats.pools.first { $0.name == "src" })
         #expect(pool.acquired == pool.consumed + pool.dropped && pool.inUse == 0)

@@ -81,7 +81,7 @@ struct GraphFileTests {
         graph.waitUntilFinished(timeoutNanoseconds: 3_000_000_000)   // bounded: longer examples are drained
         let stats = graph.stop(.drain(timeoutNanoseconds: 5_000_000_000))
         #expect(stats.ledgerProblems().isEmpty, "\(stats.ledgerProblems())")
-        #expect(stats.children.allSatisfy { $0.lost == 0 && $0.failure == nil }, "\(stats.children)")
+        #expect(stats.links.allSatisfy { $0.lost == 0 && $0.failure == nil }, "\(stats.links)")
         withExtendedLifetime(hosts) {}
         let delivered = stats.delivered(sinks: file.config.sinkNames)
         if file.queues.contains(where: { $0.processor == "render" }) {

@@ -196,12 +196,12 @@ extension ProcessTests {
             for name in ["a", "b", "c", "fan"] { #expect(stats.queues.first { $0.name == name }?.popped == 3000, "\(name)") }
             // 'a' acks its sender: on the host (its row), and across the link to src.
             #expect(stats.queues.first { $0.name == "a" }?.acks == 3000 && stats.queues.first { $0.name == "a (link)" }?.acks == 3000)
-            #expect(stats.children.count == 3)
-            for link in stats.children {
+            #expect(stats.links.count == 3)
+            for link in stats.links {
                 #expect(link.starts == 1 && link.lost == 0 && link.host != nil)
                 #expect(link.zeroCopy + link.copied == 3000)
             }
-            #expect(stats.children.first { $0.queue == "a" }?.zeroCopy == 3000, "src's pool is registered with UCX")
+            #expect(stats.links.first { $0.queue == "a" }?.zeroCopy == 3000, "src's pool is registered with UCX")
             for n in 0..<3 { #expect(hosts.log(n).contains("proved the key") && hosts.log(n).contains("finished"), "\(hosts.log(n))") }
         }
 
@@ -223,7 +223,7 @@ extension ProcessTests {
             let video = try Data(contentsOf: hosts.directory.appendingPathComponent("out-\(remote.count).y4m"))
             #expect(video.count > 30 * 96 * 64)
             #expect(video == (try Data(contentsOf: hosts.directory.appendingPathComponent("out-\(local.count).y4m"))))
-            let link = try #require(stats.children.first)
+            let link = try #require(stats.links.first)
             #expect(link.returned == 30 && link.lost == 0 && link.zeroCopy == 30)
         }
 
@@ -338,7 +338,7 @@ extension ProcessTests {
                 hosts.killWorker(0)
             }
             #expect(failure?.contains("host 'h1'") == true, "\(failure ?? "no failure")")
-            let link = try #require(stats.children.first)
+            let link = try #require(stats.links.first)
             #expect(link.lost > 0 && link.failure != nil && link.lastDeathDetectedAt != nil)
         }
 
@@ -352,7 +352,7 @@ extension ProcessTests {
                 try hosts.startWorker(0)
             }
             #expect(failure == nil)
-            let link = try #require(stats.children.first)
+            let link = try #require(stats.links.first)
             #expect(link.starts == 2 && link.lost > 0)
             let delivered = stats.queues.first { $0.name == "sink" }?.popped ?? 0
             #expect(delivered > 0 && delivered + link.lost <= 4000)
@@ -368,7 +368,7 @@ extension ProcessTests {
                 hosts.cut(0)
             }
             #expect(failure?.contains("no word from it") == true, "\(failure ?? "no failure")")
-            #expect((stats.children.first?.lost ?? 0) > 0)
+            #expect((stats.links.first?.lost ?? 0) > 0)
         }
 
         @Test("a coordinator with another key is refused and logged; the worker listens only on its address")

@@ -87,8 +87,8 @@ func childRun(size: Int, count: Int, touchAll: Bool) throws -> Double {
         throw BenchError("ledger: \(stats.ledgerProblems()), failure: \(graph.failure ?? "none")")
     }
     let sink = stats[queue: "sink"]
-    guard sink?.processed == count, stats.children.first?.zeroCopy == count else {
-        throw BenchError("the child processed \(sink?.processed ?? 0) of \(count) (failed stamps: \(sink?.dropped[.failed] ?? 0)), zero-copy \(stats.children.first?.zeroCopy ?? 0)")
+    guard sink?.processed == count, stats.links.first?.zeroCopy == count else {
+        throw BenchError("the child processed \(sink?.processed ?? 0) of \(count) (failed stamps: \(sink?.dropped[.failed] ?? 0)), zero-copy \(stats.links.first?.zeroCopy ?? 0)")
     }
     return Double(count) / (Double(elapsed) / 1e9)
 }
@@ -99,11 +99,11 @@ func crashDetection() throws -> Double {
     try graph.start()
     defer { graph.stop(.abandon) }
     while (graph.statistics()[queue: "sink"]?.processed ?? 0) < 10_000 { usleep(1000) }
-    let pid = graph.statistics().children[0].pid
+    let pid = graph.statistics().links[0].pid
     let killedAt = monotonicNanoseconds()
     kill(pid, SIGKILL)
-    while graph.statistics().children[0].lastDeathDetectedAt == nil { usleep(100) }
-    return Double(graph.statistics().children[0].lastDeathDetectedAt! - killedAt) / 1e6
+    while graph.statistics().links[0].lastDeathDetectedAt == nil { usleep(100) }
+    return Double(graph.statistics().links[0].lastDeathDetectedAt! - killedAt) / 1e6
 }
 
 /// Builds Tools/Benchmarks/gst-readsink.c (an appsink that sums every byte)

@@ -273,7 +273,7 @@ final class BenchNetwork {
         fault()
         graph.waitUntilFinished()
         let stats = graph.stop()
-        guard let noticed = stats.children.first?.lastDeathDetectedAt else { throw ProcessorError("the fault was not noticed") }
+        guard let noticed = stats.links.first?.lastDeathDetectedAt else { throw ProcessorError("the fault was not noticed") }
         return Double(noticed - at) / 1e6
     }
 }
