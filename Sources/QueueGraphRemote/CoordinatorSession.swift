@@ -85,7 +85,7 @@ final class CoordinatorSession: UCXNodeDelegate, @unchecked Sendable {
             case .running:
                 return
             case .failed, .finished:
-                throw ProcessorError(failure.withLock { $0 } ?? "the session with host '\(host.name)' ended")
+                throw ProcessorError("host '\(host.name)' (\(host.address):\(host.port)): \(failure.withLock { $0 } ?? "the session ended")")
             case .idle, .connecting, .proving:
                 if monotonicNanoseconds() > deadline {
                     throw ProcessorError("host '\(host.name)' (\(host.address):\(host.port)) did not run the part within \(timeout / 1_000_000_000) s")
@@ -153,7 +153,10 @@ final class CoordinatorSession: UCXNodeDelegate, @unchecked Sendable {
 
     func failed(_ endpoint: Endpoint, status: Int32) {
         guard endpoint == self.endpoint else { return }
-        fail("its endpoint failed: \(String(cString: qgx_status_string(status)))")
+        let why = String(cString: qgx_status_string(status))
+        fail(state == .connecting
+             ? "cannot reach its worker (\(why)): is `qgraph worker --listen \(host.address):\(host.port)` running there, with the port open?"
+             : "its endpoint failed: \(why)")
     }
 
     func arrived(_ id: WireID, from endpoint: Endpoint?, header: UnsafeRawBufferPointer,

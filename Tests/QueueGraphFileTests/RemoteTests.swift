@@ -385,6 +385,17 @@ extension ProcessTests {
             #expect(listening.contains("\(hosts.hosts[0].address):7701") && !listening.contains("0.0.0.0:7701") && !listening.contains("*:7701"), "\(listening)")
         }
 
+        @Test("a host whose worker is not running: the start fails naming the host, its address and what to check")
+        func noWorker() throws {
+            let hosts = try TestHosts(count: 1)
+            hosts.killWorker(0)
+            let graph = try hosts.graph(Self.slow.replacingOccurrences(of: ", RESTART", with: "")).config.createQueueGraph()
+            let refusal = #expect(throws: (any Error).self) { try graph.start() }
+            let text = "\(refusal.map { "\($0)" } ?? "")"
+            #expect(text.contains("host 'h1' (\(hosts.hosts[0].address):\(hosts.hosts[0].port)): cannot reach its worker"), "\(text)")
+            #expect(text.contains("is `qgraph worker --listen \(hosts.hosts[0].address):\(hosts.hosts[0].port)` running there"), "\(text)")
+        }
+
         @Test("a coordinator of another wire protocol is refused, and told both versions")
         func otherProtocol() throws {
             let hosts = try TestHosts(count: 1)
