@@ -19,9 +19,10 @@ public struct LinkStatistics: Sendable, Equatable {
     /// host: by rendezvous from registered memory).
     public var zeroCopy = 0
     /// Buffers whose payload was copied into the channel's staging memory
-    /// (it was not in a shared pool, or other holders shared it).
+    /// (it was not in a shared pool, or other holders shared it); to a host:
+    /// sent by copy (batched small buffers, or outside registered memory).
     public var copied = 0
-    /// Buffers the child sent back to queues of the parent.
+    /// Buffers the far side sent back to queues of this side.
     public var returned = 0
     /// Buffers a child held when it died, or a host when it failed (dropped as `lost`).
     public var lost = 0
