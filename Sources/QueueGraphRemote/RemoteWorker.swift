@@ -81,6 +81,9 @@ public final class RemoteWorker: UCXNodeDelegate, @unchecked Sendable {
 
     func failed(_ endpoint: Endpoint, status: Int32) {
         guard let session = sessions[endpoint] else { return }
+        if case .finished = session.state {
+            return end(session, why: "the coordinator closed it")   // after its part finished: the usual end
+        }
         end(session, why: "its endpoint failed: \(String(cString: qgx_status_string(status)))")
     }
 
