@@ -93,7 +93,8 @@ let package = Package(
             name: "CUCX",   // libucx-dev (UCP) and libssl-dev (HMAC), Tools/setup
             linkerSettings: ["ucp", "uct", "ucs", "crypto"].map { .linkedLibrary($0) }
         ),
-        .target(name: "QueueGraphRemote", dependencies: ["QueueGraphCore", "QueueGraphRuntime", "QueueGraphRender", "CUCX"]),   // render: compound servers on hosts
+        .target(name: "QueueGraphRemote", dependencies: ["QueueGraphCore", "QueueGraphRuntime", "QueueGraphRender", "CUCX",
+                                                         .product(name: "DequeModule", package: "swift-collections")]),   // render: compound servers on hosts
         .target(name: "QueueGraphFile", dependencies: ["QueueGraphCore", .product(name: "Yams", package: "Yams")]),
         .executableTarget(
             name: "qgraph",

@@ -273,7 +273,9 @@ final class ChildLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gated
 
     var acceptsBuffers: Bool {
         switch phase {
-        case .running: flights.hasRoom
+        // Once its upstream has ended (and it is empty) the queue waits for
+        // the far side to finish: run now, it would end and lose what is out.
+        case .running: flights.hasRoom && !context.upstreamEnded
         case .ended, .failed: flights.sendsFlushed
         case .starting, .draining: false
         }

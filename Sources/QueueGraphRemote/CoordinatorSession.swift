@@ -85,10 +85,10 @@ final class CoordinatorSession: UCXNodeDelegate, @unchecked Sendable {
             case .running:
                 return
             case .failed, .finished:
-                throw ProcessorError("host '\(host.name)' (\(host.address):\(host.port)): \(failure.withLock { $0 } ?? "the session ended")")
+                throw ProcessorError("\(host.label): \(failure.withLock { $0 } ?? "the session ended")")
             case .idle, .connecting, .proving:
                 if monotonicNanoseconds() > deadline {
-                    throw ProcessorError("host '\(host.name)' (\(host.address):\(host.port)) did not run the part within \(timeout / 1_000_000_000) s")
+                    throw ProcessorError("\(host.label) did not run the part within \(timeout / 1_000_000_000) s")
                 }
                 _ = wake.wait(timeoutNanoseconds: 10_000_000) { news.load(ordering: .acquiring) }
                 news.store(false, ordering: .relaxed)
@@ -189,6 +189,10 @@ final class CoordinatorSession: UCXNodeDelegate, @unchecked Sendable {
             guard let json = try? JSONEncoder().encode(request) else { return fail("cannot encode the request") }
             node.send(.run, to: endpoint, [UInt8](json))
         case (.ready, .proving):
+            guard bytes == RunRequest.versionBytes else {
+                let version = bytes.count == 4 ? Int(UInt32(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) })) : 1
+                return fail("the worker speaks wire protocol \(version), this coordinator \(RunRequest.protocolVersion): run the same QueueGraph release on both")
+            }
             sending.withLock { $0 = endpoint }
             set(.running)
         case (.refused, _):

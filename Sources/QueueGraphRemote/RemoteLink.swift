@@ -136,7 +136,9 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
 
     var acceptsBuffers: Bool {
         switch phase {
-        case .running: flights.hasRoom
+        // Once its upstream has ended (and it is empty) the queue waits for
+        // the worker to finish: run now, it would end and lose what is out.
+        case .running: flights.hasRoom && !context.upstreamEnded
         case .ended, .failed: flights.sendsFlushed
         case .starting, .draining, .reconnecting: false
         }
@@ -297,7 +299,7 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
         }
         phase = .failed
         let host = session.host
-        let message = "queue '\(name)': host '\(host.name)' (\(host.address):\(host.port)): \(reason); restart: never stops the graph (set restart: always to reconnect when it is back)"
+        let message = "queue '\(name)': \(host.label): \(reason); restart: never stops the graph (set restart: always to reconnect when it is back)"
         figures.withLock { $0.failure = message }
         context.failGraph(message)
     }

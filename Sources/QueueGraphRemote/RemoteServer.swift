@@ -111,6 +111,7 @@ final class RemoteServer: PartServer, SessionOwner, @unchecked Sendable {
         let wanted = number
         while landedTile.load(ordering: .acquiring) != wanted {
             guard session.state == .running, monotonicNanoseconds() < deadline else {
+                if session.state == .running { endTimedOutSession() }
                 throw ProcessorError("host '\(session.host.name)' did not render its part: \(session.failure.withLock { $0 } ?? "timed out")")
             }
             _ = wake.wait(timeoutNanoseconds: 10_000_000) { landedTile.load(ordering: .acquiring) == wanted || session.news.load(ordering: .acquiring) }
@@ -119,6 +120,16 @@ final class RemoteServer: PartServer, SessionOwner, @unchecked Sendable {
         let rowBytes = columns.count * 4
         for (i, y) in rows.enumerated() {
             UnsafeMutableRawPointer(frame.pixels + y * frame.width + columns.lowerBound).copyMemory(from: staging! + i * rowBytes, byteCount: rowBytes)
+        }
+    }
+
+    /// A part that timed out ends its session before the next frame reuses
+    /// `staging`: its pixels, if they still come, cannot land there late.
+    private func endTimedOutSession() {
+        session.node.post { [session] in session.fail("did not render a part within \(Self.tileTimeout / 1_000_000_000) s") }
+        let until = monotonicNanoseconds() &+ 1_000_000_000
+        while session.state == .running && monotonicNanoseconds() < until {
+            _ = wake.wait(timeoutNanoseconds: 10_000_000) { session.state != .running }
         }
     }
 

@@ -35,7 +35,7 @@ enum ControlKind: UInt8 {
     case refused = 4
     /// Coordinator → worker: run a part (`RunRequest`, JSON).
     case run = 5
-    /// Worker → coordinator: the part runs; buffers may come.
+    /// Worker → coordinator: the part runs; buffers may come (data: its wire protocol, `RunRequest.versionBytes`).
     case ready = 6
     /// Worker → coordinator: the part failed (UTF-8 reason).
     case failed = 7
@@ -69,8 +69,12 @@ struct RunRequest: Codable {
     var protocolVersion: Int? = RunRequest.protocolVersion
 
     /// This build's wire protocol: 2 added batches of small buffers (`WireID.buffers`).
-    /// A worker runs parts only for a coordinator that speaks its own.
+    /// Both sides check it: a worker runs parts only for a coordinator that
+    /// speaks its own, and says its own with `ready` (`versionBytes`), which
+    /// a coordinator checks before it sends a buffer.
     static let protocolVersion = 2
+    /// The version as `ready` carries it: 4 bytes, little-endian.
+    static let versionBytes = withUnsafeBytes(of: UInt32(protocolVersion).littleEndian) { [UInt8]($0) }
 }
 
 /// The shared key and the challenge-response proofs.
@@ -149,14 +153,19 @@ struct BufferBatch {
     private(set) var used = 0
     private(set) var count = 0
 
+    /// The bytes a buffer of `size` bytes takes in a batch: its message, its payload, padding to 8.
+    static func entryBytes(_ size: Int) -> Int { headerBytes + ((size + 7) & ~7) }
+
     /// Whether a buffer of `size` bytes fits beside what the batch holds.
-    func fits(_ size: Int) -> Bool { used + Self.headerBytes + (size + 7) & ~7 <= Self.capacity }
+    func fits(_ size: Int) -> Bool { used + Self.entryBytes(size) <= Self.capacity }
 
     mutating func append(_ message: LinkMessage, payload: UnsafeRawPointer?, size: Int) {
         var message = message
+        let entry = Self.entryBytes(size)
         withUnsafeBytes(of: &message) { (bytes + used).copyMemory(from: $0.baseAddress!, byteCount: Self.headerBytes) }
         if size > 0 { (bytes + used + Self.headerBytes).copyMemory(from: payload!, byteCount: size) }
-        used += Self.headerBytes + (size + 7) & ~7
+        (bytes + used + Self.headerBytes + size).initializeMemory(as: UInt8.self, repeating: 0, count: entry - Self.headerBytes - size)   // no stale bytes cross
+        used += entry
         count += 1
     }
 
@@ -178,10 +187,15 @@ struct BufferBatch {
             }
             let size = Int(message.size)
             if let refusal = body(message, data + at + headerBytes, size) { return refusal }
-            at += headerBytes + (size + 7) & ~7
+            at += entryBytes(size)
         }
         return nil
     }
+}
+
+extension RemoteHost {
+    /// The host as errors name it: `host 'render1' (10.0.0.2:7700)`.
+    var label: String { "host '\(name)' (\(address):\(port))" }
 }
 
 extension LinkFormat {

@@ -1,4 +1,5 @@
 import CUCX
+import DequeModule
 import Foundation
 @_spi(Runtime) import QueueGraphCore
 import QueueGraphRender
@@ -183,7 +184,7 @@ public final class RemoteWorker: UCXNodeDelegate, @unchecked Sendable {
         switch result {
         case .success(let state) where sessions[session.endpoint] === session:
             session.state = state
-            node.send(.ready, to: session.endpoint)
+            node.send(.ready, to: session.endpoint, RunRequest.versionBytes)
             let what = request.server.map { "server \($0) of '\(request.queue)'" } ?? "part '\(request.queue)'"
             log("session \(session.number): runs \(what) of \(request.path) for \(session.peer)")
         case .success(let state):
@@ -317,14 +318,18 @@ final class WorkerChannel: PartChannel, @unchecked Sendable {
     private let returnsPayload: Bool
     /// Per token: its slot (offset and bytes in `landing`, and its registration).
     private let slots: UnsafeMutableBufferPointer<(offset: Int, bytes: Int, memh: OpaquePointer?)>
-    /// Per token: the message of a buffer still landing.
-    private var landingMessages: [LinkMessage?]
+    /// Per token: a buffer arrived and not yet handed on, and whether its payload has landed.
+    private var arrivals: [(message: LinkMessage, landed: Bool)?]
+    /// Tokens in the order their buffers arrived: each is handed on once
+    /// its payload has landed and every buffer before it has been (a large
+    /// one lands by rendezvous while smaller ones after it come at once).
+    private var order = Deque<Int>()
     private let ended = Atomic<Bool>(false)
     /// Replies waiting to go together (the part's threads; a stop releases from another).
     private let batch = Locked<[LinkMessage]>([])
     static let batchLimit = 16
-    /// Buffers whose payload is landing (not yet on `down`).
-    private let landingCount = Atomic<Int>(0)
+    /// Buffers arrived and not yet on `down`.
+    private let waiting = Atomic<Int>(0)
 
     /// The largest buffer accepted.
     static let maxBuffer = 1 << 30
@@ -341,7 +346,7 @@ final class WorkerChannel: PartChannel, @unchecked Sendable {
         landing = try SharedMemory(name: "qg-landing", size: 0, reserve: 1 << 40, registered: false)
         slots = .allocate(capacity: capacity)
         slots.initialize(repeating: (0, 0, nil))
-        landingMessages = Array(repeating: nil, count: capacity)
+        arrivals = Array(repeating: nil, count: capacity)
     }
 
     deinit {
@@ -355,7 +360,7 @@ final class WorkerChannel: PartChannel, @unchecked Sendable {
     /// The coordinator's stream has ended and every buffer sent before it
     /// has landed (messages on one endpoint arrive in order, so each had
     /// begun to land when the end arrived).
-    var endOfStream: Bool { ended.load(ordering: .acquiring) && landingCount.load(ordering: .acquiring) == 0 }
+    var endOfStream: Bool { ended.load(ordering: .acquiring) && waiting.load(ordering: .acquiring) == 0 }
 
     func endStream() {
         ended.store(true, ordering: .releasing)
@@ -411,18 +416,19 @@ final class WorkerChannel: PartChannel, @unchecked Sendable {
         var message = message
         guard message.kind == LinkMessage.Kind.buffer.rawValue else { return "a malformed buffer message" }
         let token = Int(message.token)
-        guard token < capacity, landingMessages[token] == nil, message.size == UInt64(length), length <= Self.maxBuffer else {
+        guard token < capacity, arrivals[token] == nil, message.size == UInt64(length), length <= Self.maxBuffer else {
             return "a buffer message naming token \(message.token) of \(length) bytes (window \(capacity))"
         }
         guard message.format == format else { return "a buffer of format \(message.format), expected \(format)" }
         guard let slot = slot(token, bytes: length) else { return "no memory for a buffer of \(length) bytes" }
         (message.region, message.offset) = (landing.id, UInt64(slot.offset))
+        arrivals[token] = (message, landed: !rendezvous)
+        order.append(token)
+        waiting.add(1, ordering: .relaxed)
         if !rendezvous {
             if length > 0 { (landing.base + slot.offset).copyMemory(from: data!, byteCount: length) }
-            return deliver(message)
+            return handOn()
         }
-        landingMessages[token] = message
-        landingCount.add(1, ordering: .relaxed)
         switch qgx_recv_data(node.raw, data, landing.base + slot.offset, length, slot.memh, bufferLanded,
                              Unmanaged.passUnretained(self).toOpaque(), UInt64(token)) {
         case 0: return landed(token, status: 0)
@@ -446,19 +452,30 @@ final class WorkerChannel: PartChannel, @unchecked Sendable {
     /// The payload of `token` has landed (or failed to).
     @discardableResult
     func landed(_ token: Int, status: Int32) -> String? {
-        guard let message = landingMessages[token] else { return nil }
-        landingMessages[token] = nil
-        defer {
-            landingCount.subtract(1, ordering: .releasing)
-            wake.notify()
+        guard arrivals[token]?.landed == false else { return nil }
+        guard status == 0 else {
+            arrivals[token] = nil   // the session ends; the buffer is never handed on
+            waiting.subtract(1, ordering: .releasing)
+            return "a payload failed to land: \(String(cString: qgx_status_string(status)))"
         }
-        guard status == 0 else { return "a payload failed to land: \(String(cString: qgx_status_string(status)))" }
-        return deliver(message)
+        arrivals[token]!.landed = true
+        return handOn()
     }
 
-    private func deliver(_ message: LinkMessage) -> String? {
-        guard down.push(message) else { return "more buffers than its window" }
-        wake.notify()
+    /// Hands the buffers that have landed to the ingress, in the order they arrived.
+    private func handOn() -> String? {
+        defer { wake.notify() }
+        while let token = order.first {
+            guard let arrival = arrivals[token] else {
+                order.removeFirst()   // failed to land
+                continue
+            }
+            guard arrival.landed else { return nil }
+            order.removeFirst()
+            arrivals[token] = nil
+            guard down.push(arrival.message) else { return "more buffers than its window" }
+            waiting.subtract(1, ordering: .releasing)   // after the push: the ingress sees the end only behind it
+        }
         return nil
     }
 }

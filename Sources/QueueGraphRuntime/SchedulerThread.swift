@@ -80,6 +80,7 @@ final class SchedulerThread: @unchecked Sendable {
                 let start = monotonicNanoseconds()
                 engine.recordBusy(group: group, nanoseconds: Int(start &- busySince))
                 engine.traceFlush()
+                for hook in hooks { hook.threadWillSleep() }   // what was kept back goes before the pause
                 control.parked.wrappingAdd(1, ordering: .sequentiallyConsistent)
                 control.changed.notify()
                 while control.paused.load(ordering: .sequentiallyConsistent) && !control.stopping.load(ordering: .sequentiallyConsistent) {

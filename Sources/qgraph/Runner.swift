@@ -197,7 +197,7 @@ struct Runner {
             let lastParts: [[Double]] = c.recent.last?.parts.map { [$0.x0, $0.y0, $0.x1, $0.y1] } ?? []
             return ["name": name, "servers": c.servers, "mode": c.mode.rawValue, "frames": c.frames,
                     "server_ns": c.serverNanoseconds, "median_over_ideal": c.medianOverIdeal, "last_parts": lastParts,
-                    "failovers": c.failovers]
+                    "failovers": c.failovers, "last_failover": c.lastFailover ?? NSNull()]
         }
         var object = stats.jsonObject
         object["compounds"] = compoundObjects

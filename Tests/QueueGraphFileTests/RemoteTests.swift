@@ -273,6 +273,40 @@ extension ProcessTests {
             #expect(remote == (try Data(contentsOf: hosts.directory.appendingPathComponent("local.y4m"))), "the frames are the ones one machine makes")
         }
 
+        @Test("mixed sizes keep their order: a small buffer sent in a batch never overtakes a large one still landing by rendezvous")
+        func mixedSizesInOrder() throws {
+            let hosts = try TestHosts(count: 1)
+            let file = try hosts.graph("""
+                queues:
+                  - {name: in, processor: identity}
+                  - {name: far, processor: identity, threading: remote, host: h1, size: 16}
+                  - {name: out, processor: filesink, parameters: {path: DIR/order.bin}, threading: thread}
+                connections: [in -> far, far -> out]
+
+                """)
+            let graph = try file.config.createQueueGraph()
+            let input = try graph.input("in")
+            try graph.start()
+            let pool = BufferPool(name: "app", count: 24, payloadCapacity: 300_000)
+            var expected = Data()
+            for n in 0..<600 {
+                let size = n % 4 == 0 ? 300_000 : 100 + n   // every fourth large (rendezvous), the rest batched
+                var buffer = pool.createBuffer(payloadSize: size, pad: -1)
+                while buffer == nil { usleep(200); buffer = pool.createBuffer(payloadSize: size, pad: -1) }
+                let bytes = (0..<size).map { UInt8(truncatingIfNeeded: n &+ $0 / 251) }
+                bytes.withUnsafeBytes { buffer!.payload.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: size) }
+                expected.append(contentsOf: bytes)
+                #expect(input.push(buffer!, whenFull: .wait(timeoutNanoseconds: 10_000_000_000)) == .accepted)
+            }
+            input.endOfStream()
+            #expect(graph.waitUntilFinished(timeoutNanoseconds: 60_000_000_000))
+            let stats = graph.stop()
+            #expect(graph.failure == nil && stats.ledgerProblems().isEmpty, "\(graph.failure ?? "") \(stats.ledgerProblems())")
+            let written = try Data(contentsOf: hosts.directory.appendingPathComponent("order.bin"))
+            #expect(written.count == expected.count && written == expected, "the bytes arrive in the order they were sent")
+            #expect((stats.links.first?.copied ?? 0) >= 450)
+        }
+
         @Test("nak: every buffer the host's taildrop queue drops is counted there and naked to the sender here")
         func nakAcrossHosts() throws {
             let hosts = try TestHosts(count: 1)
