@@ -1,7 +1,7 @@
 import Foundation
 import QueueGraphCore
 
-/// The control protocol, version 1 (docs/control.md): newline-delimited
+/// The control protocol, version 2 (docs/control.md): newline-delimited
 /// JSON over a Unix stream socket. The server greets each client with a
 /// hello line; each request is one JSON object on one line, with a
 /// `command` and an optional `id` that the response echoes; responses come
@@ -11,7 +11,9 @@ import QueueGraphCore
 /// Threading: values and pure functions; any thread.
 public enum ControlProtocol {
     public static let name = "qgraph-control"
-    public static let version = 1
+    /// 2: `stats` names the `child` and `remote` queues' links `links` (with
+    /// `host`); version 1 called them `processes`.
+    public static let version = 2
     /// The longest request line taken; a longer one is refused and its connection closed.
     public static let maxLineBytes = 64 * 1024
 

@@ -103,7 +103,7 @@ struct ControlEndpointTests {
         #expect(ControlDirectory.entries().contains { $0.path == endpoint.path && $0.graph == "control-test" && $0.pid == getpid() })
 
         let client = try ControlClient(path: endpoint.path)
-        #expect(client.hello["graph"] as? String == "control-test" && client.hello["version"] as? Int == 1)
+        #expect(client.hello["graph"] as? String == "control-test" && client.hello["version"] as? Int == ControlProtocol.version && ControlProtocol.version == 2)
         usleep(200_000)
         let stats = try #require(try client.call("stats") as? [String: Any])
         let queues = try #require(stats["queues"] as? [[String: Any]])
