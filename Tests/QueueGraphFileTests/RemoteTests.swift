@@ -102,10 +102,11 @@ final class TestHosts {
     /// Takes this side of host `n`'s link down (or up again).
     func cut(_ n: Int, down: Bool = true) { TestHosts.shell("ip link set \(hosts[n].link) \(down ? "down" : "up")") }
 
-    /// A graph file in the hosts' directory (DIR replaced by it), loaded with the hosts' transport.
-    func graph(_ body: String, key: URL? = nil, name: String = "graph.yaml") throws -> GraphFile {
+    /// A graph file in the hosts' directory (DIR replaced by it), loaded
+    /// with the hosts' transport; `hosts` replaces theirs.
+    func graph(_ body: String, key: URL? = nil, name: String = "graph.yaml", hosts: String? = nil) throws -> GraphFile {
         let path = directory.appendingPathComponent(name)
-        let text = (yaml + body).replacingOccurrences(of: "DIR", with: directory.path)
+        let text = ((hosts ?? yaml) + body).replacingOccurrences(of: "DIR", with: directory.path)
         try text.write(to: path, atomically: true, encoding: .utf8)
         var file = try GraphFile.load(path: path.path, registry: everyProcessor)
         file.config.remoteLinks = RemoteHosts(key: try SharedKey(file: (key ?? self.key).path), file: (text, path.path))
@@ -444,6 +445,25 @@ extension ProcessTests {
             #expect(client.refusal?.contains("run the same QueueGraph release on both") == true)
         }
 
+        @Test("a worker of the first wire protocol (its ready says no version): the coordinator refuses it before any buffer")
+        func oldWorker() throws {
+            let hosts = try TestHosts(count: 1)
+            let key = try SharedKey(file: hosts.key.path)
+            let worker = try OldWorker(address: "127.0.0.1", port: 7790, key: key)
+            defer { worker.stop() }
+            let graph = try hosts.graph("""
+                queues:
+                  - {name: src, processor: testsrc, parameters: {count: 10}}
+                  - {name: far, processor: nullsink, threading: remote, host: old}
+                connections: [src -> far]
+
+                """, hosts: "hosts:\n  - {name: old, address: 127.0.0.1, port: 7790}\n").config.createQueueGraph()
+            let refusal = #expect(throws: (any Error).self) { try graph.start() }
+            let text = "\(refusal.map { "\($0)" } ?? "")"
+            #expect(text.contains("host 'old' (127.0.0.1:7790): the worker speaks wire protocol 1, this coordinator \(RunRequest.protocolVersion)"), "\(text)")
+            #expect(worker.buffers.withLock { $0 } == 0)
+        }
+
         @Test("malformed messages, before and after the key is proved, end their session and never the worker")
         func fuzz() throws {
             let hosts = try TestHosts(count: 1)
@@ -475,6 +495,42 @@ extension ProcessTests {
             #expect(stats.queues.first { $0.name == "far" }?.popped == 200)
         }
     }
+}
+
+/// A worker as the first release was: it proves itself and says `ready`
+/// without its wire protocol (and counts the buffers it is sent).
+final class OldWorker: UCXNodeDelegate, @unchecked Sendable {
+    private var node: UCXNode!
+    private let key: SharedKey
+    let buffers = Locked(0)
+
+    init(address: String, port: Int, key: SharedKey) throws {
+        self.key = key
+        node = try UCXNode(delegate: self, tickNanoseconds: 50_000_000, toward: address)
+        try node.listen(address: address, port: port)
+        node.start(name: "qg-old-worker")
+    }
+
+    func stop() { node.stop() }
+
+    func connecting(_ request: UnsafeMutableRawPointer, peer: String) {
+        guard let endpoint = node.accept(request) else { return }
+        node.send(.challenge, to: endpoint, SharedKey.challenge())
+    }
+
+    func arrived(_ id: WireID, from endpoint: Endpoint?, header: UnsafeRawBufferPointer, data: UnsafeMutableRawPointer?, length: Int, rendezvous: Bool) {
+        guard let endpoint else { return }
+        guard id == .control, header.count == 1 else { return buffers.withLock { $0 += 1 } }
+        let bytes = length > 0 ? [UInt8](UnsafeRawBufferPointer(start: data, count: length)) : []
+        switch ControlKind(rawValue: header[0]) {
+        case .response where bytes.count == 64: node.send(.accepted, to: endpoint, key.proof("qgraph worker", on: Array(bytes[32...])))
+        case .run: node.send(.ready, to: endpoint)
+        default: break
+        }
+    }
+
+    func failed(_ endpoint: Endpoint, status: Int32) {}
+    func tick(now: UInt64, stalled: UInt64) {}
 }
 
 /// A UCX client that speaks the wire protocol badly on purpose.
