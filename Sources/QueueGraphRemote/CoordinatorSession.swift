@@ -8,8 +8,9 @@ import Synchronization
 protocol SessionOwner: AnyObject, Sendable {
     /// A message other than the session's own control messages.
     func received(_ id: WireID, header: UnsafeRawBufferPointer, data: UnsafeMutableRawPointer?, length: Int, rendezvous: Bool)
-    /// The worker said `finished`; the owner calls `concludeFinished` once it has taken everything sent before.
-    func workerFinished()
+    /// The worker said `finished` after sending `replies` replies; the owner
+    /// calls `concludeFinished` once it has taken them all.
+    func workerFinished(replies: Int)
     /// The endpoint is closing: what was landing will not land.
     func closing()
 }
@@ -110,7 +111,7 @@ final class CoordinatorSession: UCXNodeDelegate, @unchecked Sendable {
     func withEndpoint<R>(_ body: (Endpoint?) -> R) -> R { sending.withLock { body($0) } }
 
     /// Sends a control message once the progress thread gets to it.
-    func post(_ kind: ControlKind) { node.post { [self] in if let endpoint { node.send(kind, to: endpoint) } } }
+    func post(_ kind: ControlKind, _ bytes: [UInt8] = []) { node.post { [self] in if let endpoint { node.send(kind, to: endpoint, bytes) } } }
 
     /// Closes the session and ends the node's thread (the owner's thread, at its end).
     func end() {
@@ -200,7 +201,8 @@ final class CoordinatorSession: UCXNodeDelegate, @unchecked Sendable {
         case (.failed, _):
             fail("the worker could not run the part: \(String(decoding: bytes, as: UTF8.self))")
         case (.finished, .running):
-            owner?.workerFinished()
+            guard let replies = MessageCount.read(bytes) else { return fail("sent a malformed finished") }
+            owner?.workerFinished(replies: replies)
         default:
             fail("sent \(kind) out of turn")
         }

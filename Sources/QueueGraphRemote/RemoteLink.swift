@@ -59,7 +59,11 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
     private let landingReplies: UnsafeMutableBufferPointer<LinkMessage?>
     /// Replies whose payload is landing, and whether the worker said `finished` meanwhile (progress thread).
     private var landingCount = 0
-    private var finishing = false
+    /// Replies heard in this session, and how many the worker said it sent once it finished.
+    private var repliesHeard = 0
+    private var repliesSent: Int?
+    /// Buffers sent in this session (link thread): the end of stream says how many.
+    private var buffersSent = 0
     /// The pools' regions registered with UCX, by region id, and how many bytes of each.
     private var registered: [UInt32: (region: SharedMemory, memh: OpaquePointer, bytes: Int)] = [:]
     /// Registrations of regions that grew since: pending sends may still use them.
@@ -165,6 +169,7 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
         var message = LinkMessage(kind: .buffer, token: token)
         message.describe(buffer)
         message.format = request.format
+        buffersSent += 1
         if size <= BufferBatch.largest {
             if !outgoing.fits(size) { sendBatch() }
             outgoing.append(message, payload: buffer.payload.baseAddress, size: size)
@@ -244,13 +249,14 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
         case (.running, .running) where context.upstreamEnded:
             sendBatch()
             phase = .draining
-            session.post(.endOfStream)
+            session.post(.endOfStream, MessageCount.bytes(buffersSent))
         case (.draining, .finished):
             workerDone = true
         case (.running, .failed), (.draining, .failed):
             hostFailed()
         case (.reconnecting, .running):
             phase = .running
+            buffersSent = 0
             session.resumed()
             figures.withLock { $0.starts += 1 }
         default:
@@ -313,15 +319,19 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
     func received(_ id: WireID, header: UnsafeRawBufferPointer, data: UnsafeMutableRawPointer?, length: Int, rendezvous: Bool) {
         switch id {
         case .reply:
+            repliesHeard += 1
             reply(header: header, data: data, length: length, rendezvous: rendezvous)
+            concludeWhenAllHeard()
         case .replies:
             let size = MemoryLayout<LinkMessage>.size
             guard !rendezvous, length % size == 0, let data else { return session.fail("sent a malformed batch of replies") }
             for i in 0..<length / size {
                 let message = (data + i * size).loadUnaligned(as: LinkMessage.self)
                 guard Int(message.token) < capacity, landingReplies[Int(message.token)] == nil else { return session.fail("sent a reply for no buffer out") }
+                repliesHeard += 1
                 push(message)
             }
+            concludeWhenAllHeard()
         case .statistics:
             guard !rendezvous, length % 8 == 0 else { return }
             let words = (0..<length / 8).map { (data! + 8 * $0).loadUnaligned(as: Int64.self) }
@@ -331,14 +341,19 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
         }
     }
 
-    func workerFinished() {
-        finishing = true
-        if landingCount == 0 { session.concludeFinished() }
+    func workerFinished(replies: Int) {
+        repliesSent = replies
+        concludeWhenAllHeard()
+    }
+
+    /// Once the worker has finished and every reply it sent has been heard and landed.
+    private func concludeWhenAllHeard() {
+        if let sent = repliesSent, repliesHeard >= sent, landingCount == 0 { session.concludeFinished() }
     }
 
     func closing() {
         for token in 0..<capacity { landingReplies[token] = nil }
-        (landingCount, finishing) = (0, false)
+        (landingCount, repliesHeard, repliesSent) = (0, 0, nil)
     }
 
     /// A reply: its payload (a send's) lands where the token's landing says, then it goes up.
@@ -368,7 +383,7 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
         landingReplies[token] = nil
         landingCount -= 1
         if status == 0 { push(message) }
-        if finishing && landingCount == 0 { session.concludeFinished() }
+        concludeWhenAllHeard()
     }
 
     private func push(_ message: LinkMessage) {

@@ -156,7 +156,7 @@ final class RemoteServer: PartServer, SessionOwner, @unchecked Sendable {
         wake.notify()
     }
 
-    func workerFinished() {}
+    func workerFinished(replies: Int) {}
     func closing() {}
 }
 

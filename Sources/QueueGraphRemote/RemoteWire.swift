@@ -39,9 +39,9 @@ enum ControlKind: UInt8 {
     case ready = 6
     /// Worker → coordinator: the part failed (UTF-8 reason).
     case failed = 7
-    /// Coordinator → worker: no more buffers will come.
+    /// Coordinator → worker: no more buffers will come after the ones sent (data: their number, `MessageCount`).
     case endOfStream = 8
-    /// Worker → coordinator: the part's graph has ended (after its last statistics).
+    /// Worker → coordinator: the part's graph has ended, after its last statistics (data: the replies it sent, `MessageCount`).
     case finished = 9
     /// Either way, every tick: the peer is alive.
     case heartbeat = 10
@@ -190,6 +190,20 @@ struct BufferBatch {
             at += entryBytes(size)
         }
         return nil
+    }
+}
+
+/// A count as `endOfStream` and `finished` carry it: 8 bytes, little-endian.
+/// Messages on an endpoint may pass one another (a send UCX had to queue
+/// is overtaken by a later one), so each side says how many it sent before
+/// its last word, and the other waits for them all.
+enum MessageCount {
+    static func bytes(_ count: Int) -> [UInt8] { withUnsafeBytes(of: UInt64(count).littleEndian) { [UInt8]($0) } }
+    /// The count `bytes` holds, or nil.
+    static func read(_ bytes: [UInt8]) -> Int? {
+        guard bytes.count == 8 else { return nil }
+        let value = UInt64(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+        return value <= UInt64(Int.max) ? Int(value) : nil
     }
 }
 

@@ -99,7 +99,7 @@ public final class RemoteWorker: UCXNodeDelegate, @unchecked Sendable {
                 part.publish()
                 if part.graph.waitUntilFinished(timeoutNanoseconds: 0) {
                     part.publish(final: true)
-                    node.send(.finished, to: session.endpoint)
+                    node.send(.finished, to: session.endpoint, MessageCount.bytes(part.channel.repliesSent))
                     session.state = .finished
                     log("session \(session.number): part '\(part.queue)' finished")
                 }
@@ -170,7 +170,8 @@ public final class RemoteWorker: UCXNodeDelegate, @unchecked Sendable {
             pthread_detach(thread)
             return nil
         case (.endOfStream, .running(let part)):
-            part.channel.endStream()
+            guard let count = MessageCount.read(bytes) else { return "a malformed end of stream" }
+            part.channel.endStream(after: count)
             return nil
         case (_, .challenged):
             return "\(kind) before proving the key"
@@ -324,7 +325,11 @@ final class WorkerChannel: PartChannel, @unchecked Sendable {
     /// its payload has landed and every buffer before it has been (a large
     /// one lands by rendezvous while smaller ones after it come at once).
     private var order = Deque<Int>()
-    private let ended = Atomic<Bool>(false)
+    /// The buffers the coordinator sent before its end of stream (-1 until it came), and those arrived so far.
+    private let expected = Atomic<Int>(-1)
+    private let arrived = Atomic<Int>(0)
+    /// Replies sent (batched or not): `finished` says how many.
+    private let replies = Atomic<Int>(0)
     /// Replies waiting to go together (the part's threads; a stop releases from another).
     private let batch = Locked<[LinkMessage]>([])
     static let batchLimit = 16
@@ -357,15 +362,23 @@ final class WorkerChannel: PartChannel, @unchecked Sendable {
 
     func region(_ id: UInt32) -> (base: UnsafeMutableRawPointer, bytes: Int)? { id == landing.id ? (landing.base, landing.reserved) : nil }
 
-    /// The coordinator's stream has ended and every buffer sent before it
-    /// has landed (messages on one endpoint arrive in order, so each had
-    /// begun to land when the end arrived).
-    var endOfStream: Bool { ended.load(ordering: .acquiring) && waiting.load(ordering: .acquiring) == 0 }
+    /// The coordinator's stream has ended and every buffer it sent before
+    /// the end has arrived (the end may come first: UCX may pass a queued
+    /// send) and gone on to the ingress. `arrived` is read before `waiting`:
+    /// an arrival counts in `waiting` before it counts in `arrived`.
+    var endOfStream: Bool {
+        let expected = expected.load(ordering: .acquiring)
+        return expected >= 0 && arrived.load(ordering: .acquiring) >= expected && waiting.load(ordering: .acquiring) == 0
+    }
 
-    func endStream() {
-        ended.store(true, ordering: .releasing)
+    /// The coordinator sent `count` buffers, then its end of stream.
+    func endStream(after count: Int) {
+        expected.store(count, ordering: .releasing)
         wake.notify()
     }
+
+    /// Replies sent so far (the part's thread counts them; read once the part has stopped).
+    var repliesSent: Int { replies.load(ordering: .acquiring) }
 
     /// The ingress's thread started; the worker says `ready` once the whole part has.
     func ready() {}
@@ -374,6 +387,7 @@ final class WorkerChannel: PartChannel, @unchecked Sendable {
     /// a reply with payload, and when the part's thread is about to sleep):
     /// one message for many buffers. A send with payload goes at once.
     func send(_ message: LinkMessage) {
+        replies.add(1, ordering: .releasing)
         var message = message
         let slot = slots[Int(message.token)]
         let payload = returnsPayload && message.kind == LinkMessage.Kind.send.rawValue ? Int(min(message.size, UInt64(slot.bytes))) : 0
@@ -425,6 +439,7 @@ final class WorkerChannel: PartChannel, @unchecked Sendable {
         arrivals[token] = (message, landed: !rendezvous)
         order.append(token)
         waiting.add(1, ordering: .relaxed)
+        arrived.add(1, ordering: .releasing)   // after `waiting`: see `endOfStream`
         if !rendezvous {
             if length > 0 { (landing.base + slot.offset).copyMemory(from: data!, byteCount: length) }
             return handOn()
