@@ -337,11 +337,7 @@ final class ChildLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gated
     // MARK: Messages up
 
     func serviceThread() -> Bool {
-        var did = flights.flushSends()
-        while flights.sendsFlushed, let message = up.pop() {
-            flights.handle(message, staged: stagedResult)
-            did = true
-        }
+        var did = flights.take(from: up, staged: stagedResult)
         if phase == .running && context.upstreamEnded {
             // Nothing more will come: let the child finish its stream.
             phase = .draining

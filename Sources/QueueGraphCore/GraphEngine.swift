@@ -65,7 +65,7 @@ public final class GraphEngine: @unchecked Sendable {
         }
         let config = declared.parentSide(plan: declaredPlan) { part in
             let queue = declared.queues[part.queue]
-            guard queue.threading == .remote, let host = declared.hosts.first(where: { $0.name == queue.host }) else {
+            guard queue.threading == .remote, let host = declared.host(named: queue.host) else {
                 return ChildLink(config: declared, part: part, launcher: launcher!)
             }
             return declared.remoteLinks!.makeLink(config: declared, part: part, host: host)
@@ -80,7 +80,7 @@ public final class GraphEngine: @unchecked Sendable {
         let processors = config.queues.map { queue in
             var queue = queue
             for (server, name) in queue.serverHosts.enumerated() {
-                if let name, let host = declared.hosts.first(where: { $0.name == name }) {
+                if let host = declared.host(named: name) {
                     queue.remoteServers[server] = declared.remoteLinks!.makeServer(queue: queue.name, server: server, host: host)
                 }
             }

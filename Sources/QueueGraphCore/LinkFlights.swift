@@ -120,6 +120,17 @@ import DequeModule
         }
     }
 
+    /// Retries waiting sends, then acts on the far side's messages in `ring`
+    /// while no send waits for room; true when anything happened.
+    public func take(from ring: SharedRing, staged: (Int) -> UnsafeRawPointer) -> Bool {
+        var did = flushSends()
+        while sendsFlushed, let message = ring.pop() {
+            handle(message, staged: staged)
+            did = true
+        }
+        return did
+    }
+
     /// Retries sends that found their queue full; true when one went.
     public func flushSends() -> Bool {
         var sent = false

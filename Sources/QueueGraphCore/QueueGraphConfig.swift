@@ -19,6 +19,9 @@ public struct QueueGraphConfig: Sendable {
     /// Makes the links of `remote` queues (QueueGraphRemote's); required when there are any.
     public var remoteLinks: (any RemoteLinkMaker)?
 
+    /// The host named `name` in `hosts`; nil for nil or no such host.
+    public func host(named name: String?) -> RemoteHost? { hosts.first { $0.name == name } }
+
     public init(queues: [QueueConfig] = [], connections: [Connection] = [], residencySampleInterval: Int = 16,
                 name: String = "graph", queueStatsIntervalNanoseconds: Int64 = 0) {
         self.queues = queues

@@ -57,9 +57,9 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
     private let stagingSlots: UnsafeMutableBufferPointer<(address: UnsafeMutableRawPointer?, bytes: Int)>
     /// Per token: the reply whose payload is landing (progress thread).
     private let landingReplies: UnsafeMutableBufferPointer<LinkMessage?>
-    /// Replies whose payload is landing, and whether the worker said `finished` meanwhile (progress thread).
+    /// Replies whose payload is landing (progress thread).
     private var landingCount = 0
-    /// Replies heard in this session, and how many the worker said it sent once it finished.
+    /// Replies heard in this session, and how many the worker said it sent once it finished (progress thread).
     private var repliesHeard = 0
     private var repliesSent: Int?
     /// Buffers sent in this session (link thread): the end of stream says how many.
@@ -235,11 +235,7 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
     // MARK: News from the worker (link thread)
 
     func serviceThread() -> Bool {
-        var did = flights.flushSends()
-        while flights.sendsFlushed, let message = up.pop() {
-            flights.handle(message, staged: stagedResult)
-            did = true
-        }
+        let did = flights.take(from: up, staged: stagedResult)
         guard session.news.load(ordering: .acquiring) || (phase == .running && context.upstreamEnded) else {
             concludeIfFinished()
             return did
@@ -321,17 +317,15 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
         case .reply:
             repliesHeard += 1
             reply(header: header, data: data, length: length, rendezvous: rendezvous)
-            concludeWhenAllHeard()
         case .replies:
             let size = MemoryLayout<LinkMessage>.size
             guard !rendezvous, length % size == 0, let data else { return session.fail("sent a malformed batch of replies") }
+            repliesHeard += length / size
             for i in 0..<length / size {
                 let message = (data + i * size).loadUnaligned(as: LinkMessage.self)
                 guard Int(message.token) < capacity, landingReplies[Int(message.token)] == nil else { return session.fail("sent a reply for no buffer out") }
-                repliesHeard += 1
                 push(message)
             }
-            concludeWhenAllHeard()
         case .statistics:
             guard !rendezvous, length % 8 == 0 else { return }
             let words = (0..<length / 8).map { (data! + 8 * $0).loadUnaligned(as: Int64.self) }
@@ -339,6 +333,7 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
         default:
             session.fail("sent a \(id) message to a link")
         }
+        concludeWhenAllHeard()
     }
 
     func workerFinished(replies: Int) {
