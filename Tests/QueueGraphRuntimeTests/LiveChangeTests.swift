@@ -22,9 +22,9 @@ final class GainRecorder: LiveParameters, @unchecked Sendable {
     }
 }
 
-/// Polls `condition` for up to five seconds (no timing is asserted).
+/// Polls `condition` for up to thirty seconds, returning as soon as it holds (no timing is asserted: the bound only keeps a broken run from hanging).
 private func eventually(_ condition: () -> Bool) -> Bool {
-    for _ in 0..<5_000 where !condition() { usleep(1_000) }
+    for _ in 0..<30_000 where !condition() { usleep(1_000) }
     return condition()
 }
 
