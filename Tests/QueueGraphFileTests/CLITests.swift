@@ -114,7 +114,7 @@ struct CLITests {
         defer { _ = running.stop() }
         let pid = "\(running.process.processIdentifier)"
         var listed = ""
-        for _ in 0..<50 where !listed.contains(pid) {
+        for _ in 0..<300 where !listed.contains(pid) {
             try await Task.sleep(for: .milliseconds(100))
             listed = try QGraphProcess.run("ls").out
         }
@@ -157,7 +157,7 @@ struct CLITests {
         _ = try tmux("new-session", "-d", "-s", session, "-x", "150", "-y", "30", "\(QGraphProcess.binary.path) top \(pid) -d 0.2")
         defer { _ = try? tmux("kill-session", "-t", session) }
         var pane = ""
-        for _ in 0..<40 where !pane.contains("headdrop") {
+        for _ in 0..<300 where !pane.contains("headdrop") {
             try await Task.sleep(for: .milliseconds(100))
             pane = try tmux("capture-pane", "-p", "-t", session).out
         }
@@ -165,7 +165,7 @@ struct CLITests {
         #expect(pane.components(separatedBy: "qgraph top:").count == 2, "refreshed in place: one screen shows")
         _ = try tmux("send-keys", "-t", session, "q")
         var ended = false
-        for _ in 0..<30 where !ended {
+        for _ in 0..<300 where !ended {
             try await Task.sleep(for: .milliseconds(100))
             ended = try tmux("has-session", "-t", session).status != 0
         }

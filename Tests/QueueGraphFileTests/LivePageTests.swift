@@ -31,7 +31,7 @@ struct LivePageTests {
 
         // It says where it serves, on loopback.
         var said = ""
-        for _ in 0..<100 where !said.contains("live page: ") {
+        for _ in 0..<300 where !said.contains("live page: ") {
             try await Task.sleep(for: .milliseconds(100))
             said += String(decoding: running.errors.fileHandleForReading.availableData, as: UTF8.self)
         }
