@@ -377,7 +377,9 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
         guard let message = landingReplies[token] else { return }
         landingReplies[token] = nil
         landingCount -= 1
-        if status == 0 { push(message) }
+        // A result that did not land ends the session: its buffer is lost, with the reason.
+        guard status == 0 else { return session.fail("a result failed to land: \(String(cString: qgx_status_string(status)))") }
+        push(message)
         concludeWhenAllHeard()
     }
 

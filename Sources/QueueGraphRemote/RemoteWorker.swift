@@ -100,7 +100,7 @@ public final class RemoteWorker: UCXNodeDelegate, @unchecked Sendable {
                 if part.graph.waitUntilFinished(timeoutNanoseconds: 0) {
                     part.publish(final: true)
                     node.send(.finished, to: session.endpoint, MessageCount.bytes(part.channel.repliesSent))
-                    session.state = .finished
+                    session.state = .finished(part)
                     log("session \(session.number): part '\(part.queue)' finished")
                 }
             case .authenticated, .starting, .serving, .finished:
@@ -247,7 +247,7 @@ public final class RemoteWorker: UCXNodeDelegate, @unchecked Sendable {
         if let why { log("session \(session.number): ended: \(why)") }
         sessions[session.endpoint] = nil
         let state = session.state
-        session.state = .finished
+        session.state = .finished(nil)
         node.post { [self] in
             stopped(state)
             node.close(session.endpoint, flush: flush)
@@ -258,7 +258,9 @@ public final class RemoteWorker: UCXNodeDelegate, @unchecked Sendable {
 /// One coordinator's session with a worker. Progress thread only (a part's start thread reads `endpoint`).
 final class WorkerSession: @unchecked Sendable {
     enum State {
-        case challenged, authenticated, starting, running(RunningPart), serving(TileServer), finished
+        /// A finished part stays until its endpoint is closed: its last
+        /// replies may still be sending from its landing memory.
+        case challenged, authenticated, starting, running(RunningPart), serving(TileServer), finished(RunningPart?)
     }
 
     let number: Int

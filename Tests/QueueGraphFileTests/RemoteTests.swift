@@ -228,6 +228,27 @@ extension ProcessTests {
             #expect(link.returned == 30 && link.lost == 0 && link.zeroCopy == 30)
         }
 
+        @Test("a part's last results, sent back by rendezvous as it finishes, all land: its memory stays until the coordinator closes")
+        func lastResultsLand() throws {
+            let hosts = try TestHosts(count: 1)
+            // Large results take the transfer longer than the worker takes to see its part finished.
+            let file = try hosts.graph("""
+                queues:
+                  - {name: src, processor: testsrc, parameters: {size: 33554432, count: 2, pattern: counter}, pool: {count: 2}}
+                  - {name: effect, processor: identity, buffers: reuse, threading: remote, host: h1}
+                  - {name: sink, processor: nullsink, threading: thread}
+                connections: [src -> effect, effect -> sink]
+
+                """)
+            for _ in 0..<4 {
+                let (stats, failure) = try Self.run(file)
+                #expect(failure == nil)
+                let link = try #require(stats.links.first)
+                #expect(link.lost == 0 && link.lastExit == nil && link.returned == 2, "\(link)")
+                #expect(stats.queues.first { $0.name == "sink" }?.popped == 2)
+            }
+        }
+
         @Test("a compound queue with a server on another host makes the frames it makes on one machine, and balances both servers")
         func remoteServer() throws {
             let hosts = try TestHosts(count: 1)
