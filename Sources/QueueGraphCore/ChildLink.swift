@@ -273,9 +273,7 @@ final class ChildLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gated
 
     var acceptsBuffers: Bool {
         switch phase {
-        // Once its upstream has ended (and it is empty) the queue waits for
-        // the far side to finish: run now, it would end and lose what is out.
-        case .running: flights.hasRoom && !context.upstreamEnded
+        case .running: flights.mayRun
         case .ended, .failed: flights.sendsFlushed
         case .starting, .draining: false
         }

@@ -43,6 +43,10 @@ import DequeModule
 
     /// A free token is left and no sent-back buffer waits for room.
     public var hasRoom: Bool { !freeTokens.isEmpty && pendingSends.isEmpty }
+    /// While the far side runs, the link's queue may run: there is room and
+    /// its stream goes on. Once its upstream has ended (and it is empty) it
+    /// waits for the far side to finish: run then, it would end and lose what is out.
+    public var mayRun: Bool { hasRoom && !context.upstreamEnded }
     /// No sent-back buffer waits for room.
     public var sendsFlushed: Bool { pendingSends.isEmpty }
     /// Nothing is out: every token is free.

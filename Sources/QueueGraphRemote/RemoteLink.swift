@@ -140,9 +140,7 @@ final class RemoteLink: PartLink, ThreadLifecycle, SharedWakeEventProvider, Gate
 
     var acceptsBuffers: Bool {
         switch phase {
-        // Once its upstream has ended (and it is empty) the queue waits for
-        // the worker to finish: run now, it would end and lose what is out.
-        case .running: flights.hasRoom && !context.upstreamEnded
+        case .running: flights.mayRun
         case .ended, .failed: flights.sendsFlushed
         case .starting, .draining, .reconnecting: false
         }

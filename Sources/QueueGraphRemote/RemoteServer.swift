@@ -89,7 +89,7 @@ final class RemoteServer: PartServer, SessionOwner, @unchecked Sendable {
     func render(_ frame: Frame, part: SplitPart, mode: SplitMode) throws {
         if session.state == .failed { session.retry() }
         guard session.state == .running else {
-            throw ProcessorError("host '\(session.host.name)' is not connected: \(session.failure.withLock { $0 } ?? "connecting")")
+            throw ProcessorError("\(session.host.label) is not connected: \(session.failure.withLock { $0 } ?? "connecting")")
         }
         let (columns, rows) = tileRectangle(part, width: frame.width, height: frame.height)
         let bytes = columns.count * rows.count * 4
@@ -112,7 +112,7 @@ final class RemoteServer: PartServer, SessionOwner, @unchecked Sendable {
         while landedTile.load(ordering: .acquiring) != wanted {
             guard session.state == .running, monotonicNanoseconds() < deadline else {
                 if session.state == .running { endTimedOutSession() }
-                throw ProcessorError("host '\(session.host.name)' did not render its part: \(session.failure.withLock { $0 } ?? "timed out")")
+                throw ProcessorError("\(session.host.label) did not render its part: \(session.failure.withLock { $0 } ?? "timed out")")
             }
             _ = wake.wait(timeoutNanoseconds: 10_000_000) { landedTile.load(ordering: .acquiring) == wanted || session.news.load(ordering: .acquiring) }
             session.news.store(false, ordering: .relaxed)
